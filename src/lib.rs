@@ -1,0 +1,9 @@
+//! Continuo: listens to a phrase played in a DAW and continues it live with a cached, quantized
+//! WaveNet over MIDI event tokens.
+//!
+//! The musical core is host-free and tested without a DAW: [`tokens`] (the vocabulary),
+//! [`midi_file`] (.mid in and out), [`model`] (the model file). The plugin glue sits on top.
+
+pub mod midi_file;
+pub mod model;
+pub mod tokens;
