@@ -1,1 +1,44 @@
-fn main() {}
+//! `cargo xtask`: the project's commands. Bundling goes to nice-plug-xtask; training and
+//! evaluation run the `continuo-train` crate in release (the one profile that builds burn).
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage: cargo xtask <command> [args]
+
+commands:
+  bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
+  train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
+  eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "bundle" | "bundle-universal" | "known-packages" => {
+            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
+        }
+        "train" | "eval" => run_trainer(&command, &rest),
+        "" | "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n\n{USAGE}"),
+    }
+}
+
+/// Runs a `continuo-train` subcommand, built in release.
+fn run_trainer(command: &str, args: &[String]) -> Result<()> {
+    nice_plug_xtask::chdir_workspace_root()?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["run", "--release", "--quiet", "--package", "continuo-train", "--", command])
+        .args(args)
+        .status()
+        .context("could not run cargo")?;
+    if !status.success() {
+        bail!("continuo-train {command} failed ({status})");
+    }
+    Ok(())
+}
