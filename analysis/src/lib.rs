@@ -5,3 +5,5 @@
 pub mod markov;
 pub mod baseline;
 pub mod dataset;
+pub mod stats;
+pub mod pianoroll;
