@@ -4,6 +4,7 @@
 //! The musical core is host-free and tested without a DAW: [`tokens`] (the vocabulary),
 //! [`midi_file`] (.mid in and out), [`model`] (the model file). The plugin glue sits on top.
 
+pub mod engine;
 pub mod midi_file;
 pub mod model;
 pub mod tokens;
