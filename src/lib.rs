@@ -6,6 +6,7 @@
 //! file). The plugin glue sits on top.
 
 pub mod corpus;
+pub mod engine;
 pub mod midi_file;
 pub mod model;
 pub mod tokens;

@@ -5,12 +5,21 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod generate;
+mod quantize;
+mod random_model;
+
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
-  eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)";
+  eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
+  generate --model FILE --prompt phrase.mid --bars 8 -o out.mid
+                                continue a phrase (see `generate --help`)
+  quantize --model f32.safetensors --out int8.safetensors
+                                int8 weights with per-row scales
+  random-model --out FILE       a random-weight WaveNet, to try the tools before training";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -21,6 +30,9 @@ fn main() -> Result<()> {
             nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
         }
         "train" | "eval" => run_trainer(&command, &rest),
+        "generate" => generate::run(&rest),
+        "quantize" => quantize::run(&rest),
+        "random-model" => random_model::run(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
