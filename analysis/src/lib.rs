@@ -7,3 +7,5 @@ pub mod baseline;
 pub mod dataset;
 pub mod stats;
 pub mod pianoroll;
+pub mod phrases;
+pub mod quality;
