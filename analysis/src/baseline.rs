@@ -47,13 +47,6 @@ pub struct Evaluation {
     pub orders: Vec<OrderScore>,
 }
 
-impl OrderScore {
-    /// Mean nats per token.
-    pub fn nll_per_token(&self, tokens: usize) -> f64 {
-        self.total_nats / tokens as f64
-    }
-}
-
 impl Evaluation {
     /// The order with the lowest NLL.
     pub fn best_order(&self) -> usize {

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod analysis;
 mod generate;
 mod quantize;
 mod random_model;
@@ -19,7 +20,10 @@ commands:
                                 continue a phrase (see `generate --help`)
   quantize --model f32.safetensors --out int8.safetensors
                                 int8 weights with per-row scales
-  random-model --out FILE       a random-weight WaveNet, to try the tools before training";
+  random-model --out FILE       a random-weight WaveNet, to try the tools before training
+  baselines --data DIR          unigram and Markov baselines on the same split (see `baselines --help`)
+  quality --model FILE --data DIR --out DIR
+                                statistics of continuations of held-out phrases vs the real ones";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -33,6 +37,7 @@ fn main() -> Result<()> {
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
+        "baselines" | "quality" => analysis::run(&command, &rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
