@@ -43,12 +43,6 @@ pub struct QualityArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
-    /// Keep the k most likely tokens (0 = off).
-    #[arg(long, default_value_t = 0)]
-    top_k: usize,
-    /// Nucleus sampling threshold (1.0 = off).
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
     /// Context length of the Markov baseline generator (0 = leave the baseline out).
     #[arg(long, default_value_t = 2)]
     markov_order: usize,
@@ -69,7 +63,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     }
     let request = ContinuationRequest {
         bars: args.bars,
-        options: SamplingOptions { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p, greedy: false },
+        options: SamplingOptions { temperature: args.temperature, ..SamplingOptions::default() },
         constraints: Constraints::default(),
     };
     let model = ModelFile::load(&args.model)?;
@@ -93,7 +87,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     let report = json!({
         "model": args.model, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
         "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
-        "top_k": args.top_k, "top_p": args.top_p, "markov_order": args.markov_order, "rows": rows,
+        "markov_order": args.markov_order, "rows": rows,
     });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     write_rolls(&args.out, &phrases, &candidates[0].continuations)

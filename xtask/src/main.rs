@@ -1,14 +1,12 @@
 //! `cargo xtask`: the project's commands. Bundling goes to nice-plug-xtask; training and
 //! evaluation run the `continuo-train` crate in release (the one profile that builds burn).
 
-use std::process::Command;
+use anyhow::{bail, Result};
 
-use anyhow::{bail, Context, Result};
-
-mod analysis;
 mod generate;
 mod quantize;
 mod random_model;
+mod release_run;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
@@ -37,7 +35,7 @@ fn main() -> Result<()> {
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
-        "baselines" | "quality" => analysis::run(&command, &rest),
+        "baselines" | "quality" => release_run::run_package("continuo-analysis", &command, &rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -48,14 +46,5 @@ fn main() -> Result<()> {
 
 /// Runs a `continuo-train` subcommand, built in release.
 fn run_trainer(command: &str, args: &[String]) -> Result<()> {
-    nice_plug_xtask::chdir_workspace_root()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["run", "--release", "--quiet", "--package", "continuo-train", "--", command])
-        .args(args)
-        .status()
-        .context("could not run cargo")?;
-    if !status.success() {
-        bail!("continuo-train {command} failed ({status})");
-    }
-    Ok(())
+    release_run::run_package("continuo-train", command, args)
 }
