@@ -24,8 +24,9 @@ pub struct BaselinesArgs {
     /// Longest Markov context, in tokens; every order up to it is scored.
     #[arg(long, default_value_t = 16)]
     max_order: usize,
-    /// `witten-bell` (PPM-C escapes) or `discount=D` (absolute discounting, 0 < D < 1).
-    #[arg(long, default_value = "witten-bell", value_parser = parse_smoothing)]
+    /// `witten-bell` (PPM-C escapes), `modified-discount` (count-dependent discounts estimated
+    /// from the data) or `discount=D` (absolute discounting, 0 < D < 1).
+    #[arg(long, default_value = "modified-discount", value_parser = parse_smoothing)]
     smoothing: Smoothing,
     /// Also print nats per quarter-note frame (total nats / total piece length in beats).
     #[arg(long)]
@@ -36,13 +37,15 @@ pub struct BaselinesArgs {
 }
 
 fn parse_smoothing(text: &str) -> Result<Smoothing, String> {
-    if text == "witten-bell" {
-        return Ok(Smoothing::WittenBell);
+    match text {
+        "witten-bell" => return Ok(Smoothing::WittenBell),
+        "modified-discount" => return Ok(Smoothing::ModifiedDiscount),
+        _ => {}
     }
     let discount = text.strip_prefix("discount=").and_then(|value| value.parse::<f64>().ok());
     match discount {
         Some(d) if d > 0.0 && d < 1.0 => Ok(Smoothing::Discount(d)),
-        _ => Err(format!("'{text}': expected witten-bell or discount=D with 0 < D < 1")),
+        _ => Err(format!("'{text}': expected witten-bell, modified-discount or discount=D with 0 < D < 1")),
     }
 }
 

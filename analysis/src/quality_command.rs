@@ -43,8 +43,10 @@ pub struct QualityArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
-    /// Context length of the Markov baseline generator (0 = leave the baseline out).
-    #[arg(long, default_value_t = 2)]
+    /// Context length of the Markov baseline generator (0 = leave the baseline out). Longer
+    /// than the order validation NLL picks (3): short contexts lose track of held notes and
+    /// the key, and the Continuator itself plays from the longest match.
+    #[arg(long, default_value_t = 8)]
     markov_order: usize,
     /// Folder for quality.md, quality.json and the piano rolls.
     #[arg(long)]
@@ -97,7 +99,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
 fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &ContinuationRequest) -> Result<Candidate> {
     let train = read_pieces(&args.data, Selection::Side(Split::Train))?;
     let sequences: Vec<_> = train.into_iter().map(|piece| piece.tokens).collect();
-    let model = MarkovModel::train(&sequences, args.markov_order, Smoothing::WittenBell);
+    let model = MarkovModel::train(&sequences, args.markov_order, Smoothing::ModifiedDiscount);
     let continuations = phrases
         .iter()
         .enumerate()
