@@ -94,8 +94,13 @@ impl ContextTable {
     }
 }
 
+/// Smallest discount (and smallest count left after one): a context whose estimated discounts
+/// reach zero would give unseen tokens no probability at all.
+const MIN_DISCOUNT: f64 = 0.05;
+
 /// Chen & Goodman's discounts for counts 1, 2 and 3+, from how many pairs were seen exactly
-/// 1..=4 times; each kept below its count so every follower keeps some probability.
+/// 1..=4 times; each kept within `MIN_DISCOUNT` of 0 and of its count, so every follower and
+/// the escape to shorter contexts keep some probability.
 fn modified_discounts(counts: &[u32]) -> [f64; 3] {
     let mut seen = [0.0f64; 5];
     for &count in counts.iter().filter(|&&count| count <= 4) {
@@ -106,7 +111,7 @@ fn modified_discounts(counts: &[u32]) -> [f64; 3] {
         return [0.5, 1.0, 1.5];
     }
     let y = n1 / (n1 + 2.0 * n2);
-    let discount = |count: f64, ratio: f64| (count - (count + 1.0) * y * ratio).clamp(0.0, count - 0.01);
+    let discount = |count: f64, ratio: f64| (count - (count + 1.0) * y * ratio).clamp(MIN_DISCOUNT, count - MIN_DISCOUNT);
     [discount(1.0, n2 / n1), discount(2.0, n3 / n2), discount(3.0, n4 / n3)]
 }
 
@@ -267,6 +272,10 @@ mod tests {
         for (got, want) in discounts.iter().zip(expected) {
             assert!((got - want).abs() < 1e-12, "{discounts:?}");
         }
+        // Many pairs seen 3 times would give count-2 pairs a negative discount: it is kept
+        // positive, so the escape never vanishes.
+        let skewed = modified_discounts(&[1, 2, 3, 3, 3, 3, 3, 4]);
+        assert!(skewed.iter().zip([1.0, 2.0, 3.0]).all(|(&d, count)| d >= MIN_DISCOUNT && d <= count - MIN_DISCOUNT), "{skewed:?}");
     }
 
     #[test]
