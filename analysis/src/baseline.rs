@@ -112,7 +112,12 @@ mod tests {
 
     fn scale_tokens(repeats: usize) -> Vec<Token> {
         let notes: Vec<Note> = (0..repeats * 8)
-            .map(|i| Note { pitch: [60, 62, 64, 65, 67, 69, 71, 72][i % 8], velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 })
+            .map(|i| Note {
+                pitch: [60, 62, 64, 65, 67, 69, 71, 72][i % 8],
+                velocity: 80,
+                start_beats: i as f64 * 0.5,
+                duration_beats: 0.5,
+            })
             .collect();
         encode_notes(&notes).tokens
     }

@@ -70,7 +70,9 @@ pub fn run(args: &BaselinesArgs) -> Result<()> {
     }
     let evaluation = evaluate(&model, &scored_pieces(&scored));
     let selection = match &args.valid {
-        Some(valid) if args.test.is_some() => Some(evaluate(&model, &scored_pieces(&read_pieces(std::slice::from_ref(valid), Selection::All)?))),
+        Some(valid) if args.test.is_some() => {
+            Some(evaluate(&model, &scored_pieces(&read_pieces(std::slice::from_ref(valid), Selection::All)?)))
+        }
         _ => None,
     };
     let chosen = selection.as_ref().unwrap_or(&evaluation).best_order();
@@ -101,7 +103,11 @@ fn print_table(scored_name: &str, evaluation: &Evaluation, chosen: usize, frames
         evaluation.pieces,
         evaluation.tokens,
         evaluation.length_beats,
-        if evaluation.illegal_targets > 0 { format!(", {} targets the grammar rejects", evaluation.illegal_targets) } else { String::new() }
+        if evaluation.illegal_targets > 0 {
+            format!(", {} targets the grammar rejects", evaluation.illegal_targets)
+        } else {
+            String::new()
+        }
     );
     let frame_header = if frames { " nats/frame | masked nats/frame |" } else { "" };
     println!("| model | NLL/token | top-1 | masked NLL/token | masked top-1 |{frame_header}");
@@ -114,7 +120,11 @@ fn print_table(scored_name: &str, evaluation: &Evaluation, chosen: usize, frames
         };
         let tokens = evaluation.tokens as f64;
         let frame_cells = if frames {
-            format!(" {:.3} | {:.3} |", score.total_nats / evaluation.length_beats, score.masked_total_nats / evaluation.length_beats)
+            format!(
+                " {:.3} | {:.3} |",
+                score.total_nats / evaluation.length_beats,
+                score.masked_total_nats / evaluation.length_beats
+            )
         } else {
             String::new()
         };

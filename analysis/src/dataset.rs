@@ -38,7 +38,7 @@ pub fn read_pieces(folders: &[PathBuf], selection: Selection) -> Result<Vec<Piec
             bail!("{}: no .mid files found", folder.display());
         }
         let selected = files.into_iter().filter(|file| selected(folder, file, selection));
-        pieces.extend(selected.filter_map(|path| read_piece(path)));
+        pieces.extend(selected.filter_map(read_piece));
     }
     Ok(pieces)
 }
@@ -74,7 +74,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let note = Note { pitch: 60, velocity: 80, start_beats: 0.0, duration_beats: 1.0 };
         for index in 0..30 {
-            std::fs::write(dir.path().join(format!("piece{index:02}.mid")), write_midi(&[note], 120.0, (4, 4))).unwrap();
+            std::fs::write(dir.path().join(format!("piece{index:02}.mid")), write_midi(&[note], 120.0, (4, 4)))
+                .unwrap();
         }
         std::fs::write(dir.path().join("broken.mid"), b"not midi").unwrap();
         let folders = [dir.path().to_path_buf()];

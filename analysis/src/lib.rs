@@ -2,10 +2,10 @@
 //! a variable-order Markov model, the Continuator's approach), music statistics that compare
 //! generated continuations with real ones, and piano-roll pictures.
 
-pub mod markov;
 pub mod baseline;
 pub mod dataset;
-pub mod stats;
-pub mod pianoroll;
+pub mod markov;
 pub mod phrases;
+pub mod pianoroll;
 pub mod quality;
+pub mod stats;

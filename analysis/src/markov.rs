@@ -111,14 +111,18 @@ fn modified_discounts(counts: &[u32]) -> [f64; 3] {
         return [0.5, 1.0, 1.5];
     }
     let y = n1 / (n1 + 2.0 * n2);
-    let discount = |count: f64, ratio: f64| (count - (count + 1.0) * y * ratio).clamp(MIN_DISCOUNT, count - MIN_DISCOUNT);
+    let discount =
+        |count: f64, ratio: f64| (count - (count + 1.0) * y * ratio).clamp(MIN_DISCOUNT, count - MIN_DISCOUNT);
     [discount(1.0, n2 / n1), discount(2.0, n3 / n2), discount(3.0, n4 / n3)]
 }
 
 /// Hash of the last `length` tokens of `history`, read backwards (so each length extends the
 /// previous one). Mixed with splitmix64 so distinct contexts almost never collide in 64 bits.
 fn context_hash(history: &[Token], length: usize) -> u64 {
-    history[history.len() - length..].iter().rev().fold(length as u64, |hash, &token| splitmix64(hash ^ (token as u64 + 1)))
+    history[history.len() - length..]
+        .iter()
+        .rev()
+        .fold(length as u64, |hash, &token| splitmix64(hash ^ (token as u64 + 1)))
 }
 
 fn splitmix64(value: u64) -> u64 {
@@ -255,13 +259,17 @@ mod tests {
         model.distribution(&[1, 10, 11, 12, 10, 11], 3, &mut long);
         assert!(long[13] > long[12], "the order-3 context saw only 13");
         // Witten-Bell: one follower seen once escapes half the mass.
-        assert!((long[13] - (0.5 + 0.5 * {
-            let mut order2 = vec![0.0; VOCAB_SIZE];
-            model.distribution(&[1, 10, 11, 12, 10, 11], 2, &mut order2);
-            order2[13]
-        }))
-        .abs()
-            < 1e-12);
+        assert!(
+            (long[13]
+                - (0.5
+                    + 0.5 * {
+                        let mut order2 = vec![0.0; VOCAB_SIZE];
+                        model.distribution(&[1, 10, 11, 12, 10, 11], 2, &mut order2);
+                        order2[13]
+                    }))
+            .abs()
+                < 1e-12
+        );
     }
 
     #[test]
@@ -275,7 +283,10 @@ mod tests {
         // Many pairs seen 3 times would give count-2 pairs a negative discount: it is kept
         // positive, so the escape never vanishes.
         let skewed = modified_discounts(&[1, 2, 3, 3, 3, 3, 3, 4]);
-        assert!(skewed.iter().zip([1.0, 2.0, 3.0]).all(|(&d, count)| d >= MIN_DISCOUNT && d <= count - MIN_DISCOUNT), "{skewed:?}");
+        assert!(
+            skewed.iter().zip([1.0, 2.0, 3.0]).all(|(&d, count)| d >= MIN_DISCOUNT && d <= count - MIN_DISCOUNT),
+            "{skewed:?}"
+        );
     }
 
     #[test]

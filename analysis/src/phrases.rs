@@ -79,10 +79,15 @@ fn cut_phrase(piece: &Piece, start_bar: u32, shape: PhraseShape) -> HeldOutPhras
     let prompt_beats = shape.prompt_bars as f64 * bar;
     let continuation_beats = shape.continuation_bars as f64 * bar;
     let prompt = notes_between(&piece.song.notes, start, start + prompt_beats);
-    let continuation = notes_between(&piece.song.notes, start + prompt_beats, start + prompt_beats + continuation_beats);
+    let continuation =
+        notes_between(&piece.song.notes, start + prompt_beats, start + prompt_beats + continuation_beats);
     HeldOutPhrase {
         name: format!("{} bar {}", piece.path.display(), start_bar + 1),
-        prompt: Song { notes: prompt.clone(), tempo_map: piece.song.tempo_map.clone(), time_signature: piece.song.time_signature },
+        prompt: Song {
+            notes: prompt.clone(),
+            tempo_map: piece.song.tempo_map.clone(),
+            time_signature: piece.song.time_signature,
+        },
         real: Phrase { prompt, continuation, continuation_beats },
         prompt_beats,
     }
@@ -108,7 +113,12 @@ mod tests {
 
     fn piece(name: &str, bars: usize, notes_per_bar: usize) -> Piece {
         let notes: Vec<Note> = (0..bars * notes_per_bar)
-            .map(|i| Note { pitch: 60 + (i % 12) as u8, velocity: 80, start_beats: i as f64 * 4.0 / notes_per_bar as f64, duration_beats: 1.5 })
+            .map(|i| Note {
+                pitch: 60 + (i % 12) as u8,
+                velocity: 80,
+                start_beats: i as f64 * 4.0 / notes_per_bar as f64,
+                duration_beats: 1.5,
+            })
             .collect();
         Piece {
             path: PathBuf::from(name),
@@ -136,7 +146,8 @@ mod tests {
 
     #[test]
     fn short_or_sparse_pieces_are_left_out_and_picks_follow_the_seed() {
-        let pieces = vec![piece("short.mid", 7, 4), piece("sparse.mid", 16, 1), piece("b.mid", 40, 4), piece("c.mid", 40, 4)];
+        let pieces =
+            vec![piece("short.mid", 7, 4), piece("sparse.mid", 16, 1), piece("b.mid", 40, 4), piece("c.mid", 40, 4)];
         let phrases = pick_phrases(&pieces, 10, SHAPE, 3);
         let names: Vec<&str> = phrases.iter().map(|p| p.name.split(' ').next().unwrap()).collect();
         assert_eq!(names.len(), 2);

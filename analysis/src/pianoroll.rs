@@ -94,7 +94,11 @@ impl PianoRoll<'_> {
         Ok(())
     }
 
-    fn draw_grid<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, lane: &Lane) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_grid<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        lane: &Lane,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         for pitch in (lane.low..=lane.high).filter(|pitch| pitch % 12 == 0) {
             let y = lane.pitch_top(pitch) + PIXELS_PER_SEMITONE as i32 - 1;
             root.draw(&PathElement::new(vec![(0, y), (lane.width, y)], OCTAVE_LINE_COLOUR))?;
@@ -199,7 +203,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roll.png");
         let prompt = [note(60, 0.0)];
-        let roll = PianoRoll { prompt: &prompt, continuations: vec![&[]], prompt_beats: 1.0, continuation_beats: 1.0, beats_per_bar: 4.0 };
+        let roll = PianoRoll {
+            prompt: &prompt,
+            continuations: vec![&[]],
+            prompt_beats: 1.0,
+            continuation_beats: 1.0,
+            beats_per_bar: 4.0,
+        };
         roll.save_png(&path).unwrap();
         assert_eq!(&std::fs::read(&path).unwrap()[..4], b"\x89PNG");
     }

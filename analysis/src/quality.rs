@@ -12,7 +12,12 @@ use crate::stats::{distance, half, Distance, Phrase, STATISTICS};
 
 /// The network's continuation of a phrase, with the sampler reseeded per phrase (`seed` + the
 /// phrase's index) so each phrase's draw does not depend on the ones before.
-pub fn network_continuation(generator: &mut Generator, phrase: &HeldOutPhrase, request: &ContinuationRequest, seed: u64) -> Phrase {
+pub fn network_continuation(
+    generator: &mut Generator,
+    phrase: &HeldOutPhrase,
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Phrase {
     generator.sampler_mut().reseed(seed);
     let continuation = continue_song(generator, &phrase.prompt, request);
     window_after(phrase, &continuation.notes, continuation.prompt_end_beats, request)
@@ -20,7 +25,13 @@ pub fn network_continuation(generator: &mut Generator, phrase: &HeldOutPhrase, r
 
 /// The Markov model's continuation of a phrase: tokens drawn from its distribution (as logits)
 /// with the engine's sampler, so the same temperature, grammar mask and constraints apply.
-pub fn markov_continuation(model: &MarkovModel, order: usize, phrase: &HeldOutPhrase, request: &ContinuationRequest, seed: u64) -> Phrase {
+pub fn markov_continuation(
+    model: &MarkovModel,
+    order: usize,
+    phrase: &HeldOutPhrase,
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Phrase {
     let mut sampler = Sampler::new(seed);
     let mut tokens: Vec<Token> = encode_notes(&phrase.prompt.notes).tokens;
     tokens.pop(); // the prompt's End: the phrase goes on
@@ -49,7 +60,12 @@ fn continuation_ticks(phrase: &HeldOutPhrase, request: &ContinuationRequest) -> 
 }
 
 /// The generated notes after the prompt's end, measured from there, in the requested window.
-fn window_after(phrase: &HeldOutPhrase, notes: &[Note], prompt_end_beats: f64, request: &ContinuationRequest) -> Phrase {
+fn window_after(
+    phrase: &HeldOutPhrase,
+    notes: &[Note],
+    prompt_end_beats: f64,
+    request: &ContinuationRequest,
+) -> Phrase {
     let continuation_beats = request.bars as f64 * phrase.prompt.beats_per_bar();
     Phrase {
         prompt: phrase.real.prompt.clone(),
@@ -116,7 +132,8 @@ pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRo
 
 /// The table as markdown: overlap (1 = identical) and symmetric KL (0 = identical) per set.
 pub fn markdown_table(rows: &[QualityRow]) -> String {
-    let names: Vec<&str> = rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
+    let names: Vec<&str> =
+        rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
     let mut header = "| statistic | real vs real: overlap / sym. KL |".to_string();
     let mut rule = "|---|---|".to_string();
     for name in &names {
@@ -165,8 +182,11 @@ mod tests {
     use continuo::model::WaveNetConfig;
 
     fn phrase_of(pitches: &[u8]) -> HeldOutPhrase {
-        let notes: Vec<Note> =
-            pitches.iter().enumerate().map(|(i, &pitch)| Note { pitch, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 }).collect();
+        let notes: Vec<Note> = pitches
+            .iter()
+            .enumerate()
+            .map(|(i, &pitch)| Note { pitch, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 })
+            .collect();
         let beats = pitches.len() as f64 * 0.5;
         HeldOutPhrase {
             name: "test".into(),
@@ -200,7 +220,10 @@ mod tests {
         let phrase = phrase_of(&[60, 62, 64, 65, 67, 69, 71, 72]);
         let first = network_continuation(&mut generator, &phrase, &request(1), 9);
         assert_eq!(first.continuation_beats, 4.0);
-        assert!(first.continuation.iter().all(|note| note.start_beats >= 0.0 && note.start_beats < 4.0 && note.end_beats() <= 4.0));
+        assert!(first
+            .continuation
+            .iter()
+            .all(|note| note.start_beats >= 0.0 && note.start_beats < 4.0 && note.end_beats() <= 4.0));
         let again = network_continuation(&mut generator, &phrase, &request(1), 9);
         assert_eq!(first.continuation, again.continuation, "same seed, same continuation");
     }

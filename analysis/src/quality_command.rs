@@ -103,7 +103,9 @@ fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &Con
     let continuations = phrases
         .iter()
         .enumerate()
-        .map(|(index, phrase)| markov_continuation(&model, args.markov_order, phrase, request, args.seed + index as u64))
+        .map(|(index, phrase)| {
+            markov_continuation(&model, args.markov_order, phrase, request, args.seed + index as u64)
+        })
         .collect();
     Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
 }

@@ -180,9 +180,7 @@ impl Statistic {
                 vec![(pitches.clone().max().unwrap_or(0) - pitches.min().unwrap_or(0)) as f64]
             }
             Statistic::Density => vec![notes.len() as f64 / phrase.continuation_beats],
-            Statistic::InterOnset => {
-                onset_ticks(notes).windows(2).map(|pair| (pair[1] - pair[0]) as f64).collect()
-            }
+            Statistic::InterOnset => onset_ticks(notes).windows(2).map(|pair| (pair[1] - pair[0]) as f64).collect(),
             Statistic::Velocity => notes.iter().map(|note| note.velocity as f64).collect(),
             Statistic::Polyphony => polyphony_at_onsets(notes),
             Statistic::InKeyShare => match estimate_key(&phrase.prompt) {
@@ -326,7 +324,8 @@ mod tests {
     #[test]
     fn statistics_of_a_known_phrase() {
         // A C major triad held for a beat, then E and G eighths over the held C.
-        let continuation = vec![note(60, 0.0, 2.0), note(64, 0.0, 1.0), note(67, 0.0, 1.0), note(64, 1.0, 0.5), note(66, 1.5, 0.5)];
+        let continuation =
+            vec![note(60, 0.0, 2.0), note(64, 0.0, 1.0), note(67, 0.0, 1.0), note(64, 1.0, 0.5), note(66, 1.5, 0.5)];
         let p = phrase(scale(60, &[0, 2, 4, 5, 7, 9, 11]), continuation);
         assert_eq!(Statistic::InterOnset.values(&p), vec![24.0, 12.0]);
         assert_eq!(Statistic::Polyphony.values(&p), vec![3.0, 2.0, 2.0]);
