@@ -1,7 +1,7 @@
 //! Held-out phrases for the quality measurements: windows of whole bars cut from validation
 //! pieces, the first bars a prompt, the next ones the real continuation.
 
-use continuo::midi_file::Song;
+use continuo::midi_file::{Song, TempoChange, DEFAULT_TEMPO_BPM};
 use continuo::tokens::Note;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
@@ -85,12 +85,17 @@ fn cut_phrase(piece: &Piece, start_bar: u32, shape: PhraseShape) -> HeldOutPhras
         name: format!("{} bar {}", piece.path.display(), start_bar + 1),
         prompt: Song {
             notes: prompt.clone(),
-            tempo_map: piece.song.tempo_map.clone(),
+            tempo_map: vec![TempoChange { beat: 0.0, bpm: tempo_at(&piece.song, start) }],
             time_signature: piece.song.time_signature,
         },
-        real: Phrase { prompt, continuation, continuation_beats },
+        real: Phrase { prompt, continuation, continuation_beats, continuation_start_beats: prompt_beats },
         prompt_beats,
     }
+}
+
+/// The tempo in force at a beat (so a prompt written out plays at the speed it had in the piece).
+fn tempo_at(song: &Song, beat: f64) -> f64 {
+    song.tempo_map.iter().take_while(|change| change.beat <= beat).last().map_or(DEFAULT_TEMPO_BPM, |change| change.bpm)
 }
 
 /// The notes starting in `[from, to)`, moved to start from beat 0 and cut off at `to`.
@@ -142,6 +147,15 @@ mod tests {
         assert_eq!(phrase.real.continuation[0].start_beats, 0.0);
         assert!(phrase.real.prompt.iter().all(|note| note.end_beats() <= 16.0));
         assert_eq!(phrase.prompt.notes, phrase.real.prompt);
+    }
+
+    #[test]
+    fn a_prompt_keeps_the_tempo_in_force_where_it_starts() {
+        let mut song = piece("a.mid", 12, 4).song;
+        song.tempo_map = vec![TempoChange { beat: 0.0, bpm: 90.0 }, TempoChange { beat: 10.0, bpm: 140.0 }];
+        assert_eq!(tempo_at(&song, 0.0), 90.0);
+        assert_eq!(tempo_at(&song, 16.0), 140.0);
+        assert_eq!(tempo_at(&Song { tempo_map: Vec::new(), ..song }, 4.0), DEFAULT_TEMPO_BPM);
     }
 
     #[test]

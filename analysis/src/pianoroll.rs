@@ -1,7 +1,7 @@
 //! Piano-roll pictures of a prompt and its continuations: time left to right, pitch bottom to
-//! top, the prompt in blue, continuations in orange, a red line where the prompt ends. Each
-//! roll is a lane of its own (e.g. the generated continuation above the real one), all sharing
-//! one pitch range so they can be compared at a glance.
+//! top, the prompt in blue, continuations in orange, a red line where each continuation starts.
+//! Each continuation has a lane of its own (e.g. the generated one above the real one), all
+//! sharing one pitch range so they can be compared at a glance.
 
 use std::path::Path;
 
@@ -29,13 +29,21 @@ const BAR_LINE_COLOUR: RGBColor = RGBColor(200, 200, 200);
 const OCTAVE_LINE_COLOUR: RGBColor = RGBColor(235, 235, 235);
 const LANE_GAP_COLOUR: RGBColor = RGBColor(90, 90, 90);
 
+/// A continuation to draw after the prompt.
+pub struct Continuation<'a> {
+    /// Its notes, from beat 0 at its start.
+    pub notes: &'a [Note],
+    /// Where it starts, in beats from the prompt's start.
+    pub start_beats: f64,
+}
+
 /// What one picture shows.
 pub struct PianoRoll<'a> {
     /// The prompt, from beat 0.
     pub prompt: &'a [Note],
-    /// One or more continuations, each from beat 0 at the end of the prompt, one lane each.
-    pub continuations: Vec<&'a [Note]>,
-    /// Length of the prompt in beats (where continuations start and the boundary is drawn).
+    /// One or more continuations, one lane each.
+    pub continuations: Vec<Continuation<'a>>,
+    /// Length of the prompt window in beats: the picture spans it and the continuation window.
     pub prompt_beats: f64,
     /// Length of the continuation window in beats.
     pub continuation_beats: f64,
@@ -55,7 +63,7 @@ impl PianoRoll<'_> {
 
     /// Lowest and highest pitch drawn.
     fn pitch_range(&self) -> (u8, u8) {
-        let all = self.prompt.iter().chain(self.continuations.iter().flat_map(|notes| notes.iter()));
+        let all = self.prompt.iter().chain(self.continuations.iter().flat_map(|continuation| continuation.notes));
         let (low, high) = all.fold((u8::MAX, 0), |(low, high), note| (low.min(note.pitch), high.max(note.pitch)));
         if low > high {
             return (60, 72);
@@ -86,8 +94,9 @@ impl PianoRoll<'_> {
             let lane_area = Lane { top, low, high, width };
             self.draw_grid(root, &lane_area).map_err(failed)?;
             self.draw_notes(root, &lane_area, self.prompt, 0.0, PROMPT_COLOUR).map_err(failed)?;
-            self.draw_notes(root, &lane_area, continuation, self.prompt_beats, CONTINUATION_COLOUR).map_err(failed)?;
-            let x = beat_x(self.prompt_beats);
+            self.draw_notes(root, &lane_area, continuation.notes, continuation.start_beats, CONTINUATION_COLOUR)
+                .map_err(failed)?;
+            let x = beat_x(continuation.start_beats);
             let boundary = Rectangle::new([(x - 1, top), (x + 1, top + lane_height)], BOUNDARY_COLOUR.filled());
             root.draw(&boundary).map_err(failed)?;
         }
@@ -175,7 +184,10 @@ mod tests {
         let real = [note(67, 0.0)];
         let roll = PianoRoll {
             prompt: &prompt,
-            continuations: vec![&generated, &real],
+            continuations: vec![
+                Continuation { notes: &generated, start_beats: 4.0 },
+                Continuation { notes: &real, start_beats: 4.0 },
+            ],
             prompt_beats: 4.0,
             continuation_beats: 4.0,
             beats_per_bar: 4.0,
@@ -196,6 +208,7 @@ mod tests {
         assert_eq!(pixel(&buffer, width, 4 * 24 + 12, row(1, 67)), CONTINUATION_COLOUR, "real G at beat 4.5");
         assert_eq!(pixel(&buffer, width, 5 * 24 + 12, row(1, 62)), WHITE, "the lanes stay apart");
         assert_eq!(pixel(&buffer, width, 4 * 24, row(0, 65)), BOUNDARY_COLOUR);
+        assert_eq!(pixel(&buffer, width, 4 * 24, row(1, 65)), BOUNDARY_COLOUR);
     }
 
     #[test]
@@ -205,7 +218,7 @@ mod tests {
         let prompt = [note(60, 0.0)];
         let roll = PianoRoll {
             prompt: &prompt,
-            continuations: vec![&[]],
+            continuations: vec![Continuation { notes: &[], start_beats: 1.0 }],
             prompt_beats: 1.0,
             continuation_beats: 1.0,
             beats_per_bar: 4.0,

@@ -71,6 +71,7 @@ fn window_after(
         prompt: phrase.real.prompt.clone(),
         continuation: notes_between(notes, prompt_end_beats, prompt_end_beats + continuation_beats),
         continuation_beats,
+        continuation_start_beats: prompt_end_beats,
     }
 }
 
@@ -191,7 +192,12 @@ mod tests {
         HeldOutPhrase {
             name: "test".into(),
             prompt: Song { notes: notes.clone(), tempo_map: Vec::new(), time_signature: (4, 4) },
-            real: Phrase { prompt: notes.clone(), continuation: notes, continuation_beats: beats },
+            real: Phrase {
+                prompt: notes.clone(),
+                continuation: notes,
+                continuation_beats: beats,
+                continuation_start_beats: beats,
+            },
             prompt_beats: beats,
         }
     }

@@ -11,7 +11,7 @@ use continuo::model::ModelFile;
 use continuo_analysis::dataset::{read_pieces, Selection};
 use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
-use continuo_analysis::pianoroll::PianoRoll;
+use continuo_analysis::pianoroll::{Continuation, PianoRoll};
 use continuo_analysis::quality::{markdown_table, markov_continuation, network_continuation, quality_table, Candidate};
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
@@ -110,12 +110,16 @@ fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &Con
     Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
 }
 
+fn lane(phrase: &Phrase) -> Continuation<'_> {
+    Continuation { notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
+}
+
 /// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom).
 fn write_rolls(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
     for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLE_ROLLS).enumerate() {
         let roll = PianoRoll {
             prompt: &phrase.real.prompt,
-            continuations: vec![&continuation.continuation, &phrase.real.continuation],
+            continuations: vec![lane(continuation), lane(&phrase.real)],
             prompt_beats: phrase.prompt_beats,
             continuation_beats: phrase.real.continuation_beats,
             beats_per_bar: phrase.prompt.beats_per_bar(),

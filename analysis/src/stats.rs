@@ -14,6 +14,9 @@ pub struct Phrase {
     pub continuation: Vec<Note>,
     /// Length of the continuation window in beats (for the note density).
     pub continuation_beats: f64,
+    /// Where the continuation starts, in beats from the prompt's start: the bar line for a real
+    /// one, the prompt's last note-off for a generated one (a generator cannot hear a final rest).
+    pub continuation_start_beats: f64,
 }
 
 /// A key: tonic pitch class and mode.
@@ -303,7 +306,7 @@ mod tests {
     }
 
     fn phrase(prompt: Vec<Note>, continuation: Vec<Note>) -> Phrase {
-        Phrase { prompt, continuation, continuation_beats: 4.0 }
+        Phrase { prompt, continuation, continuation_beats: 4.0, continuation_start_beats: 4.0 }
     }
 
     fn scale(root: u8, steps: &[u8]) -> Vec<Note> {
