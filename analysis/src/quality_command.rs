@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use continuo::corpus::Split;
 use continuo::engine::generate::ContinuationRequest;
 use continuo::engine::{Constraints, Engine, Generator, SamplingOptions};
+use continuo::midi_file::write_midi;
 use continuo::model::ModelFile;
+use continuo::tokens::Note;
 use continuo_analysis::dataset::{read_pieces, Selection};
 use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
@@ -16,14 +18,15 @@ use continuo_analysis::quality::{markdown_table, markov_continuation, network_co
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
 
-/// Piano rolls written: the first phrases, generated continuation above the real one.
-const EXAMPLE_ROLLS: usize = 3;
+/// Examples written (piano roll and MIDI): the first phrases.
+const EXAMPLES: usize = 3;
 
 #[derive(clap::Args)]
 pub struct QualityArgs {
-    /// The model file (.safetensors) to continue the phrases with.
-    #[arg(long)]
-    model: PathBuf,
+    /// A model file (.safetensors) to continue the phrases with; repeat to compare models (e.g.
+    /// f32 and int8). The piano rolls show the first.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
     /// Folder of .mid files (repeatable): phrases come from its validation split, the Markov
     /// baseline learns from its train split.
     #[arg(long = "data", required = true)]
@@ -68,15 +71,11 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         options: SamplingOptions { temperature: args.temperature, ..SamplingOptions::default() },
         constraints: Constraints::default(),
     };
-    let model = ModelFile::load(&args.model)?;
-    let mut generator = Generator::new(Engine::from_model(&model)?, args.seed);
-    let model_name = args.model.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
-    let generated: Vec<Phrase> = phrases
+    let mut candidates = args
+        .models
         .iter()
-        .enumerate()
-        .map(|(index, phrase)| network_continuation(&mut generator, phrase, &request, args.seed + index as u64))
-        .collect();
-    let mut candidates = vec![Candidate { name: model_name, continuations: generated }];
+        .map(|path| network_candidate(path, &phrases, &request, args.seed))
+        .collect::<Result<Vec<_>>>()?;
     if args.markov_order > 0 {
         candidates.push(markov_candidate(args, &phrases, &request)?);
     }
@@ -87,12 +86,29 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
     let report = json!({
-        "model": args.model, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
+        "models": args.models, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
         "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
         "markov_order": args.markov_order, "rows": rows,
     });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
-    write_rolls(&args.out, &phrases, &candidates[0].continuations)
+    write_examples(&args.out, &phrases, &candidates[0].continuations)
+}
+
+/// A model's continuations of the phrases, the sampler reseeded per phrase.
+fn network_candidate(
+    path: &Path,
+    phrases: &[HeldOutPhrase],
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Result<Candidate> {
+    let mut generator = Generator::new(Engine::from_model(&ModelFile::load(path)?)?, seed);
+    let continuations = phrases
+        .iter()
+        .enumerate()
+        .map(|(index, phrase)| network_continuation(&mut generator, phrase, request, seed + index as u64))
+        .collect();
+    let name = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+    Ok(Candidate { name, continuations })
 }
 
 /// The Markov baseline, trained on the train split, continuing the same phrases.
@@ -114,9 +130,10 @@ fn lane(phrase: &Phrase) -> Continuation<'_> {
     Continuation { notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
 }
 
-/// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom).
-fn write_rolls(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
-    for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLE_ROLLS).enumerate() {
+/// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom);
+/// `example_N.mid`: the prompt and the generated continuation, to listen to.
+fn write_examples(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
+    for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate() {
         let roll = PianoRoll {
             prompt: &phrase.real.prompt,
             continuations: vec![lane(continuation), lane(&phrase.real)],
@@ -124,9 +141,17 @@ fn write_rolls(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> R
             continuation_beats: phrase.real.continuation_beats,
             beats_per_bar: phrase.prompt.beats_per_bar(),
         };
-        let path = out.join(format!("example_{}.png", index + 1));
-        roll.save_png(&path)?;
-        eprintln!("{}: {} (generated above, real below)", path.display(), phrase.name);
+        let picture = out.join(format!("example_{}.png", index + 1));
+        roll.save_png(&picture)?;
+        let answer = continuation
+            .continuation
+            .iter()
+            .map(|note| Note { start_beats: note.start_beats + continuation.continuation_start_beats, ..*note });
+        let notes: Vec<Note> = phrase.real.prompt.iter().copied().chain(answer).collect();
+        let midi = out.join(format!("example_{}.mid", index + 1));
+        std::fs::write(&midi, write_midi(&notes, phrase.prompt.initial_tempo_bpm(), phrase.prompt.time_signature))
+            .with_context(|| format!("{}: cannot write", midi.display()))?;
+        eprintln!("{} and .mid: {} (generated above, real below)", picture.display(), phrase.name);
     }
     Ok(())
 }

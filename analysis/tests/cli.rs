@@ -84,5 +84,8 @@ fn quality_writes_the_table_json_and_piano_rolls() {
     assert_eq!(report["rows"].as_array().unwrap().len(), 8);
     for example in 1..=3 {
         assert!(out.path().join(format!("example_{example}.png")).exists());
+        let midi =
+            continuo::midi_file::read_midi_file(&out.path().join(format!("example_{example}.mid")), Default::default());
+        assert!(midi.unwrap().notes.len() >= 8, "the prompt and the answer");
     }
 }
