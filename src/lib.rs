@@ -3,9 +3,10 @@
 //!
 //! The musical core is host-free and tested without a DAW: [`tokens`] (the vocabulary),
 //! [`midi_file`] (.mid in and out), [`corpus`] (data sets and their split), [`model`] (the model
-//! file). The plugin glue sits on top.
+//! file), [`engine`] (cached incremental inference, sampling, generation). The plugin glue sits on top.
 
 pub mod corpus;
+pub mod engine;
 pub mod midi_file;
 pub mod model;
 pub mod tokens;

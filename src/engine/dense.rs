@@ -1,0 +1,128 @@
+//! A 1x1 (dense) layer, f32 or int8, and the activation vectors it reads.
+
+use super::kernels::{padded_len, quantize_activations, Kernel, QuantizedInput, QuantizedRows, Write};
+use crate::model::{names, ModelFile, Precision};
+
+/// An input vector of a dense layer: f32 values padded with zeros to the kernels' row chunk
+/// and, in an int8 engine, their dynamic int8 quantization (made once, read by every layer
+/// that takes this vector).
+#[derive(Clone, Debug)]
+pub struct Activations {
+    /// The real values, then zero padding.
+    values: Vec<f32>,
+    /// How many of `values` are real.
+    len: usize,
+    /// Int8 copy of `values` (int8 engines only; empty otherwise).
+    quantized: Vec<i8>,
+    /// Real value of one step of `quantized`.
+    scale: f32,
+}
+
+impl Activations {
+    /// A zero vector of `len` values for an engine of the given precision.
+    pub fn new(len: usize, precision: Precision) -> Self {
+        let padded = padded_len(len);
+        let quantized = match precision {
+            Precision::F32 => Vec::new(),
+            Precision::Int8 => vec![0; padded],
+        };
+        Self { values: vec![0.0; padded], len, quantized, scale: 0.0 }
+    }
+
+    /// The values, to be written before [`Activations::finish`].
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        &mut self.values[..self.len]
+    }
+
+    /// Makes the vector ready for the dense layers after its values changed (quantizes it in an
+    /// int8 engine).
+    pub fn finish(&mut self) {
+        if !self.quantized.is_empty() {
+            self.scale = quantize_activations(&self.values[..self.len], &mut self.quantized);
+        }
+    }
+}
+
+/// The matrix of a dense layer, as the file stores it, rows padded to the kernels' chunk.
+#[derive(Clone, Debug)]
+enum Weights {
+    /// `rows x padded_cols` f32.
+    F32(Vec<f32>),
+    /// `rows x padded_cols` symmetric int8 and the real value of one step per row.
+    Int8 { values: Vec<i8>, scales: Vec<f32> },
+}
+
+/// `out = W x + b`, `W` being `[outputs, inputs]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    /// The matrix.
+    weights: Weights,
+    /// One bias per output.
+    bias: Vec<f32>,
+    /// The instruction set the products use.
+    kernel: Kernel,
+}
+
+impl Dense {
+    /// Loads `<prefix>.weight` (+ `.weight_scale` for int8) and `<prefix>.bias` from a validated
+    /// model file.
+    pub fn from_model(model: &ModelFile, prefix: &str, kernel: Kernel) -> Self {
+        let weight_name = names::weight(prefix);
+        let shape = &model.tensors[&weight_name].shape;
+        let (rows, cols) = (shape[0], shape[1]);
+        let bias = model.f32(&names::bias(prefix)).expect("validated model has every bias").to_vec();
+        let weights = match model.meta.precision {
+            Precision::F32 => Weights::F32(pad_rows(model.f32(&weight_name).expect("validated f32 weight"), rows, cols)),
+            Precision::Int8 => Weights::Int8 {
+                values: pad_rows(model.i8(&weight_name).expect("validated int8 weight"), rows, cols),
+                scales: model.f32(&names::weight_scale(prefix)).expect("validated scale").to_vec(),
+            },
+        };
+        Self { weights, bias, kernel }
+    }
+
+    /// Number of outputs.
+    pub fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `out = W x + b`.
+    pub fn forward(&self, input: &Activations, out: &mut [f32]) {
+        self.product(input, out, Write::Set);
+    }
+
+    /// `out += W x + b`.
+    pub fn forward_add(&self, input: &Activations, out: &mut [f32]) {
+        self.product(input, out, Write::Add);
+    }
+
+    /// Bytes of weights (and scales) one product reads.
+    pub fn weight_bytes(&self) -> usize {
+        match &self.weights {
+            Weights::F32(values) => values.len() * 4,
+            Weights::Int8 { values, scales } => values.len() + scales.len() * 4,
+        }
+    }
+
+    fn product(&self, input: &Activations, out: &mut [f32], write: Write) {
+        match &self.weights {
+            Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, &self.bias, out, write),
+            Weights::Int8 { values, scales } => {
+                debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
+                let rows = QuantizedRows { values, scales };
+                let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
+                self.kernel.matvec_i8(rows, quantized, &self.bias, out, write)
+            }
+        }
+    }
+}
+
+/// Copies `[rows, cols]` values into rows padded with zeros to the kernels' chunk.
+fn pad_rows<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let padded_cols = padded_len(cols);
+    let mut padded = vec![T::default(); rows * padded_cols];
+    for (to, from) in padded.chunks_exact_mut(padded_cols).zip(values.chunks_exact(cols)) {
+        to[..cols].copy_from_slice(from);
+    }
+    padded
+}

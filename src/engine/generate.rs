@@ -1,0 +1,162 @@
+//! Generation: the engine and a sampler together (what the plugin's worker drives), and
+//! offline continuation of a prompt for `cargo xtask generate`.
+
+use super::{Constraints, Engine, Sampler, SamplingOptions};
+use crate::midi_file::Song;
+use crate::tokens::{bin_velocity, encode_notes, ticks_to_beats, Event, Note, Played, SequenceState, Token, TICKS_PER_BEAT};
+
+/// An engine that can also choose its own next token.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    /// The network and its token state.
+    engine: Engine,
+    /// Draws the next token from the engine's logits.
+    sampler: Sampler,
+}
+
+impl Generator {
+    /// A generator with a sampler seeded by `seed`.
+    pub fn new(engine: Engine, seed: u64) -> Generator {
+        Generator { engine, sampler: Sampler::new(seed) }
+    }
+
+    /// Clears the engine (which then feeds `Start`).
+    pub fn reset(&mut self) {
+        self.engine.reset();
+    }
+
+    /// Feeds a known token (prompt, live input).
+    pub fn feed(&mut self, token: Token) {
+        self.engine.step(token);
+    }
+
+    /// Samples the next token under the options and constraints, feeds it, and tells `played`
+    /// about the notes it starts or ends.
+    pub fn sample_next(&mut self, options: &SamplingOptions, constraints: &Constraints, played: impl FnMut(Played)) -> Token {
+        let token = self.sampler.sample(self.engine.logits(), self.engine.state(), options, constraints);
+        self.engine.step_reporting(token, played);
+        token
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The sampler (to reseed it).
+    pub fn sampler_mut(&mut self) -> &mut Sampler {
+        &mut self.sampler
+    }
+}
+
+/// What to generate after a prompt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ContinuationRequest {
+    /// Bars to add after the prompt, in the prompt's meter.
+    pub bars: u32,
+    /// Draw settings.
+    pub options: SamplingOptions,
+    /// Range, key and end constraints.
+    pub constraints: Constraints,
+}
+
+/// A prompt and its continuation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Continuation {
+    /// The prompt's notes as read, then the generated ones; every note has an end.
+    pub notes: Vec<Note>,
+    /// How many of `notes` were generated.
+    pub generated_notes: usize,
+    /// Where the prompt ends and the continuation starts, in beats.
+    pub prompt_end_beats: f64,
+}
+
+/// Feeds the prompt's tokens, then samples until the state's time reaches the prompt's end plus
+/// `bars` bars (of the prompt's time signature) or `End` is drawn, then releases every note still
+/// sounding. The generator is reset first.
+pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &ContinuationRequest) -> Continuation {
+    generator.reset();
+    let tokens = encode_notes(&prompt.notes).tokens;
+    let body = tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
+    for &token in body {
+        generator.feed(token);
+    }
+    let prompt_end = generator.engine().state().tick();
+    let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
+    let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
+    let mut notes = prompt.notes.clone();
+    let mut onsets = NoteCollector::default();
+    while generator.engine().state().tick() < end_tick {
+        let token = generator.sample_next(&request.options, &request.constraints, |played| onsets.hear(played, &mut notes));
+        if Event::from_token(token) == Some(Event::End) {
+            break;
+        }
+    }
+    let mut final_state: SequenceState = generator.engine().state().clone();
+    final_state.release_all(|played| onsets.hear(played, &mut notes));
+    Continuation { generated_notes: notes.len() - prompt.notes.len(), notes, prompt_end_beats: ticks_to_beats(prompt_end) }
+}
+
+/// Turns `Played` reports into notes: remembers each onset's velocity until its release.
+#[derive(Debug)]
+struct NoteCollector {
+    /// MIDI velocity of each sounding pitch.
+    velocities: [u8; 128],
+}
+
+impl Default for NoteCollector {
+    fn default() -> Self {
+        Self { velocities: [bin_velocity(crate::tokens::DEFAULT_VELOCITY_BIN); 128] }
+    }
+}
+
+impl NoteCollector {
+    fn hear(&mut self, played: Played, notes: &mut Vec<Note>) {
+        match played {
+            Played::On { pitch, velocity, .. } => self.velocities[pitch as usize] = velocity,
+            Played::Off { pitch, since, tick } => notes.push(Note {
+                pitch,
+                velocity: self.velocities[pitch as usize],
+                start_beats: ticks_to_beats(since),
+                duration_beats: ticks_to_beats(tick.max(since + 1) - since),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::random_model::random_wavenet;
+    use crate::engine::tests::small_config;
+    use crate::engine::ScaleMode;
+
+    fn prompt() -> Song {
+        let notes = (0..6)
+            .map(|i| Note { pitch: 60 + 2 * i, velocity: 90, start_beats: i as f64 * 0.75, duration_beats: 0.5 })
+            .collect();
+        Song { notes, tempo_map: Vec::new(), time_signature: (3, 4) }
+    }
+
+    #[test]
+    fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
+        let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, allow_end: false };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints };
+        let song = prompt();
+        let continuation = continue_song(&mut generator, &song, &request);
+        assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);
+        assert_eq!(continuation.prompt_end_beats, 4.25);
+        let generated = &continuation.notes[song.notes.len()..];
+        assert_eq!(generated.len(), continuation.generated_notes);
+        assert!(!generated.is_empty());
+        let end_beats = 4.25 + 4.0 * 3.0;
+        for note in generated {
+            assert!(note.start_beats >= 4.25 && note.start_beats < end_beats, "{note:?}");
+            assert!(note.duration_beats > 0.0 && note.end_beats() <= end_beats + 4.0, "{note:?}");
+            assert!(constraints.allows_pitch(note.pitch), "{note:?}");
+        }
+        let latest = generated.iter().map(Note::end_beats).fold(0.0, f64::max);
+        assert!(latest >= end_beats - 4.0, "the continuation reaches the last bars (ends at {latest})");
+    }
+}

@@ -1,0 +1,335 @@
+//! Matrix-vector kernels: f32 and int8 weights, each with a SIMD version (AVX2 + FMA on x86-64,
+//! chosen at run time; NEON on aarch64) and a portable one. Rows are padded with zeros to a
+//! multiple of [`LANES_PER_ROW_CHUNK`] so the SIMD loops need no tail handling.
+//!
+//! Int8 products take int8 activations (quantized dynamically, per vector, by
+//! [`quantize_activations`]) and accumulate exactly in i32, so the SIMD and portable int8 kernels
+//! give bit-identical results.
+
+/// Every row (and input vector) is padded to a multiple of this many elements: one AVX2 int8
+/// load, four AVX2 f32 loads.
+pub const LANES_PER_ROW_CHUNK: usize = 32;
+
+/// Largest magnitude of a symmetric int8 value. -128 is never used, so `|x|` fits in a `u8`
+/// and AVX2's `maddubs` pairs (2 * 127 * 127) never saturate an i16.
+pub const INT8_MAX_MAGNITUDE: f32 = 127.0;
+
+/// A length rounded up to whole row chunks.
+pub fn padded_len(len: usize) -> usize {
+    len.div_ceil(LANES_PER_ROW_CHUNK) * LANES_PER_ROW_CHUNK
+}
+
+/// Which instruction set the kernels use; detected once when an engine is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Plain Rust, any CPU.
+    Portable,
+    /// x86-64 with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// aarch64 (NEON is part of the base ISA there).
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+}
+
+/// What a kernel does with each row's product: `out[r] = product + bias[r]`, or adds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Overwrite the output.
+    Set,
+    /// Add to the output (residual and skip connections).
+    Add,
+}
+
+impl Write {
+    #[inline(always)]
+    fn apply(self, out: &mut f32, value: f32) {
+        match self {
+            Write::Set => *out = value,
+            Write::Add => *out += value,
+        }
+    }
+}
+
+/// The int8 side of an int8 product: quantized activations and their scale.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantizedInput<'a> {
+    /// Activations in -127..=127, padded like the rows.
+    pub values: &'a [i8],
+    /// Real value of one int8 step.
+    pub scale: f32,
+}
+
+/// The weight side of an int8 product.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantizedRows<'a> {
+    /// `rows x padded_cols` int8 weights.
+    pub values: &'a [i8],
+    /// Real value of one int8 step, per row.
+    pub scales: &'a [f32],
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports.
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return Kernel::Avx2;
+        }
+        #[cfg(target_arch = "aarch64")]
+        return Kernel::Neon;
+        #[allow(unreachable_code)]
+        Kernel::Portable
+    }
+
+    /// `out[r] (=|+=) weights[r] . input + bias[r]` for f32 rows of `input.len()` columns.
+    pub fn matvec_f32(self, weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
+        let cols = input.len();
+        debug_assert!(cols % LANES_PER_ROW_CHUNK == 0 && weights.len() == cols * out.len());
+        debug_assert_eq!(bias.len(), out.len());
+        match self {
+            Kernel::Portable => rows_f32(weights, input, bias, out, write, dot_f32_portable),
+            // SAFETY: Avx2 is only chosen when the CPU has AVX2 and FMA; lengths checked above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::matvec_f32(weights, input, bias, out, write) },
+            // SAFETY: NEON is always present on aarch64; lengths checked above.
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => unsafe { rows_f32(weights, input, bias, out, write, |w, x| neon::dot_f32(w, x)) },
+        }
+    }
+
+    /// `out[r] (=|+=) (weights[r] . input) * row_scale[r] * input_scale + bias[r]` in exact i32.
+    pub fn matvec_i8(self, weights: QuantizedRows, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
+        let cols = input.values.len();
+        debug_assert!(cols % LANES_PER_ROW_CHUNK == 0 && weights.values.len() == cols * out.len());
+        debug_assert!(bias.len() == out.len() && weights.scales.len() == out.len());
+        match self {
+            Kernel::Portable => rows_i8(weights, input, bias, out, write, dot_i8_portable),
+            // SAFETY: as in matvec_f32.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::matvec_i8(weights, input, bias, out, write) },
+            // SAFETY: as in matvec_f32.
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => unsafe { rows_i8(weights, input, bias, out, write, |w, x| neon::dot_i8(w, x)) },
+        }
+    }
+}
+
+/// Applies a row dot product to every row.
+#[inline(always)]
+fn rows_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write, dot: impl Fn(&[f32], &[f32]) -> f32) {
+    for ((row, bias), out) in weights.chunks_exact(input.len()).zip(bias).zip(out) {
+        write.apply(out, dot(row, input) + bias);
+    }
+}
+
+/// Applies an int8 row dot product to every row and scales it back to real values.
+#[inline(always)]
+fn rows_i8(
+    weights: QuantizedRows,
+    input: QuantizedInput,
+    bias: &[f32],
+    out: &mut [f32],
+    write: Write,
+    dot: impl Fn(&[i8], &[i8]) -> i32,
+) {
+    let rows = weights.values.chunks_exact(input.values.len());
+    for (((row, scale), bias), out) in rows.zip(weights.scales).zip(bias).zip(out) {
+        write.apply(out, dot(row, input.values) as f32 * (scale * input.scale) + bias);
+    }
+}
+
+/// Eight independent partial sums, so the compiler can vectorize without reassociating.
+fn dot_f32_portable(row: &[f32], input: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 8];
+    for (w, x) in row.chunks_exact(8).zip(input.chunks_exact(8)) {
+        for lane in 0..8 {
+            sums[lane] += w[lane] * x[lane];
+        }
+    }
+    sums.iter().sum()
+}
+
+fn dot_i8_portable(row: &[i8], input: &[i8]) -> i32 {
+    row.iter().zip(input).map(|(&w, &x)| w as i32 * x as i32).sum()
+}
+
+/// Quantizes `values` to symmetric int8 with one scale (max |x| / 127); returns the scale.
+/// `out` may be longer (padding); its tail is left as is (zero).
+pub fn quantize_activations(values: &[f32], out: &mut [i8]) -> f32 {
+    let max_magnitude = values.iter().fold(0.0f32, |max, v| max.max(v.abs()));
+    if max_magnitude == 0.0 {
+        out[..values.len()].fill(0);
+        return 0.0;
+    }
+    let steps_per_unit = INT8_MAX_MAGNITUDE / max_magnitude;
+    for (q, &v) in out.iter_mut().zip(values) {
+        *q = (v * steps_per_unit).round().clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE) as i8;
+    }
+    max_magnitude / INT8_MAX_MAGNITUDE
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matvec_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
+        rows_f32(weights, input, bias, out, write, |w, x| unsafe { dot_f32(w, x) })
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matvec_i8(weights: QuantizedRows, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
+        rows_i8(weights, input, bias, out, write, |w, x| unsafe { dot_i8(w, x) })
+    }
+
+    /// Four accumulators of eight lanes hide the FMA latency.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_f32(row: &[f32], input: &[f32]) -> f32 {
+        let mut sums = [_mm256_setzero_ps(); 4];
+        let (w, x) = (row.as_ptr(), input.as_ptr());
+        for chunk in (0..row.len()).step_by(LANES_PER_ROW_CHUNK) {
+            for (part, sum) in sums.iter_mut().enumerate() {
+                let offset = chunk + part * 8;
+                *sum = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(offset)), _mm256_loadu_ps(x.add(offset)), *sum);
+            }
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(sums[0], sums[1]), _mm256_add_ps(sums[2], sums[3]));
+        let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
+    }
+
+    /// 32 products per step: `maddubs` multiplies |x| (unsigned) by w * sign(x) and adds pairs
+    /// into i16 (at most 2 * 127 * 127, no saturation), `madd` by ones widens pairs to i32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_i8(row: &[i8], input: &[i8]) -> i32 {
+        let ones = _mm256_set1_epi16(1);
+        let mut sum = _mm256_setzero_si256();
+        let (w, x) = (row.as_ptr(), input.as_ptr());
+        for chunk in (0..row.len()).step_by(LANES_PER_ROW_CHUNK) {
+            let weights = _mm256_loadu_si256(w.add(chunk) as *const __m256i);
+            let inputs = _mm256_loadu_si256(x.add(chunk) as *const __m256i);
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(inputs, inputs), _mm256_sign_epi8(weights, inputs));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, ones));
+        }
+        let half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
+        _mm_cvtsi128_si32(_mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b10_11_00_01)))
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::LANES_PER_ROW_CHUNK;
+    use std::arch::aarch64::*;
+
+    /// Four accumulators of four lanes.
+    #[inline]
+    pub unsafe fn dot_f32(row: &[f32], input: &[f32]) -> f32 {
+        let mut sums = [vdupq_n_f32(0.0); 4];
+        let (w, x) = (row.as_ptr(), input.as_ptr());
+        for chunk in (0..row.len()).step_by(16) {
+            for (part, sum) in sums.iter_mut().enumerate() {
+                let offset = chunk + part * 4;
+                *sum = vfmaq_f32(*sum, vld1q_f32(w.add(offset)), vld1q_f32(x.add(offset)));
+            }
+        }
+        vaddvq_f32(vaddq_f32(vaddq_f32(sums[0], sums[1]), vaddq_f32(sums[2], sums[3])))
+    }
+
+    /// `vmull_s8` widens 8 products to i16 (at most 127 * 127), `vpadalq_s16` adds pairs into i32.
+    #[inline]
+    pub unsafe fn dot_i8(row: &[i8], input: &[i8]) -> i32 {
+        let mut sum = vdupq_n_s32(0);
+        let (w, x) = (row.as_ptr(), input.as_ptr());
+        for chunk in (0..row.len()).step_by(LANES_PER_ROW_CHUNK / 2) {
+            let weights = vld1q_s8(w.add(chunk));
+            let inputs = vld1q_s8(x.add(chunk));
+            sum = vpadalq_s16(sum, vmull_s8(vget_low_s8(weights), vget_low_s8(inputs)));
+            sum = vpadalq_s16(sum, vmull_high_s8(weights, inputs));
+        }
+        vaddvq_s32(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in -1..1.
+    fn values(count: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..count)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn plain_matvec(weights: &[f32], input: &[f32], bias: &[f32]) -> Vec<f32> {
+        weights
+            .chunks_exact(input.len())
+            .zip(bias)
+            .map(|(row, b)| row.iter().zip(input).map(|(w, x)| (w * x) as f64).sum::<f64>() as f32 + b)
+            .collect()
+    }
+
+    #[test]
+    fn every_f32_kernel_matches_a_plain_matrix_product() {
+        let (rows, cols) = (37, 96);
+        let (weights, input, bias) = (values(rows * cols, 1), values(cols, 2), values(rows, 3));
+        let expected = plain_matvec(&weights, &input, &bias);
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            let mut out = vec![1.0; rows];
+            kernel.matvec_f32(&weights, &input, &bias, &mut out, Write::Add);
+            for (got, want) in out.iter().zip(&expected) {
+                assert!((got - (want + 1.0)).abs() < 1e-5, "{kernel:?}: {got} vs {}", want + 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn simd_and_portable_int8_kernels_agree_exactly_and_match_dequantized_math() {
+        let (rows, cols) = (41, 128);
+        let weights: Vec<i8> = values(rows * cols, 4).iter().map(|v| (v * 127.0).round() as i8).collect();
+        let scales: Vec<f32> = values(rows, 5).iter().map(|v| v.abs() * 0.01 + 0.001).collect();
+        let bias = values(rows, 6);
+        let real_input: Vec<f32> = values(cols, 7).iter().map(|v| v * 3.0).collect();
+        let mut quantized = vec![0i8; cols];
+        let input_scale = quantize_activations(&real_input, &mut quantized);
+        assert!(quantized.iter().all(|&q| q != i8::MIN), "-128 is never produced");
+        let rows_view = QuantizedRows { values: &weights, scales: &scales };
+        let input_view = QuantizedInput { values: &quantized, scale: input_scale };
+        let run = |kernel: Kernel| {
+            let mut out = vec![0.0; rows];
+            kernel.matvec_i8(rows_view, input_view, &bias, &mut out, Write::Set);
+            out
+        };
+        let portable = run(Kernel::Portable);
+        assert_eq!(run(Kernel::detect()), portable, "integer sums are exact, so the results are identical");
+        let dequantized: Vec<f32> = weights.iter().enumerate().map(|(i, &w)| w as f32 * scales[i / cols]).collect();
+        let reference = plain_matvec(&dequantized, &real_input, &bias);
+        for (got, want) in portable.iter().zip(&reference) {
+            // The activation rounding error is at most half a step per element.
+            let bound = 0.5 * input_scale * cols as f32 * 0.011 * 127.0;
+            assert!((got - want).abs() <= bound, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn quantized_activations_use_the_full_range_and_round_to_nearest() {
+        let mut out = [0i8; 4];
+        let scale = quantize_activations(&[0.5, -1.0, 0.25, 0.0], &mut out);
+        assert_eq!(scale, 1.0 / 127.0);
+        assert_eq!(out, [64, -127, 32, 0]);
+        assert_eq!(quantize_activations(&[0.0; 4], &mut out), 0.0);
+        assert_eq!(out, [0; 4]);
+    }
+}

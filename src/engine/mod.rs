@@ -1,0 +1,156 @@
+//! The inference engine: a cached incremental WaveNet (Fast WaveNet: each dilated layer keeps
+//! a ring buffer of its past inputs, so a step costs one pass through the layers whatever the
+//! context length), f32 or int8, with a naive reference beside it, sampling with musical
+//! constraints, scoring and offline generation. Pure Rust; nothing allocates after
+//! [`Engine::from_model`].
+
+mod dense;
+pub mod generate;
+mod kernels;
+mod layers;
+pub mod naive;
+pub mod quantize;
+pub mod random_model;
+pub mod sampling;
+pub mod score;
+
+pub use generate::Generator;
+pub use naive::NaiveEngine;
+pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
+pub use score::{score, Score};
+
+use kernels::Kernel;
+use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
+
+use crate::model::{Architecture, ModelError, ModelFile, Precision, WaveNetConfig};
+use crate::tokens::{Event, Played, SequenceState, Token, PITCH_COUNT};
+
+/// Sparse conditioning features: the sounding pitches and the beat phase.
+type ActiveFeatures = [u16; PITCH_COUNT + 1];
+
+/// The cached incremental WaveNet.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    /// The architecture it runs.
+    config: WaveNetConfig,
+    /// How its matrices are stored.
+    precision: Precision,
+    /// Embedding and conditioning.
+    input: InputLayer,
+    /// The dilated layers, each with its delay line.
+    layers: Vec<DilatedLayer>,
+    /// The output head.
+    head: Head,
+    /// The token stream's state, for the conditioning features (and the grammar mask outside).
+    state: SequenceState,
+    /// Scratch for the sparse feature indices.
+    active_features: ActiveFeatures,
+    /// The residual stream.
+    residual: Vec<f32>,
+    /// The sum of the layers' skip outputs.
+    skip: Vec<f32>,
+    /// The logits of the last step.
+    logits: Vec<f32>,
+}
+
+/// The WaveNet configuration of a model, or why the engine cannot run it.
+fn wavenet_config(model: &ModelFile) -> Result<WaveNetConfig, ModelError> {
+    match model.meta.architecture {
+        Architecture::WaveNet(config) => Ok(config),
+        Architecture::Lstm(_) => Err(ModelError {
+            file: "model".into(),
+            problem: "holds an LSTM; the engine runs WaveNet models only".into(),
+        }),
+    }
+}
+
+impl Engine {
+    /// Builds the engine for a (validated) model file, f32 or int8 as the file says, and feeds
+    /// `Start`.
+    pub fn from_model(model: &ModelFile) -> Result<Engine, ModelError> {
+        Self::with_kernel(model, Kernel::detect())
+    }
+
+    /// As [`Engine::from_model`] with a chosen instruction set (tests compare them).
+    fn with_kernel(model: &ModelFile, kernel: Kernel) -> Result<Engine, ModelError> {
+        let config = wavenet_config(model)?;
+        let (c, s) = (config.residual_channels, config.skip_channels);
+        let layers = config
+            .dilations()
+            .enumerate()
+            .map(|(layer, dilation)| DilatedLayer::new(ResidualBlock::from_model(model, layer, c, kernel), dilation))
+            .collect();
+        let head = Head::from_model(model, s, kernel);
+        let mut engine = Engine {
+            config,
+            precision: model.meta.precision,
+            input: InputLayer::from_model(model, c),
+            layers,
+            logits: vec![0.0; head.outputs()],
+            head,
+            state: SequenceState::default(),
+            active_features: [0; PITCH_COUNT + 1],
+            residual: vec![0.0; c],
+            skip: vec![0.0; s],
+        };
+        engine.reset();
+        Ok(engine)
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &WaveNetConfig {
+        &self.config
+    }
+
+    /// Whether the matrices are f32 or int8.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Clears the caches and the state, then feeds `Start`.
+    pub fn reset(&mut self) {
+        for layer in &mut self.layers {
+            layer.clear();
+        }
+        self.state = SequenceState::default();
+        self.step(Event::Start.token());
+    }
+
+    /// Feeds one token: applies it to the state, and returns the logits (`VOCAB_SIZE`) for the
+    /// next token.
+    pub fn step(&mut self, token: Token) -> &[f32] {
+        self.step_reporting(token, |_| {})
+    }
+
+    /// As [`Engine::step`], telling `played` about each note the token starts or ends.
+    pub fn step_reporting(&mut self, token: Token, played: impl FnMut(Played)) -> &[f32] {
+        self.state.apply_token(token, played);
+        let active = self.state.active_features(&mut self.active_features);
+        self.input.forward(token, &self.active_features[..active], &mut self.residual);
+        self.skip.fill(0.0);
+        for layer in &mut self.layers {
+            layer.step(&mut self.residual, &mut self.skip);
+        }
+        self.head.forward(&self.skip, &mut self.logits);
+        &self.logits
+    }
+
+    /// The logits of the last step.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// The state of the token stream so far.
+    pub fn state(&self) -> &SequenceState {
+        &self.state
+    }
+
+    /// Bytes of weights one step reads (embedding and conditioning rows aside): divided by the
+    /// step time, the effective weight bandwidth.
+    pub fn weight_bytes_per_step(&self) -> usize {
+        self.layers.iter().map(DilatedLayer::weight_bytes).sum::<usize>() + self.head.weight_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests;

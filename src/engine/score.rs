@@ -1,0 +1,68 @@
+//! Scoring a token sequence with the engine: negative log-likelihood and top-1 accuracy, from
+//! exactly the logits the engine computes (f32 or int8).
+
+use super::Engine;
+use crate::tokens::{Event, Token};
+
+/// How well a model predicts a sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Score {
+    /// Sum over scored tokens of `-ln p(token)`, in nats.
+    pub nll_nats: f64,
+    /// Tokens scored (all but the leading `Start`).
+    pub scored_tokens: usize,
+    /// Tokens that were the model's most likely choice.
+    pub correct_top1: usize,
+}
+
+impl Score {
+    /// Mean negative log-likelihood per scored token, in nats.
+    pub fn nll_per_token(&self) -> f64 {
+        self.nll_nats / self.scored_tokens.max(1) as f64
+    }
+
+    /// Adds another sequence's score.
+    pub fn add(&mut self, other: Score) {
+        self.nll_nats += other.nll_nats;
+        self.scored_tokens += other.scored_tokens;
+        self.correct_top1 += other.correct_top1;
+    }
+}
+
+/// Scores `tokens` (`tokens[0]` must be `Start`; it is fed, not scored): each next token from the
+/// logits of the step before, log-softmax in f64. With `grammar_mask` the distribution is
+/// renormalized over the events `SequenceState::is_legal` allows (a target the grammar
+/// forbids, which no canonical encoding holds, is scored unmasked). Resets the engine first.
+pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score {
+    assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
+    engine.reset();
+    let mut total = Score::default();
+    for &target in &tokens[1..] {
+        let state = engine.state();
+        let target_legal = Event::from_token(target).is_some_and(|event| state.is_legal(event));
+        let allowed = |token: usize| {
+            !grammar_mask
+                || !target_legal
+                || Event::from_token(token as Token).is_some_and(|event| state.is_legal(event))
+        };
+        let logits = engine.logits();
+        let (max, best) = logits
+            .iter()
+            .enumerate()
+            .filter(|&(token, _)| allowed(token))
+            .fold((f64::NEG_INFINITY, 0), |(max, best), (token, &logit)| {
+                if logit as f64 > max { (logit as f64, token) } else { (max, best) }
+            });
+        let sum: f64 = logits
+            .iter()
+            .enumerate()
+            .filter(|&(token, _)| allowed(token))
+            .map(|(_, &logit)| (logit as f64 - max).exp())
+            .sum();
+        total.nll_nats += max + sum.ln() - logits[target as usize] as f64;
+        total.scored_tokens += 1;
+        total.correct_top1 += usize::from(best == target as usize);
+        engine.step(target);
+    }
+    total
+}
