@@ -5,12 +5,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod init_model;
+
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
-  eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)";
+  eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
+  init-model OUT.safetensors    write a random-weight placeholder model (the default until one is trained)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -21,6 +24,10 @@ fn main() -> Result<()> {
             nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
         }
         "train" | "eval" => run_trainer(&command, &rest),
+        "init-model" => match rest.as_slice() {
+            [out] => init_model::init_model(std::path::Path::new(out)),
+            _ => bail!("usage: cargo xtask init-model OUT.safetensors"),
+        },
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
