@@ -198,3 +198,19 @@ fn one_sample_blocks_and_a_stopped_transport_still_answer_in_time() {
     assert!((first - 5.0) >= -1e-6, "the tempo parameter (120 BPM) is the clock: first note at beat {first}");
     assert_balanced(&recording.notes);
 }
+
+#[test]
+fn a_debug_build_that_aborts_on_allocation_survives_random_buffers() {
+    let debug_plugin = match std::env::var_os("CONTINUO_ALLOC_CHECK_CLAP") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => build_plugin("debug", &["--features", "assert_process_allocs"]),
+    };
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_continuo-stress"))
+        .arg(&debug_plugin)
+        .output()
+        .expect("the stress run starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the stress run failed ({}):\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("never allocated"), "{stdout}");
+}

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod host_tests;
 mod init_model;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
@@ -13,7 +14,8 @@ commands:
   bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
-  init-model OUT.safetensors    write a random-weight placeholder model (the default until one is trained)";
+  init-model OUT.safetensors    write a random-weight placeholder model (the default until one is trained)
+  test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
             [out] => init_model::init_model(std::path::Path::new(out)),
             _ => bail!("usage: cargo xtask init-model OUT.safetensors"),
         },
+        "test" => host_tests::test(),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
