@@ -5,6 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod demo;
 mod host_tests;
 mod init_model;
 
@@ -15,6 +16,7 @@ commands:
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
   init-model OUT.safetensors    write a random-weight placeholder model (the default until one is trained)
+  demo [--seed N]               play a phrase into the real plugin; write demo/answer.mid and .wav
   test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
 fn main() -> Result<()> {
@@ -31,6 +33,7 @@ fn main() -> Result<()> {
             _ => bail!("usage: cargo xtask init-model OUT.safetensors"),
         },
         "test" => host_tests::test(),
+        "demo" => demo::demo(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
