@@ -10,3 +10,20 @@ pub mod engine;
 pub mod midi_file;
 pub mod model;
 pub mod tokens;
+pub mod phrase;
+pub mod schedule;
+pub mod voice;
+
+#[cfg(feature = "plugin")]
+pub mod params;
+#[cfg(feature = "plugin")]
+mod plugin;
+#[cfg(feature = "plugin")]
+pub mod worker;
+
+#[cfg(feature = "plugin")]
+pub use plugin::Continuo;
+#[cfg(feature = "plugin")]
+nice_plug::nice_export_clap!(Continuo);
+#[cfg(feature = "plugin")]
+nice_plug::nice_export_vst3!(Continuo);

@@ -5,7 +5,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod demo;
 mod generate;
+mod host_tests;
 mod quantize;
 mod random_model;
 
@@ -19,7 +21,9 @@ commands:
                                 continue a phrase (see `generate --help`)
   quantize --model f32.safetensors --out int8.safetensors
                                 int8 weights with per-row scales
-  random-model --out FILE       a random-weight WaveNet, to try the tools before training";
+  random-model --out FILE       a random-weight WaveNet, to try the tools before training
+  demo [--seed N]               play a phrase into the real plugin; write demo/answer.mid and .wav
+  test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -33,6 +37,8 @@ fn main() -> Result<()> {
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
+        "test" => host_tests::test(),
+        "demo" => demo::demo(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
