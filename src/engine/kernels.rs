@@ -126,8 +126,8 @@ impl Kernel {
         }
     }
 
-    /// Quantizes `values` (a multiple of 8 long, zero padded) to symmetric int8 with one scale
-    /// (max |x| / 127); returns the scale.
+    /// Quantizes `values` (a multiple of 32 long, zero padded) to symmetric int8 with one
+    /// scale (max |x| / 127); returns the scale.
     pub fn quantize(self, values: &[f32], out: &mut [i8]) -> f32 {
         match self {
             // SAFETY: as in `gate`.
@@ -153,14 +153,17 @@ pub fn exp(x: f32) -> f32 {
     const LN_2_HIGH: f32 = 0.693_359_4;
     const LN_2_LOW: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let power = round_half_away(x * LOG2_E);
+    let power = round_small(x * LOG2_E);
     let reduced = x - power * LN_2_HIGH - power * LN_2_LOW;
     let mut p = 1.987_569_1e-4f32;
     for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
         p = p * reduced + coefficient;
     }
     let mantissa = p * reduced * reduced + reduced + 1.0;
-    mantissa * f32::from_bits(((power as i32 + 127) as u32) << 23)
+    // `power + ROUNDING_MAGIC` holds the integer in its low mantissa bits: 2^power by bit
+    // arithmetic, with no float-to-int conversion (which would not vectorize well).
+    let integer = (power + ROUNDING_MAGIC).to_bits().wrapping_sub(ROUNDING_MAGIC.to_bits());
+    mantissa * f32::from_bits(integer.wrapping_add(127) << 23)
 }
 
 /// The logistic function.
@@ -175,10 +178,14 @@ pub fn tanh(x: f32) -> f32 {
     2.0 * sigmoid(2.0 * x) - 1.0
 }
 
-/// Rounds to the nearest integer, halves away from zero (`f32::round` without a libm call).
+/// 1.5 * 2^23: adding it to a float below 2^22 in magnitude rounds it to an integer (ties to
+/// even, as `cvtps2dq` does) and leaves that integer in the low mantissa bits.
+const ROUNDING_MAGIC: f32 = 12_582_912.0;
+
+/// Rounds `|x| < 2^22` to the nearest integer, ties to even, without a libm call.
 #[inline(always)]
-fn round_half_away(x: f32) -> f32 {
-    (x + 0.5f32.copysign(x)) as i32 as f32
+fn round_small(x: f32) -> f32 {
+    (x + ROUNDING_MAGIC) - ROUNDING_MAGIC
 }
 
 /// Applies a row dot product to every row.
@@ -220,9 +227,8 @@ fn dot_i8_portable(row: &[i8], input: &[i8]) -> i32 {
     row.iter().zip(input).map(|(&w, &x)| w as i32 * x as i32).sum()
 }
 
-/// Quantizes `values` to symmetric int8 with one scale (max |x| / 127); returns the scale.
-/// Written so the compiler vectorizes it; `values.len()` is a multiple of 8.
-#[inline(always)]
+/// Quantizes `values` to symmetric int8 with one scale (max |x| / 127), rounding ties to
+/// even; returns the scale. `values.len()` is a multiple of 8.
 pub fn quantize_activations(values: &[f32], out: &mut [i8]) -> f32 {
     let mut lane_maxima = [0.0f32; 8];
     for chunk in values.chunks_exact(8) {
@@ -233,7 +239,7 @@ pub fn quantize_activations(values: &[f32], out: &mut [i8]) -> f32 {
     let max_magnitude = lane_maxima.iter().fold(0.0f32, |max, &v| max.max(v));
     let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
     for (q, &v) in out.iter_mut().zip(values) {
-        *q = round_half_away((v * steps_per_unit).clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE)) as i8;
+        *q = round_small((v * steps_per_unit).clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE)) as i8;
     }
     max_magnitude / INT8_MAX_MAGNITUDE
 }
@@ -251,9 +257,34 @@ mod avx2 {
         gate_lanes(filter, gate, out)
     }
 
+    /// As `quantize_activations`, 32 values per step (rows are padded to 32): max |x|, then
+    /// scale, clamp, round (`cvtps2dq`, ties to even) and pack to int8.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
-        quantize_activations(values, out)
+        debug_assert!(values.len() % LANES_PER_ROW_CHUNK == 0 && out.len() >= values.len());
+        let sign_bit = _mm256_set1_ps(-0.0);
+        let mut maxima = _mm256_setzero_ps();
+        for chunk in values.chunks_exact(8) {
+            maxima = _mm256_max_ps(maxima, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(chunk.as_ptr())));
+        }
+        let half = _mm_max_ps(_mm256_castps256_ps128(maxima), _mm256_extractf128_ps(maxima, 1));
+        let quarter = _mm_max_ps(half, _mm_movehl_ps(half, half));
+        let max_magnitude = _mm_cvtss_f32(_mm_max_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
+        let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
+        let (scale, low, high) =
+            (_mm256_set1_ps(steps_per_unit), _mm256_set1_ps(-INT8_MAX_MAGNITUDE), _mm256_set1_ps(INT8_MAX_MAGNITUDE));
+        let to_int = |at: &[f32]| {
+            let scaled = _mm256_mul_ps(_mm256_loadu_ps(at.as_ptr()), scale);
+            _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, low), high))
+        };
+        for (chunk, q) in values.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
+            // packs works within 128-bit halves; the permutes put the values back in order.
+            let first = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[..8]), to_int(&chunk[8..16])), 0b11_01_10_00);
+            let second = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[16..24]), to_int(&chunk[24..])), 0b11_01_10_00);
+            let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(first, second), 0b11_01_10_00);
+            _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, bytes);
+        }
+        max_magnitude / INT8_MAX_MAGNITUDE
     }
 
     /// Four rows at a time (two accumulators each, eight FMA chains in flight), then the
@@ -469,7 +500,7 @@ mod tests {
         let mut out = [0i8; 8];
         let scale = quantize_activations(&[0.5, -1.0, 0.25, 0.0, 0.1, -0.3, 0.0, 0.0], &mut out);
         assert_eq!(scale, 1.0 / 127.0);
-        assert_eq!(out, [64, -127, 32, 0, 13, -38, 0, 0]);
+        assert_eq!(out, [64, -127, 32, 0, 13, -38, 0, 0], "63.5 rounds to the even 64");
         assert_eq!(quantize_activations(&[0.0; 8], &mut out), 0.0);
         assert_eq!(out, [0; 8]);
     }
@@ -489,15 +520,23 @@ mod tests {
 
     #[test]
     fn simd_and_portable_gate_and_quantization_agree_exactly() {
-        let (filter, gate) = (values(200, 11), values(200, 12));
+        let (filter, gate) = (values(256, 11), values(256, 12));
         let scaled: Vec<f32> = filter.iter().map(|v| v * 9.0).collect();
         let run = |kernel: Kernel| {
-            let mut gated = vec![0.0; 200];
+            let mut gated = vec![0.0; 256];
             kernel.gate(&scaled, &gate, &mut gated);
-            let mut quantized = vec![0i8; 200];
+            let mut quantized = vec![0i8; 256];
             let scale = kernel.quantize(&gated, &mut quantized);
             (gated, quantized, scale)
         };
         assert_eq!(run(Kernel::detect()), run(Kernel::Portable));
+        let mut ties = [0.0f32; 32];
+        ties[..8].copy_from_slice(&[127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.49]);
+        let quantize = |kernel: Kernel| {
+            let mut out = [0i8; 32];
+            (kernel.quantize(&ties, &mut out), out)
+        };
+        assert_eq!(quantize(Kernel::detect()), quantize(Kernel::Portable));
+        assert_eq!(&quantize(Kernel::Portable).1[..8], &[127, 0, 2, 2, 0, -2, -2, 3]);
     }
 }

@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Result};
 
+mod demo;
 mod generate;
+mod host_tests;
 mod quantize;
 mod random_model;
 mod release_run;
@@ -21,7 +23,9 @@ commands:
   random-model --out FILE       a random-weight WaveNet, to try the tools before training
   baselines --data DIR          unigram and Markov baselines on the same split (see `baselines --help`)
   quality --model FILE --data DIR --out DIR
-                                statistics of continuations of held-out phrases vs the real ones";
+                                statistics of continuations of held-out phrases vs the real ones
+  demo [--seed N]               play a phrase into the real plugin; write demo/answer.mid and .wav
+  test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -36,6 +40,8 @@ fn main() -> Result<()> {
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
         "baselines" | "quality" => release_run::run_package("continuo-analysis", &command, &rest),
+        "test" => host_tests::test(),
+        "demo" => demo::demo(&rest),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

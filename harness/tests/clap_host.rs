@@ -1,0 +1,216 @@
+//! The real plugin in a real (headless) CLAP host: the dialogue, the notes' form and timing,
+//! interruption, sound, parameters, and every path that must end sounding notes.
+
+mod support;
+
+use continuo_harness::{InputEvent, OutputNote, Playback, Recording};
+use support::*;
+
+/// The phrase starts here; it ends (last release) four beats later.
+const PHRASE_START_BEATS: f64 = 0.25;
+/// Host position of the first sample: off the beat, so the grid must come from the host.
+const HOST_START_BEATS: f64 = 0.125;
+/// Default response gap and answer length (2 bars of 4/4).
+const GAP_BEATS: f64 = 1.0;
+const ANSWER_BEATS: f64 = 8.0;
+
+fn phrase_end() -> f64 {
+    PHRASE_START_BEATS + 4.0
+}
+
+/// The first answer starts on the first beat at or after the end of the gap.
+fn answer_start() -> f64 {
+    (phrase_end() + GAP_BEATS).ceil()
+}
+
+fn playback() -> Playback {
+    Playback { start_beats: HOST_START_BEATS, ..Playback::default() }
+}
+
+fn note_ons(notes: &[OutputNote]) -> Vec<OutputNote> {
+    notes.iter().filter(|note| note.on).copied().collect()
+}
+
+fn perform(offline: bool, events: &[(f64, InputEvent)], beats: f64, seed: u64) -> Recording {
+    let mut plugin = load(offline, SAMPLE_RATE);
+    plugin.perform(playback(), events, beats, block_sizes(seed, 1024)).expect("the plugin plays")
+}
+
+#[test]
+fn a_phrase_is_answered_after_the_gap_with_well_formed_notes_on_the_hosts_grid() {
+    let recording = perform(true, &phrase(PHRASE_START_BEATS), 16.0, 1);
+    let ons = note_ons(&recording.notes);
+    assert!(ons.len() >= 2, "an answer of two bars has notes: {:?}", recording.notes);
+    assert_balanced(&recording.notes);
+    let first_beat = recording.beat_of(ons[0].sample);
+    assert!(first_beat >= answer_start() - 1e-6, "the answer waits for the gap: first note at beat {first_beat}");
+    let sample_beats = 2.0 / SAMPLE_RATE;
+    for note in &recording.notes {
+        let beat = recording.beat_of(note.sample);
+        assert!(beat <= answer_start() + ANSWER_BEATS + sample_beats, "note after the answer's end: {beat}");
+        let ticks = beat * 24.0;
+        assert!((ticks - ticks.round()).abs() * (1.0 / 24.0) <= sample_beats, "beat {beat} is off the 1/24 grid");
+        assert!((36..=96).contains(&note.key), "key {} outside the default range", note.key);
+        assert_eq!(note.channel, 0);
+    }
+    let answer_sound = recording.rms_between(answer_start(), answer_start() + ANSWER_BEATS);
+    let gap_sound = recording.rms_between(PHRASE_START_BEATS, answer_start());
+    assert!(answer_sound > 1e-3, "the preview voice sounds during the answer ({answer_sound})");
+    assert_eq!(gap_sound, 0.0, "without thru, nothing sounds before the answer");
+}
+
+#[test]
+fn an_offline_bounce_is_the_same_for_any_block_sizes() {
+    let seed_parameter = |plugin: &mut continuo_harness::HostedPlugin| set_parameter(plugin, "Seed (0 = new each answer)", 77.0, 0.0, 99_999.0);
+    let mut notes = vec![];
+    for (sizes_seed, max_block) in [(3, 64), (4, 4096)] {
+        let mut plugin = load(true, SAMPLE_RATE);
+        let mut events = phrase(PHRASE_START_BEATS);
+        events.push((HOST_START_BEATS, seed_parameter(&mut plugin)));
+        let recording = plugin.perform(playback(), &events, 16.0, block_sizes(sizes_seed, max_block)).unwrap();
+        notes.push(recording.notes.iter().map(|n| (n.sample, n.key, n.on)).collect::<Vec<_>>());
+    }
+    assert!(!notes[0].is_empty());
+    assert_eq!(notes[0], notes[1], "the same seed gives the same answer");
+}
+
+#[test]
+fn playing_during_the_answer_stops_it_with_every_note_off() {
+    let interrupt_beat = answer_start() + 1.5;
+    let mut events = phrase(PHRASE_START_BEATS);
+    events.push((interrupt_beat, InputEvent::NoteOn { key: 72, velocity: 0.7 }));
+    events.push((interrupt_beat + 0.5, InputEvent::NoteOff { key: 72 }));
+    let recording = perform(true, &events, 12.0, 5);
+    let interrupt_sample = recording.notes.iter().map(|n| n.sample).filter(|&s| recording.beat_of(s) <= interrupt_beat + 1e-9).max();
+    let before: Vec<OutputNote> = recording.notes.iter().filter(|n| recording.beat_of(n.sample) <= interrupt_beat + 1e-6).copied().collect();
+    assert!(!note_ons(&before).is_empty(), "the answer had begun");
+    assert_balanced(&before);
+    let resumed = recording.notes.iter().find(|n| n.on && recording.beat_of(n.sample) > interrupt_beat + 1e-6);
+    if let Some(note) = resumed {
+        let beat = recording.beat_of(note.sample);
+        assert!(beat >= interrupt_beat + 0.5 + GAP_BEATS - 1e-6, "a new answer only after the new gap: {beat}");
+    }
+    assert!(interrupt_sample.is_some());
+    let silent_from = interrupt_beat + 0.4; // the release of the last voice fades in 0.25 s
+    let level = recording.rms_between(silent_from, interrupt_beat + 0.5);
+    assert!(level < 1e-2, "the preview voice stopped ({level})");
+}
+
+#[test]
+fn parameters_are_listed_and_change_the_behaviour() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let names: Vec<String> = plugin.parameters().into_iter().map(|p| p.name).collect();
+    for expected in [
+        "Temperature", "Top-p", "Answer Length (bars)", "Response Gap (beats)", "Thru", "Preview Volume (%)",
+        "Seed (0 = new each answer)", "Scale Lock", "Scale Root", "Lowest Pitch (MIDI note)",
+        "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)", "Continue", "Answer Over Player", "Bypass",
+    ] {
+        assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
+    }
+    let volume = plugin.parameter("Preview Volume (%)").unwrap();
+    assert_eq!(volume.text, "70 %");
+
+    let mut events = phrase(PHRASE_START_BEATS);
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Thru", 1.0, 0.0, 1.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Preview Volume (%)", 0.0, 0.0, 100.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Lowest Pitch (MIDI note)", 60.0, 21.0, 108.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Highest Pitch (MIDI note)", 67.0, 21.0, 108.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Answer Length (bars)", 1.0, 1.0, 16.0)));
+    let recording = plugin.perform(playback(), &events, 12.0, block_sizes(9, 512)).unwrap();
+    assert_eq!(plugin.parameter("Preview Volume (%)").unwrap().text, "0 %");
+    let echoed = recording.notes.iter().filter(|n| recording.beat_of(n.sample) < phrase_end() + 1e-6).count();
+    assert_eq!(echoed, 10, "thru passes the phrase's five notes on and off");
+    let answer: Vec<&OutputNote> = recording.notes.iter().filter(|n| recording.beat_of(n.sample) >= answer_start() - 1e-6).collect();
+    assert!(!answer.is_empty());
+    assert!(answer.iter().all(|n| (60..=67).contains(&n.key)), "the pitch range holds: {answer:?}");
+    let last = answer.iter().map(|n| recording.beat_of(n.sample)).fold(0.0, f64::max);
+    assert!(last <= answer_start() + 4.0 + 1e-6, "one bar long: last event at {last}");
+    assert_eq!(recording.rms_between(0.0, 12.0), 0.0, "volume 0 is silent");
+    assert_balanced(&recording.notes);
+}
+
+#[test]
+fn continue_answers_without_a_phrase() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let events = vec![(2.0, set_parameter(&mut plugin, "Continue", 1.0, 0.0, 1.0))];
+    let recording = plugin.perform(playback(), &events, 12.0, block_sizes(2, 256)).unwrap();
+    let first = note_ons(&recording.notes).first().map(|n| recording.beat_of(n.sample));
+    assert!(first.is_some_and(|beat| beat >= 2.0), "an answer after the trigger: {first:?}");
+    assert_balanced(&recording.notes);
+}
+
+/// How many answer notes are sounding at the end of a recording.
+fn sounding(notes: &[OutputNote]) -> i32 {
+    notes.iter().map(|note| if note.on { 1 } else { -1 }).sum()
+}
+
+/// Runs the phrase into its answer until an answer note is sounding, then does `disrupt`
+/// at the next block (given the song beat it starts at) and checks that nothing is left on.
+fn assert_notes_end_when(disrupt: impl Fn(&mut continuo_harness::HostedPlugin, &mut Recording, f64)) {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let mut recording = plugin.perform(playback(), &phrase(PHRASE_START_BEATS), answer_start() - HOST_START_BEATS, block_sizes(6, 300)).unwrap();
+    let mut beat = answer_start();
+    while sounding(&recording.notes) == 0 {
+        assert!(beat < answer_start() + ANSWER_BEATS, "no answer note ever sounded: {:?}", recording.notes);
+        let more = plugin.perform(Playback { start_beats: beat, ..playback() }, &[], 0.125, || 6000).unwrap();
+        recording.notes.extend(more.notes);
+        beat += 0.125;
+    }
+    disrupt(&mut plugin, &mut recording, beat);
+    assert_balanced(&recording.notes);
+}
+
+#[test]
+fn a_transport_jump_stop_or_bypass_ends_every_note() {
+    let block = |plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, transport, events: &[(u32, InputEvent)]| {
+        let mut audio = [vec![], vec![]];
+        plugin.process(256, transport, events, &mut recording.notes, &mut audio).unwrap();
+    };
+    let at = |beat: f64, playing| continuo_harness::Transport { playing, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
+    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, at(beat - 4.0, true), &[]));
+    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, at(beat, false), &[]));
+    assert_notes_end_when(|plugin, recording, beat| {
+        let bypass = set_parameter(plugin, "Bypass", 1.0, 0.0, 1.0);
+        block(plugin, recording, at(beat, true), &[(0, bypass)]);
+    });
+}
+
+#[test]
+fn deactivation_mid_answer_starts_clean_at_any_sample_rate() {
+    for sample_rate in [22_050.0, 192_000.0] {
+        let mut plugin = load(true, SAMPLE_RATE);
+        plugin.perform(playback(), &phrase(PHRASE_START_BEATS), answer_start() + 1.0, block_sizes(8, 512)).unwrap();
+        plugin.deactivate();
+        plugin.activate(sample_rate, MAX_BLOCK).unwrap();
+        let recording = plugin.perform(playback(), &phrase(PHRASE_START_BEATS), 16.0, block_sizes(8, 8192)).unwrap();
+        assert!(note_ons(&recording.notes).len() >= 2, "answers at {sample_rate} Hz");
+        assert_balanced(&recording.notes);
+        assert!(recording.rms_between(answer_start(), answer_start() + ANSWER_BEATS) > 1e-3);
+    }
+}
+
+#[test]
+fn one_sample_blocks_and_a_stopped_transport_still_answer_in_time() {
+    let mut plugin = load(true, 22_050.0);
+    let stopped = Playback { playing: false, start_beats: 0.0, ..Playback::default() };
+    let recording = plugin.perform(stopped, &phrase(0.0), 14.0, || 1).unwrap();
+    let first = recording.beat_of(note_ons(&recording.notes).first().expect("an answer").sample);
+    assert!((first - 5.0) >= -1e-6, "the tempo parameter (120 BPM) is the clock: first note at beat {first}");
+    assert_balanced(&recording.notes);
+}
+
+#[test]
+fn a_debug_build_that_aborts_on_allocation_survives_random_buffers() {
+    let debug_plugin = match std::env::var_os("CONTINUO_ALLOC_CHECK_CLAP") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => build_plugin("debug", &["--features", "assert_process_allocs"]),
+    };
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_continuo-stress"))
+        .arg(&debug_plugin)
+        .output()
+        .expect("the stress run starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the stress run failed ({}):\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("never allocated"), "{stdout}");
+}

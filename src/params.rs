@@ -1,0 +1,142 @@
+//! Every parameter the host sees (automatable, saved with the project), and the model path
+//! saved beside them. Ids are short and must never change: projects store them.
+
+use std::sync::{Arc, RwLock};
+
+use nice_plug::prelude::*;
+
+use crate::phrase::PhraseSettings;
+
+/// Key and scale lock for the answer's pitches.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleLock {
+    /// Any pitch.
+    #[name = "Off"]
+    Chromatic,
+    /// Pitches of the major scale on the root.
+    #[name = "Major"]
+    Major,
+    /// Pitches of the natural minor scale on the root.
+    #[name = "Minor"]
+    Minor,
+}
+
+/// Names of the pitch classes, for the root parameter.
+const PITCH_CLASS_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+
+/// The plugin's parameters.
+#[derive(Params)]
+pub struct ContinuoParams {
+    /// Sampling temperature: lower is safer, higher is wilder.
+    #[id = "temp"]
+    pub temperature: FloatParam,
+    /// Nucleus sampling: only the most likely tokens that cover this probability mass.
+    #[id = "topp"]
+    pub top_p: FloatParam,
+    /// How long each answer lasts.
+    #[id = "bars"]
+    pub answer_bars: IntParam,
+    /// Silence after the player's last release before the answer starts.
+    #[id = "gap"]
+    pub response_gap_beats: FloatParam,
+    /// Pass the player's notes to the MIDI output (and the preview voice) too.
+    #[id = "thru"]
+    pub thru: BoolParam,
+    /// Level of the built-in preview voice; 0 is silent.
+    #[id = "vol"]
+    pub preview_volume: FloatParam,
+    /// Sampling seed; 0 draws a new one for each answer.
+    #[id = "seed"]
+    pub seed: IntParam,
+    /// Keep the answer's pitches in a key.
+    #[id = "scale"]
+    pub scale: EnumParam<ScaleLock>,
+    /// The key's root when the scale lock is on.
+    #[id = "root"]
+    pub root: IntParam,
+    /// Lowest pitch the answer may play.
+    #[id = "low"]
+    pub pitch_low: IntParam,
+    /// Highest pitch the answer may play.
+    #[id = "high"]
+    pub pitch_high: IntParam,
+    /// The clock when the host transport is stopped or absent.
+    #[id = "tempo"]
+    pub tempo_bpm: FloatParam,
+    /// Switching it on asks for an answer now (at the next beat), whatever was played.
+    #[id = "cont"]
+    pub continue_now: BoolParam,
+    /// Keep answering while the player plays, instead of stopping to listen.
+    #[id = "over"]
+    pub answer_over_player: BoolParam,
+    /// Host bypass: all notes off, silence, and the player's notes passed through.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+    /// A `.safetensors` model chosen by the user; empty means the embedded default. Saved with
+    /// the project; the worker loads it off the audio thread.
+    #[persist = "model"]
+    pub model_path: Arc<RwLock<String>>,
+}
+
+impl Default for ContinuoParams {
+    fn default() -> Self {
+        Self {
+            temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.1, max: 2.0 })
+                .with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.05, max: 1.0 }).with_step_size(0.01),
+            answer_bars: IntParam::new("Answer Length (bars)", 2, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),
+            response_gap_beats: FloatParam::new("Response Gap (beats)", 1.0, FloatRange::Linear { min: 0.25, max: 8.0 })
+                .with_step_size(0.25)
+                .with_unit(" beats"),
+            thru: BoolParam::new("Thru", false),
+            preview_volume: FloatParam::new("Preview Volume (%)", 70.0, FloatRange::Linear { min: 0.0, max: 100.0 })
+                .with_step_size(1.0)
+                .with_unit(" %"),
+            seed: IntParam::new("Seed (0 = new each answer)", 0, IntRange::Linear { min: 0, max: 99_999 }),
+            scale: EnumParam::new("Scale Lock", ScaleLock::Chromatic),
+            root: IntParam::new("Scale Root", 0, IntRange::Linear { min: 0, max: 11 })
+                .with_value_to_string(Arc::new(|class| PITCH_CLASS_NAMES[class.clamp(0, 11) as usize].to_string()))
+                .with_string_to_value(Arc::new(|name| {
+                    PITCH_CLASS_NAMES.iter().position(|known| known.eq_ignore_ascii_case(name.trim())).map(|i| i as i32)
+                })),
+            pitch_low: IntParam::new("Lowest Pitch (MIDI note)", 36, IntRange::Linear { min: 21, max: 108 })
+                .with_value_to_string(formatters::v2s_i32_key_formatter())
+                .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            pitch_high: IntParam::new("Highest Pitch (MIDI note)", 96, IntRange::Linear { min: 21, max: 108 })
+                .with_value_to_string(formatters::v2s_i32_key_formatter())
+                .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            tempo_bpm: FloatParam::new("Tempo When Stopped (BPM)", 120.0, FloatRange::Linear { min: 30.0, max: 300.0 })
+                .with_step_size(0.1)
+                .with_unit(" BPM"),
+            continue_now: BoolParam::new("Continue", false),
+            answer_over_player: BoolParam::new("Answer Over Player", false),
+            bypass: BoolParam::new("Bypass", false)
+                .make_bypass()
+                .with_value_to_string(formatters::v2s_bool_bypass())
+                .with_string_to_value(formatters::s2v_bool_bypass()),
+            model_path: Arc::new(RwLock::new(String::new())),
+        }
+    }
+}
+
+impl ContinuoParams {
+    /// The dialogue settings, for bars of `beats_per_bar` quarter notes.
+    pub fn phrase_settings(&self, beats_per_bar: f64) -> PhraseSettings {
+        PhraseSettings {
+            response_gap_beats: self.response_gap_beats.value() as f64,
+            answer_length_beats: self.answer_bars.value() as f64 * beats_per_bar,
+            answer_over_player: self.answer_over_player.value(),
+        }
+    }
+
+    /// The pitch range as (low, high), in order whichever way the user set them.
+    pub fn pitch_range(&self) -> (u8, u8) {
+        let (a, b) = (self.pitch_low.value() as u8, self.pitch_high.value() as u8);
+        (a.min(b), a.max(b))
+    }
+
+    /// The preview voice's gain (0..1).
+    pub fn preview_gain(&self) -> f32 {
+        self.preview_volume.value() / 100.0
+    }
+}

@@ -1,0 +1,408 @@
+//! Time within a block, and the notes the plugin owes the host.
+//!
+//! [`Clock`] turns the host transport (or, without one, the tempo parameter) into song beats
+//! for each block and notices jumps, loops, starts and stops. [`AnswerPlayback`] places the
+//! worker's answer notes, given in token ticks, at sample offsets against song beats, and
+//! remembers every note it started so each one gets its note-off on every path.
+//! [`ThruNotes`] does the same bookkeeping for the player's notes passed through.
+//! Host-free: the plugin glue feeds it plain numbers.
+
+use crate::tokens::{KeyEvent, TICKS_PER_BEAT};
+
+/// A host position further than this from where the last block ended is a jump (or a loop).
+/// Half a grid tick: anything smaller cannot move a note.
+pub const JUMP_TOLERANCE_BEATS: f64 = 0.5 / TICKS_PER_BEAT as f64;
+/// Number of MIDI channels.
+const CHANNEL_COUNT: usize = 16;
+/// Number of MIDI keys.
+const KEY_COUNT: usize = 128;
+
+/// What the host says about time for one block (a host-free view of its transport).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostTime {
+    /// Whether the host's transport is playing.
+    pub playing: bool,
+    /// The host's tempo, if it gives one.
+    pub tempo_bpm: Option<f64>,
+    /// Where the block starts in quarter-note beats, if the host says.
+    pub position_beats: Option<f64>,
+}
+
+/// Where one block sits in time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockTime {
+    /// Song beats at the block's first sample: the host position while it plays, otherwise a
+    /// free-running clock. Answers are placed on this timeline.
+    pub song_start_beats: f64,
+    /// Beats since activation at the block's first sample, never jumping: the timeline the
+    /// model hears, which must only move forward.
+    pub stream_start_beats: f64,
+    /// Length of one sample in beats at this block's tempo.
+    pub beats_per_sample: f64,
+    /// Number of samples in the block.
+    pub samples: usize,
+    /// The song timeline jumped (loop, seek, transport start or stop) since the last block.
+    pub discontinuity: bool,
+}
+
+impl BlockTime {
+    /// Song beats at the end of the block.
+    pub fn song_end_beats(&self) -> f64 {
+        self.song_beat_at(self.samples)
+    }
+
+    /// Song beats at a sample offset.
+    pub fn song_beat_at(&self, offset: usize) -> f64 {
+        self.song_start_beats + offset as f64 * self.beats_per_sample
+    }
+
+    /// The model's tick at a sample offset.
+    pub fn stream_tick_at(&self, offset: usize) -> u64 {
+        crate::tokens::beats_to_ticks(self.stream_start_beats + offset as f64 * self.beats_per_sample)
+    }
+
+    /// The model's tick at a song beat (within or after this block).
+    pub fn stream_tick_at_song_beat(&self, song_beat: f64) -> u64 {
+        crate::tokens::beats_to_ticks(self.stream_start_beats + song_beat - self.song_start_beats)
+    }
+
+    /// The sample offset of a song beat if it falls before the end of this block; beats
+    /// already past (a late note) play at the block's start.
+    pub fn offset_of_song_beat(&self, song_beat: f64) -> Option<u32> {
+        let position = ((song_beat - self.song_start_beats) / self.beats_per_sample).round();
+        (position < self.samples as f64).then_some(position.max(0.0) as u32)
+    }
+}
+
+/// Follows the host transport from block to block.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    /// Stream beats at the start of the next block.
+    stream_beats: f64,
+    /// Song beats at the start of the next block.
+    song_beats: f64,
+    /// Whether the last block followed the host's position (false: the free-running clock).
+    followed_host: bool,
+}
+
+impl Clock {
+    /// Where a block of `samples` starts, given the host's view of time. The tempo parameter
+    /// is the clock whenever the host is stopped or gives no position.
+    pub fn begin_block(&mut self, host: HostTime, fallback_tempo_bpm: f64, sample_rate: f64, samples: usize) -> BlockTime {
+        let host_position = host.position_beats.filter(|_| host.playing);
+        let tempo_bpm = match (host_position, host.tempo_bpm) {
+            (Some(_), Some(tempo)) if tempo > 0.0 => tempo,
+            _ => fallback_tempo_bpm,
+        };
+        let (song_start_beats, discontinuity) = match host_position {
+            Some(position) => {
+                let jumped = !self.followed_host || (position - self.song_beats).abs() > JUMP_TOLERANCE_BEATS;
+                (position, jumped)
+            }
+            None => (self.song_beats, self.followed_host),
+        };
+        self.followed_host = host_position.is_some();
+        let block = BlockTime {
+            song_start_beats,
+            stream_start_beats: self.stream_beats,
+            beats_per_sample: tempo_bpm / 60.0 / sample_rate,
+            samples,
+            discontinuity,
+        };
+        self.song_beats = block.song_end_beats();
+        self.stream_beats += samples as f64 * block.beats_per_sample;
+        block
+    }
+}
+
+/// A message from the worker about an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerMessage {
+    /// A key event of answer `answer_id` at model tick `tick`.
+    Note { answer_id: u64, tick: u64, key: KeyEvent },
+    /// Answer `answer_id` has no more notes.
+    Done { answer_id: u64 },
+}
+
+/// Where the worker's answer messages come from. Real-time hosts poll without waiting; an
+/// offline render waits for the worker so a bounce matches a real-time run.
+pub trait AnswerSource {
+    /// The next message, or `None` if none is ready (now, or in time when waiting).
+    fn poll(&mut self) -> Option<AnswerMessage>;
+}
+
+/// The answer in progress: which one, and where its ticks fall in song beats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnswerWindow {
+    /// Which answer the worker's messages must carry to be played.
+    pub answer_id: u64,
+    /// The model tick the answer starts at.
+    pub start_tick: u64,
+    /// The song beat that tick falls on (a grid position).
+    pub start_song_beat: f64,
+}
+
+impl AnswerWindow {
+    fn song_beat_of_tick(&self, tick: u64) -> f64 {
+        self.start_song_beat + tick.saturating_sub(self.start_tick) as f64 / TICKS_PER_BEAT as f64
+    }
+}
+
+/// An answer note due in the current block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueNote {
+    /// Sample offset within the block.
+    pub offset: u32,
+    /// The model tick it was sampled at (what the listener hears).
+    pub tick: u64,
+    /// What happens.
+    pub key: KeyEvent,
+}
+
+/// Plays the worker's answer notes at their sample offsets and keeps track of the ones
+/// sounding, so none is left hanging.
+#[derive(Clone, Debug)]
+pub struct AnswerPlayback {
+    /// The answer being played, if any.
+    window: Option<AnswerWindow>,
+    /// A note received but not due yet (after this block), or an on delayed by the off it needs.
+    held: Option<(u64, KeyEvent)>,
+    /// The worker said the answer has no more notes.
+    all_received: bool,
+    /// Answer keys that are on at the host.
+    sounding: [bool; KEY_COUNT],
+}
+
+impl Default for AnswerPlayback {
+    fn default() -> Self {
+        Self { window: None, held: None, all_received: false, sounding: [false; KEY_COUNT] }
+    }
+}
+
+impl AnswerPlayback {
+    /// Whether an answer is being played.
+    pub fn is_playing(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// Whether every note of the current answer has been received from the worker.
+    pub fn all_received(&self) -> bool {
+        self.all_received
+    }
+
+    /// Starts playing a new answer (the previous one must have been stopped).
+    pub fn start(&mut self, window: AnswerWindow) {
+        debug_assert!(self.sounding.iter().all(|&on| !on), "stop() the previous answer first");
+        self.window = Some(window);
+        self.held = None;
+        self.all_received = false;
+    }
+
+    /// Stops the answer: calls `note_off` for every key still sounding.
+    pub fn stop(&mut self, mut note_off: impl FnMut(u8)) {
+        for (key, on) in self.sounding.iter_mut().enumerate() {
+            if std::mem::take(on) {
+                note_off(key as u8);
+            }
+        }
+        self.window = None;
+        self.held = None;
+        self.all_received = false;
+    }
+
+    /// The next answer event due in this block at or before sample `until` (so the caller
+    /// can interleave other events in time order). A note-on for a key already sounding first
+    /// yields its note-off; note-offs for keys not sounding are dropped.
+    pub fn next_due(&mut self, block: &BlockTime, source: &mut impl AnswerSource, until: u32) -> Option<DueNote> {
+        loop {
+            let window = self.window?;
+            let (tick, key) = match self.held.take() {
+                Some(event) => event,
+                None => self.receive(window, source)?,
+            };
+            let offset = block.offset_of_song_beat(window.song_beat_of_tick(tick)).filter(|&offset| offset <= until);
+            let Some(offset) = offset else {
+                self.held = Some((tick, key));
+                return None;
+            };
+            let key = match key {
+                KeyEvent::On { pitch, .. } if self.sounding[pitch as usize] => {
+                    self.held = Some((tick, key));
+                    self.sounding[pitch as usize] = false;
+                    KeyEvent::Off { pitch }
+                }
+                KeyEvent::On { pitch, .. } => {
+                    self.sounding[pitch as usize] = true;
+                    key
+                }
+                KeyEvent::Off { pitch } if !std::mem::take(&mut self.sounding[pitch as usize]) => continue,
+                KeyEvent::Off { .. } => key,
+            };
+            return Some(DueNote { offset, tick, key });
+        }
+    }
+
+    /// The next note of the current answer from the worker, skipping stale answers.
+    fn receive(&mut self, window: AnswerWindow, source: &mut impl AnswerSource) -> Option<(u64, KeyEvent)> {
+        while !self.all_received {
+            match source.poll()? {
+                AnswerMessage::Note { answer_id, tick, key } if answer_id == window.answer_id => return Some((tick, key)),
+                AnswerMessage::Done { answer_id } if answer_id == window.answer_id => self.all_received = true,
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// The player's notes passed through to the MIDI output that are still on there.
+#[derive(Clone, Debug)]
+pub struct ThruNotes {
+    /// On at the host, per channel and key.
+    sounding: [[bool; KEY_COUNT]; CHANNEL_COUNT],
+}
+
+impl Default for ThruNotes {
+    fn default() -> Self {
+        Self { sounding: [[false; KEY_COUNT]; CHANNEL_COUNT] }
+    }
+}
+
+impl ThruNotes {
+    /// Records a note-on passed through.
+    pub fn on(&mut self, channel: u8, key: u8) {
+        self.sounding[channel as usize % CHANNEL_COUNT][key as usize % KEY_COUNT] = true;
+    }
+
+    /// Records a note-off; returns whether the note was on (only then is the off passed on).
+    pub fn off(&mut self, channel: u8, key: u8) -> bool {
+        std::mem::take(&mut self.sounding[channel as usize % CHANNEL_COUNT][key as usize % KEY_COUNT])
+    }
+
+    /// Calls `note_off(channel, key)` for every note still on, and forgets them.
+    pub fn release_all(&mut self, mut note_off: impl FnMut(u8, u8)) {
+        for (channel, keys) in self.sounding.iter_mut().enumerate() {
+            for (key, on) in keys.iter_mut().enumerate() {
+                if std::mem::take(on) {
+                    note_off(channel as u8, key as u8);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    impl AnswerSource for VecDeque<AnswerMessage> {
+        fn poll(&mut self) -> Option<AnswerMessage> {
+            self.pop_front()
+        }
+    }
+
+    const SAMPLE_RATE: f64 = 48_000.0;
+
+    fn playing_at(position_beats: f64) -> HostTime {
+        HostTime { playing: true, tempo_bpm: Some(120.0), position_beats: Some(position_beats) }
+    }
+
+    #[test]
+    fn the_clock_follows_the_host_and_notices_jumps_and_stops() {
+        let mut clock = Clock::default();
+        let first = clock.begin_block(playing_at(4.0), 90.0, SAMPLE_RATE, 24_000);
+        assert!(first.discontinuity, "the transport started");
+        assert_eq!(first.beats_per_sample, 2.0 / SAMPLE_RATE);
+        assert_eq!(first.song_end_beats(), 5.0);
+        let second = clock.begin_block(playing_at(5.0), 90.0, SAMPLE_RATE, 24_000);
+        assert!(!second.discontinuity);
+        assert_eq!(second.stream_start_beats, 1.0);
+        let looped = clock.begin_block(playing_at(0.0), 90.0, SAMPLE_RATE, 24_000);
+        assert!(looped.discontinuity, "a loop back is a jump");
+        assert_eq!(looped.stream_start_beats, 2.0, "the model's time never goes back");
+        let stopped = clock.begin_block(HostTime::default(), 90.0, SAMPLE_RATE, 32_000);
+        assert!(stopped.discontinuity);
+        assert_eq!(stopped.song_start_beats, 1.0, "the free clock carries on from the host's last position");
+        assert_eq!(stopped.beats_per_sample, 1.5 / SAMPLE_RATE, "the tempo parameter is the clock");
+        let still_stopped = clock.begin_block(HostTime::default(), 90.0, SAMPLE_RATE, 32_000);
+        assert!(!still_stopped.discontinuity);
+        assert_eq!(still_stopped.song_start_beats, 2.0);
+    }
+
+    #[test]
+    fn beats_map_to_offsets_within_the_block() {
+        let block = BlockTime { song_start_beats: 10.0, stream_start_beats: 2.0, beats_per_sample: 0.01, samples: 64, discontinuity: false };
+        assert_eq!(block.offset_of_song_beat(10.2), Some(20));
+        assert_eq!(block.offset_of_song_beat(9.0), Some(0), "late notes play at once");
+        assert_eq!(block.offset_of_song_beat(10.64), None);
+        assert_eq!(block.stream_tick_at_song_beat(11.0), 3 * TICKS_PER_BEAT as u64);
+    }
+
+    fn on(answer_id: u64, tick: u64, pitch: u8) -> AnswerMessage {
+        AnswerMessage::Note { answer_id, tick, key: KeyEvent::On { pitch, velocity: 90 } }
+    }
+
+    fn off(answer_id: u64, tick: u64, pitch: u8) -> AnswerMessage {
+        AnswerMessage::Note { answer_id, tick, key: KeyEvent::Off { pitch } }
+    }
+
+    /// Blocks of one beat (24 samples of 1/24 beat), starting at song beat 8.
+    fn beat_block(index: usize) -> BlockTime {
+        let beats_per_sample = 1.0 / 24.0;
+        BlockTime { song_start_beats: 8.0 + index as f64, stream_start_beats: 0.0, beats_per_sample, samples: 24, discontinuity: false }
+    }
+
+    /// Every event due up to sample `until`, as (offset, key).
+    fn drain(playback: &mut AnswerPlayback, block: &BlockTime, source: &mut VecDeque<AnswerMessage>, until: u32) -> Vec<(u32, KeyEvent)> {
+        std::iter::from_fn(|| playback.next_due(block, source, until)).map(|due| (due.offset, due.key)).collect()
+    }
+
+    #[test]
+    fn answer_notes_land_on_their_beats_and_stale_ones_are_dropped() {
+        let mut playback = AnswerPlayback::default();
+        playback.start(AnswerWindow { answer_id: 2, start_tick: 100, start_song_beat: 9.0 });
+        let mut source: VecDeque<AnswerMessage> =
+            [on(1, 100, 50), on(2, 100, 60), off(2, 112, 60), on(2, 124, 62), AnswerMessage::Done { answer_id: 2 }].into();
+        assert_eq!(playback.next_due(&beat_block(0), &mut source, u32::MAX), None, "the answer starts on beat 9");
+        assert_eq!(drain(&mut playback, &beat_block(1), &mut source, 11), vec![(0, KeyEvent::On { pitch: 60, velocity: 90 })]);
+        assert_eq!(drain(&mut playback, &beat_block(1), &mut source, u32::MAX), vec![(12, KeyEvent::Off { pitch: 60 })]);
+        let next = playback.next_due(&beat_block(2), &mut source, u32::MAX);
+        assert_eq!(next, Some(DueNote { offset: 0, tick: 124, key: KeyEvent::On { pitch: 62, velocity: 90 } }));
+        assert_eq!(playback.next_due(&beat_block(2), &mut source, u32::MAX), None);
+        assert!(playback.all_received());
+        let mut released = vec![];
+        playback.stop(|pitch| released.push(pitch));
+        assert_eq!(released, vec![62], "the sounding note gets its off");
+        assert!(!playback.is_playing());
+    }
+
+    #[test]
+    fn a_restrike_gets_its_off_first_and_stray_offs_are_dropped() {
+        let mut playback = AnswerPlayback::default();
+        playback.start(AnswerWindow { answer_id: 1, start_tick: 0, start_song_beat: 8.0 });
+        let mut source: VecDeque<AnswerMessage> = [on(1, 0, 60), off(1, 1, 61), on(1, 2, 60), off(1, 3, 60)].into();
+        let due = drain(&mut playback, &beat_block(0), &mut source, u32::MAX);
+        let expected = [
+            (0, KeyEvent::On { pitch: 60, velocity: 90 }),
+            (2, KeyEvent::Off { pitch: 60 }),
+            (2, KeyEvent::On { pitch: 60, velocity: 90 }),
+            (3, KeyEvent::Off { pitch: 60 }),
+        ];
+        assert_eq!(due, expected);
+    }
+
+    #[test]
+    fn thru_notes_are_released_once() {
+        let mut thru = ThruNotes::default();
+        thru.on(3, 64);
+        thru.on(0, 60);
+        assert!(thru.off(0, 60));
+        assert!(!thru.off(0, 60), "a second off is not passed on");
+        let mut released = vec![];
+        thru.release_all(|channel, key| released.push((channel, key)));
+        assert_eq!(released, vec![(3, 64)]);
+        thru.release_all(|_, _| panic!("nothing is left"));
+    }
+}
