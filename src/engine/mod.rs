@@ -17,7 +17,7 @@ pub mod score;
 pub use generate::Generator;
 pub use naive::NaiveEngine;
 pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
-pub use score::{score, Score};
+pub use score::{score, score_prediction, Score};
 
 use kernels::Kernel;
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
