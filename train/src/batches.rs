@@ -201,9 +201,10 @@ mod tests {
         let mut batch = Batch::empty(1, 8, true);
         fill_row(&mut batch, 0, &piece, 0, 2);
         let features = batch.features.unwrap();
-        // Position 2 is the input NoteOn(62) (Start, Velocity, NoteOn): pitch 62 sounds after it.
-        assert_eq!(Event::from_token(batch.inputs[2] as Token), Some(Event::NoteOn(62)));
-        let row = &features[2 * FEATURE_COUNT..3 * FEATURE_COUNT];
+        // Position 1 is the input NoteOn(62) (Start, NoteOn: velocity 80 is the default bin):
+        // pitch 62 sounds after it.
+        assert_eq!(Event::from_token(batch.inputs[1] as Token), Some(Event::NoteOn(62)));
+        let row = &features[FEATURE_COUNT..2 * FEATURE_COUNT];
         let sounding: Vec<usize> = (0..88).filter(|&i| row[i] == 1.0).collect();
         assert_eq!(sounding, vec![(62 - PITCH_MIN) as usize]);
     }

@@ -62,6 +62,17 @@ pub fn load_plain<const D: usize>(model: &ModelFile, name: &str, device: &Device
     Ok(named_param(name, TensorData::new(values.to_vec(), dims), device))
 }
 
+/// A trainable parameter holding the sum of two stored tensors of the same shape (summed as
+/// plain numbers, so no autodiff graph node outlives the first step).
+pub fn load_summed<const D: usize>(model: &ModelFile, name: &str, other: &str, device: &Device) -> Result<Param<Tensor<D>>> {
+    let (shape, values) = stored(model, name)?;
+    let (other_shape, other_values) = stored(model, other)?;
+    anyhow::ensure!(shape == other_shape, "tensors {name} and {other} differ in shape");
+    let dims: [usize; D] = shape.try_into().with_context(|| format!("tensor {name} has rank {}", shape.len()))?;
+    let sum: Vec<f32> = values.iter().zip(other_values).map(|(a, b)| a + b).collect();
+    Ok(named_param(name, TensorData::new(sum, dims), device))
+}
+
 /// A trainable `[in, out]` parameter from a stored `[out, in]` matrix.
 pub fn load_matrix(model: &ModelFile, name: &str, device: &Device) -> Result<Param<Tensor<2>>> {
     let (shape, values) = stored(model, name)?;

@@ -9,7 +9,7 @@ use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::module::embedding;
 use continuo::model::{names, Architecture, LstmConfig, ModelFile};
 
-use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
+use crate::convert::{load_linear, load_matrix, load_plain, load_summed, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One LSTM layer.
 #[derive(Module, Debug)]
@@ -73,10 +73,12 @@ impl Lstm {
     pub fn from_model_file(config: LstmConfig, model: &ModelFile, device: &Device) -> Result<Self> {
         let layers = (0..config.layers)
             .map(|index| {
-                let mut input = load_linear(model, &names::lstm_input(index), device)?;
-                let hidden_bias: Param<Tensor<1>> = load_plain(model, &names::bias(&names::lstm_hidden(index)), device)?;
-                input.bias = input.bias.map(|bias| bias.map(|value| value + hidden_bias.val()));
-                let hidden = load_matrix(model, &names::weight(&names::lstm_hidden(index)), device)?;
+                let (input_prefix, hidden_prefix) = (names::lstm_input(index), names::lstm_hidden(index));
+                let input = Linear {
+                    weight: load_matrix(model, &names::weight(&input_prefix), device)?,
+                    bias: Some(load_summed(model, &names::bias(&input_prefix), &names::bias(&hidden_prefix), device)?),
+                };
+                let hidden = load_matrix(model, &names::weight(&hidden_prefix), device)?;
                 Ok(LstmLayer { input, hidden })
             })
             .collect::<Result<Vec<_>>>()?;
