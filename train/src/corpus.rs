@@ -25,7 +25,7 @@ pub struct Piece {
 /// What reading a folder found, for the console, metrics.json and the model's metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CorpusSummary {
-    /// The folder read.
+    /// The folders read, comma-separated.
     pub folder: String,
     /// Files that were encoded.
     pub files: usize,
@@ -103,6 +103,24 @@ fn pitch_range(tokens: &[Token]) -> (u8, u8) {
         Some(range.map_or((pitch, pitch), |(low, high)| (low.min(pitch), high.max(pitch))))
     })
     .unwrap_or((PITCH_MIN, PITCH_MAX))
+}
+
+/// Reads several folders as one corpus; each folder is its own root for piece names and the
+/// split.
+pub fn read_corpora(folders: &[std::path::PathBuf], include_drums: bool, mut warn: impl FnMut(String)) -> anyhow::Result<Corpus> {
+    let mut merged = Corpus { pieces: Vec::new(), summary: CorpusSummary { include_drums, ..CorpusSummary::default() } };
+    for folder in folders {
+        let corpus = read_corpus(folder, include_drums, &mut warn)?;
+        let (total, part) = (&mut merged.summary, corpus.summary);
+        total.folder = if total.folder.is_empty() { part.folder } else { format!("{}, {}", total.folder, part.folder) };
+        total.files += part.files;
+        total.skipped_files += part.skipped_files;
+        total.tokens += part.tokens;
+        total.octave_folded_notes += part.octave_folded_notes;
+        total.duplicate_notes_dropped += part.duplicate_notes_dropped;
+        merged.pieces.extend(corpus.pieces);
+    }
+    Ok(merged)
 }
 
 /// Whether a piece (by its name relative to the data folder) belongs to the validation split:

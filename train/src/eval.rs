@@ -12,7 +12,7 @@ use continuo::tokens::SequenceState;
 use serde::Serialize;
 
 use crate::batches::Batch;
-use crate::corpus::{is_validation, read_corpus, Piece};
+use crate::corpus::{is_validation, read_corpora, Piece};
 use crate::network::Network;
 
 /// Which files of the folder to score.
@@ -30,9 +30,9 @@ pub struct EvalOptions {
     /// The model file (.safetensors, f32 or int8).
     #[arg(long)]
     pub model: PathBuf,
-    /// Folder of .mid files, read recursively.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Folder of .mid files, read recursively (repeat for several; each is split on its own).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
     /// Which files to score.
     #[arg(long, value_enum, default_value_t = SplitChoice::All)]
     pub split: SplitChoice,
@@ -74,7 +74,7 @@ pub struct EvalReport {
 /// Scores the model on the folder and prints (and optionally writes) the report.
 pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let model = ModelFile::load(&options.model)?;
-    let corpus = read_corpus(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
+    let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
     let pieces: Vec<Piece> = corpus
         .pieces
         .into_iter()
@@ -102,7 +102,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         .then(|| pieces.iter().map(|piece| (piece.length_beats / options.frame_beats).round() as usize).sum::<usize>());
     let report = EvalReport {
         model: options.model.display().to_string(),
-        data: options.data.display().to_string(),
+        data: corpus.summary.folder.clone(),
         files: pieces.len(),
         skipped_files: corpus.summary.skipped_files,
         grammar_mask: options.grammar_mask,

@@ -27,9 +27,9 @@ pub enum BackendChoice {
 /// `continuo-train train` options.
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
 pub struct TrainOptions {
-    /// Folder of .mid files, read recursively.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Folder of .mid files, read recursively (repeat for several; each is split on its own).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
     /// Run folder: checkpoints, metrics.json, curves.png and the exported model.safetensors.
     #[arg(long)]
     pub out: PathBuf,

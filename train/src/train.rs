@@ -16,7 +16,7 @@ use rand::SeedableRng;
 
 use crate::batches::{random_batch, validation_batches};
 use crate::checkpoint::{self, EpochMetrics, RunState};
-use crate::corpus::{read_corpus, split, CorpusSummary, Piece};
+use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
 use crate::network::{initial_model_file, Network, Score};
 use crate::options::{BackendChoice, TrainOptions};
 use crate::plot::plot_curves;
@@ -87,11 +87,11 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         }
     };
     let options = state.options.clone();
-    let corpus = read_corpus(&options.data, options.include_drums, &mut log)?;
+    let corpus = read_corpora(&options.data, options.include_drums, &mut log)?;
     let summary = corpus.summary.clone();
     let (train_pieces, valid_pieces) = split(corpus.pieces);
     if train_pieces.is_empty() || valid_pieces.is_empty() {
-        bail!("{}: needs at least two readable pieces (one to train, one to validate)", options.data.display());
+        bail!("{}: needs at least two readable pieces (one to train, one to validate)", summary.folder);
     }
     log(describe_data(&summary, &train_pieces, &valid_pieces));
     let unigram_nll = unigram_nll(&train_pieces, &valid_pieces);

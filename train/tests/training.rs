@@ -33,7 +33,7 @@ fn write_corpus(dir: &Path, count: usize) {
 
 fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
     TrainOptions {
-        data: data.to_path_buf(),
+        data: vec![data.to_path_buf()],
         out: out.to_path_buf(),
         arch,
         channels: 16,
@@ -123,7 +123,7 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
 
     let report = eval(&EvalOptions {
         model: out.path().join(MODEL_FILE),
-        data: data.path().to_path_buf(),
+        data: vec![data.path().to_path_buf()],
         split: SplitChoice::All,
         json: Some(out.path().join("eval.json")),
         frames: true,
