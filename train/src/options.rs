@@ -30,6 +30,11 @@ pub struct TrainOptions {
     /// Folder of .mid files, read recursively (repeat for several; each is split on its own).
     #[arg(long, required = true)]
     pub data: Vec<PathBuf>,
+    /// Validate on every file of these folders instead of the held-out split of --data (a
+    /// benchmark's own validation split, say).
+    #[arg(long)]
+    #[serde(default)]
+    pub valid: Vec<PathBuf>,
     /// Run folder: checkpoints, metrics.json, curves.png and the exported model.safetensors.
     #[arg(long)]
     pub out: PathBuf,

@@ -89,7 +89,10 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
     let options = state.options.clone();
     let corpus = read_corpora(&options.data, options.include_drums, &mut log)?;
     let summary = corpus.summary.clone();
-    let (train_pieces, valid_pieces) = split(corpus.pieces);
+    let (train_pieces, valid_pieces) = match options.valid.is_empty() {
+        true => split(corpus.pieces),
+        false => (corpus.pieces, read_corpora(&options.valid, options.include_drums, &mut log)?.pieces),
+    };
     if train_pieces.is_empty() || valid_pieces.is_empty() {
         bail!("{}: needs at least two readable pieces (one to train, one to validate)", summary.folder);
     }

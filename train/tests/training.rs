@@ -34,6 +34,7 @@ fn write_corpus(dir: &Path, count: usize) {
 fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
     TrainOptions {
         data: vec![data.to_path_buf()],
+        valid: vec![],
         out: out.to_path_buf(),
         arch,
         channels: 16,
