@@ -152,6 +152,8 @@ pub struct HostedPlugin {
     input_events: EventBuffer,
     /// Event scratch.
     output_events: EventBuffer,
+    /// How long the plugin's last `process()` call took (the call alone, not the harness).
+    last_process_time: std::time::Duration,
 }
 
 impl HostedPlugin {
@@ -185,6 +187,7 @@ impl HostedPlugin {
             output: [Vec::new(), Vec::new()],
             input_events: EventBuffer::with_capacity(256),
             output_events: EventBuffer::with_capacity(256),
+            last_process_time: std::time::Duration::ZERO,
         })
     }
 
@@ -304,16 +307,17 @@ impl HostedPlugin {
             channels: AudioPortBufferType::f32_output_only([&mut *left, &mut *right].into_iter()),
         }]);
         let inputs = InputAudioBuffers::empty();
-        processor
-            .process(
+        let started = std::time::Instant::now();
+        let result = processor.process(
                 &inputs,
                 &mut outputs,
                 &self.input_events.as_input(),
                 &mut self.output_events.as_output(),
                 Some(self.samples_processed),
                 Some(&transport_event),
-            )
-            .map_err(|error| HarnessError::Refused(format!("process: {error:?}")))?;
+            );
+        self.last_process_time = started.elapsed();
+        result.map_err(|error| HarnessError::Refused(format!("process: {error:?}")))?;
         for event in self.output_events.iter() {
             if let Some(note) = output_note(event, self.samples_processed) {
                 notes.push(note);
@@ -330,6 +334,11 @@ impl HostedPlugin {
         if self.instance.access_shared_handler(|shared| shared.callback_requested.swap(false, Ordering::SeqCst)) {
             self.instance.call_on_main_thread_callback();
         }
+    }
+
+    /// How long the plugin's last `process()` call took, measured around the call alone.
+    pub fn last_process_time(&self) -> std::time::Duration {
+        self.last_process_time
     }
 
     /// The file the plugin was loaded from.
