@@ -214,3 +214,38 @@ fn a_debug_build_that_aborts_on_allocation_survives_random_buffers() {
     assert!(output.status.success(), "the stress run failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("never allocated"), "{stdout}");
 }
+
+/// Block sizes of `samples`, handed out no faster than real time (as an audio driver would).
+fn real_time_blocks(samples: usize, sample_rate: f64) -> impl FnMut() -> usize {
+    let started = std::time::Instant::now();
+    let mut handed_out = 0usize;
+    move || {
+        let due = std::time::Duration::from_secs_f64(handed_out as f64 / sample_rate);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        handed_out += samples;
+        samples
+    }
+}
+
+#[test]
+fn a_real_time_run_plays_the_same_notes_as_an_offline_bounce() {
+    // A brisk tempo and a one-bar answer keep the real-time run short (about 4 seconds) while
+    // the worker still gets its half-beat head start (190 ms).
+    let fast = Playback { tempo_bpm: 160.0, ..playback() };
+    let mut runs = vec![];
+    for offline in [true, false] {
+        let mut plugin = load(offline, SAMPLE_RATE);
+        let mut events = phrase(PHRASE_START_BEATS);
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Seed (0 = new each answer)", 5.0, 0.0, 99_999.0)));
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Answer Length (bars)", 1.0, 1.0, 16.0)));
+        let blocks: Box<dyn FnMut() -> usize> =
+            if offline { Box::new(block_sizes(11, 512)) } else { Box::new(real_time_blocks(512, SAMPLE_RATE)) };
+        let recording = plugin.perform(fast, &events, 11.0, blocks).unwrap();
+        assert_balanced(&recording.notes);
+        runs.push(recording.notes.iter().map(|n| (n.sample, n.key, n.on)).collect::<Vec<_>>());
+    }
+    assert!(!runs[0].is_empty());
+    assert_eq!(runs[0], runs[1], "offline bounce and real-time run agree");
+}
