@@ -2,8 +2,10 @@
 //! WaveNet over MIDI event tokens.
 //!
 //! The musical core is host-free and tested without a DAW: [`tokens`] (the vocabulary),
-//! [`midi_file`] (.mid in and out), [`model`] (the model file). The plugin glue sits on top.
+//! [`midi_file`] (.mid in and out), [`corpus`] (data sets and their split), [`model`] (the model
+//! file), [`engine`] (cached incremental inference, sampling, generation). The plugin glue sits on top.
 
+pub mod corpus;
 pub mod engine;
 pub mod midi_file;
 pub mod model;

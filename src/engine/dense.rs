@@ -1,6 +1,6 @@
 //! A 1x1 (dense) layer, f32 or int8, and the activation vectors it reads.
 
-use super::kernels::{padded_len, quantize_activations, Kernel, QuantizedInput, QuantizedRows, Write};
+use super::kernels::{padded_len, Kernel, QuantizedInput, QuantizedRows, Write};
 use crate::model::{names, ModelFile, Precision};
 
 /// An input vector of a dense layer: f32 values padded with zeros to the kernels' row chunk
@@ -16,17 +16,19 @@ pub struct Activations {
     quantized: Vec<i8>,
     /// Real value of one step of `quantized`.
     scale: f32,
+    /// The instruction set that quantizes it.
+    kernel: Kernel,
 }
 
 impl Activations {
     /// A zero vector of `len` values for an engine of the given precision.
-    pub fn new(len: usize, precision: Precision) -> Self {
+    pub fn new(len: usize, precision: Precision, kernel: Kernel) -> Self {
         let padded = padded_len(len);
         let quantized = match precision {
             Precision::F32 => Vec::new(),
             Precision::Int8 => vec![0; padded],
         };
-        Self { values: vec![0.0; padded], len, quantized, scale: 0.0 }
+        Self { values: vec![0.0; padded], len, quantized, scale: 0.0, kernel }
     }
 
     /// The values, to be written before [`Activations::finish`].
@@ -38,7 +40,7 @@ impl Activations {
     /// int8 engine).
     pub fn finish(&mut self) {
         if !self.quantized.is_empty() {
-            self.scale = quantize_activations(&self.values[..self.len], &mut self.quantized);
+            self.scale = self.kernel.quantize(&self.values, &mut self.quantized);
         }
     }
 }

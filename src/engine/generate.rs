@@ -123,3 +123,40 @@ impl NoteCollector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::random_model::random_wavenet;
+    use crate::engine::tests::small_config;
+    use crate::engine::ScaleMode;
+
+    fn prompt() -> Song {
+        let notes = (0..6)
+            .map(|i| Note { pitch: 60 + 2 * i, velocity: 90, start_beats: i as f64 * 0.75, duration_beats: 0.5 })
+            .collect();
+        Song { notes, tempo_map: Vec::new(), time_signature: (3, 4) }
+    }
+
+    #[test]
+    fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
+        let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, allow_end: false };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints };
+        let song = prompt();
+        let continuation = continue_song(&mut generator, &song, &request);
+        assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);
+        assert_eq!(continuation.prompt_end_beats, 4.25);
+        let generated = &continuation.notes[song.notes.len()..];
+        assert_eq!(generated.len(), continuation.generated_notes);
+        assert!(!generated.is_empty());
+        let end_beats = 4.25 + 4.0 * 3.0;
+        for note in generated {
+            assert!(note.start_beats >= 4.25 && note.start_beats < end_beats, "{note:?}");
+            assert!(note.duration_beats > 0.0 && note.end_beats() <= end_beats + 4.0, "{note:?}");
+            assert!(constraints.allows_pitch(note.pitch), "{note:?}");
+        }
+        let latest = generated.iter().map(Note::end_beats).fold(0.0, f64::max);
+        assert!(latest >= end_beats - 4.0, "the continuation reaches the last bars (ends at {latest})");
+    }
+}

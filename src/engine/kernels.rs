@@ -115,6 +115,79 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// The WaveNet gate, `out = tanh(filter) * sigmoid(gate)`.
+    pub fn gate(self, filter: &[f32], gate: &[f32], out: &mut [f32]) {
+        match self {
+            // SAFETY: Avx2 is only chosen when the CPU has it.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::gate(filter, gate, out) },
+            _ => gate_lanes(filter, gate, out),
+        }
+    }
+
+    /// Quantizes `values` (a multiple of 32 long, zero padded) to symmetric int8 with one
+    /// scale (max |x| / 127); returns the scale.
+    pub fn quantize(self, values: &[f32], out: &mut [i8]) -> f32 {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::quantize(values, out) },
+            _ => quantize_activations(values, out),
+        }
+    }
+}
+
+/// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
+#[inline(always)]
+fn gate_lanes(filter: &[f32], gate: &[f32], out: &mut [f32]) {
+    for ((z, &f), &g) in out.iter_mut().zip(filter).zip(gate) {
+        *z = tanh(f) * sigmoid(g);
+    }
+}
+
+/// `e^x` to about 2 ulp: Cephes' `expf` polynomial after reducing `x` by multiples of ln 2.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN_2_HIGH: f32 = 0.693_359_4;
+    const LN_2_LOW: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let power = round_small(x * LOG2_E);
+    let reduced = x - power * LN_2_HIGH - power * LN_2_LOW;
+    let mut p = 1.987_569_1e-4f32;
+    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+        p = p * reduced + coefficient;
+    }
+    let mantissa = p * reduced * reduced + reduced + 1.0;
+    // `power + ROUNDING_MAGIC` holds the integer in its low mantissa bits: 2^power by bit
+    // arithmetic, with no float-to-int conversion (which would not vectorize well).
+    let integer = (power + ROUNDING_MAGIC).to_bits().wrapping_sub(ROUNDING_MAGIC.to_bits());
+    mantissa * f32::from_bits(integer.wrapping_add(127) << 23)
+}
+
+/// The logistic function.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `tanh(x) = 2 sigmoid(2x) - 1` (absolute error about 1e-7).
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}
+
+/// 1.5 * 2^23: adding it to a float below 2^22 in magnitude rounds it to an integer (ties to
+/// even, as `cvtps2dq` does) and leaves that integer in the low mantissa bits.
+const ROUNDING_MAGIC: f32 = 12_582_912.0;
+
+/// Rounds `|x| < 2^22` to the nearest integer, ties to even, without a libm call.
+#[inline(always)]
+fn round_small(x: f32) -> f32 {
+    (x + ROUNDING_MAGIC) - ROUNDING_MAGIC
+}
+
 /// Applies a row dot product to every row.
 #[inline(always)]
 fn rows_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write, dot: impl Fn(&[f32], &[f32]) -> f32) {
@@ -154,17 +227,19 @@ fn dot_i8_portable(row: &[i8], input: &[i8]) -> i32 {
     row.iter().zip(input).map(|(&w, &x)| w as i32 * x as i32).sum()
 }
 
-/// Quantizes `values` to symmetric int8 with one scale (max |x| / 127); returns the scale.
-/// `out` may be longer (padding); its tail is left as is (zero).
+/// Quantizes `values` to symmetric int8 with one scale (max |x| / 127), rounding ties to
+/// even; returns the scale. `values.len()` is a multiple of 8.
 pub fn quantize_activations(values: &[f32], out: &mut [i8]) -> f32 {
-    let max_magnitude = values.iter().fold(0.0f32, |max, v| max.max(v.abs()));
-    if max_magnitude == 0.0 {
-        out[..values.len()].fill(0);
-        return 0.0;
+    let mut lane_maxima = [0.0f32; 8];
+    for chunk in values.chunks_exact(8) {
+        for (max, v) in lane_maxima.iter_mut().zip(chunk) {
+            *max = max.max(v.abs());
+        }
     }
-    let steps_per_unit = INT8_MAX_MAGNITUDE / max_magnitude;
+    let max_magnitude = lane_maxima.iter().fold(0.0f32, |max, &v| max.max(v));
+    let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
     for (q, &v) in out.iter_mut().zip(values) {
-        *q = (v * steps_per_unit).round().clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE) as i8;
+        *q = round_small((v * steps_per_unit).clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE)) as i8;
     }
     max_magnitude / INT8_MAX_MAGNITUDE
 }
@@ -174,14 +249,111 @@ mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matvec_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
-        rows_f32(weights, input, bias, out, write, |w, x| unsafe { dot_f32(w, x) })
-    }
+    /// Rows handled together, sharing each load of the input.
+    const ROWS_PER_BLOCK: usize = 4;
 
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
+        gate_lanes(filter, gate, out)
+    }
+
+    /// As `quantize_activations`, 32 values per step (rows are padded to 32): max |x|, then
+    /// scale, clamp, round (`cvtps2dq`, ties to even) and pack to int8.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
+        debug_assert!(values.len() % LANES_PER_ROW_CHUNK == 0 && out.len() >= values.len());
+        let sign_bit = _mm256_set1_ps(-0.0);
+        let mut maxima = _mm256_setzero_ps();
+        for chunk in values.chunks_exact(8) {
+            maxima = _mm256_max_ps(maxima, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(chunk.as_ptr())));
+        }
+        let half = _mm_max_ps(_mm256_castps256_ps128(maxima), _mm256_extractf128_ps(maxima, 1));
+        let quarter = _mm_max_ps(half, _mm_movehl_ps(half, half));
+        let max_magnitude = _mm_cvtss_f32(_mm_max_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
+        let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
+        let (scale, low, high) =
+            (_mm256_set1_ps(steps_per_unit), _mm256_set1_ps(-INT8_MAX_MAGNITUDE), _mm256_set1_ps(INT8_MAX_MAGNITUDE));
+        let to_int = |at: &[f32]| {
+            let scaled = _mm256_mul_ps(_mm256_loadu_ps(at.as_ptr()), scale);
+            _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, low), high))
+        };
+        for (chunk, q) in values.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
+            // packs works within 128-bit halves; the permutes put the values back in order.
+            let first = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[..8]), to_int(&chunk[8..16])), 0b11_01_10_00);
+            let second = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[16..24]), to_int(&chunk[24..])), 0b11_01_10_00);
+            let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(first, second), 0b11_01_10_00);
+            _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, bytes);
+        }
+        max_magnitude / INT8_MAX_MAGNITUDE
+    }
+
+    /// Four rows at a time (two accumulators each, eight FMA chains in flight), then the
+    /// remaining rows one by one.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matvec_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
+        let cols = input.len();
+        let blocked = out.len() / ROWS_PER_BLOCK * ROWS_PER_BLOCK;
+        let x = input.as_ptr();
+        for row in (0..blocked).step_by(ROWS_PER_BLOCK) {
+            let w = weights.as_ptr().add(row * cols);
+            let mut even = [_mm256_setzero_ps(); ROWS_PER_BLOCK];
+            let mut odd = [_mm256_setzero_ps(); ROWS_PER_BLOCK];
+            for chunk in (0..cols).step_by(16) {
+                let (x0, x1) = (_mm256_loadu_ps(x.add(chunk)), _mm256_loadu_ps(x.add(chunk + 8)));
+                for r in 0..ROWS_PER_BLOCK {
+                    let row_at = w.add(r * cols + chunk);
+                    even[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row_at), x0, even[r]);
+                    odd[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row_at.add(8)), x1, odd[r]);
+                }
+            }
+            let sums: [__m256; ROWS_PER_BLOCK] = std::array::from_fn(|r| _mm256_add_ps(even[r], odd[r]));
+            let pairs = _mm256_hadd_ps(_mm256_hadd_ps(sums[0], sums[1]), _mm256_hadd_ps(sums[2], sums[3]));
+            let totals = _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1));
+            store(out.as_mut_ptr().add(row), _mm_add_ps(totals, _mm_loadu_ps(bias.as_ptr().add(row))), write);
+        }
+        let tail = blocked * cols;
+        rows_f32(&weights[tail..], input, &bias[blocked..], &mut out[blocked..], write, |w, x| unsafe { dot_f32(w, x) })
+    }
+
+    /// Four rows at a time, sharing |x| and the input load, then the remaining rows one by one.
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec_i8(weights: QuantizedRows, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
-        rows_i8(weights, input, bias, out, write, |w, x| unsafe { dot_i8(w, x) })
+        let cols = input.values.len();
+        let blocked = out.len() / ROWS_PER_BLOCK * ROWS_PER_BLOCK;
+        let ones = _mm256_set1_epi16(1);
+        let input_scale = _mm_set1_ps(input.scale);
+        let x = input.values.as_ptr();
+        for row in (0..blocked).step_by(ROWS_PER_BLOCK) {
+            let w = weights.values.as_ptr().add(row * cols);
+            let mut sums = [_mm256_setzero_si256(); ROWS_PER_BLOCK];
+            for chunk in (0..cols).step_by(LANES_PER_ROW_CHUNK) {
+                let inputs = _mm256_loadu_si256(x.add(chunk) as *const __m256i);
+                let magnitudes = _mm256_sign_epi8(inputs, inputs);
+                for (r, sum) in sums.iter_mut().enumerate() {
+                    let row_weights = _mm256_loadu_si256(w.add(r * cols + chunk) as *const __m256i);
+                    let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(row_weights, inputs));
+                    *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            let pairs = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[0], sums[1]), _mm256_hadd_epi32(sums[2], sums[3]));
+            let totals = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+            // Same operations, in the same order, as `rows_i8`: the results are bit-identical.
+            let scales = _mm_mul_ps(_mm_loadu_ps(weights.scales.as_ptr().add(row)), input_scale);
+            let values = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(totals), scales), _mm_loadu_ps(bias.as_ptr().add(row)));
+            store(out.as_mut_ptr().add(row), values, write);
+        }
+        let tail = QuantizedRows { values: &weights.values[blocked * cols..], scales: &weights.scales[blocked..] };
+        rows_i8(tail, input, &bias[blocked..], &mut out[blocked..], write, |w, x| unsafe { dot_i8(w, x) })
+    }
+
+    /// Writes or adds four outputs.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(out: *mut f32, values: __m128, write: Write) {
+        match write {
+            Write::Set => _mm_storeu_ps(out, values),
+            Write::Add => _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), values)),
+        }
     }
 
     /// Four accumulators of eight lanes hide the FMA latency.
@@ -325,11 +497,46 @@ mod tests {
 
     #[test]
     fn quantized_activations_use_the_full_range_and_round_to_nearest() {
-        let mut out = [0i8; 4];
-        let scale = quantize_activations(&[0.5, -1.0, 0.25, 0.0], &mut out);
+        let mut out = [0i8; 8];
+        let scale = quantize_activations(&[0.5, -1.0, 0.25, 0.0, 0.1, -0.3, 0.0, 0.0], &mut out);
         assert_eq!(scale, 1.0 / 127.0);
-        assert_eq!(out, [64, -127, 32, 0]);
-        assert_eq!(quantize_activations(&[0.0; 4], &mut out), 0.0);
-        assert_eq!(out, [0; 4]);
+        assert_eq!(out, [64, -127, 32, 0, 13, -38, 0, 0], "63.5 rounds to the even 64");
+        assert_eq!(quantize_activations(&[0.0; 8], &mut out), 0.0);
+        assert_eq!(out, [0; 8]);
+    }
+
+    #[test]
+    fn fast_exp_tanh_and_sigmoid_match_the_standard_library() {
+        for step in -4000..=4000 {
+            let x = step as f32 * 0.005;
+            assert!((exp(x) - x.exp()).abs() <= 3e-7 * x.exp(), "exp({x})");
+            assert!((tanh(x) - x.tanh()).abs() <= 3e-7, "tanh({x}): {} vs {}", tanh(x), x.tanh());
+            assert!((sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2e-7, "sigmoid({x})");
+        }
+        assert_eq!(tanh(100.0), 1.0);
+        assert_eq!(tanh(-100.0), -1.0);
+        assert!((0.0..1e-37).contains(&sigmoid(-200.0)), "saturates without NaN");
+    }
+
+    #[test]
+    fn simd_and_portable_gate_and_quantization_agree_exactly() {
+        let (filter, gate) = (values(256, 11), values(256, 12));
+        let scaled: Vec<f32> = filter.iter().map(|v| v * 9.0).collect();
+        let run = |kernel: Kernel| {
+            let mut gated = vec![0.0; 256];
+            kernel.gate(&scaled, &gate, &mut gated);
+            let mut quantized = vec![0i8; 256];
+            let scale = kernel.quantize(&gated, &mut quantized);
+            (gated, quantized, scale)
+        };
+        assert_eq!(run(Kernel::detect()), run(Kernel::Portable));
+        let mut ties = [0.0f32; 32];
+        ties[..8].copy_from_slice(&[127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.49]);
+        let quantize = |kernel: Kernel| {
+            let mut out = [0i8; 32];
+            (kernel.quantize(&ties, &mut out), out)
+        };
+        assert_eq!(quantize(Kernel::detect()), quantize(Kernel::Portable));
+        assert_eq!(&quantize(Kernel::Portable).1[..8], &[127, 0, 2, 2, 0, -2, -2, 3]);
     }
 }

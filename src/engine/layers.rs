@@ -56,6 +56,8 @@ impl InputLayer {
 pub struct ResidualBlock {
     /// Residual width.
     channels: usize,
+    /// The instruction set of the gate.
+    kernel: Kernel,
     /// `[2C, 2C]` kernel-2 dilated convolution over `[past, now]`.
     dilated: Dense,
     /// `[C, C]` 1x1 back into the residual stream.
@@ -76,12 +78,13 @@ impl ResidualBlock {
         let precision = model.meta.precision;
         Self {
             channels,
+            kernel,
             dilated: Dense::from_model(model, &names::dilated(layer), kernel),
             residual: Dense::from_model(model, &names::residual(layer), kernel),
             skip: Dense::from_model(model, &names::skip(layer), kernel),
-            window: Activations::new(2 * channels, precision),
+            window: Activations::new(2 * channels, precision, kernel),
             gates: vec![0.0; 2 * channels],
-            gated: Activations::new(channels, precision),
+            gated: Activations::new(channels, precision, kernel),
         }
     }
 
@@ -98,9 +101,7 @@ impl ResidualBlock {
         self.window.finish();
         self.dilated.forward(&self.window, &mut self.gates);
         let (filter, gate) = self.gates.split_at(c);
-        for ((z, &f), &g) in self.gated.values_mut().iter_mut().zip(filter).zip(gate) {
-            *z = f.tanh() * sigmoid(g);
-        }
+        self.kernel.gate(filter, gate, self.gated.values_mut());
         self.gated.finish();
         self.residual.forward_add(&self.gated, x);
         self.skip.forward_add(&self.gated, skip);
@@ -110,10 +111,6 @@ impl ResidualBlock {
     pub fn weight_bytes(&self) -> usize {
         self.dilated.weight_bytes() + self.residual.weight_bytes() + self.skip.weight_bytes()
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// The layer's inputs of the last `dilation` steps, a ring buffer (Fast WaveNet's queue), so a
@@ -204,8 +201,8 @@ impl Head {
         Self {
             hidden: Dense::from_model(model, names::HEAD_HIDDEN, kernel),
             output: Dense::from_model(model, names::HEAD_OUTPUT, kernel),
-            rectified_skip: Activations::new(skip_channels, precision),
-            rectified_hidden: Activations::new(skip_channels, precision),
+            rectified_skip: Activations::new(skip_channels, precision, kernel),
+            rectified_hidden: Activations::new(skip_channels, precision, kernel),
         }
     }
 

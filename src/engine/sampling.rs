@@ -218,3 +218,97 @@ impl Sampler {
 fn argmax(values: impl Iterator<Item = (usize, f32)>) -> usize {
     values.fold((0, f32::NEG_INFINITY), |best, (index, value)| if value > best.1 { (index, value) } else { best }).0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::random_model::random_wavenet;
+    use crate::engine::tests::small_config;
+    use crate::engine::{Engine, Generator};
+    use crate::tokens::{Played, PITCH_MAX, PITCH_MIN};
+
+    fn generator(seed: u64) -> Generator {
+        Generator::new(Engine::from_model(&random_wavenet(small_config(), 21)).unwrap(), seed)
+    }
+
+    fn generate(generator: &mut Generator, count: usize, options: &SamplingOptions, constraints: &Constraints) -> Vec<Token> {
+        (0..count).map(|_| generator.sample_next(options, constraints, |_| {})).collect()
+    }
+
+    #[test]
+    fn the_same_seed_and_input_give_the_same_tokens() {
+        let options = SamplingOptions { temperature: 1.2, top_k: 40, top_p: 0.95, greedy: false };
+        let constraints = Constraints::default();
+        let first = generate(&mut generator(5), 400, &options, &constraints);
+        assert_eq!(generate(&mut generator(5), 400, &options, &constraints), first);
+        assert_ne!(generate(&mut generator(6), 400, &options, &constraints), first, "another seed, other tokens");
+        let mut reseeded = generator(99);
+        reseeded.sampler_mut().reseed(5);
+        assert_eq!(generate(&mut reseeded, 400, &options, &constraints), first);
+    }
+
+    #[test]
+    fn generated_notes_respect_range_key_and_grammar() {
+        let constraints = Constraints { pitch_low: 48, pitch_high: 72, root: 2, mode: ScaleMode::Minor, allow_end: false };
+        let d_minor = [2, 4, 5, 7, 9, 10, 0];
+        let options = SamplingOptions { temperature: 1.5, ..SamplingOptions::default() };
+        let mut generator = generator(8);
+        let mut onsets = 0;
+        for _ in 0..3000 {
+            let state = generator.engine().state().clone();
+            let token = generator.sample_next(&options, &constraints, |played| {
+                if let Played::On { pitch, .. } = played {
+                    onsets += 1;
+                    assert!((48..=72).contains(&pitch), "pitch {pitch} outside 48..=72");
+                    assert!(d_minor.contains(&(pitch % 12)), "pitch {pitch} not in D minor");
+                }
+            });
+            let event = Event::from_token(token).unwrap();
+            assert!(state.is_legal(event), "{event:?} is not legal here");
+            match event {
+                Event::NoteOff(pitch) => assert!(state.is_sounding(pitch), "note-off for silent {pitch}"),
+                Event::NoteOn(pitch) => assert!(!state.is_sounding(pitch), "note-on for sounding {pitch}"),
+                Event::End => panic!("End is not allowed"),
+                _ => {}
+            }
+        }
+        assert!(onsets > 50, "only {onsets} notes in 3000 tokens");
+    }
+
+    #[test]
+    fn greedy_top_k_1_and_tiny_top_p_take_the_best_allowed_token() {
+        let mut logits = vec![0.0f32; VOCAB_SIZE];
+        logits[Event::NoteOff(60).token() as usize] = 9.0; // illegal: 60 is silent
+        logits[Event::NoteOn(61).token() as usize] = 8.0; // outside C major
+        logits[Event::NoteOn(64).token() as usize] = 5.0;
+        logits[Event::NoteOn(65).token() as usize] = 4.9;
+        let state = SequenceState::default();
+        let constraints = Constraints { mode: ScaleMode::Major, ..Constraints::default() };
+        let best = Event::NoteOn(64).token();
+        let mut sampler = Sampler::new(1);
+        for options in [
+            SamplingOptions { greedy: true, ..SamplingOptions::default() },
+            SamplingOptions { top_k: 1, ..SamplingOptions::default() },
+            SamplingOptions { top_p: 0.01, ..SamplingOptions::default() },
+        ] {
+            for _ in 0..20 {
+                assert_eq!(sampler.sample(&logits, &state, &options, &constraints), best, "{options:?}");
+            }
+        }
+        let two = SamplingOptions { top_k: 2, ..SamplingOptions::default() };
+        let drawn: Vec<Token> = (0..200).map(|_| sampler.sample(&logits, &state, &two, &constraints)).collect();
+        assert!(drawn.iter().all(|&t| t == best || t == Event::NoteOn(65).token()));
+        assert!(drawn.contains(&Event::NoteOn(65).token()), "top-k 2 draws the second too");
+    }
+
+    #[test]
+    fn velocity_is_not_drawn_when_no_allowed_note_can_follow() {
+        let mut state = SequenceState::default();
+        state.apply(Event::NoteOn(PITCH_MAX), |_| {});
+        let mut logits = vec![0.0f32; VOCAB_SIZE];
+        logits[Event::Velocity(3).token() as usize] = 50.0;
+        let constraints = Constraints { pitch_low: PITCH_MIN, ..Constraints::default() };
+        let token = Sampler::new(2).sample(&logits, &state, &SamplingOptions::default(), &constraints);
+        assert_ne!(token, Event::Velocity(3).token(), "a velocity here would lead to a dead end");
+    }
+}

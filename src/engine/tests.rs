@@ -116,3 +116,69 @@ fn score_is_the_mean_negative_log_softmax_of_each_next_token() {
     assert!(masked.nll_nats < scored.nll_nats, "renormalizing over legal events raises their probabilities");
     assert!(masked.correct_top1 >= scored.correct_top1);
 }
+
+/// The contract's formulas written out over the whole sequence, in f64, straight from the file's
+/// tensors: an independent check of the layer wiring (concat order, gate halves, head).
+fn textbook_logits(model: &crate::model::ModelFile, tokens: &[Token]) -> Vec<Vec<f64>> {
+    use crate::model::names;
+    use crate::tokens::FEATURE_COUNT;
+    let config = wavenet_config(model).unwrap();
+    let (c, s) = (config.residual_channels, config.skip_channels);
+    let tensor = |name: String| model.f32(&name).unwrap();
+    let dense = |prefix: &str, input: &[f64]| -> Vec<f64> {
+        let (weight, bias) = (tensor(names::weight(prefix)), tensor(names::bias(prefix)));
+        bias.iter()
+            .enumerate()
+            .map(|(row, &b)| b as f64 + (0..input.len()).map(|i| weight[row * input.len() + i] as f64 * input[i]).sum::<f64>())
+            .collect()
+    };
+    let mut state = SequenceState::default();
+    let mut x: Vec<Vec<f64>> = Vec::new();
+    for &token in tokens {
+        state.apply_token(token, |_| {});
+        let mut features = [0.0f32; FEATURE_COUNT];
+        state.write_features(&mut features);
+        let (embedding, conditioning) = (tensor(names::EMBEDDING.into()), tensor(names::CONDITIONING.into()));
+        x.push(
+            (0..c)
+                .map(|ch| {
+                    embedding[token as usize * c + ch] as f64
+                        + (0..FEATURE_COUNT).map(|f| conditioning[ch * FEATURE_COUNT + f] as f64 * features[f] as f64).sum::<f64>()
+                })
+                .collect(),
+        );
+    }
+    let mut skip = vec![vec![0.0f64; s]; tokens.len()];
+    for (layer, dilation) in config.dilations().enumerate() {
+        let input = x.clone();
+        for t in 0..tokens.len() {
+            let past = if t >= dilation { input[t - dilation].clone() } else { vec![0.0; c] };
+            let h = dense(&names::dilated(layer), &[past, input[t].clone()].concat());
+            let z: Vec<f64> = (0..c).map(|i| h[i].tanh() / (1.0 + (-h[c + i]).exp())).collect();
+            for (x, r) in x[t].iter_mut().zip(dense(&names::residual(layer), &z)) {
+                *x += r;
+            }
+            for (total, k) in skip[t].iter_mut().zip(dense(&names::skip(layer), &z)) {
+                *total += k;
+            }
+        }
+    }
+    let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<f64>>();
+    skip.into_iter()
+        .map(|total| dense(names::HEAD_OUTPUT, &relu(dense(names::HEAD_HIDDEN, &relu(total)))))
+        .collect()
+}
+
+#[test]
+fn engine_matches_the_textbook_formulas_of_the_contract() {
+    let model = random_wavenet(small_config(), 13);
+    let mut tokens = vec![Event::Start.token()];
+    tokens.extend(random_tokens(150, 14));
+    let expected = textbook_logits(&model, &tokens);
+    let mut engine = Engine::from_model(&model).unwrap();
+    for (step, &token) in tokens.iter().enumerate() {
+        let logits = if step == 0 { engine.logits().to_vec() } else { engine.step(token).to_vec() };
+        let difference = logits.iter().zip(&expected[step]).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+        assert!(difference < 1e-4, "step {step}: logits differ by {difference}");
+    }
+}

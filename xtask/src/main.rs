@@ -6,8 +6,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod demo;
+mod generate;
 mod host_tests;
-mod init_model;
+mod quantize;
+mod random_model;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
@@ -15,7 +17,11 @@ commands:
   bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
-  init-model OUT.safetensors    write a random-weight placeholder model (the default until one is trained)
+  generate --model FILE --prompt phrase.mid --bars 8 -o out.mid
+                                continue a phrase (see `generate --help`)
+  quantize --model f32.safetensors --out int8.safetensors
+                                int8 weights with per-row scales
+  random-model --out FILE       a random-weight WaveNet, to try the tools before training
   demo [--seed N]               play a phrase into the real plugin; write demo/answer.mid and .wav
   test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
@@ -28,10 +34,9 @@ fn main() -> Result<()> {
             nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
         }
         "train" | "eval" => run_trainer(&command, &rest),
-        "init-model" => match rest.as_slice() {
-            [out] => init_model::init_model(std::path::Path::new(out)),
-            _ => bail!("usage: cargo xtask init-model OUT.safetensors"),
-        },
+        "generate" => generate::run(&rest),
+        "quantize" => quantize::run(&rest),
+        "random-model" => random_model::run(&rest),
         "test" => host_tests::test(),
         "demo" => demo::demo(&rest),
         "" | "help" | "--help" | "-h" => {

@@ -1,0 +1,140 @@
+//! Engine speed: step latency (f32, int8) for the default model and a few sizes, cached vs the
+//! naive reference, and the effective weight bandwidth (criterion's throughput = weight bytes
+//! per step / step time) beside this machine's read bandwidth at cache and memory sizes.
+//!
+//! `cargo bench --no-default-features --bench engine`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use continuo::engine::quantize::quantize;
+use continuo::engine::random_model::random_wavenet;
+use continuo::engine::{Engine, NaiveEngine};
+use continuo::model::{ModelFile, WaveNetConfig};
+use continuo::tokens::{Token, VOCAB_SIZE};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+/// Tokens fed before measuring, so every delay line holds real history.
+const WARM_UP_TOKENS: usize = 4096;
+
+/// A fixed pseudo-random token cycle.
+fn token(index: usize) -> Token {
+    (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
+}
+
+fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
+    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true }
+}
+
+fn warmed_engine(model: &ModelFile) -> Engine {
+    let mut engine = Engine::from_model(model).expect("valid model");
+    for index in 0..WARM_UP_TOKENS {
+        engine.step(token(index));
+    }
+    engine
+}
+
+/// Step latency of the cached engine, f32 and int8, with weight bytes per step as throughput.
+fn bench_step(c: &mut Criterion) {
+    let sizes = [
+        ("default C64 S128 2x10 rf2047", WaveNetConfig::default()),
+        ("C32 S64 2x10 rf2047", config(32, 10)),
+        ("C128 S256 2x10 rf2047", config(128, 10)),
+        ("C64 S128 2x8 rf511", config(64, 8)),
+        ("C64 S128 2x12 rf8191", config(64, 12)),
+    ];
+    let mut group = c.benchmark_group("step");
+    for (name, config) in sizes {
+        let f32_model = random_wavenet(config, 1);
+        for model in [quantize(&f32_model), f32_model] {
+            let mut engine = warmed_engine(&model);
+            group.throughput(Throughput::Bytes(engine.weight_bytes_per_step() as u64));
+            let id = BenchmarkId::new(format!("{:?}", model.meta.precision).to_lowercase(), name);
+            let mut index = 0;
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    index += 1;
+                    black_box(engine.step(token(index))[0])
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The cached engine and the naive reference on the default model (receptive field 2047),
+/// in the same run.
+fn bench_cached_vs_naive(c: &mut Criterion) {
+    let model = random_wavenet(WaveNetConfig::default(), 1);
+    let mut group = c.benchmark_group("cached_vs_naive_rf2047_f32");
+    let mut cached = warmed_engine(&model);
+    let mut index = 0;
+    group.bench_function("cached", |b| {
+        b.iter(|| {
+            index += 1;
+            black_box(cached.step(token(index))[0])
+        })
+    });
+    let mut naive = NaiveEngine::from_model(&model).expect("valid model");
+    for index in 0..WARM_UP_TOKENS {
+        naive.push(token(index));
+    }
+    group.sample_size(10);
+    group.bench_function("naive", |b| {
+        b.iter(|| {
+            index += 1;
+            black_box(naive.step(token(index))[0])
+        })
+    });
+    group.finish();
+}
+
+/// Read bandwidth: summing a buffer that fits L1, L2, L3, or only main memory.
+fn bench_read_bandwidth(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read_bandwidth");
+    for kib in [16usize, 512, 8 * 1024, 256 * 1024] {
+        let buffer: Vec<f32> = (0..kib * 256).map(|i| i as f32).collect();
+        group.throughput(Throughput::Bytes((kib * 1024) as u64));
+        group.bench_function(BenchmarkId::from_parameter(format!("{kib}KiB")), |b| {
+            b.iter(|| black_box(sum_widest(black_box(&buffer))))
+        });
+    }
+    group.finish();
+}
+
+/// The sum below with the widest vectors this CPU has (AVX2 as the engine uses), so the
+/// roofline is not limited by the instruction set.
+fn sum_widest(values: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn sum_avx2(values: &[f32]) -> f32 {
+            sum_with_lanes(values)
+        }
+        // SAFETY: the CPU has AVX2.
+        return unsafe { sum_avx2(values) };
+    }
+    sum_with_lanes(values)
+}
+
+/// A sum with 32 independent partial sums, so it is limited by loads, not by add latency.
+#[inline(always)]
+fn sum_with_lanes(values: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 32];
+    for chunk in values.chunks_exact(32) {
+        for (sum, value) in sums.iter_mut().zip(chunk) {
+            *sum += value;
+        }
+    }
+    sums.iter().sum()
+}
+
+fn short_runs() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! { name = benches; config = short_runs(); targets = bench_step, bench_cached_vs_naive, bench_read_bandwidth }
+criterion_main!(benches);

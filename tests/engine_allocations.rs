@@ -1,0 +1,72 @@
+//! `Engine::step`, `Sampler::sample` and `Generator::sample_next` never allocate: a counting
+//! global allocator proves it. It counts only the test's own thread: the test harness's threads
+//! may allocate at any time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use continuo::engine::quantize::quantize;
+use continuo::engine::random_model::random_wavenet;
+use continuo::engine::{Constraints, Engine, Generator, Sampler, SamplingOptions, ScaleMode};
+use continuo::model::WaveNetConfig;
+use continuo::tokens::{Event, VOCAB_SIZE};
+
+/// The system allocator, counting this thread's allocations and reallocations.
+struct CountingAllocator;
+
+thread_local! {
+    /// Allocations made by this thread (const-initialised, so reading it never allocates).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    ALLOCATIONS.with(|count| count.set(count.get() + 1));
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_during(work: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    work();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn stepping_and_sampling_never_allocate() {
+    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true };
+    let f32_model = random_wavenet(config, 1);
+    let options = SamplingOptions { temperature: 0.9, top_k: 50, top_p: 0.95, greedy: false };
+    let constraints = Constraints { pitch_low: 40, pitch_high: 90, root: 7, mode: ScaleMode::Major, allow_end: true };
+    for model in [quantize(&f32_model), f32_model] {
+        let mut engine = Engine::from_model(&model).unwrap();
+        let mut sampler = Sampler::new(3);
+        let mut generator = Generator::new(engine.clone(), 4);
+        let count = allocations_during(|| {
+            for step in 0..2000u32 {
+                let token = (step * 7919 % (VOCAB_SIZE as u32 - 1) + 1) as u16;
+                engine.step(token);
+                let state = engine.state().clone();
+                sampler.sample(engine.logits(), &state, &options, &constraints);
+                generator.sample_next(&options, &constraints, |_| {});
+            }
+            engine.reset();
+            generator.feed(Event::TimeShift(12).token());
+        });
+        assert_eq!(count, 0, "{:?} engine allocated {count} times", model.meta.precision);
+    }
+}
