@@ -32,14 +32,11 @@ pub enum HarnessError {
 struct HarnessShared {
     /// The plugin asked for `on_main_thread`; served before the next block.
     callback_requested: AtomicBool,
-    /// The plugin asked to be restarted (deactivated and activated again).
-    restart_requested: AtomicBool,
 }
 
 impl SharedHandler<'_> for HarnessShared {
-    fn request_restart(&self) {
-        self.restart_requested.store(true, Ordering::SeqCst);
-    }
+    // Restarts follow render-mode and state changes; the harness activates explicitly.
+    fn request_restart(&self) {}
     fn request_process(&self) {}
     fn request_callback(&self) {
         self.callback_requested.store(true, Ordering::SeqCst);
@@ -140,8 +137,6 @@ pub struct HostedPlugin {
     instance: PluginInstance<HarnessHost>,
     /// The started audio processor, while active.
     processor: Option<StartedPluginAudioProcessor<HarnessHost>>,
-    /// Which file it came from, for messages.
-    file: String,
     /// Samples per second while active.
     sample_rate: f64,
     /// Samples processed since activation.
@@ -170,7 +165,7 @@ impl HostedPlugin {
         let host_info = HostInfo::new("continuo-harness", "Continuo", "https://example.invalid", "0.1")
             .map_err(|error| plugin_error(format!("{error:?}")))?;
         let instance = PluginInstance::<HarnessHost>::new(
-            |_| HarnessShared { callback_requested: AtomicBool::new(false), restart_requested: AtomicBool::new(false) },
+            |_| HarnessShared { callback_requested: AtomicBool::new(false) },
             |_| HarnessMainThread { params: Cell::new(None), render: Cell::new(None), state: Cell::new(None) },
             &entry,
             &id,
@@ -181,7 +176,6 @@ impl HostedPlugin {
             _entry: entry,
             instance,
             processor: None,
-            file,
             sample_rate: 0.0,
             samples_processed: 0,
             output: [Vec::new(), Vec::new()],
@@ -221,20 +215,8 @@ impl HostedPlugin {
         }
     }
 
-    /// Samples per second while active.
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
-    }
 
-    /// Samples processed since activation.
-    pub fn samples_processed(&self) -> u64 {
-        self.samples_processed
-    }
 
-    /// Whether the plugin asked to be restarted (and clears the request).
-    pub fn take_restart_request(&mut self) -> bool {
-        self.instance.access_shared_handler(|shared| shared.restart_requested.swap(false, Ordering::SeqCst))
-    }
 
     /// Every parameter, with its value now.
     pub fn parameters(&mut self) -> Vec<Parameter> {
@@ -296,7 +278,7 @@ impl HostedPlugin {
             push_input(&mut self.input_events, offset, event);
         }
         self.output_events.clear();
-        let transport_event = clap_transport(&transport, self.sample_rate);
+        let transport_event = clap_transport(&transport);
         let [left, right] = &mut self.output;
         let (left, right) = (&mut left[..samples], &mut right[..samples]);
         left.fill(0.0);
@@ -341,10 +323,6 @@ impl HostedPlugin {
         self.last_process_time
     }
 
-    /// The file the plugin was loaded from.
-    pub fn file(&self) -> &str {
-        &self.file
-    }
 }
 
 impl Drop for HostedPlugin {
@@ -394,7 +372,7 @@ fn output_note(event: &UnknownEvent, block_start: u64) -> Option<OutputNote> {
     event.as_event::<NoteOffEvent>().map(|off| note(&off.pckn(), false, off.velocity()))
 }
 
-fn clap_transport(transport: &Transport, sample_rate: f64) -> TransportEvent {
+fn clap_transport(transport: &Transport) -> TransportEvent {
     let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE;
     flags |= TransportFlags::HAS_TIME_SIGNATURE;
     if transport.playing {
@@ -403,7 +381,6 @@ fn clap_transport(transport: &Transport, sample_rate: f64) -> TransportEvent {
     let (numerator, denominator) = transport.time_signature;
     let beats_per_bar = numerator as f64 * 4.0 / denominator as f64;
     let bar_number = (transport.position_beats / beats_per_bar).floor();
-    let _ = sample_rate;
     TransportEvent {
         header: EventHeader::new_core(0, EventFlags::empty()),
         flags,

@@ -249,3 +249,25 @@ fn a_real_time_run_plays_the_same_notes_as_an_offline_bounce() {
     assert!(!runs[0].is_empty());
     assert_eq!(runs[0], runs[1], "offline bounce and real-time run agree");
 }
+
+#[test]
+fn the_state_keeps_parameters_and_a_bad_model_path_is_refused_while_playing_on() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let gap = set_parameter(&mut plugin, "Response Gap (beats)", 2.0, 0.25, 8.0);
+    plugin.perform(playback(), &[(HOST_START_BEATS, gap)], 0.5, || 256).unwrap();
+    let saved = plugin.save_state().expect("the plugin saves its state");
+    let mut state: serde_json::Value = serde_json::from_slice(&saved).expect("nice-plug saves JSON");
+    assert!(state["fields"].get("model").is_some(), "the model path is saved: {state}");
+    state["fields"]["model"] = serde_json::Value::String(serde_json::to_string("/nonexistent/model.safetensors").unwrap());
+
+    let mut restored = load(true, SAMPLE_RATE);
+    restored.load_state(&serde_json::to_vec(&state).unwrap()).expect("the state loads");
+    assert_eq!(restored.parameter("Response Gap (beats)").unwrap().text, "2 beats", "parameters come back");
+    // The worker refuses the missing file (and logs why); the embedded model keeps answering.
+    restored.deactivate();
+    restored.activate(SAMPLE_RATE, MAX_BLOCK).unwrap();
+    let recording = restored.perform(playback(), &phrase(PHRASE_START_BEATS), 18.0, block_sizes(12, 512)).unwrap();
+    let first = recording.beat_of(note_ons(&recording.notes).first().expect("still answers").sample);
+    assert!(first >= (phrase_end() + 2.0).ceil() - 1e-6, "with the restored 2-beat gap: first note at {first}");
+    assert_balanced(&recording.notes);
+}
