@@ -256,13 +256,16 @@ fn the_state_keeps_parameters_and_a_bad_model_path_is_refused_while_playing_on()
     let gap = set_parameter(&mut plugin, "Response Gap (beats)", 2.0, 0.25, 8.0);
     plugin.perform(playback(), &[(HOST_START_BEATS, gap)], 0.5, || 256).unwrap();
     let saved = plugin.save_state().expect("the plugin saves its state");
-    let mut state: serde_json::Value = serde_json::from_slice(&saved).expect("nice-plug saves JSON");
+    // nice-plug writes the JSON's length (8 bytes, little-endian), then the JSON.
+    let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).expect("nice-plug saves JSON");
     assert!(state["fields"].get("model").is_some(), "the model path is saved: {state}");
     state["fields"]["model"] = serde_json::Value::String(serde_json::to_string("/nonexistent/model.safetensors").unwrap());
 
     let mut restored = load(true, SAMPLE_RATE);
-    restored.load_state(&serde_json::to_vec(&state).unwrap()).expect("the state loads");
-    assert_eq!(restored.parameter("Response Gap (beats)").unwrap().text, "2 beats", "parameters come back");
+    let json = serde_json::to_vec(&state).unwrap();
+    let edited: Vec<u8> = (json.len() as u64).to_le_bytes().into_iter().chain(json).collect();
+    restored.load_state(&edited).expect("the state loads");
+    assert_eq!(restored.parameter("Response Gap (beats)").unwrap().text, "2.0 beats", "parameters come back");
     // The worker refuses the missing file (and logs why); the embedded model keeps answering.
     restored.deactivate();
     restored.activate(SAMPLE_RATE, MAX_BLOCK).unwrap();
