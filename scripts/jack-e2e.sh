@@ -15,7 +15,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
 export JACK_DEFAULT_SERVER=continuo-e2e
 jackd --no-realtime -n continuo-e2e -d dummy -r 48000 -p 256 >"$log/jackd.log" 2>&1 &
-sleep 2
+for _ in $(seq 50); do jack_lsp >/dev/null 2>&1 && break; sleep 0.2; done
 
 # The phrase, looped every 10 s at 48 kHz: C D E F G as 0.25 s notes, then 8.75 s of silence
 # (at the standalone's 120 BPM: one bar of notes, the 1-beat gap, a 2-bar answer, and more).
@@ -26,9 +26,13 @@ sleep 1
 
 "$app" --backend jack --connect-jack-midi-input phrase:out --connect-jack-midi-output midi-monitor:input \
     >"$log/continuo.log" 2>&1 &
-sleep 10
-
-ons=$(grep -c "note on" "$log/midi-out.txt" || true)
+# The first answer comes a few seconds in; allow a slow machine 60 s.
+ons=0
+for _ in $(seq 120); do
+    ons=$(grep -c "note on" "$log/midi-out.txt" || true)
+    [[ "$ons" -ge 1 ]] && break
+    sleep 0.5
+done
 echo "Continuo sent $ons note-on messages (logs in $log)"
 jack_lsp -c >"$log/ports.txt" 2>&1 || true
 if [[ "$ons" -lt 1 ]]; then
