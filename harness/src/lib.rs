@@ -61,6 +61,7 @@ impl<'a> MainThreadHandler<'a> for HarnessMainThread {
     }
 }
 
+/// Ties the harness's callback types together for clack-host.
 struct HarnessHost;
 
 impl HostHandlers for HarnessHost {
