@@ -53,7 +53,7 @@ pub fn split_of(root: &Path, file: &Path) -> Split {
 }
 
 /// FNV-1a, 64 bits: tiny, stable, and well spread over similar names.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3))
 }
 

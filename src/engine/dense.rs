@@ -50,8 +50,13 @@ impl Activations {
 enum Weights {
     /// `rows x padded_cols` f32.
     F32(Vec<f32>),
-    /// `rows x padded_cols` symmetric int8 and the real value of one step per row.
-    Int8 { values: Vec<i8>, scales: Vec<f32> },
+    /// Symmetric int8 with per-row scales.
+    Int8 {
+        /// `rows x padded_cols` int8 values.
+        values: Vec<i8>,
+        /// The real value of one int8 step, per row.
+        scales: Vec<f32>,
+    },
 }
 
 /// `out = W x + b`, `W` being `[outputs, inputs]`.

@@ -85,7 +85,7 @@ impl Kernel {
     /// `out[r] (=|+=) weights[r] . input + bias[r]` for f32 rows of `input.len()` columns.
     pub fn matvec_f32(self, weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
         let cols = input.len();
-        debug_assert!(cols % LANES_PER_ROW_CHUNK == 0 && weights.len() == cols * out.len());
+        debug_assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK) && weights.len() == cols * out.len());
         debug_assert_eq!(bias.len(), out.len());
         match self {
             Kernel::Portable => rows_f32(weights, input, bias, out, write, dot_f32_portable),
@@ -101,7 +101,7 @@ impl Kernel {
     /// `out[r] (=|+=) (weights[r] . input) * row_scale[r] * input_scale + bias[r]` in exact i32.
     pub fn matvec_i8(self, weights: QuantizedRows, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
         let cols = input.values.len();
-        debug_assert!(cols % LANES_PER_ROW_CHUNK == 0 && weights.values.len() == cols * out.len());
+        debug_assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK) && weights.values.len() == cols * out.len());
         debug_assert!(bias.len() == out.len() && weights.scales.len() == out.len());
         match self {
             Kernel::Portable => rows_i8(weights, input, bias, out, write, dot_i8_portable),
@@ -156,7 +156,7 @@ pub fn exp(x: f32) -> f32 {
     let power = round_small(x * LOG2_E);
     let reduced = x - power * LN_2_HIGH - power * LN_2_LOW;
     let mut p = 1.987_569_1e-4f32;
-    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
         p = p * reduced + coefficient;
     }
     let mantissa = p * reduced * reduced + reduced + 1.0;
@@ -261,7 +261,7 @@ mod avx2 {
     /// scale, clamp, round (`cvtps2dq`, ties to even) and pack to int8.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
-        debug_assert!(values.len() % LANES_PER_ROW_CHUNK == 0 && out.len() >= values.len());
+        debug_assert!(values.len().is_multiple_of(LANES_PER_ROW_CHUNK) && out.len() >= values.len());
         let sign_bit = _mm256_set1_ps(-0.0);
         let mut maxima = _mm256_setzero_ps();
         for chunk in values.chunks_exact(8) {

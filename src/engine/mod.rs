@@ -17,13 +17,13 @@ pub mod score;
 pub use generate::Generator;
 pub use naive::NaiveEngine;
 pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
-pub use score::{score, Score};
+pub use score::{score, score_prediction, Score};
 
 use kernels::Kernel;
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
 
 use crate::model::{Architecture, ModelError, ModelFile, Precision, WaveNetConfig};
-use crate::tokens::{Event, Played, SequenceState, Token, PITCH_COUNT};
+use crate::tokens::{Event, Played, SequenceState, Token, PITCH_COUNT, VOCAB_SIZE};
 
 /// Sparse conditioning features: the sounding pitches and the beat phase.
 type ActiveFeatures = [u16; PITCH_COUNT + 1];
@@ -124,6 +124,7 @@ impl Engine {
 
     /// As [`Engine::step`], telling `played` about each note the token starts or ends.
     pub fn step_reporting(&mut self, token: Token, played: impl FnMut(Played)) -> &[f32] {
+        assert!((token as usize) < VOCAB_SIZE, "token {token} is outside the vocabulary");
         self.state.apply_token(token, played);
         let active = self.state.active_features(&mut self.active_features);
         self.input.forward(token, &self.active_features[..active], &mut self.residual);

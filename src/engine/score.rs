@@ -2,7 +2,7 @@
 //! exactly the logits the engine computes (f32 or int8).
 
 use super::Engine;
-use crate::tokens::{Event, Token};
+use crate::tokens::{Event, SequenceState, Token};
 
 /// How well a model predicts a sequence.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -30,39 +30,43 @@ impl Score {
 }
 
 /// Scores `tokens` (`tokens[0]` must be `Start`; it is fed, not scored): each next token from the
-/// logits of the step before, log-softmax in f64. With `grammar_mask` the distribution is
-/// renormalized over the events `SequenceState::is_legal` allows (a target the grammar
-/// forbids, which no canonical encoding holds, is scored unmasked). Resets the engine first.
+/// logits of the step before (see [`score_prediction`]). Resets the engine first.
 pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score {
     assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
     let mut total = Score::default();
     for &target in &tokens[1..] {
-        let state = engine.state();
-        let target_legal = Event::from_token(target).is_some_and(|event| state.is_legal(event));
-        let allowed = |token: usize| {
-            !grammar_mask
-                || !target_legal
-                || Event::from_token(token as Token).is_some_and(|event| state.is_legal(event))
-        };
-        let logits = engine.logits();
-        let (max, best) = logits
-            .iter()
-            .enumerate()
-            .filter(|&(token, _)| allowed(token))
-            .fold((f64::NEG_INFINITY, 0), |(max, best), (token, &logit)| {
-                if logit as f64 > max { (logit as f64, token) } else { (max, best) }
-            });
-        let sum: f64 = logits
-            .iter()
-            .enumerate()
-            .filter(|&(token, _)| allowed(token))
-            .map(|(_, &logit)| (logit as f64 - max).exp())
-            .sum();
-        total.nll_nats += max + sum.ln() - logits[target as usize] as f64;
-        total.scored_tokens += 1;
-        total.correct_top1 += usize::from(best == target as usize);
+        total.add(score_prediction(engine.logits(), engine.state(), target, grammar_mask));
         engine.step(target);
     }
     total
+}
+
+/// Scores one prediction: `logits` for the token after a stream in `state`, against `target`,
+/// log-softmax in f64. With `grammar_mask` the distribution is renormalized over the events
+/// `SequenceState::is_legal` allows (a target the grammar forbids, which no canonical encoding
+/// holds, is scored unmasked). Any model's logits can be scored this way, the trainer's too.
+pub fn score_prediction(logits: &[f32], state: &SequenceState, target: Token, grammar_mask: bool) -> Score {
+    let target_legal = Event::from_token(target).is_some_and(|event| state.is_legal(event));
+    let allowed = |token: usize| {
+        !grammar_mask || !target_legal || Event::from_token(token as Token).is_some_and(|event| state.is_legal(event))
+    };
+    let (max, best) = logits
+        .iter()
+        .enumerate()
+        .filter(|&(token, _)| allowed(token))
+        .fold((f64::NEG_INFINITY, 0), |(max, best), (token, &logit)| {
+            if logit as f64 > max { (logit as f64, token) } else { (max, best) }
+        });
+    let sum: f64 = logits
+        .iter()
+        .enumerate()
+        .filter(|&(token, _)| allowed(token))
+        .map(|(_, &logit)| (logit as f64 - max).exp())
+        .sum();
+    Score {
+        nll_nats: max + sum.ln() - logits[target as usize] as f64,
+        scored_tokens: 1,
+        correct_top1: usize::from(best == target as usize),
+    }
 }

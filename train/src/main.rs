@@ -1,1 +1,67 @@
-fn main() {}
+//! `continuo-train`: train, evaluate and benchmark Continuo models (run through `cargo xtask`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use continuo_train::eval::{eval, EvalOptions};
+use continuo_train::options::TrainOptions;
+use continuo_train::train::{train, Start};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Train and evaluate Continuo models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a WaveNet (or the LSTM baseline) on a folder of .mid files.
+    Train {
+        /// Continue the run in this folder from its last checkpoint (other options are ignored:
+        /// the run keeps the ones it started with).
+        #[arg(long, conflicts_with_all = ["data", "out"])]
+        resume: Option<PathBuf>,
+        /// With --resume: train on until this epoch (a run's own limit otherwise).
+        #[arg(long, requires = "resume")]
+        until_epoch: Option<usize>,
+        #[command(flatten)]
+        options: Option<TrainOptions>,
+    },
+    /// Score a model on a folder of .mid files.
+    Eval(EvalOptions),
+    /// Training throughput on random tokens (the protocol of shared/tools/wavenet_torch.py).
+    BenchThroughput {
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[arg(long, default_value_t = 1024)]
+        seq: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train { resume, until_epoch, options } => {
+            let start = match resume {
+                Some(run) => Start::Resume { run, until_epoch },
+                None => Start::New(options.expect("clap requires --data and --out without --resume")),
+            };
+            train(start, |line| eprintln!("{line}"))?;
+        }
+        Command::Eval(options) => println!("{}", eval(&options)?),
+        Command::BenchThroughput { batch, seq, steps } => {
+            let device = burn::prelude::Device::flex();
+            let throughput = continuo_train::bench::measure(Default::default(), batch, seq, steps, &device, |step, seconds| {
+                eprintln!("step {step} {seconds:.3}s")
+            })?;
+            println!(
+                "RESULT burn-flex batch={batch} seq={seq} s/step={:.3} tokens/s={:.0}",
+                throughput.seconds_per_step, throughput.tokens_per_second
+            );
+        }
+    }
+    Ok(())
+}

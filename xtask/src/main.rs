@@ -1,15 +1,14 @@
 //! `cargo xtask`: the project's commands. Bundling goes to nice-plug-xtask; training and
 //! evaluation run the `continuo-train` crate in release (the one profile that builds burn).
 
-use std::process::Command;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 mod demo;
 mod generate;
 mod host_tests;
 mod quantize;
 mod random_model;
+mod release_run;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
@@ -22,6 +21,9 @@ commands:
   quantize --model f32.safetensors --out int8.safetensors
                                 int8 weights with per-row scales
   random-model --out FILE       a random-weight WaveNet, to try the tools before training
+  baselines --data DIR          unigram and Markov baselines on the same split (see `baselines --help`)
+  quality --model FILE --data DIR --out DIR
+                                statistics of continuations of held-out phrases vs the real ones
   demo [--seed N]               play a phrase into the real plugin; write demo/answer.mid and .wav
   test                          the whole test suite: bundles, host tests (CLAP, VST3), cargo test --workspace";
 
@@ -37,6 +39,7 @@ fn main() -> Result<()> {
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
+        "baselines" | "quality" => release_run::run_package("continuo-analysis", &command, &rest),
         "test" => host_tests::test(),
         "demo" => demo::demo(&rest),
         "" | "help" | "--help" | "-h" => {
@@ -49,14 +52,5 @@ fn main() -> Result<()> {
 
 /// Runs a `continuo-train` subcommand, built in release.
 fn run_trainer(command: &str, args: &[String]) -> Result<()> {
-    nice_plug_xtask::chdir_workspace_root()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["run", "--release", "--quiet", "--package", "continuo-train", "--", command])
-        .args(args)
-        .status()
-        .context("could not run cargo")?;
-    if !status.success() {
-        bail!("continuo-train {command} failed ({status})");
-    }
-    Ok(())
+    release_run::run_package("continuo-train", command, args)
 }

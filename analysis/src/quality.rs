@@ -1,0 +1,254 @@
+//! Continuations of held-out prompts by the network (through the engine's `continue_song`) and
+//! by the Markov baseline, and the table that compares their statistics with the real ones.
+
+use continuo::engine::generate::{continue_song, ContinuationRequest};
+use continuo::engine::{Generator, Sampler};
+use continuo::tokens::{decode_tokens, encode_notes, Event, Note, SequenceState, Token, TICKS_PER_BEAT, VOCAB_SIZE};
+use serde::Serialize;
+
+use crate::markov::MarkovModel;
+use crate::phrases::{notes_between, HeldOutPhrase};
+use crate::stats::{distance, half, Distance, Phrase, STATISTICS};
+
+/// The network's continuation of a phrase, with the sampler reseeded per phrase (`seed` + the
+/// phrase's index) so each phrase's draw does not depend on the ones before.
+pub fn network_continuation(
+    generator: &mut Generator,
+    phrase: &HeldOutPhrase,
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Phrase {
+    generator.sampler_mut().reseed(seed);
+    let continuation = continue_song(generator, &phrase.prompt, request);
+    window_after(phrase, &continuation.notes, continuation.prompt_end_beats, request)
+}
+
+/// The Markov model's continuation of a phrase: tokens drawn from its distribution (as logits)
+/// with the engine's sampler, so the same temperature, grammar mask and constraints apply.
+pub fn markov_continuation(
+    model: &MarkovModel,
+    order: usize,
+    phrase: &HeldOutPhrase,
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Phrase {
+    let mut sampler = Sampler::new(seed);
+    let mut tokens: Vec<Token> = encode_notes(&phrase.prompt.notes).tokens;
+    tokens.pop(); // the prompt's End: the phrase goes on
+    let mut state = SequenceState::default();
+    tokens.iter().for_each(|&token| state.apply_token(token, |_| {}));
+    let prompt_end_ticks = state.tick();
+    let end_tick = prompt_end_ticks + continuation_ticks(phrase, request);
+    let mut probabilities = vec![0.0; VOCAB_SIZE];
+    let mut logits = vec![0.0f32; VOCAB_SIZE];
+    while state.tick() < end_tick {
+        model.distribution(&tokens, order, &mut probabilities);
+        logits.iter_mut().zip(&probabilities).for_each(|(logit, p)| *logit = p.ln() as f32);
+        let token = sampler.sample(&logits, &state, &request.options, &request.constraints);
+        if Event::from_token(token) == Some(Event::End) {
+            break;
+        }
+        state.apply_token(token, |_| {});
+        tokens.push(token);
+    }
+    let prompt_end_beats = prompt_end_ticks as f64 / TICKS_PER_BEAT as f64;
+    window_after(phrase, &decode_tokens(&tokens), prompt_end_beats, request)
+}
+
+fn continuation_ticks(phrase: &HeldOutPhrase, request: &ContinuationRequest) -> u64 {
+    (request.bars as f64 * phrase.prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64
+}
+
+/// The generated notes after the prompt's end, measured from there, in the requested window.
+fn window_after(
+    phrase: &HeldOutPhrase,
+    notes: &[Note],
+    prompt_end_beats: f64,
+    request: &ContinuationRequest,
+) -> Phrase {
+    let continuation_beats = request.bars as f64 * phrase.prompt.beats_per_bar();
+    Phrase {
+        prompt: phrase.real.prompt.clone(),
+        continuation: notes_between(notes, prompt_end_beats, prompt_end_beats + continuation_beats),
+        continuation_beats,
+        continuation_start_beats: prompt_end_beats,
+    }
+}
+
+/// A set of continuations to compare with the real ones.
+pub struct Candidate {
+    /// Its name in the table.
+    pub name: String,
+    /// One continuation per held-out phrase, in the phrases' order.
+    pub continuations: Vec<Phrase>,
+}
+
+/// One statistic compared.
+#[derive(Clone, Debug, Serialize)]
+pub struct QualityRow {
+    /// The statistic's name.
+    pub statistic: String,
+    /// Mean value over the real continuations.
+    pub real_mean: Option<f64>,
+    /// Real continuations of the odd phrases against those of the even ones: the reference.
+    pub real_vs_real: Distance,
+    /// Per candidate: its mean and its odd phrases' continuations against the even real ones.
+    pub candidates: Vec<CandidateDistance>,
+}
+
+/// A candidate's figures for one statistic.
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateDistance {
+    /// The candidate's name.
+    pub name: String,
+    /// Mean value over its continuations.
+    pub mean: Option<f64>,
+    /// Its continuations of the odd phrases against the real continuations of the even ones.
+    pub versus_real: Distance,
+}
+
+/// Compares every statistic. Each distance sets the odd phrases' continuations against the
+/// even phrases' real continuations, so candidates and the real-vs-real reference are measured
+/// on the same number of different phrases (no candidate is rewarded for copying its prompt's
+/// own real continuation, and sample size affects all alike).
+pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRow> {
+    let real_even = half(real, 0);
+    STATISTICS
+        .iter()
+        .map(|&statistic| QualityRow {
+            statistic: statistic.name().to_string(),
+            real_mean: statistic.histogram(real).mean(),
+            real_vs_real: distance(statistic, &half(real, 1), &real_even),
+            candidates: candidates
+                .iter()
+                .map(|candidate| CandidateDistance {
+                    name: candidate.name.clone(),
+                    mean: statistic.histogram(&candidate.continuations).mean(),
+                    versus_real: distance(statistic, &half(&candidate.continuations, 1), &real_even),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The table as markdown: overlap (1 = identical) and symmetric KL (0 = identical) per set.
+pub fn markdown_table(rows: &[QualityRow]) -> String {
+    let names: Vec<&str> =
+        rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
+    let mut header = "| statistic | real vs real: overlap / sym. KL |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for name in &names {
+        header += &format!(" {name} vs real: overlap / sym. KL |");
+        rule += "---|";
+    }
+    header += " mean: real";
+    for name in &names {
+        header += &format!(" / {name}");
+    }
+    header += " |";
+    rule += "---|";
+    let mut lines = vec![header, rule];
+    for row in rows {
+        let mut line = format!("| {} | {} |", row.statistic, cell(&row.real_vs_real));
+        for candidate in &row.candidates {
+            line += &format!(" {} |", cell(&candidate.versus_real));
+        }
+        line += &format!(" {}", mean(row.real_mean));
+        for candidate in &row.candidates {
+            line += &format!(" / {}", mean(candidate.mean));
+        }
+        line += " |";
+        lines.push(line);
+    }
+    lines.join("\n") + "\n"
+}
+
+fn cell(distance: &Distance) -> String {
+    match (distance.overlap, distance.symmetric_kl) {
+        (Some(overlap), Some(kl)) => format!("{overlap:.3} / {kl:.3}"),
+        _ => "n/a".to_string(),
+    }
+}
+
+fn mean(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{v:.2}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use continuo::engine::random_model::random_wavenet;
+    use continuo::engine::{Constraints, Engine, SamplingOptions};
+    use continuo::midi_file::Song;
+    use continuo::model::WaveNetConfig;
+
+    fn phrase_of(pitches: &[u8]) -> HeldOutPhrase {
+        let notes: Vec<Note> = pitches
+            .iter()
+            .enumerate()
+            .map(|(i, &pitch)| Note { pitch, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 })
+            .collect();
+        let beats = pitches.len() as f64 * 0.5;
+        HeldOutPhrase {
+            name: "test".into(),
+            prompt: Song { notes: notes.clone(), tempo_map: Vec::new(), time_signature: (4, 4) },
+            real: Phrase {
+                prompt: notes.clone(),
+                continuation: notes,
+                continuation_beats: beats,
+                continuation_start_beats: beats,
+            },
+            prompt_beats: beats,
+        }
+    }
+
+    fn request(bars: u32) -> ContinuationRequest {
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default() }
+    }
+
+    #[test]
+    fn the_markov_continuation_carries_on_a_pattern_it_learned() {
+        let pattern = [60u8, 64, 67, 72, 67, 64, 60, 64];
+        let melody: Vec<u8> = pattern.iter().copied().cycle().take(64).collect();
+        let training = encode_notes(&phrase_of(&melody).prompt.notes).tokens;
+        let model = MarkovModel::train(&[training], 6, crate::markov::Smoothing::WittenBell);
+        let continuation = markov_continuation(&model, 6, &phrase_of(&melody[..16]), &request(2), 5);
+        assert_eq!(continuation.continuation_beats, 8.0);
+        assert!(continuation.continuation.len() >= 12, "{} notes", continuation.continuation.len());
+        let in_pattern = continuation.continuation.iter().filter(|note| pattern.contains(&note.pitch)).count();
+        assert!(in_pattern * 10 >= continuation.continuation.len() * 9, "{:?}", continuation.continuation);
+        assert!(continuation.continuation.iter().all(|note| note.start_beats >= 0.0 && note.start_beats < 8.0));
+    }
+
+    #[test]
+    fn network_continuations_fill_the_window_after_the_prompt() {
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 3)).unwrap(), 1);
+        let phrase = phrase_of(&[60, 62, 64, 65, 67, 69, 71, 72]);
+        let first = network_continuation(&mut generator, &phrase, &request(1), 9);
+        assert_eq!(first.continuation_beats, 4.0);
+        assert!(first
+            .continuation
+            .iter()
+            .all(|note| note.start_beats >= 0.0 && note.start_beats < 4.0 && note.end_beats() <= 4.0));
+        let again = network_continuation(&mut generator, &phrase, &request(1), 9);
+        assert_eq!(first.continuation, again.continuation, "same seed, same continuation");
+    }
+
+    fn small_config() -> WaveNetConfig {
+        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true }
+    }
+
+    #[test]
+    fn a_candidate_equal_to_the_real_set_matches_the_reference() {
+        let real: Vec<Phrase> = (0..6u8).map(|i| phrase_of(&[60 + i, 64, 67, 72]).real).collect();
+        let rows = quality_table(&real, &[Candidate { name: "copy".into(), continuations: real.clone() }]);
+        assert_eq!(rows.len(), STATISTICS.len());
+        for row in &rows {
+            assert_eq!(row.real_vs_real.overlap, row.candidates[0].versus_real.overlap, "{}", row.statistic);
+            assert_eq!(row.real_mean, row.candidates[0].mean);
+        }
+        let table = markdown_table(&rows);
+        assert_eq!(table.lines().count(), 2 + STATISTICS.len());
+        assert!(table.contains("copy vs real"));
+    }
+}

@@ -1,0 +1,157 @@
+//! `quality`: continuations of held-out phrases by the model (and the Markov baseline)
+//! compared with the real ones, as a markdown table, JSON and piano rolls.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use continuo::corpus::Split;
+use continuo::engine::generate::ContinuationRequest;
+use continuo::engine::{Constraints, Engine, Generator, SamplingOptions};
+use continuo::midi_file::write_midi;
+use continuo::model::ModelFile;
+use continuo::tokens::Note;
+use continuo_analysis::dataset::{read_pieces, Selection};
+use continuo_analysis::markov::{MarkovModel, Smoothing};
+use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
+use continuo_analysis::pianoroll::{Continuation, PianoRoll};
+use continuo_analysis::quality::{markdown_table, markov_continuation, network_continuation, quality_table, Candidate};
+use continuo_analysis::stats::Phrase;
+use serde_json::json;
+
+/// Examples written (piano roll and MIDI): the first phrases.
+const EXAMPLES: usize = 3;
+
+#[derive(clap::Args)]
+pub struct QualityArgs {
+    /// A model file (.safetensors) to continue the phrases with; repeat to compare models (e.g.
+    /// f32 and int8). The piano rolls show the first.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// Folder of .mid files (repeatable): phrases come from its validation split, the Markov
+    /// baseline learns from its train split.
+    #[arg(long = "data", required = true)]
+    data: Vec<PathBuf>,
+    /// Number of held-out phrases (at most one per piece).
+    #[arg(long, default_value_t = 50)]
+    phrases: usize,
+    /// Bars of prompt.
+    #[arg(long, default_value_t = 4)]
+    prompt_bars: u32,
+    /// Bars to generate (and of real continuation to compare with).
+    #[arg(long, default_value_t = 4)]
+    bars: u32,
+    /// Seed of the phrase choice and of the sampling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Context length of the Markov baseline generator (0 = leave the baseline out). Longer
+    /// than the order validation NLL picks (3): short contexts lose track of held notes and
+    /// the key, and the Continuator itself plays from the longest match.
+    #[arg(long, default_value_t = 8)]
+    markov_order: usize,
+    /// Folder for quality.md, quality.json and the piano rolls.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: &QualityArgs) -> Result<()> {
+    let shape = PhraseShape { prompt_bars: args.prompt_bars, continuation_bars: args.bars };
+    let held_out = read_pieces(&args.data, Selection::Side(Split::Validation))?;
+    let phrases = pick_phrases(&held_out, args.phrases, shape, args.seed);
+    if phrases.len() < 2 {
+        bail!("only {} validation pieces are long enough for {} + {} bars", phrases.len(), args.prompt_bars, args.bars);
+    }
+    if phrases.len() < args.phrases {
+        eprintln!("warning: only {} of the {} phrases asked for could be cut", phrases.len(), args.phrases);
+    }
+    let request = ContinuationRequest {
+        bars: args.bars,
+        options: SamplingOptions { temperature: args.temperature, ..SamplingOptions::default() },
+        constraints: Constraints::default(),
+    };
+    let mut candidates = args
+        .models
+        .iter()
+        .map(|path| network_candidate(path, &phrases, &request, args.seed))
+        .collect::<Result<Vec<_>>>()?;
+    if args.markov_order > 0 {
+        candidates.push(markov_candidate(args, &phrases, &request)?);
+    }
+    let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();
+    let rows = quality_table(&real, &candidates);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create folder", args.out.display()))?;
+    let table = markdown_table(&rows);
+    print!("{table}");
+    std::fs::write(args.out.join("quality.md"), &table)?;
+    let report = json!({
+        "models": args.models, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
+        "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
+        "markov_order": args.markov_order, "rows": rows,
+    });
+    std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
+    write_examples(&args.out, &phrases, &candidates[0].continuations)
+}
+
+/// A model's continuations of the phrases, the sampler reseeded per phrase.
+fn network_candidate(
+    path: &Path,
+    phrases: &[HeldOutPhrase],
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Result<Candidate> {
+    let mut generator = Generator::new(Engine::from_model(&ModelFile::load(path)?)?, seed);
+    let continuations = phrases
+        .iter()
+        .enumerate()
+        .map(|(index, phrase)| network_continuation(&mut generator, phrase, request, seed + index as u64))
+        .collect();
+    let name = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+    Ok(Candidate { name, continuations })
+}
+
+/// The Markov baseline, trained on the train split, continuing the same phrases.
+fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &ContinuationRequest) -> Result<Candidate> {
+    let train = read_pieces(&args.data, Selection::Side(Split::Train))?;
+    let sequences: Vec<_> = train.into_iter().map(|piece| piece.tokens).collect();
+    let model = MarkovModel::train(&sequences, args.markov_order, Smoothing::ModifiedDiscount);
+    let continuations = phrases
+        .iter()
+        .enumerate()
+        .map(|(index, phrase)| {
+            markov_continuation(&model, args.markov_order, phrase, request, args.seed + index as u64)
+        })
+        .collect();
+    Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
+}
+
+fn lane(phrase: &Phrase) -> Continuation<'_> {
+    Continuation { notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
+}
+
+/// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom);
+/// `example_N.mid`: the prompt and the generated continuation, to listen to.
+fn write_examples(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
+    for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate() {
+        let roll = PianoRoll {
+            prompt: &phrase.real.prompt,
+            continuations: vec![lane(continuation), lane(&phrase.real)],
+            prompt_beats: phrase.prompt_beats,
+            continuation_beats: phrase.real.continuation_beats,
+            beats_per_bar: phrase.prompt.beats_per_bar(),
+        };
+        let picture = out.join(format!("example_{}.png", index + 1));
+        roll.save_png(&picture)?;
+        let answer = continuation
+            .continuation
+            .iter()
+            .map(|note| Note { start_beats: note.start_beats + continuation.continuation_start_beats, ..*note });
+        let notes: Vec<Note> = phrase.real.prompt.iter().copied().chain(answer).collect();
+        let midi = out.join(format!("example_{}.mid", index + 1));
+        std::fs::write(&midi, write_midi(&notes, phrase.prompt.initial_tempo_bpm(), phrase.prompt.time_signature))
+            .with_context(|| format!("{}: cannot write", midi.display()))?;
+        eprintln!("{} and .mid: {} (generated above, real below)", picture.display(), phrase.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `continuo-train eval`: scores a model on a folder of MIDI files, every token of every file
+//! from the start state. WaveNet files (f32 or int8) are scored by the inference engine, so the
+//! figure is that of exactly what the plugin runs; the LSTM baseline is scored with burn.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use continuo::engine::{score, score_prediction, Engine, Score};
+use continuo::model::{Architecture, ModelFile};
+use continuo::tokens::SequenceState;
+use serde::Serialize;
+
+use crate::batches::Batch;
+use crate::corpus::{is_validation, read_corpora, Piece};
+use crate::network::Network;
+
+/// Which files of the folder to score.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SplitChoice {
+    /// Every file (a separate test folder).
+    All,
+    /// The validation side of the shared split (the files training held out).
+    Validation,
+}
+
+/// `continuo-train eval` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EvalOptions {
+    /// The model file (.safetensors, f32 or int8).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Folder of .mid files, read recursively (repeat for several; each is split on its own).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Which files to score.
+    #[arg(long, value_enum, default_value_t = SplitChoice::All)]
+    pub split: SplitChoice,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also report NLL per grid frame (total nats / number of frames of `--frame-beats`).
+    #[arg(long)]
+    pub frames: bool,
+    /// Length of one frame, in quarter-note beats (JSB Chorales: 1).
+    #[arg(long, default_value_t = 1.0)]
+    pub frame_beats: f64,
+    /// Renormalize each prediction over the events the grammar allows.
+    #[arg(long)]
+    pub grammar_mask: bool,
+    /// Read drum channel 10 too.
+    #[arg(long)]
+    pub include_drums: bool,
+}
+
+/// What evaluation found.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub data: String,
+    pub files: usize,
+    pub skipped_files: usize,
+    pub grammar_mask: bool,
+    /// Sum of -ln p over every scored token, nats.
+    pub total_nll_nats: f64,
+    pub tokens: usize,
+    pub nll_per_token: f64,
+    pub top1_accuracy: f64,
+    /// Frames of `frame_beats` over all files, with `--frames`.
+    pub frames: Option<usize>,
+    pub nll_per_frame: Option<f64>,
+}
+
+/// Scores the model on the folder and prints (and optionally writes) the report.
+pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
+    let model = ModelFile::load(&options.model)?;
+    let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
+    let pieces: Vec<Piece> = corpus
+        .pieces
+        .into_iter()
+        .filter(|piece| options.split == SplitChoice::All || is_validation(&piece.name))
+        .collect();
+    let total = match model.meta.architecture {
+        Architecture::WaveNet(_) => {
+            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            pieces.iter().fold(Score::default(), |mut total, piece| {
+                total.add(score(&mut engine, &piece.tokens, options.grammar_mask));
+                total
+            })
+        }
+        Architecture::Lstm(_) => {
+            let device = Device::flex();
+            let network = Network::from_model_file(&model, &device)?;
+            pieces.iter().fold(Score::default(), |mut total, piece| {
+                total.add(score_with_burn(&network, &piece.tokens, options.grammar_mask, &device));
+                total
+            })
+        }
+    };
+    let frames = options
+        .frames
+        .then(|| pieces.iter().map(|piece| (piece.length_beats / options.frame_beats).round() as usize).sum::<usize>());
+    let report = EvalReport {
+        model: options.model.display().to_string(),
+        data: corpus.summary.folder.clone(),
+        files: pieces.len(),
+        skipped_files: corpus.summary.skipped_files,
+        grammar_mask: options.grammar_mask,
+        total_nll_nats: total.nll_nats,
+        tokens: total.scored_tokens,
+        nll_per_token: total.nll_per_token(),
+        top1_accuracy: total.correct_top1 as f64 / total.scored_tokens.max(1) as f64,
+        frames,
+        nll_per_frame: frames.map(|frames| total.nll_nats / frames.max(1) as f64),
+    };
+    if let Some(path) = &options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// Scores one piece with a burn network, from its logits over the whole piece at once.
+fn score_with_burn(network: &Network, tokens: &[u16], grammar_mask: bool, device: &Device) -> Score {
+    let inputs: Vec<i64> = tokens[..tokens.len() - 1].iter().map(|&t| t as i64).collect();
+    let seq = inputs.len();
+    let batch = Batch { rows: 1, seq, targets: vec![0; seq], mask: vec![1.0; seq], inputs, features: None };
+    let logits: Vec<f32> = network.logits(&batch, device).into_data().convert::<f32>().try_into_vec().expect("float logits");
+    let mut state = SequenceState::default();
+    let mut total = Score::default();
+    for (position, row) in logits.chunks_exact(continuo::tokens::VOCAB_SIZE).enumerate() {
+        state.apply_token(tokens[position], |_| {});
+        total.add(score_prediction(row, &state, tokens[position + 1], grammar_mask));
+    }
+    total
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "model {}  data {} ({} files, {} skipped)", self.model, self.data, self.files, self.skipped_files)?;
+        writeln!(f, "total NLL      {:.1} nats{}", self.total_nll_nats, if self.grammar_mask { " (grammar mask)" } else { "" })?;
+        writeln!(f, "tokens         {}", self.tokens)?;
+        writeln!(f, "NLL per token  {:.4} nats", self.nll_per_token)?;
+        write!(f, "top-1 accuracy {:.2}%", 100.0 * self.top1_accuracy)?;
+        if let (Some(frames), Some(per_frame)) = (self.frames, self.nll_per_frame) {
+            write!(f, "\nframes         {frames}\nNLL per frame  {per_frame:.3} nats")?;
+        }
+        Ok(())
+    }
+}

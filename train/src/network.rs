@@ -1,0 +1,158 @@
+//! The trainable network (WaveNet or LSTM) behind one type: initialization, the next-token
+//! loss, and conversion to and from the model file.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use continuo::model::{dense_layers, names, plain_tensors, Architecture, ModelFile, ModelMeta, StoredTensor};
+use continuo::tokens::{FEATURE_COUNT, VOCAB_SIZE};
+use rand::{Rng, SeedableRng};
+
+use crate::batches::Batch;
+use crate::lstm::Lstm;
+use crate::wavenet::WaveNet;
+
+/// Either architecture, trained and exported the same way.
+#[derive(Module, Debug)]
+pub enum Network {
+    WaveNet(WaveNet),
+    Lstm(Lstm),
+}
+
+/// Summed negative log-likelihood and counts of one batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Score {
+    /// Total NLL of the scored positions, nats.
+    pub nll_nats: f64,
+    /// Scored positions.
+    pub tokens: usize,
+    /// Scored positions whose most likely token was the right one.
+    pub correct: usize,
+}
+
+impl std::ops::AddAssign for Score {
+    fn add_assign(&mut self, other: Score) {
+        self.nll_nats += other.nll_nats;
+        self.tokens += other.tokens;
+        self.correct += other.correct;
+    }
+}
+
+impl Score {
+    /// Mean NLL per scored token, nats.
+    pub fn nll_per_token(&self) -> f64 {
+        self.nll_nats / self.tokens.max(1) as f64
+    }
+
+    /// Share of scored tokens predicted right (top-1).
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.tokens.max(1) as f64
+    }
+}
+
+/// A model file of the architecture with fresh random weights from `seed` (uniform within
+/// ±1/sqrt(fan-in) for dense layers, unit-variance uniform embeddings), so initialization is
+/// reproducible on any backend and goes through the same import path as a trained file.
+pub fn initial_model_file(architecture: Architecture, seed: u64) -> ModelFile {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut uniform = |count: usize, bound: f32| -> Vec<f32> { (0..count).map(|_| rng.random_range(-bound..bound)).collect() };
+    let mut tensors = BTreeMap::new();
+    for (name, shape) in plain_tensors(&architecture, VOCAB_SIZE) {
+        let bound = match name.as_str() {
+            names::CONDITIONING => 1.0 / (FEATURE_COUNT as f32).sqrt(),
+            _ => 3f32.sqrt(),
+        };
+        let values = uniform(shape.iter().product(), bound);
+        tensors.insert(name, StoredTensor::f32(shape, values));
+    }
+    for layer in dense_layers(&architecture, VOCAB_SIZE) {
+        let bound = 1.0 / (layer.inputs as f32).sqrt();
+        let weight = uniform(layer.outputs * layer.inputs, bound);
+        tensors.insert(names::weight(&layer.prefix), StoredTensor::f32(vec![layer.outputs, layer.inputs], weight));
+        let bias = match layer.prefix.starts_with("lstm.") && layer.prefix.ends_with(".hidden") {
+            true => vec![0.0; layer.outputs],
+            false => uniform(layer.outputs, bound),
+        };
+        tensors.insert(names::bias(&layer.prefix), StoredTensor::f32(vec![layer.outputs], bias));
+    }
+    ModelFile { meta: ModelMeta::new(architecture, serde_json::Value::Null), tensors }
+}
+
+impl Network {
+    /// Builds the network a model file describes, on `device`.
+    pub fn from_model_file(model: &ModelFile, device: &Device) -> Result<Self> {
+        Ok(match model.meta.architecture {
+            Architecture::WaveNet(config) => Network::WaveNet(WaveNet::from_model_file(config, model, device)?),
+            Architecture::Lstm(config) => Network::Lstm(Lstm::from_model_file(config, model, device)?),
+        })
+    }
+
+    /// The weights as a model file with the given metadata (architecture filled in).
+    pub fn to_model_file(&self, training: serde_json::Value, valid_nll_per_token: Option<f64>) -> ModelFile {
+        let mut tensors = BTreeMap::new();
+        let architecture = match self {
+            Network::WaveNet(net) => {
+                net.store(&mut tensors);
+                net.architecture()
+            }
+            Network::Lstm(net) => {
+                net.store(&mut tensors);
+                net.architecture()
+            }
+        };
+        let mut meta = ModelMeta::new(architecture, training);
+        meta.valid_nll_per_token = valid_nll_per_token;
+        ModelFile { meta, tensors }
+    }
+
+    /// Whether the network reads conditioning features.
+    pub fn conditioned(&self) -> bool {
+        matches!(self, Network::WaveNet(net) if net.config.conditioned)
+    }
+
+    /// Logits `[B, T, vocab]` for a batch's inputs.
+    pub fn logits(&self, batch: &Batch, device: &Device) -> Tensor<3> {
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(batch.inputs.clone(), [batch.rows, batch.seq]), device);
+        match self {
+            Network::WaveNet(net) => {
+                let features = batch.features.as_ref().map(|features| {
+                    Tensor::<3>::from_data(
+                        TensorData::new(features.clone(), [batch.rows, batch.seq, FEATURE_COUNT]),
+                        device,
+                    )
+                });
+                net.forward(tokens, features)
+            }
+            Network::Lstm(net) => net.forward(tokens),
+        }
+    }
+
+    /// Mean NLL over the batch's scored positions (the training loss) and the log-probabilities
+    /// `[B * T, vocab]` it came from.
+    pub fn loss(&self, batch: &Batch, device: &Device) -> (Tensor<1>, Tensor<2>) {
+        let positions = batch.rows * batch.seq;
+        let log_probs = log_softmax(self.logits(batch, device).reshape([positions, VOCAB_SIZE]), 1);
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(batch.targets.clone(), [positions, 1]), device);
+        let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [positions, 1]), device);
+        let picked = log_probs.clone().gather(1, targets) * mask;
+        let loss = picked.sum().neg() / batch.scored().max(1) as f64;
+        (loss, log_probs)
+    }
+
+    /// Scores a batch without gradients: summed NLL, scored tokens, top-1 hits.
+    pub fn score(&self, batch: &Batch, device: &Device) -> Score {
+        let (loss, log_probs) = self.loss(batch, device);
+        let tokens = batch.scored();
+        let predicted = log_probs.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
+        let correct = predicted
+            .iter()
+            .zip(&batch.targets)
+            .zip(&batch.mask)
+            .filter(|((predicted, target), &mask)| mask > 0.0 && predicted == target)
+            .count();
+        let mean = loss.into_scalar::<f32>() as f64;
+        Score { nll_nats: mean * tokens as f64, tokens, correct }
+    }
+}

@@ -1,0 +1,260 @@
+//! The training loop: Adam with gradient clipping on random windows, validation each epoch,
+//! the best weights kept, early stopping, checkpoints for resume, metrics and curves, and the
+//! export of the model file.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use continuo::model::write_atomically;
+use continuo::tokens::{Token, VOCAB_SIZE};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+
+use crate::batches::{random_batch, validation_batches};
+use crate::checkpoint::{self, EpochMetrics, RunState};
+use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
+use crate::network::{initial_model_file, Network, Score};
+use crate::options::{BackendChoice, TrainOptions};
+use crate::plot::plot_curves;
+
+/// File names inside a run folder.
+pub const MODEL_FILE: &str = "model.safetensors";
+const BEST_FILE: &str = "best.safetensors";
+const METRICS_FILE: &str = "metrics.json";
+const CURVES_FILE: &str = "curves.png";
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// Best validation NLL of the network, nats per token.
+    pub valid_nll: f64,
+    /// Validation NLL of the unigram baseline (train-split token frequencies, add-one).
+    pub unigram_nll: f64,
+    /// Every epoch's figures.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// The device of a backend choice (plain; training wraps it in autodiff).
+pub fn device_for(backend: BackendChoice) -> Result<Device> {
+    match backend {
+        BackendChoice::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        BackendChoice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        BackendChoice::Wgpu => bail!("this build has no wgpu backend: build with `--features wgpu`"),
+    }
+}
+
+fn new_optimizer(options: &TrainOptions) -> ModuleOptimizer {
+    AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(options.clip_norm))).init()
+}
+
+/// How a training run starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// A new run with these options.
+    New(TrainOptions),
+    /// The run in `run`, from its last checkpoint, with its own options; `until_epoch` moves its
+    /// epoch limit (to train a finished run on).
+    Resume { run: std::path::PathBuf, until_epoch: Option<usize> },
+}
+
+/// Trains a new run or resumes one. `log` hears each line worth printing (progress bars go to
+/// the terminal directly).
+pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> {
+    let (mut state, mut network, mut optimizer, device) = match start {
+        Start::Resume { run, until_epoch } => {
+            let mut state = checkpoint::load_state(&run)?;
+            if let Some(epochs) = until_epoch {
+                state.options.epochs = epochs;
+            }
+            let device = device_for(state.options.backend)?.autodiff();
+            let (network, optimizer) = checkpoint::load_weights(&run, &state, &device, new_optimizer(&state.options))?;
+            log(format!("resuming {} after epoch {} (step {})", run.display(), state.epochs_done, state.steps_done));
+            (state, network, optimizer, device)
+        }
+        Start::New(options) => {
+            let device = device_for(options.backend)?.autodiff();
+            std::fs::create_dir_all(&options.out).with_context(|| format!("{}: cannot create", options.out.display()))?;
+            let network = Network::from_model_file(&initial_model_file(options.architecture(), options.seed), &device)?;
+            let optimizer = new_optimizer(&options);
+            let state = RunState::new(options);
+            (state, network, optimizer, device)
+        }
+    };
+    let options = state.options.clone();
+    let corpus = read_corpora(&options.data, options.include_drums, &mut log)?;
+    let summary = corpus.summary.clone();
+    let (train_pieces, valid_pieces) = split(corpus.pieces);
+    if train_pieces.is_empty() || valid_pieces.is_empty() {
+        bail!("{}: needs at least two readable pieces (one to train, one to validate)", summary.folder);
+    }
+    log(describe_data(&summary, &train_pieces, &valid_pieces));
+    let unigram_nll = unigram_nll(&train_pieces, &valid_pieces);
+    log(format!("unigram baseline: validation NLL {unigram_nll:.4} nats/token"));
+
+    let plain = device_for(options.backend)?;
+    let conditioned = network.conditioned();
+    let valid_batches = validation_batches(&valid_pieces, options.batch, options.valid_seq, conditioned);
+    let started = Instant::now();
+    let elapsed_before = state.history.last().map_or(0.0, |last| last.elapsed_seconds);
+    while state.epochs_done < options.epochs && state.epochs_since_best < options.patience {
+        let epoch = state.epochs_done + 1;
+        let progress = progress_bar(epoch, options.steps_per_epoch);
+        let epoch_started = Instant::now();
+        let mut loss_sum = 0.0;
+        for _ in 0..options.steps_per_epoch {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
+            let batch = random_batch(&train_pieces, options.batch, options.seq, conditioned, &mut rng);
+            let (loss, _) = network.loss(&batch, &device);
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            let gradients = GradientsParams::from_grads(loss.backward(), &network);
+            network = optimizer.step(options.lr, network, gradients);
+            state.steps_done += 1;
+            loss_sum += loss_value;
+            let tokens_per_second = (progress.position() + 1) as f64 * (options.batch * options.seq) as f64
+                / epoch_started.elapsed().as_secs_f64();
+            progress.set_message(format!("loss {loss_value:.3}  {tokens_per_second:.0} tok/s"));
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        let train_seconds = epoch_started.elapsed().as_secs_f64();
+        let valid = validate(&network.valid(), &valid_batches, &plain);
+        let metrics = EpochMetrics {
+            epoch,
+            steps: state.steps_done,
+            train_loss: loss_sum / options.steps_per_epoch as f64,
+            valid_nll: valid.nll_per_token(),
+            valid_accuracy: valid.accuracy(),
+            tokens_per_second: (options.steps_per_epoch * options.batch * options.seq) as f64 / train_seconds,
+            elapsed_seconds: elapsed_before + started.elapsed().as_secs_f64(),
+        };
+        log(format!(
+            "epoch {epoch}: train loss {:.4}  valid NLL {:.4} nats/token (unigram {unigram_nll:.4})  top-1 {:.1}%  {:.0} tok/s",
+            metrics.train_loss,
+            metrics.valid_nll,
+            100.0 * metrics.valid_accuracy,
+            metrics.tokens_per_second
+        ));
+        state.epochs_done = epoch;
+        if metrics.valid_nll < state.best_valid_nll {
+            state.best_valid_nll = metrics.valid_nll;
+            state.epochs_since_best = 0;
+            network.to_model_file(serde_json::Value::Null, None).save(&options.out.join(BEST_FILE))?;
+        } else {
+            state.epochs_since_best += 1;
+        }
+        state.history.push(metrics);
+        checkpoint::save(&options.out, &mut state, &network, &optimizer)?;
+        write_reports(&options.out, &state, unigram_nll)?;
+    }
+    if state.epochs_since_best >= options.patience {
+        log(format!("stopped early: no better validation NLL for {} epochs", options.patience));
+    }
+    export(&options, &state, &summary, unigram_nll)?;
+    log(format!(
+        "best validation NLL {:.4} nats/token vs unigram {unigram_nll:.4}; wrote {}",
+        state.best_valid_nll,
+        options.out.join(MODEL_FILE).display()
+    ));
+    Ok(TrainOutcome { valid_nll: state.best_valid_nll, unigram_nll, history: state.history })
+}
+
+impl RunState {
+    fn new(options: TrainOptions) -> Self {
+        Self {
+            options,
+            epochs_done: 0,
+            steps_done: 0,
+            best_valid_nll: f64::INFINITY,
+            epochs_since_best: 0,
+            history: Vec::new(),
+            folder: String::new(),
+        }
+    }
+}
+
+/// The seed of step `step`'s batch: a run resumed at any step draws the batches it would have.
+fn batch_seed(seed: u64, step: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step as u64
+}
+
+fn progress_bar(epoch: usize, steps: usize) -> ProgressBar {
+    let progress = ProgressBar::new(steps as u64);
+    progress.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_prefix(epoch.to_string());
+    progress
+}
+
+/// Scores every validation batch.
+pub fn validate(network: &Network, batches: &[crate::batches::Batch], device: &Device) -> Score {
+    let mut total = Score::default();
+    for batch in batches {
+        total += network.score(batch, device);
+    }
+    total
+}
+
+fn describe_data(summary: &CorpusSummary, train: &[Piece], valid: &[Piece]) -> String {
+    let tokens = |pieces: &[Piece]| pieces.iter().map(|piece| piece.tokens.len()).sum::<usize>();
+    format!(
+        "{}: {} files read, {} skipped; {} train pieces ({} tokens), {} validation pieces ({} tokens); {} notes folded into range",
+        summary.folder,
+        summary.files,
+        summary.skipped_files,
+        train.len(),
+        tokens(train),
+        valid.len(),
+        tokens(valid),
+        summary.octave_folded_notes
+    )
+}
+
+/// Validation NLL (nats per token, every token after `Start`) of token frequencies counted on
+/// the train split, add-one smoothed: the floor any sequence model must beat.
+pub fn unigram_nll(train: &[Piece], valid: &[Piece]) -> f64 {
+    let mut counts = vec![1.0f64; VOCAB_SIZE];
+    for piece in train {
+        for &token in &piece.tokens[1..] {
+            counts[token as usize] += 1.0;
+        }
+    }
+    let total: f64 = counts.iter().sum();
+    let scored: Vec<Token> = valid.iter().flat_map(|piece| piece.tokens[1..].iter().copied()).collect();
+    scored.iter().map(|&token| -(counts[token as usize] / total).ln()).sum::<f64>() / scored.len().max(1) as f64
+}
+
+/// Writes `metrics.json` and `curves.png`.
+fn write_reports(run: &Path, state: &RunState, unigram_nll: f64) -> Result<()> {
+    let metrics = serde_json::json!({
+        "unigram_valid_nll": unigram_nll,
+        "best_valid_nll": state.best_valid_nll,
+        "epochs": state.history,
+    });
+    write_atomically(&run.join(METRICS_FILE), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    plot_curves(&run.join(CURVES_FILE), &state.history, unigram_nll)
+}
+
+/// Writes the best weights as `model.safetensors`, with what they were trained on.
+fn export(options: &TrainOptions, state: &RunState, summary: &CorpusSummary, unigram_nll: f64) -> Result<()> {
+    let best = continuo::model::ModelFile::load(&options.out.join(BEST_FILE))?;
+    let mut model = best;
+    model.meta.training = serde_json::json!({
+        "data": summary,
+        "options": options,
+        "epochs": state.epochs_done,
+        "steps": state.steps_done,
+        "unigram_valid_nll": unigram_nll,
+        "trainer": concat!("continuo-train ", env!("CARGO_PKG_VERSION")),
+    });
+    model.meta.valid_nll_per_token = Some(state.best_valid_nll);
+    model.save(&options.out.join(MODEL_FILE)).with_context(|| format!("{}: cannot write", options.out.display()))
+}

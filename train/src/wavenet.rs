@@ -1,0 +1,139 @@
+//! The WaveNet in burn, shaped for a CPU backend: channels last, so every 1x1 and every dilated
+//! kernel-2 convolution is one matrix product over all `batch * time` positions, and the dilated
+//! convolution reads `concat[x[t - d], x[t]]` exactly as the model file stores it.
+
+use anyhow::Result;
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::module::embedding;
+use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
+
+use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
+
+/// One gated residual layer.
+#[derive(Module, Debug)]
+pub struct GatedLayer {
+    /// Dilated kernel-2 convolution: `[x[t - d], x[t]]` (2C) -> `[tanh half, sigmoid half]` (2C).
+    pub dilated: Linear,
+    /// 1x1 back into the residual stream.
+    pub residual: Linear,
+    /// 1x1 into the skip sum.
+    pub skip: Linear,
+    /// How far back the convolution's first tap reads.
+    #[module(skip)]
+    pub dilation: usize,
+}
+
+/// The token WaveNet (see the helper guide's contract and `continuo::model`).
+#[derive(Module, Debug)]
+pub struct WaveNet {
+    /// Token embedding, `[vocab, C]`.
+    pub embedding: Param<Tensor<2>>,
+    /// Conditioning projection, `[FEATURE_COUNT, C]` (burn's `[in, out]`), when conditioned.
+    pub conditioning: Option<Param<Tensor<2>>>,
+    /// The dilated layers, stacks one after another.
+    pub layers: Vec<GatedLayer>,
+    /// Head: skip -> hidden.
+    pub head_hidden: Linear,
+    /// Head: hidden -> logits.
+    pub head_output: Linear,
+    /// The hyper-parameters (for export).
+    #[module(skip)]
+    pub config: WaveNetConfig,
+}
+
+/// `x[t - d]` for every `t`, zeros before the start (causal padding). `x` is `[B, T, C]`.
+fn delayed(x: Tensor<3>, delay: usize) -> Tensor<3> {
+    let [batch, time, channels] = x.dims();
+    let zeros = Tensor::zeros([batch, delay.min(time), channels], &x.device());
+    if delay >= time {
+        return zeros;
+    }
+    Tensor::cat(vec![zeros, x.narrow(1, 0, time - delay)], 1)
+}
+
+impl GatedLayer {
+    /// Returns the new residual stream and this layer's skip contribution.
+    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let channels = x.dims()[2];
+        let taps = Tensor::cat(vec![delayed(x.clone(), self.dilation), x.clone()], 2);
+        let gates = self.dilated.forward(taps);
+        let z = tanh(gates.clone().narrow(2, 0, channels)) * sigmoid(gates.narrow(2, channels, channels));
+        (x + self.residual.forward(z.clone()), self.skip.forward(z))
+    }
+}
+
+impl WaveNet {
+    /// Logits `[B, T, vocab]` for the token after each input. `tokens` is `[B, T]`; `features`
+    /// is `[B, T, FEATURE_COUNT]` (state after each token), required when conditioned.
+    pub fn forward(&self, tokens: Tensor<2, Int>, features: Option<Tensor<3>>) -> Tensor<3> {
+        let mut x = embedding(self.embedding.val(), tokens);
+        if let Some(conditioning) = &self.conditioning {
+            let features = features.expect("a conditioned WaveNet needs features");
+            let [batch, time, count] = features.dims();
+            let projected = features.reshape([batch * time, count]).matmul(conditioning.val());
+            x = x + projected.reshape([batch, time, self.config.residual_channels]);
+        }
+        let mut skip: Option<Tensor<3>> = None;
+        for layer in &self.layers {
+            let (next, contribution) = layer.forward(x);
+            x = next;
+            skip = Some(match skip {
+                Some(sum) => sum + contribution,
+                None => contribution,
+            });
+        }
+        let skip = skip.expect("at least one layer");
+        self.head_output.forward(relu(self.head_hidden.forward(relu(skip))))
+    }
+
+    /// Builds the network from a model file's f32 tensors.
+    pub fn from_model_file(config: WaveNetConfig, model: &ModelFile, device: &Device) -> Result<Self> {
+        let layers = config
+            .dilations()
+            .enumerate()
+            .map(|(index, dilation)| {
+                Ok(GatedLayer {
+                    dilated: load_linear(model, &names::dilated(index), device)?,
+                    residual: load_linear(model, &names::residual(index), device)?,
+                    skip: load_linear(model, &names::skip(index), device)?,
+                    dilation,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let conditioning = match config.conditioned {
+            true => Some(load_matrix(model, names::CONDITIONING, device)?),
+            false => None,
+        };
+        Ok(Self {
+            embedding: load_plain(model, names::EMBEDDING, device)?,
+            conditioning,
+            layers,
+            head_hidden: load_linear(model, names::HEAD_HIDDEN, device)?,
+            head_output: load_linear(model, names::HEAD_OUTPUT, device)?,
+            config,
+        })
+    }
+
+    /// The architecture, for the model file.
+    pub fn architecture(&self) -> Architecture {
+        Architecture::WaveNet(self.config)
+    }
+
+    /// Writes every tensor in the file's layout.
+    pub fn store(&self, tensors: &mut TensorMap) {
+        store_plain(tensors, names::EMBEDDING, self.embedding.val());
+        if let Some(conditioning) = &self.conditioning {
+            store_matrix(tensors, names::CONDITIONING, conditioning.val());
+        }
+        for (index, layer) in self.layers.iter().enumerate() {
+            store_linear(tensors, &names::dilated(index), &layer.dilated);
+            store_linear(tensors, &names::residual(index), &layer.residual);
+            store_linear(tensors, &names::skip(index), &layer.skip);
+        }
+        store_linear(tensors, names::HEAD_HIDDEN, &self.head_hidden);
+        store_linear(tensors, names::HEAD_OUTPUT, &self.head_output);
+    }
+}

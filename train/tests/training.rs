@@ -1,0 +1,194 @@
+//! The trainer end to end on small generated corpora: loss falls, resume is exact, the exported
+//! file carries its metadata, bad files are skipped, and burn and the engine agree.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use continuo::engine::Engine;
+use continuo::midi_file::write_midi;
+use continuo::model::{Architecture, ModelFile, WaveNetConfig};
+use continuo::tokens::{Note, VOCAB_SIZE};
+use continuo_train::batches::Batch;
+use continuo_train::corpus::read_corpus;
+use continuo_train::eval::{eval, EvalOptions, SplitChoice};
+use continuo_train::network::{initial_model_file, Network};
+use continuo_train::options::{ArchChoice, BackendChoice, TrainOptions};
+use continuo_train::train::{train, Start, MODEL_FILE};
+
+/// Writes `count` short pieces: arpeggios over a few keys, so there is something to learn.
+fn write_corpus(dir: &Path, count: usize) {
+    for piece in 0..count {
+        let root = 48 + (piece % 7) as u8 * 2;
+        let notes: Vec<Note> = (0..48)
+            .map(|step| Note {
+                pitch: root + [0, 4, 7, 12, 7, 4][step % 6],
+                velocity: 70 + (step % 3) as u8 * 10,
+                start_beats: step as f64 * 0.5,
+                duration_beats: 0.5,
+            })
+            .collect();
+        std::fs::write(dir.join(format!("piece_{piece:02}.mid")), write_midi(&notes, 100.0, (4, 4))).unwrap();
+    }
+}
+
+fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
+    TrainOptions {
+        data: vec![data.to_path_buf()],
+        out: out.to_path_buf(),
+        arch,
+        channels: 16,
+        skip: 24,
+        stacks: 1,
+        layers: if arch == ArchChoice::Lstm { 1 } else { 4 },
+        no_conditioning: false,
+        batch: 4,
+        seq: 48,
+        lr: 1e-2,
+        clip_norm: 1.0,
+        epochs: 3,
+        steps_per_epoch: 8,
+        patience: 3,
+        seed: 5,
+        include_drums: false,
+        valid_seq: 128,
+        backend: BackendChoice::Flex,
+    }
+}
+
+fn corpus_dir(count: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path(), count);
+    dir
+}
+
+#[test]
+fn a_tiny_run_learns_for_both_architectures() {
+    let data = corpus_dir(24);
+    for arch in [ArchChoice::Wavenet, ArchChoice::Lstm] {
+        let out = tempfile::tempdir().unwrap();
+        let outcome = train(Start::New(tiny_options(data.path(), out.path(), arch)), |_| {}).unwrap();
+        let first = &outcome.history[0];
+        let last = outcome.history.last().unwrap();
+        assert!(last.train_loss < first.train_loss, "{arch:?}: {:?}", outcome.history);
+        assert!(outcome.valid_nll < outcome.unigram_nll, "{arch:?}: {} vs unigram {}", outcome.valid_nll, outcome.unigram_nll);
+        for file in ["metrics.json", "curves.png", MODEL_FILE] {
+            assert!(out.path().join(file).is_file(), "{arch:?}: {file} missing");
+        }
+    }
+}
+
+fn tensors_of(path: &Path) -> std::collections::BTreeMap<String, continuo::model::StoredTensor> {
+    ModelFile::load(path).unwrap().tensors
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let data = corpus_dir(16);
+    let whole = tempfile::tempdir().unwrap();
+    let uninterrupted = train(Start::New(tiny_options(data.path(), whole.path(), ArchChoice::Wavenet)), |_| {}).unwrap();
+
+    let halves = tempfile::tempdir().unwrap();
+    let first_part = TrainOptions { epochs: 1, ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet) };
+    train(Start::New(first_part), |_| {}).unwrap();
+    let mut lines = Vec::new();
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(3) }, |line| lines.push(line)).unwrap();
+    assert!(lines.iter().any(|line| line.contains("after epoch 1")), "{lines:?}");
+
+    let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| (m.train_loss, m.valid_nll)).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed.history), losses(&uninterrupted.history));
+    assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
+}
+
+#[test]
+fn resuming_a_folder_without_a_checkpoint_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let error = train(Start::Resume { run: empty.path().to_path_buf(), until_epoch: None }, |_| {}).unwrap_err();
+    assert!(error.to_string().contains("no checkpoint to resume from"), "{error}");
+}
+
+#[test]
+fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
+    let data = corpus_dir(12);
+    let out = tempfile::tempdir().unwrap();
+    let outcome = train(Start::New(TrainOptions { epochs: 1, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) }), |_| {}).unwrap();
+    let model = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
+    assert_eq!(model.meta.valid_nll_per_token, Some(outcome.valid_nll));
+    assert_eq!(
+        model.meta.architecture,
+        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true })
+    );
+    assert_eq!(model.meta.training["data"]["files"], 12);
+    assert_eq!(model.meta.training["options"]["seq"], 48);
+    Engine::from_model(&model).unwrap();
+
+    let report = eval(&EvalOptions {
+        model: out.path().join(MODEL_FILE),
+        data: vec![data.path().to_path_buf()],
+        split: SplitChoice::All,
+        json: Some(out.path().join("eval.json")),
+        frames: true,
+        frame_beats: 1.0,
+        grammar_mask: false,
+        include_drums: false,
+    })
+    .unwrap();
+    assert_eq!(report.files, 12);
+    assert_eq!(report.frames, Some(12 * 24), "48 eighth notes per piece = 24 beats");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap()).unwrap();
+    assert_eq!(json["tokens"], report.tokens);
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_skipped_with_a_warning_and_counted() {
+    let data = corpus_dir(3);
+    let good = std::fs::read(data.path().join("piece_00.mid")).unwrap();
+    std::fs::write(data.path().join("truncated.mid"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(data.path().join("corrupt.mid"), b"MThd\x00\x00\x00\x06garbage").unwrap();
+    let mut warnings = Vec::new();
+    let corpus = read_corpus(data.path(), false, |warning| warnings.push(warning)).unwrap();
+    assert_eq!(corpus.pieces.len(), 3);
+    assert_eq!(corpus.summary.skipped_files, 2);
+    assert_eq!(warnings.len(), 2);
+    for name in ["truncated.mid", "corrupt.mid"] {
+        assert!(warnings.iter().any(|w| w.contains(name) && w.contains("not a valid MIDI file")), "{warnings:?}");
+    }
+}
+
+/// Logits `[positions, vocab]` of a burn network for one sequence.
+fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
+    let device = Device::flex();
+    let network = Network::from_model_file(model, &device).unwrap();
+    let seq = tokens.len();
+    let mut features = vec![0.0; seq * continuo::tokens::FEATURE_COUNT];
+    let mut state = continuo::tokens::SequenceState::default();
+    for (position, &token) in tokens.iter().enumerate() {
+        state.apply_token(token, |_| {});
+        state.write_features(&mut features[position * continuo::tokens::FEATURE_COUNT..][..continuo::tokens::FEATURE_COUNT]);
+    }
+    let batch = Batch {
+        rows: 1,
+        seq,
+        inputs: tokens.iter().map(|&t| t as i64).collect(),
+        targets: vec![0; seq],
+        mask: vec![1.0; seq],
+        features: Some(features),
+    };
+    network.logits(&batch, &device).into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+#[test]
+fn burn_and_the_engine_agree_on_the_same_weights() {
+    let config = WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true };
+    let model = initial_model_file(Architecture::WaveNet(config), 11);
+    let data = corpus_dir(1);
+    let tokens = read_corpus(data.path(), false, |_| {}).unwrap().pieces.remove(0).tokens;
+    let expected = burn_logits(&model, &tokens);
+    let mut engine = Engine::from_model(&model).unwrap();
+    for (position, &token) in tokens.iter().enumerate() {
+        let logits = if position == 0 { engine.logits().to_vec() } else { engine.step(token).to_vec() };
+        let row = &expected[position * VOCAB_SIZE..][..VOCAB_SIZE];
+        for (index, (a, b)) in logits.iter().zip(row).enumerate() {
+            assert!((a - b).abs() < 1e-4, "position {position} token {index}: engine {a} burn {b}");
+        }
+    }
+}
