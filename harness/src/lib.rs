@@ -191,7 +191,7 @@ impl HostedPlugin {
         let render = self.instance.access_handler(|main| main.render.get());
         let render = render.ok_or_else(|| HarnessError::Refused("no render extension".into()))?;
         let mode = if offline { RenderMode::Offline } else { RenderMode::Realtime };
-        render.set(&mut self.instance.plugin_handle(), mode).map_err(|_| HarnessError::Refused("render mode".into()))
+        render.set(&self.instance.plugin_handle(), mode).map_err(|_| HarnessError::Refused("render mode".into()))
     }
 
     /// Activates and starts processing at a sample rate, for blocks up to `max_block` samples.
@@ -247,7 +247,7 @@ impl HostedPlugin {
     pub fn save_state(&mut self) -> Result<Vec<u8>, HarnessError> {
         let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut bytes = vec![];
-        state.save(&mut self.instance.plugin_handle(), &mut bytes).map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
+        state.save(&self.instance.plugin_handle(), &mut bytes).map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
         Ok(bytes)
     }
 
@@ -255,7 +255,7 @@ impl HostedPlugin {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), HarnessError> {
         let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut reader = std::io::Cursor::new(bytes);
-        state.load(&mut self.instance.plugin_handle(), &mut reader).map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
+        state.load(&self.instance.plugin_handle(), &mut reader).map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
         self.serve_main_thread();
         Ok(())
     }
