@@ -217,7 +217,9 @@ impl Continuo {
                     let channel = channel.number().unwrap_or(0);
                     self.thru_notes.on(channel, key);
                     send_note(context, offset, channel, KeyEvent::On { pitch: key, velocity });
-                    self.voice.note_on(key, velocity);
+                    if !bypassed {
+                        self.voice.note_on(key, velocity);
+                    }
                 }
             }
             NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {

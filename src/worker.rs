@@ -31,8 +31,9 @@ const TO_WORKER_CAPACITY: usize = 4096;
 const FROM_WORKER_CAPACITY: usize = 1024;
 /// How often an idle worker looks for a new model path or a cancelled answer.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// Longest an offline render waits for one answer message before playing on without it
-/// (only reached if the worker is wedged: a bounce must never hang).
+/// Longest an offline render waits for one answer message, or for room for an answer
+/// request, before playing on without it (only reached if the worker is wedged: a bounce must
+/// never hang).
 const OFFLINE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the audio thread tells the worker.
@@ -241,12 +242,13 @@ impl WorkerHandle {
         self.live.offline.store(offline, Ordering::Relaxed);
     }
 
-    /// Sends a message: `try_send` in real time (returns false if the queue is full), a
-    /// blocking send offline.
+    /// Sends a message with `try_send` (returns false if the queue is full). Offline, an
+    /// answer request waits for room instead: a bounce must not skip an answer. Heard notes
+    /// never wait: the worker may itself be waiting for the audio thread to take answer notes.
     pub fn tell(&self, message: ToWorker) -> bool {
         let Some(sender) = &self.to_worker else { return false };
-        if self.live.offline.load(Ordering::Relaxed) {
-            sender.send(message).is_ok()
+        if matches!(message, ToWorker::Answer(_)) && self.live.offline.load(Ordering::Relaxed) {
+            sender.send_timeout(message, OFFLINE_WAIT).is_ok()
         } else {
             sender.try_send(message).is_ok()
         }

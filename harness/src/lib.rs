@@ -32,14 +32,11 @@ pub enum HarnessError {
 struct HarnessShared {
     /// The plugin asked for `on_main_thread`; served before the next block.
     callback_requested: AtomicBool,
-    /// The plugin asked to be restarted (deactivated and activated again).
-    restart_requested: AtomicBool,
 }
 
 impl SharedHandler<'_> for HarnessShared {
-    fn request_restart(&self) {
-        self.restart_requested.store(true, Ordering::SeqCst);
-    }
+    // Restarts follow render-mode and state changes; the harness activates explicitly.
+    fn request_restart(&self) {}
     fn request_process(&self) {}
     fn request_callback(&self) {
         self.callback_requested.store(true, Ordering::SeqCst);
@@ -64,6 +61,7 @@ impl<'a> MainThreadHandler<'a> for HarnessMainThread {
     }
 }
 
+/// Ties the harness's callback types together for clack-host.
 struct HarnessHost;
 
 impl HostHandlers for HarnessHost {
@@ -140,8 +138,6 @@ pub struct HostedPlugin {
     instance: PluginInstance<HarnessHost>,
     /// The started audio processor, while active.
     processor: Option<StartedPluginAudioProcessor<HarnessHost>>,
-    /// Which file it came from, for messages.
-    file: String,
     /// Samples per second while active.
     sample_rate: f64,
     /// Samples processed since activation.
@@ -152,6 +148,8 @@ pub struct HostedPlugin {
     input_events: EventBuffer,
     /// Event scratch.
     output_events: EventBuffer,
+    /// How long the plugin's last `process()` call took (the call alone, not the harness).
+    last_process_time: std::time::Duration,
 }
 
 impl HostedPlugin {
@@ -168,7 +166,7 @@ impl HostedPlugin {
         let host_info = HostInfo::new("continuo-harness", "Continuo", "https://example.invalid", "0.1")
             .map_err(|error| plugin_error(format!("{error:?}")))?;
         let instance = PluginInstance::<HarnessHost>::new(
-            |_| HarnessShared { callback_requested: AtomicBool::new(false), restart_requested: AtomicBool::new(false) },
+            |_| HarnessShared { callback_requested: AtomicBool::new(false) },
             |_| HarnessMainThread { params: Cell::new(None), render: Cell::new(None), state: Cell::new(None) },
             &entry,
             &id,
@@ -179,12 +177,12 @@ impl HostedPlugin {
             _entry: entry,
             instance,
             processor: None,
-            file,
             sample_rate: 0.0,
             samples_processed: 0,
             output: [Vec::new(), Vec::new()],
             input_events: EventBuffer::with_capacity(256),
             output_events: EventBuffer::with_capacity(256),
+            last_process_time: std::time::Duration::ZERO,
         })
     }
 
@@ -193,7 +191,7 @@ impl HostedPlugin {
         let render = self.instance.access_handler(|main| main.render.get());
         let render = render.ok_or_else(|| HarnessError::Refused("no render extension".into()))?;
         let mode = if offline { RenderMode::Offline } else { RenderMode::Realtime };
-        render.set(&mut self.instance.plugin_handle(), mode).map_err(|_| HarnessError::Refused("render mode".into()))
+        render.set(&self.instance.plugin_handle(), mode).map_err(|_| HarnessError::Refused("render mode".into()))
     }
 
     /// Activates and starts processing at a sample rate, for blocks up to `max_block` samples.
@@ -218,20 +216,8 @@ impl HostedPlugin {
         }
     }
 
-    /// Samples per second while active.
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
-    }
 
-    /// Samples processed since activation.
-    pub fn samples_processed(&self) -> u64 {
-        self.samples_processed
-    }
 
-    /// Whether the plugin asked to be restarted (and clears the request).
-    pub fn take_restart_request(&mut self) -> bool {
-        self.instance.access_shared_handler(|shared| shared.restart_requested.swap(false, Ordering::SeqCst))
-    }
 
     /// Every parameter, with its value now.
     pub fn parameters(&mut self) -> Vec<Parameter> {
@@ -261,7 +247,7 @@ impl HostedPlugin {
     pub fn save_state(&mut self) -> Result<Vec<u8>, HarnessError> {
         let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut bytes = vec![];
-        state.save(&mut self.instance.plugin_handle(), &mut bytes).map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
+        state.save(&self.instance.plugin_handle(), &mut bytes).map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
         Ok(bytes)
     }
 
@@ -269,7 +255,7 @@ impl HostedPlugin {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), HarnessError> {
         let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut reader = std::io::Cursor::new(bytes);
-        state.load(&mut self.instance.plugin_handle(), &mut reader).map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
+        state.load(&self.instance.plugin_handle(), &mut reader).map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
         self.serve_main_thread();
         Ok(())
     }
@@ -293,7 +279,7 @@ impl HostedPlugin {
             push_input(&mut self.input_events, offset, event);
         }
         self.output_events.clear();
-        let transport_event = clap_transport(&transport, self.sample_rate);
+        let transport_event = clap_transport(&transport);
         let [left, right] = &mut self.output;
         let (left, right) = (&mut left[..samples], &mut right[..samples]);
         left.fill(0.0);
@@ -304,16 +290,17 @@ impl HostedPlugin {
             channels: AudioPortBufferType::f32_output_only([&mut *left, &mut *right].into_iter()),
         }]);
         let inputs = InputAudioBuffers::empty();
-        processor
-            .process(
+        let started = std::time::Instant::now();
+        let result = processor.process(
                 &inputs,
                 &mut outputs,
                 &self.input_events.as_input(),
                 &mut self.output_events.as_output(),
                 Some(self.samples_processed),
                 Some(&transport_event),
-            )
-            .map_err(|error| HarnessError::Refused(format!("process: {error:?}")))?;
+            );
+        self.last_process_time = started.elapsed();
+        result.map_err(|error| HarnessError::Refused(format!("process: {error:?}")))?;
         for event in self.output_events.iter() {
             if let Some(note) = output_note(event, self.samples_processed) {
                 notes.push(note);
@@ -332,10 +319,11 @@ impl HostedPlugin {
         }
     }
 
-    /// The file the plugin was loaded from.
-    pub fn file(&self) -> &str {
-        &self.file
+    /// How long the plugin's last `process()` call took, measured around the call alone.
+    pub fn last_process_time(&self) -> std::time::Duration {
+        self.last_process_time
     }
+
 }
 
 impl Drop for HostedPlugin {
@@ -385,7 +373,7 @@ fn output_note(event: &UnknownEvent, block_start: u64) -> Option<OutputNote> {
     event.as_event::<NoteOffEvent>().map(|off| note(&off.pckn(), false, off.velocity()))
 }
 
-fn clap_transport(transport: &Transport, sample_rate: f64) -> TransportEvent {
+fn clap_transport(transport: &Transport) -> TransportEvent {
     let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE;
     flags |= TransportFlags::HAS_TIME_SIGNATURE;
     if transport.playing {
@@ -394,7 +382,6 @@ fn clap_transport(transport: &Transport, sample_rate: f64) -> TransportEvent {
     let (numerator, denominator) = transport.time_signature;
     let beats_per_bar = numerator as f64 * 4.0 / denominator as f64;
     let bar_number = (transport.position_beats / beats_per_bar).floor();
-    let _ = sample_rate;
     TransportEvent {
         header: EventHeader::new_core(0, EventFlags::empty()),
         flags,

@@ -214,3 +214,63 @@ fn a_debug_build_that_aborts_on_allocation_survives_random_buffers() {
     assert!(output.status.success(), "the stress run failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("never allocated"), "{stdout}");
 }
+
+/// Block sizes of `samples`, handed out no faster than real time (as an audio driver would).
+fn real_time_blocks(samples: usize, sample_rate: f64) -> impl FnMut() -> usize {
+    let started = std::time::Instant::now();
+    let mut handed_out = 0usize;
+    move || {
+        let due = std::time::Duration::from_secs_f64(handed_out as f64 / sample_rate);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        handed_out += samples;
+        samples
+    }
+}
+
+#[test]
+fn a_real_time_run_plays_the_same_notes_as_an_offline_bounce() {
+    // A brisk tempo and a one-bar answer keep the real-time run short (about 4 seconds) while
+    // the worker still gets its half-beat head start (190 ms).
+    let fast = Playback { tempo_bpm: 160.0, ..playback() };
+    let mut runs = vec![];
+    for offline in [true, false] {
+        let mut plugin = load(offline, SAMPLE_RATE);
+        let mut events = phrase(PHRASE_START_BEATS);
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Seed (0 = new each answer)", 5.0, 0.0, 99_999.0)));
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Answer Length (bars)", 1.0, 1.0, 16.0)));
+        let blocks: Box<dyn FnMut() -> usize> =
+            if offline { Box::new(block_sizes(11, 512)) } else { Box::new(real_time_blocks(512, SAMPLE_RATE)) };
+        let recording = plugin.perform(fast, &events, 11.0, blocks).unwrap();
+        assert_balanced(&recording.notes);
+        runs.push(recording.notes.iter().map(|n| (n.sample, n.key, n.on)).collect::<Vec<_>>());
+    }
+    assert!(!runs[0].is_empty());
+    assert_eq!(runs[0], runs[1], "offline bounce and real-time run agree");
+}
+
+#[test]
+fn the_state_keeps_parameters_and_a_bad_model_path_is_refused_while_playing_on() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let gap = set_parameter(&mut plugin, "Response Gap (beats)", 2.0, 0.25, 8.0);
+    plugin.perform(playback(), &[(HOST_START_BEATS, gap)], 0.5, || 256).unwrap();
+    let saved = plugin.save_state().expect("the plugin saves its state");
+    // nice-plug writes the JSON's length (8 bytes, little-endian), then the JSON.
+    let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).expect("nice-plug saves JSON");
+    assert!(state["fields"].get("model").is_some(), "the model path is saved: {state}");
+    state["fields"]["model"] = serde_json::Value::String(serde_json::to_string("/nonexistent/model.safetensors").unwrap());
+
+    let mut restored = load(true, SAMPLE_RATE);
+    let json = serde_json::to_vec(&state).unwrap();
+    let edited: Vec<u8> = (json.len() as u64).to_le_bytes().into_iter().chain(json).collect();
+    restored.load_state(&edited).expect("the state loads");
+    assert_eq!(restored.parameter("Response Gap (beats)").unwrap().text, "2.0 beats", "parameters come back");
+    // The worker refuses the missing file (and logs why); the embedded model keeps answering.
+    restored.deactivate();
+    restored.activate(SAMPLE_RATE, MAX_BLOCK).unwrap();
+    let recording = restored.perform(playback(), &phrase(PHRASE_START_BEATS), 18.0, block_sizes(12, 512)).unwrap();
+    let first = recording.beat_of(note_ons(&recording.notes).first().expect("still answers").sample);
+    assert!(first >= (phrase_end() + 2.0).ceil() - 1e-6, "with the restored 2-beat gap: first note at {first}");
+    assert_balanced(&recording.notes);
+}
