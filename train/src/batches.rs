@@ -6,8 +6,8 @@ use rand::Rng;
 
 use crate::corpus::Piece;
 
-/// Largest random transposition, in semitones either way.
-pub const MAX_TRANSPOSE_SEMITONES: i32 = 6;
+/// Largest random transposition by default, in semitones either way.
+pub const DEFAULT_TRANSPOSE_SEMITONES: i32 = 6;
 
 /// Rows of `seq` positions each, flattened row-major; what one training or validation step
 /// consumes.
@@ -60,10 +60,10 @@ pub fn transpose_token(token: Token, semitones: i32) -> Token {
 }
 
 /// The transpositions (inclusive) that keep a piece with this pitch range inside the
-/// vocabulary, at most [`MAX_TRANSPOSE_SEMITONES`] either way.
-pub fn transposition_range((low, high): (u8, u8)) -> (i32, i32) {
-    let down = (PITCH_MIN as i32 - low as i32).max(-MAX_TRANSPOSE_SEMITONES).min(0);
-    let up = (PITCH_MAX as i32 - high as i32).min(MAX_TRANSPOSE_SEMITONES).max(0);
+/// vocabulary, at most `max_semitones` either way.
+pub fn transposition_range((low, high): (u8, u8), max_semitones: i32) -> (i32, i32) {
+    let down = (PITCH_MIN as i32 - low as i32).max(-max_semitones).min(0);
+    let up = (PITCH_MAX as i32 - high as i32).min(max_semitones).max(0);
     (down, up)
 }
 
@@ -104,8 +104,15 @@ fn fill_row(batch: &mut Batch, row: usize, piece: &Piece, start: usize, semitone
 }
 
 /// A batch of random windows: pieces drawn in proportion to their length, a random start,
-/// a random transposition within range.
-pub fn random_batch(pieces: &[Piece], rows: usize, seq: usize, conditioned: bool, rng: &mut impl Rng) -> Batch {
+/// a random transposition of at most `max_transpose` semitones, within range.
+pub fn random_batch(
+    pieces: &[Piece],
+    rows: usize,
+    seq: usize,
+    conditioned: bool,
+    max_transpose: i32,
+    rng: &mut impl Rng,
+) -> Batch {
     let total: usize = pieces.iter().map(|piece| piece.tokens.len()).sum();
     let mut batch = Batch::empty(rows, seq, conditioned);
     for row in 0..rows {
@@ -120,7 +127,7 @@ pub fn random_batch(pieces: &[Piece], rows: usize, seq: usize, conditioned: bool
             .expect("pick < total");
         let last_start = piece.tokens.len().saturating_sub(seq + 1);
         let start = rng.random_range(0..=last_start);
-        let (down, up) = transposition_range(piece.pitch_range);
+        let (down, up) = transposition_range(piece.pitch_range, max_transpose);
         let semitones = rng.random_range(down..=up);
         fill_row(&mut batch, row, piece, start, semitones);
     }
@@ -179,18 +186,19 @@ mod tests {
 
     #[test]
     fn transposition_stays_in_range_and_varies() {
-        assert_eq!(transposition_range((21, 40)), (0, 6));
-        assert_eq!(transposition_range((100, 108)), (-6, 0));
-        assert_eq!(transposition_range((60, 72)), (-6, 6));
+        assert_eq!(transposition_range((21, 40), 6), (0, 6));
+        assert_eq!(transposition_range((100, 108), 6), (-6, 0));
+        assert_eq!(transposition_range((60, 72), 6), (-6, 6));
+        assert_eq!(transposition_range((60, 72), 0), (0, 0));
         let edges = vec![piece(&[21, 30, 40]), piece(&[100, 104, 108])];
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
         for _ in 0..100 {
-            let pitches = input_pitches(&random_batch(&edges, 4, 16, false, &mut rng));
+            let pitches = input_pitches(&random_batch(&edges, 4, 16, false, DEFAULT_TRANSPOSE_SEMITONES, &mut rng));
             assert!(pitches.iter().all(|pitch| (PITCH_MIN..=PITCH_MAX).contains(pitch)), "{pitches:?}");
         }
         let middle = vec![piece(&[60, 64, 67, 72])];
         let lowest: std::collections::BTreeSet<u8> = (0..100)
-            .map(|_| *input_pitches(&random_batch(&middle, 1, 64, false, &mut rng)).iter().min().unwrap())
+            .map(|_| *input_pitches(&random_batch(&middle, 1, 64, false, DEFAULT_TRANSPOSE_SEMITONES, &mut rng)).iter().min().unwrap())
             .collect();
         assert_eq!(lowest, (54..=66).collect(), "every shift from -6 to +6 occurs");
     }

@@ -59,6 +59,11 @@ pub struct TrainOptions {
     /// Windows per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Largest random transposition of a training window, semitones either way (0: none, for
+    /// data whose test set is in one key, like JSB Chorales).
+    #[arg(long, default_value_t = crate::batches::DEFAULT_TRANSPOSE_SEMITONES)]
+    #[serde(default = "default_transpose")]
+    pub transpose: i32,
     /// Tokens per training window.
     #[arg(long, default_value_t = 256)]
     pub seq: usize,
@@ -89,6 +94,10 @@ pub struct TrainOptions {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     pub backend: BackendChoice,
+}
+
+fn default_transpose() -> i32 {
+    crate::batches::DEFAULT_TRANSPOSE_SEMITONES
 }
 
 impl TrainOptions {

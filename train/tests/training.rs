@@ -44,6 +44,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         no_conditioning: false,
         batch: 4,
         seq: 48,
+        transpose: 6,
         lr: 1e-2,
         clip_norm: 1.0,
         epochs: 3,
