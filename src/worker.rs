@@ -7,7 +7,8 @@
 //! in real time; an offline render may wait (see [`WorkerHandle::set_offline`]). Values that
 //! change live (sampling settings, the answer in progress) are atomics.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -25,6 +26,11 @@ use crate::tokens::{EventEncoder, KeyEvent, Played};
 pub static DEFAULT_MODEL_BYTES: &[u8] = include_bytes!("../assets/default-model.safetensors");
 /// How the embedded model is named in messages.
 pub const DEFAULT_MODEL_NAME: &str = "embedded default model";
+/// The environment variable a DAW user without a GUI sets to choose a model file.
+pub const MODEL_ENV_VAR: &str = "CONTINUO_MODEL";
+/// The file, under the user's config directory, whose first line names the model file
+/// (the choice for users who cannot set the DAW's environment).
+pub const MODEL_CONFIG_FILE: &str = "continuo/model-path";
 /// Capacity of the queue to the worker: a burst of played notes between two worker wake-ups.
 const TO_WORKER_CAPACITY: usize = 4096;
 /// Capacity of the queue from the worker: answer notes generated ahead of the playhead.
@@ -281,7 +287,40 @@ impl Drop for WorkerHandle {
     }
 }
 
-/// The worker thread's loop: handle messages, follow the model path, until the audio side
+/// The model path to run: the one persisted in the plugin state, else the `CONTINUO_MODEL`
+/// variable's value, else the first line of `<config dir>/continuo/model-path`, else "" (the
+/// embedded default). Empty values fall through; a config file that cannot be read counts as
+/// absent. Pure apart from reading that file, so tests need not touch the process environment.
+pub fn resolve_model_path(persisted: &str, env_value: Option<&str>, config_dir: Option<&Path>) -> String {
+    let env_choice = env_value.map(str::trim).filter(|value| !value.is_empty());
+    let chosen = [Some(persisted.trim()).filter(|path| !path.is_empty()), env_choice].into_iter().flatten().next();
+    match chosen {
+        Some(path) => path.to_string(),
+        None => config_dir.map(read_config_model_path).unwrap_or_default(),
+    }
+}
+
+/// The first line of the model-path config file under `config_dir` ("" if absent or unreadable).
+fn read_config_model_path(config_dir: &Path) -> String {
+    let contents = std::fs::read_to_string(config_dir.join(MODEL_CONFIG_FILE)).unwrap_or_default();
+    contents.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// The user's config directory as the XDG base-directory spec defines it: `$XDG_CONFIG_HOME`
+/// if set to an absolute path, else `$HOME/.config`.
+pub fn user_config_dir(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let xdg = xdg_config_home.map(PathBuf::from).filter(|path| path.is_absolute());
+    xdg.or_else(|| home.filter(|home| !home.is_empty()).map(|home| PathBuf::from(home).join(".config")))
+}
+
+/// The model the user wants now, from the plugin state, the environment and the config file.
+fn wanted_model_path(persisted: &str) -> String {
+    let env_value = std::env::var(MODEL_ENV_VAR).ok();
+    let config_dir = user_config_dir(std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME"));
+    resolve_model_path(persisted, env_value.as_deref(), config_dir.as_deref())
+}
+
+/// The worker thread's loop: handle messages, follow the chosen model path, until the audio side
 /// hangs up.
 fn run_worker(
     mut core: WorkerCore,
@@ -290,7 +329,8 @@ fn run_worker(
     model_path: Arc<RwLock<String>>,
 ) {
     loop {
-        let wanted = model_path.read().map(|path| path.clone()).unwrap_or_default();
+        let persisted = model_path.read().map(|path| path.clone()).unwrap_or_default();
+        let wanted = wanted_model_path(&persisted);
         if let Err(error) = core.switch_model(&wanted) {
             nice_plug::nice_error!("Continuo refused the model {error}; keeping {}", describe_model(core.model_path()));
         }
@@ -437,5 +477,57 @@ mod tests {
         std::fs::write(&copy, DEFAULT_MODEL_BYTES).unwrap();
         core.switch_model(copy.to_str().unwrap()).unwrap();
         assert_eq!(core.model_path(), copy.to_str().unwrap());
+    }
+
+    /// A config directory holding a model-path file with `contents`.
+    fn config_dir_with(contents: &str) -> tempfile::TempDir {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join(MODEL_CONFIG_FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, contents).unwrap();
+        directory
+    }
+
+    #[test]
+    fn the_model_path_comes_from_the_state_then_the_environment_then_the_config_file() {
+        let config = config_dir_with("/models/from-config.safetensors\nignored second line\n");
+        let dir = Some(config.path());
+        let env = Some("/models/from-env.safetensors");
+        assert_eq!(resolve_model_path("/models/persisted.safetensors", env, dir), "/models/persisted.safetensors");
+        assert_eq!(resolve_model_path("", env, dir), "/models/from-env.safetensors");
+        assert_eq!(resolve_model_path("", Some("  "), dir), "/models/from-config.safetensors", "blank env falls through");
+        assert_eq!(resolve_model_path("", None, dir), "/models/from-config.safetensors");
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_model_path("", None, Some(empty.path())), "", "no config file: embedded default");
+        assert_eq!(resolve_model_path("", None, Some(config_dir_with("\n").path())), "", "blank config file");
+        assert_eq!(resolve_model_path("", None, None), "");
+    }
+
+    #[test]
+    fn the_config_directory_follows_the_xdg_spec() {
+        let home = Some(OsString::from("/home/player"));
+        assert_eq!(user_config_dir(Some("/xdg".into()), home.clone()), Some(PathBuf::from("/xdg")));
+        assert_eq!(user_config_dir(None, home.clone()), Some(PathBuf::from("/home/player/.config")));
+        assert_eq!(user_config_dir(Some("relative".into()), home), Some(PathBuf::from("/home/player/.config")));
+        assert_eq!(user_config_dir(None, None), None);
+    }
+
+    #[test]
+    fn a_bad_model_named_by_the_config_file_is_refused_and_the_current_model_stays() {
+        let models = tempfile::tempdir().unwrap();
+        let garbage = models.path().join("garbage.safetensors");
+        std::fs::write(&garbage, b"not a model").unwrap();
+        let config = config_dir_with(garbage.to_str().unwrap());
+        let mut core = core();
+        let wanted = resolve_model_path("", None, Some(config.path()));
+        let error = core.switch_model(&wanted).unwrap_err().to_string();
+        assert!(error.contains("garbage.safetensors"), "{error}");
+        assert_eq!(core.model_path(), "", "the embedded model still runs");
+
+        let good = models.path().join("good.safetensors");
+        std::fs::write(&good, DEFAULT_MODEL_BYTES).unwrap();
+        let config = config_dir_with(good.to_str().unwrap());
+        core.switch_model(&resolve_model_path("", None, Some(config.path()))).unwrap();
+        assert_eq!(core.model_path(), good.to_str().unwrap());
     }
 }
