@@ -46,6 +46,9 @@ pub struct QualityArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
+    /// Nucleus sampling: only the most likely tokens covering this probability (1.0: off).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
     /// Context length of the Markov baseline generator (0 = leave the baseline out). Longer
     /// than the order validation NLL picks (3): short contexts lose track of held notes and
     /// the key, and the Continuator itself plays from the longest match.
@@ -68,7 +71,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     }
     let request = ContinuationRequest {
         bars: args.bars,
-        options: SamplingOptions { temperature: args.temperature, ..SamplingOptions::default() },
+        options: SamplingOptions { temperature: args.temperature, top_p: args.top_p, ..SamplingOptions::default() },
         constraints: Constraints::default(),
     };
     let mut candidates = args
