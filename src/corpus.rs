@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::midi_file::{read_midi_file, MidiError, ReadOptions, Song};
+
 /// Share of files that go to validation, in percent.
 pub const VALIDATION_PERCENT: u64 = 10;
 
@@ -41,11 +43,59 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A readable MIDI file of a data folder.
+#[derive(Clone, Debug)]
+pub struct SongFile {
+    /// Where it was read from, to name it in reports.
+    pub path: PathBuf,
+    /// Its path below the folder, `/`-separated on every platform: names it and decides its split.
+    pub name: String,
+    /// Its notes, tempo and meter.
+    pub song: Song,
+}
+
+/// Why a data folder gave nothing to work with; names the folder.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("{folder}: cannot list folder: {source}")]
+    Unlistable { folder: String, source: std::io::Error },
+    #[error("{folder}: no .mid files found")]
+    NoMidiFiles { folder: String },
+}
+
+/// Reads the MIDI files under `folder` that `keep` accepts, in path order. A file that cannot be
+/// read is handed to `skipped` (its error names it and the reason) and left out, so one bad file
+/// never stops a tool.
+pub fn read_songs(
+    folder: &Path,
+    options: ReadOptions,
+    keep: impl Fn(&Path) -> bool,
+    mut skipped: impl FnMut(MidiError),
+) -> Result<Vec<SongFile>, CorpusError> {
+    let folder_name = || folder.display().to_string();
+    let files = midi_files(folder).map_err(|source| CorpusError::Unlistable { folder: folder_name(), source })?;
+    if files.is_empty() {
+        return Err(CorpusError::NoMidiFiles { folder: folder_name() });
+    }
+    let mut songs = Vec::with_capacity(files.len());
+    for path in files.into_iter().filter(|path| keep(path)) {
+        match read_midi_file(&path, options) {
+            Ok(song) => songs.push(SongFile { name: relative_name(folder, &path), path, song }),
+            Err(error) => skipped(error),
+        }
+    }
+    Ok(songs)
+}
+
+/// The path below `folder`, `/`-separated whatever the platform.
+fn relative_name(folder: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(folder).unwrap_or(path);
+    relative.iter().map(|part| part.to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
 /// The split of `file`, found under `root`.
 pub fn split_of(root: &Path, file: &Path) -> Split {
-    let relative = file.strip_prefix(root).unwrap_or(file);
-    let key = relative.to_string_lossy().replace('\\', "/");
-    if fnv1a(key.as_bytes()) % 100 < VALIDATION_PERCENT {
+    if fnv1a(relative_name(root, file).as_bytes()) % 100 < VALIDATION_PERCENT {
         Split::Validation
     } else {
         Split::Train
@@ -72,6 +122,28 @@ mod tests {
             let moved = Path::new("/elsewhere").join(file.strip_prefix(root).unwrap());
             assert_eq!(split_of(root, file), split_of(Path::new("/elsewhere"), &moved));
         }
+    }
+
+    #[test]
+    fn unreadable_files_are_skipped_and_named_and_keep_filters() {
+        use crate::midi_file::write_midi;
+        use crate::tokens::Note;
+        let dir = tempfile::tempdir().unwrap();
+        let note = Note { pitch: 60, velocity: 80, start_beats: 0.0, duration_beats: 1.0 };
+        for name in ["a.mid", "b.mid", "c.mid"] {
+            std::fs::write(dir.path().join(name), write_midi(&[note], 120.0, (4, 4))).unwrap();
+        }
+        std::fs::write(dir.path().join("broken.mid"), b"MThd").unwrap();
+        let mut skipped = Vec::new();
+        let keep = |path: &Path| !path.ends_with("c.mid");
+        let songs = read_songs(dir.path(), ReadOptions::default(), keep, |error| skipped.push(error.to_string())).unwrap();
+        let names: Vec<&str> = songs.iter().map(|song| song.name.as_str()).collect();
+        assert_eq!(names, vec!["a.mid", "b.mid"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("broken.mid") && skipped[0].contains("not a valid MIDI file"), "{skipped:?}");
+        let empty = tempfile::tempdir().unwrap();
+        let error = read_songs(empty.path(), ReadOptions::default(), |_| true, |_| {}).unwrap_err();
+        assert!(error.to_string().ends_with("no .mid files found"), "{error}");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use continuo::corpus::{midi_files, split_of, Split};
-use continuo::midi_file::{read_midi_file, ReadOptions, Song};
+use anyhow::Result;
+use continuo::corpus::{read_songs, split_of, Split};
+use continuo::midi_file::{ReadOptions, Song};
 use continuo::tokens::{encode_notes, Token};
 
 /// One readable MIDI file.
@@ -33,34 +33,18 @@ pub enum Selection {
 pub fn read_pieces(folders: &[PathBuf], selection: Selection) -> Result<Vec<Piece>> {
     let mut pieces = Vec::new();
     for folder in folders {
-        let files = midi_files(folder).with_context(|| format!("{}: cannot list folder", folder.display()))?;
-        if files.is_empty() {
-            bail!("{}: no .mid files found", folder.display());
-        }
-        let selected = files.into_iter().filter(|file| selected(folder, file, selection));
-        pieces.extend(selected.filter_map(read_piece));
+        let selected = |file: &Path| match selection {
+            Selection::All => true,
+            Selection::Side(side) => split_of(folder, file) == side,
+        };
+        let songs = read_songs(folder, ReadOptions::default(), selected, |error| eprintln!("warning: skipped {error}"))?;
+        pieces.extend(songs.into_iter().map(|file| Piece {
+            tokens: encode_notes(&file.song.notes).tokens,
+            path: file.path,
+            song: file.song,
+        }));
     }
     Ok(pieces)
-}
-
-fn selected(root: &Path, file: &Path, selection: Selection) -> bool {
-    match selection {
-        Selection::All => true,
-        Selection::Side(side) => split_of(root, file) == side,
-    }
-}
-
-fn read_piece(path: PathBuf) -> Option<Piece> {
-    match read_midi_file(&path, ReadOptions::default()) {
-        Ok(song) => {
-            let tokens = encode_notes(&song.notes).tokens;
-            Some(Piece { path, song, tokens })
-        }
-        Err(error) => {
-            eprintln!("warning: skipped {error}");
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use continuo::corpus::{midi_files, split_of, Split};
+use continuo::corpus::{read_songs, split_of, Split};
 
-use continuo::midi_file::{read_midi_file, ReadOptions};
+use continuo::midi_file::ReadOptions;
 use continuo::tokens::{encode_notes, Event, Token, PITCH_MAX, PITCH_MIN};
 use serde::{Deserialize, Serialize};
 
@@ -51,45 +51,32 @@ pub struct Corpus {
 /// Reads and encodes every MIDI file under `folder`. Unreadable files are skipped with a warning
 /// (through `warn`) naming the file and the reason, and counted.
 pub fn read_corpus(folder: &Path, include_drums: bool, mut warn: impl FnMut(String)) -> anyhow::Result<Corpus> {
-    let files = midi_files(folder).map_err(|error| anyhow::anyhow!("{}: cannot list folder: {error}", folder.display()))?;
-    if files.is_empty() {
-        anyhow::bail!("{}: no .mid files found", folder.display());
-    }
     let mut summary =
         CorpusSummary { folder: folder.display().to_string(), include_drums, ..CorpusSummary::default() };
-    let mut pieces = Vec::with_capacity(files.len());
-    for path in &files {
-        match read_midi_file(path, ReadOptions { include_drums }) {
-            Ok(song) => {
-                let encoded = encode_notes(&song.notes);
-                summary.files += 1;
-                summary.tokens += encoded.tokens.len();
-                summary.octave_folded_notes += encoded.octave_folded;
-                summary.duplicate_notes_dropped += encoded.duplicates_dropped;
-                pieces.push(Piece {
-                    name: relative_name(folder, path),
-                    pitch_range: pitch_range(&encoded.tokens),
-                    length_beats: song.length_beats(),
-                    tokens: encoded.tokens,
-                });
-            }
-            Err(error) => {
-                summary.skipped_files += 1;
-                warn(format!("warning: skipped {error}"));
-            }
-        }
+    let songs = read_songs(folder, ReadOptions { include_drums }, |_| true, |error| {
+        summary.skipped_files += 1;
+        warn(format!("warning: skipped {error}"));
+    })?;
+    if songs.is_empty() {
+        anyhow::bail!("{}: none of the {} MIDI files could be read", folder.display(), summary.skipped_files);
     }
-    if pieces.is_empty() {
-        anyhow::bail!("{}: none of the {} MIDI files could be read", folder.display(), files.len());
-    }
+    let pieces = songs
+        .into_iter()
+        .map(|file| {
+            let encoded = encode_notes(&file.song.notes);
+            summary.files += 1;
+            summary.tokens += encoded.tokens.len();
+            summary.octave_folded_notes += encoded.octave_folded;
+            summary.duplicate_notes_dropped += encoded.duplicates_dropped;
+            Piece {
+                name: file.name,
+                pitch_range: pitch_range(&encoded.tokens),
+                length_beats: file.song.length_beats(),
+                tokens: encoded.tokens,
+            }
+        })
+        .collect();
     Ok(Corpus { pieces, summary })
-}
-
-/// The path below `folder`, `/`-separated whatever the platform, so the split is the same
-/// everywhere.
-fn relative_name(folder: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(folder).unwrap_or(path);
-    relative.iter().map(|part| part.to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Lowest and highest pitch among note tokens (`(PITCH_MIN, PITCH_MAX)` for a piece with none,
