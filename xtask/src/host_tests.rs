@@ -9,16 +9,14 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::release_run::cargo;
+
 /// The Python packages the VST3 test needs (pinned major versions: their APIs are used).
 const PYTHON_PACKAGES: [&str; 2] = ["pedalboard>=0.9,<1", "numpy>=1.24,<3"];
 
 /// Where cargo puts build outputs.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// Runs a command, printing it; Ok(()) on success.

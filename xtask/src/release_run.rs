@@ -6,10 +6,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+/// The cargo that runs this xtask (or `cargo` on the PATH).
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
 /// `cargo run --release --package <package> -- <command> <args>` from the workspace root.
 pub fn run_package(package: &str, command: &str, args: &[String]) -> Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = cargo()
         .args(["run", "--release", "--quiet", "--package", package, "--", command])
         .args(args)
         .status()
