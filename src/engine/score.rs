@@ -21,6 +21,11 @@ impl Score {
         self.nll_nats / self.scored_tokens.max(1) as f64
     }
 
+    /// Share of scored tokens that were the model's most likely choice.
+    pub fn accuracy(&self) -> f64 {
+        self.correct_top1 as f64 / self.scored_tokens.max(1) as f64
+    }
+
     /// Adds another sequence's score.
     pub fn add(&mut self, other: Score) {
         self.nll_nats += other.nll_nats;

@@ -109,7 +109,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         total_nll_nats: total.nll_nats,
         tokens: total.scored_tokens,
         nll_per_token: total.nll_per_token(),
-        top1_accuracy: total.correct_top1 as f64 / total.scored_tokens.max(1) as f64,
+        top1_accuracy: total.accuracy(),
         frames,
         nll_per_frame: frames.map(|frames| total.nll_nats / frames.max(1) as f64),
     };

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use continuo::engine::Score;
 use continuo::model::{dense_layers, names, plain_tensors, Architecture, ModelFile, ModelMeta, StoredTensor};
 use continuo::tokens::{FEATURE_COUNT, VOCAB_SIZE};
 use rand::{Rng, SeedableRng};
@@ -19,37 +20,6 @@ use crate::wavenet::WaveNet;
 pub enum Network {
     WaveNet(WaveNet),
     Lstm(Lstm),
-}
-
-/// Summed negative log-likelihood and counts of one batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Score {
-    /// Total NLL of the scored positions, nats.
-    pub nll_nats: f64,
-    /// Scored positions.
-    pub tokens: usize,
-    /// Scored positions whose most likely token was the right one.
-    pub correct: usize,
-}
-
-impl std::ops::AddAssign for Score {
-    fn add_assign(&mut self, other: Score) {
-        self.nll_nats += other.nll_nats;
-        self.tokens += other.tokens;
-        self.correct += other.correct;
-    }
-}
-
-impl Score {
-    /// Mean NLL per scored token, nats.
-    pub fn nll_per_token(&self) -> f64 {
-        self.nll_nats / self.tokens.max(1) as f64
-    }
-
-    /// Share of scored tokens predicted right (top-1).
-    pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.tokens.max(1) as f64
-    }
 }
 
 /// A model file of the architecture with fresh random weights from `seed` (uniform within
@@ -153,6 +123,6 @@ impl Network {
             .filter(|((predicted, target), &mask)| mask > 0.0 && predicted == target)
             .count();
         let mean = loss.into_scalar::<f32>() as f64;
-        Score { nll_nats: mean * tokens as f64, tokens, correct }
+        Score { nll_nats: mean * tokens as f64, scored_tokens: tokens, correct_top1: correct }
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use continuo::engine::Score;
 use continuo::model::write_atomically;
 use continuo::tokens::{Token, VOCAB_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,7 +18,7 @@ use rand::SeedableRng;
 use crate::batches::{random_batch, validation_batches};
 use crate::checkpoint::{self, EpochMetrics, RunState};
 use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
-use crate::network::{initial_model_file, Network, Score};
+use crate::network::{initial_model_file, Network};
 use crate::options::{BackendChoice, TrainOptions};
 use crate::plot::plot_curves;
 
@@ -201,7 +202,7 @@ fn progress_bar(epoch: usize, steps: usize) -> ProgressBar {
 pub fn validate(network: &Network, batches: &[crate::batches::Batch], device: &Device) -> Score {
     let mut total = Score::default();
     for batch in batches {
-        total += network.score(batch, device);
+        total.add(network.score(batch, device));
     }
     total
 }
