@@ -126,6 +126,17 @@ impl Kernel {
         }
     }
 
+    /// The gate's derivative, for training: from the gradient of `out` and the gate's inputs,
+    /// the gradients of `filter` and `gate` (`tanh' = 1 - tanh^2`, `sigmoid' = s (1 - s)`).
+    pub fn gate_backward(self, filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::gate_backward(filter, gate, grad_out, grad_filter, grad_gate) },
+            _ => gate_backward_lanes(filter, gate, grad_out, grad_filter, grad_gate),
+        }
+    }
+
     /// Quantizes `values` (a multiple of 32 long, zero padded) to symmetric int8 with one
     /// scale (max |x| / 127); returns the scale.
     pub fn quantize(self, values: &[f32], out: &mut [i8]) -> f32 {
@@ -135,6 +146,17 @@ impl Kernel {
             Kernel::Avx2 => unsafe { avx2::quantize(values, out) },
             _ => quantize_activations(values, out),
         }
+    }
+}
+
+/// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
+#[inline(always)]
+fn gate_backward_lanes(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
+    let grads = grad_filter.iter_mut().zip(grad_gate.iter_mut());
+    for (((grad_f, grad_g), (&f, &g)), &grad) in grads.zip(filter.iter().zip(gate)).zip(grad_out) {
+        let (t, s) = (tanh(f), sigmoid(g));
+        *grad_f = grad * s * (1.0 - t * t);
+        *grad_g = grad * t * s * (1.0 - s);
     }
 }
 
@@ -255,6 +277,11 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
         gate_lanes(filter, gate, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gate_backward(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
+        gate_backward_lanes(filter, gate, grad_out, grad_filter, grad_gate)
     }
 
     /// As `quantize_activations`, 32 values per step (rows are padded to 32): max |x|, then
@@ -516,6 +543,24 @@ mod tests {
         assert_eq!(tanh(100.0), 1.0);
         assert_eq!(tanh(-100.0), -1.0);
         assert!((0.0..1e-37).contains(&sigmoid(-200.0)), "saturates without NaN");
+    }
+
+    #[test]
+    fn gate_backward_matches_central_differences_on_every_kernel() {
+        let (filter, gate, grad_out) = (values(64, 21), values(64, 22), values(64, 23));
+        let filter: Vec<f32> = filter.iter().map(|v| v * 3.0).collect();
+        for kernel in [Kernel::detect(), Kernel::Portable] {
+            let (mut grad_filter, mut grad_gate) = (vec![0.0; 64], vec![0.0; 64]);
+            kernel.gate_backward(&filter, &gate, &grad_out, &mut grad_filter, &mut grad_gate);
+            for i in 0..64 {
+                let (f, g, step) = (filter[i] as f64, gate[i] as f64, 1e-3);
+                let exact = |f: f64, g: f64| f.tanh() / (1.0 + (-g).exp());
+                let d_filter = grad_out[i] as f64 * (exact(f + step, g) - exact(f - step, g)) / (2.0 * step);
+                let d_gate = grad_out[i] as f64 * (exact(f, g + step) - exact(f, g - step)) / (2.0 * step);
+                assert!((grad_filter[i] as f64 - d_filter).abs() < 1e-5, "d filter {i}: {} vs {d_filter}", grad_filter[i]);
+                assert!((grad_gate[i] as f64 - d_gate).abs() < 1e-5, "d gate {i}: {} vs {d_gate}", grad_gate[i]);
+            }
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use naive::NaiveEngine;
 pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
 pub use score::{score, score_prediction, Score};
 
-use kernels::Kernel;
+pub use kernels::Kernel;
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
 
 use crate::model::{Architecture, ModelError, ModelFile, Precision, WaveNetConfig};

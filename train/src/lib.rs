@@ -2,12 +2,14 @@
 //! training with checkpoints and resume, evaluation, and export to the model file the engine
 //! and the plugin read.
 
+pub mod allocator;
 pub mod batches;
 pub mod bench;
 pub mod checkpoint;
 pub mod convert;
 pub mod corpus;
 pub mod eval;
+pub mod fused;
 pub mod lstm;
 pub mod network;
 pub mod options;

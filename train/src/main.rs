@@ -43,6 +43,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    continuo_train::allocator::keep_freed_buffers();
     match Cli::parse().command {
         Command::Train { resume, until_epoch, options } => {
             let start = match resume {

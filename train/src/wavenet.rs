@@ -6,10 +6,11 @@ use anyhow::Result;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 use burn::tensor::module::embedding;
 use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
+use crate::fused::gate;
 use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One gated residual layer.
@@ -54,19 +55,11 @@ fn delayed(x: Tensor<3>, delay: usize) -> Tensor<3> {
     Tensor::cat(vec![zeros, x.narrow(1, 0, time - delay)], 1)
 }
 
-/// `tanh(x) = 2 sigmoid(2x) - 1`: the flex backend's `tanh` is scalar libm `tanhf` (a quarter of a
-/// training step in `perf`), its `sigmoid` goes through the much cheaper `expf`.
-fn tanh_via_sigmoid(x: Tensor<3>) -> Tensor<3> {
-    sigmoid(x * 2.0) * 2.0 - 1.0
-}
-
 impl GatedLayer {
     /// Returns the new residual stream and this layer's skip contribution.
     fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let channels = x.dims()[2];
         let taps = Tensor::cat(vec![delayed(x.clone(), self.dilation), x.clone()], 2);
-        let gates = self.dilated.forward(taps);
-        let z = tanh_via_sigmoid(gates.clone().narrow(2, 0, channels)) * sigmoid(gates.narrow(2, channels, channels));
+        let z = gate(self.dilated.forward(taps));
         (x + self.residual.forward(z.clone()), self.skip.forward(z))
     }
 }
