@@ -10,7 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::embedding;
 use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
-use crate::fused::gate;
+use crate::fused::{dense, gate, taps};
 use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One gated residual layer.
@@ -45,22 +45,16 @@ pub struct WaveNet {
     pub config: WaveNetConfig,
 }
 
-/// `x[t - d]` for every `t`, zeros before the start (causal padding). `x` is `[B, T, C]`.
-fn delayed(x: Tensor<3>, delay: usize) -> Tensor<3> {
-    let [batch, time, channels] = x.dims();
-    let zeros = Tensor::zeros([batch, delay.min(time), channels], &x.device());
-    if delay >= time {
-        return zeros;
-    }
-    Tensor::cat(vec![zeros, x.narrow(1, 0, time - delay)], 1)
+/// `layer` through the fused dense op (one gemm with the bias folded in).
+fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    dense(x, layer.weight.val(), layer.bias.as_ref().expect("every WaveNet layer has a bias").val())
 }
 
 impl GatedLayer {
     /// Returns the new residual stream and this layer's skip contribution.
     fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let taps = Tensor::cat(vec![delayed(x.clone(), self.dilation), x.clone()], 2);
-        let z = gate(self.dilated.forward(taps));
-        (x + self.residual.forward(z.clone()), self.skip.forward(z))
+        let z = gate(linear(&self.dilated, taps(x.clone(), self.dilation)));
+        (x + linear(&self.residual, z.clone()), linear(&self.skip, z))
     }
 }
 
@@ -85,7 +79,7 @@ impl WaveNet {
             });
         }
         let skip = skip.expect("at least one layer");
-        self.head_output.forward(relu(self.head_hidden.forward(relu(skip))))
+        linear(&self.head_output, relu(linear(&self.head_hidden, relu(skip))))
     }
 
     /// Builds the network from a model file's f32 tensors.
