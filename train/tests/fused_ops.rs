@@ -1,0 +1,79 @@
+//! The fused flex ops (gate, dense, taps) against the same maths composed from plain burn ops:
+//! values and gradients, through autodiff.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::Distribution;
+use continuo_train::fused::{dense, gate, taps};
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Uniform(-2.0, 2.0), device).require_grad()
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+}
+
+fn assert_close(what: &str, fused: Vec<f32>, reference: Vec<f32>) {
+    assert_eq!(fused.len(), reference.len(), "{what}: lengths");
+    for (index, (a, b)) in fused.iter().zip(&reference).enumerate() {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{what}[{index}]: fused {a} vs composed {b}");
+    }
+}
+
+/// Sums `out` against fixed random weights, so every output element gets its own gradient.
+fn weighted_sum<const D: usize>(out: Tensor<D>, weights: &Tensor<D>) -> Tensor<1> {
+    (out * weights.clone()).sum()
+}
+
+#[test]
+fn the_fused_gate_matches_tanh_times_sigmoid_with_gradients() {
+    let device = device();
+    let h = random([3, 5, 8], &device);
+    let weights = Tensor::random([3, 5, 4], Distribution::Uniform(-1.0, 1.0), &device);
+    let composed = |h: Tensor<3>| h.clone().narrow(2, 0, 4).tanh() * sigmoid(h.narrow(2, 4, 4));
+    let fused_out = gate(h.clone());
+    let reference_out = composed(h.clone());
+    assert_close("gate", values(fused_out.clone()), values(reference_out.clone()));
+    let fused_grad = h.grad(&weighted_sum(fused_out, &weights).backward()).expect("h has a gradient");
+    let reference_grad = h.grad(&weighted_sum(reference_out, &weights).backward()).expect("h has a gradient");
+    assert_close("d gate / d h", values(fused_grad), values(reference_grad));
+}
+
+#[test]
+fn the_fused_dense_layer_matches_matmul_plus_bias_with_gradients() {
+    let device = device();
+    let (x, w, b) = (random([2, 300, 6], &device), random([6, 5], &device), random([5], &device));
+    let weights = Tensor::random([2, 300, 5], Distribution::Uniform(-1.0, 1.0), &device);
+    let fused_out = dense(x.clone(), w.clone(), b.clone());
+    let reference_out = x.clone().matmul(w.clone().unsqueeze::<3>()) + b.clone().unsqueeze::<3>();
+    assert_close("dense", values(fused_out.clone()), values(reference_out.clone()));
+    let fused = weighted_sum(fused_out, &weights).backward();
+    let reference = weighted_sum(reference_out, &weights).backward();
+    assert_close("d dense / d x", values(x.grad(&fused).unwrap()), values(x.grad(&reference).unwrap()));
+    assert_close("d dense / d w", values(w.grad(&fused).unwrap()), values(w.grad(&reference).unwrap()));
+    assert_close("d dense / d b", values(b.grad(&fused).unwrap()), values(b.grad(&reference).unwrap()));
+}
+
+#[test]
+fn the_fused_taps_match_a_causal_shift_and_concatenation_with_gradients() {
+    let device = device();
+    for dilation in [1, 3, 7, 9] {
+        let x = random([2, 7, 3], &device);
+        let weights = Tensor::random([2, 7, 6], Distribution::Uniform(-1.0, 1.0), &device);
+        let shifted = match dilation >= 7 {
+            true => Tensor::zeros([2, 7, 3], &device),
+            false => Tensor::cat(vec![Tensor::zeros([2, dilation, 3], &device), x.clone().narrow(1, 0, 7 - dilation)], 1),
+        };
+        let reference_out = Tensor::cat(vec![shifted, x.clone()], 2);
+        let fused_out = taps(x.clone(), dilation);
+        assert_close(&format!("taps d={dilation}"), values(fused_out.clone()), values(reference_out.clone()));
+        let fused_grad = x.grad(&weighted_sum(fused_out, &weights).backward()).unwrap();
+        let reference_grad = x.grad(&weighted_sum(reference_out, &weights).backward()).unwrap();
+        assert_close(&format!("d taps / d x, d={dilation}"), values(fused_grad), values(reference_grad));
+    }
+}
