@@ -64,6 +64,12 @@ pub trait FusedOps: Backend {
         Self::float_reshape(out, out_shape)
     }
 
+    /// `acc + x · w + b`: a dense layer added onto a running sum (the residual stream, the skip
+    /// sum) in the same pass.
+    fn dense_onto(acc: FloatTensor<Self>, x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_add(acc, Self::dense(x, w, b))
+    }
+
     /// The gradient of `dense`'s input: `grad · wᵀ`.
     fn dense_input_grad(w: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let (rows, shape) = as_matrix::<Self>(&grad);
@@ -174,13 +180,26 @@ impl FusedOps for Flex {
         let (x, shape) = f32_values(&x, "dense");
         let (w, w_shape) = f32_values(&w, "dense");
         let (b, _) = f32_values(&b, "dense");
-        let (inputs, outputs) = (w_shape[0], w_shape[1]);
-        let rows = x.len() / inputs;
-        let mut out = Vec::with_capacity(rows * outputs);
+        let rows = x.len() / w_shape[0];
+        let mut out = Vec::with_capacity(rows * b.len());
         (0..rows).for_each(|_| out.extend_from_slice(&b));
-        let product = Matrix { rows, cols: inputs, values: &x, transposed: false }.times(Matrix { rows: inputs, cols: outputs, values: &w, transposed: false });
-        product.accumulate_into(&mut out);
-        f32_tensor(out, with_last(shape, outputs))
+        dense_product(&x, &w, &w_shape).accumulate_into(&mut out);
+        f32_tensor(out, with_last(shape, b.len()))
+    }
+
+    fn dense_onto(mut acc: FlexTensor, x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let (x, _) = f32_values(&x, "dense_onto");
+        let (w, w_shape) = f32_values(&w, "dense_onto");
+        let (b, _) = f32_values(&b, "dense_onto");
+        assert_eq!(acc.dtype(), DType::F32, "dense_onto: the fused WaveNet ops train in f32");
+        if !acc.is_contiguous() || acc.layout().start_offset() != 0 {
+            acc = acc.to_contiguous();
+        }
+        // In place when nothing else holds the running sum (the usual case), else on a copy.
+        let out = acc.storage_mut::<f32>();
+        out.chunks_exact_mut(b.len()).for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(out, b)| *out += b));
+        dense_product(&x, &w, &w_shape).accumulate_into(out);
+        acc
     }
 
     fn dense_input_grad(w: FlexTensor, grad: FlexTensor) -> FlexTensor {
@@ -246,6 +265,13 @@ impl FusedOps for Flex {
         });
         f32_tensor(out, with_last(shape, channels))
     }
+}
+
+/// `x · w` for `x` `[rows, K]` and `w` `[K, M]`, both row-major.
+fn dense_product<'a>(x: &'a [f32], w: &'a [f32], w_shape: &Shape) -> Product<'a> {
+    let (inputs, outputs) = (w_shape[0], w_shape[1]);
+    let rows = x.len() / inputs;
+    Matrix { rows, cols: inputs, values: x, transposed: false }.times(Matrix { rows: inputs, cols: outputs, values: w, transposed: false })
 }
 
 /// A row-major f32 matrix, or the transpose of one (`rows x cols` as the product sees it).
@@ -380,34 +406,51 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         struct Dense;
 
         impl<B: FusedOps> Backward<B, 3> for Dense {
-            /// The input and the weight, each kept only when the other's gradient needs it.
-            type State = (Option<NodeId>, Option<NodeId>);
+            type State = DenseState;
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let [x_parent, w_parent, b_parent] = ops.parents;
-                let (x, w) = ops.state;
                 let grad = grads.consume::<B>(&ops.node);
-                if let Some(parent) = w_parent {
-                    let x = checkpointer.retrieve_node_output(x.expect("x kept for the weight gradient"));
-                    grads.register::<B>(parent.id, B::dense_weight_grad(x, grad.clone()));
-                }
-                if let Some(parent) = b_parent {
-                    grads.register::<B>(parent.id, B::dense_bias_grad(grad.clone()));
-                }
-                if let Some(parent) = x_parent {
-                    let w = checkpointer.retrieve_node_output(w.expect("w kept for the input gradient"));
-                    grads.register::<B>(parent.id, B::dense_input_grad(w, grad));
-                }
+                register_dense_grads::<B>(ops.parents.map(|parent| parent.map(|node| node.id)), ops.state, grad, grads, checkpointer);
             }
         }
 
-        let (x_tracked, w_tracked) = (x.is_tracked(), w.is_tracked());
+        let tracked = (x.is_tracked(), w.is_tracked());
         match Dense.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let state = (w_tracked.then(|| prep.checkpoint(&x)), x_tracked.then(|| prep.checkpoint(&w)));
+                let state = dense_state(&mut |tensor| prep.checkpoint(tensor), &x, &w, tracked);
                 prep.finish(state, B::dense(x.into_primitive(), w.into_primitive(), b.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::dense(x.into_primitive(), w.into_primitive(), b.into_primitive())),
+        }
+    }
+
+    fn dense_onto(acc: FloatTensor<Self>, x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct DenseOnto;
+
+        impl<B: FusedOps> Backward<B, 4> for DenseOnto {
+            type State = DenseState;
+
+            fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [acc_parent, x_parent, w_parent, b_parent] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                if let Some(parent) = acc_parent {
+                    grads.register::<B>(parent.id, grad.clone());
+                }
+                let parents = [x_parent, w_parent, b_parent].map(|parent| parent.map(|node| node.id));
+                register_dense_grads::<B>(parents, ops.state, grad, grads, checkpointer);
+            }
+        }
+
+        let tracked = (x.is_tracked(), w.is_tracked());
+        match DenseOnto.prepare::<C>([acc.node(), x.node(), w.node(), b.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = dense_state(&mut |tensor| prep.checkpoint(tensor), &x, &w, tracked);
+                prep.finish(state, B::dense_onto(acc.into_primitive(), x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::dense_onto(acc.into_primitive(), x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
         }
     }
 
@@ -432,6 +475,36 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     }
 }
 
+/// What a dense layer's backward reads: its input and its weight, each kept only when the
+/// other's gradient is wanted.
+type DenseState = (Option<NodeId>, Option<NodeId>);
+
+/// Checkpoints what the backward of `x · w` needs, given whether `x` and `w` are tracked.
+fn dense_state<B: Backend>(checkpoint: &mut impl FnMut(&FloatTensor<Autodiff<B>>) -> NodeId, x: &FloatTensor<Autodiff<B>>, w: &FloatTensor<Autodiff<B>>, (x_tracked, w_tracked): (bool, bool)) -> DenseState {
+    (w_tracked.then(|| checkpoint(x)), x_tracked.then(|| checkpoint(w)))
+}
+
+/// Registers the gradients of a dense layer's input, weight and bias.
+fn register_dense_grads<B: FusedOps>(
+    [x_parent, w_parent, b_parent]: [Option<NodeId>; 3],
+    (x, w): DenseState,
+    grad: FloatTensor<B>,
+    grads: &mut Gradients,
+    checkpointer: &mut Checkpointer,
+) {
+    if let Some(parent) = w_parent {
+        let x = checkpointer.retrieve_node_output(x.expect("x kept for the weight gradient"));
+        grads.register::<B>(parent, B::dense_weight_grad(x, grad.clone()));
+    }
+    if let Some(parent) = b_parent {
+        grads.register::<B>(parent, B::dense_bias_grad(grad.clone()));
+    }
+    if let Some(parent) = x_parent {
+        let w = checkpointer.retrieve_node_output(w.expect("w kept for the input gradient"));
+        grads.register::<B>(parent, B::dense_input_grad(w, grad));
+    }
+}
+
 /// The WaveNet gate of a `[.., 2C]` tensor: `tanh` of the first half times `sigmoid` of the
 /// second.
 pub fn gate<const D: usize>(h: Tensor<D>) -> Tensor<D> {
@@ -441,6 +514,11 @@ pub fn gate<const D: usize>(h: Tensor<D>) -> Tensor<D> {
 /// A dense layer, `x · weight + bias`, over the last dimension of `x`.
 pub fn dense<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::dense(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+}
+
+/// A dense layer added onto a running sum: `acc + x · weight + bias`.
+pub fn dense_onto<const D: usize>(acc: Tensor<D>, x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::dense_onto(acc.into_dispatch(), x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
 /// The causal kernel-2 taps `[x[t - dilation], x[t]]` of a `[B, T, C]` tensor, zeros before the

@@ -10,7 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::embedding;
 use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
-use crate::fused::{dense, gate, taps};
+use crate::fused::{dense, dense_onto, gate, taps};
 use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One gated residual layer.
@@ -47,14 +47,28 @@ pub struct WaveNet {
 
 /// `layer` through the fused dense op (one gemm with the bias folded in).
 fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
-    dense(x, layer.weight.val(), layer.bias.as_ref().expect("every WaveNet layer has a bias").val())
+    dense(x, layer.weight.val(), bias(layer))
+}
+
+/// `sum + layer(x)` in one fused pass.
+fn linear_onto<const D: usize>(layer: &Linear, sum: Tensor<D>, x: Tensor<D>) -> Tensor<D> {
+    dense_onto(sum, x, layer.weight.val(), bias(layer))
+}
+
+fn bias(layer: &Linear) -> Tensor<1> {
+    layer.bias.as_ref().expect("every WaveNet layer has a bias").val()
 }
 
 impl GatedLayer {
-    /// Returns the new residual stream and this layer's skip contribution.
-    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    /// Returns the new residual stream and the skip sum with this layer's contribution added
+    /// (`skip` is `None` before the first layer).
+    fn forward(&self, x: Tensor<3>, skip: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
         let z = gate(linear(&self.dilated, taps(x.clone(), self.dilation)));
-        (x + linear(&self.residual, z.clone()), linear(&self.skip, z))
+        let skip = match skip {
+            Some(sum) => linear_onto(&self.skip, sum, z.clone()),
+            None => linear(&self.skip, z.clone()),
+        };
+        (linear_onto(&self.residual, x, z), skip)
     }
 }
 
@@ -71,12 +85,8 @@ impl WaveNet {
         }
         let mut skip: Option<Tensor<3>> = None;
         for layer in &self.layers {
-            let (next, contribution) = layer.forward(x);
-            x = next;
-            skip = Some(match skip {
-                Some(sum) => sum + contribution,
-                None => contribution,
-            });
+            let (next, sum) = layer.forward(x, skip);
+            (x, skip) = (next, Some(sum));
         }
         let skip = skip.expect("at least one layer");
         linear(&self.head_output, relu(linear(&self.head_hidden, relu(skip))))

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::Distribution;
-use continuo_train::fused::{dense, gate, taps};
+use continuo_train::fused::{dense, dense_onto, gate, taps};
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -76,4 +76,22 @@ fn the_fused_taps_match_a_causal_shift_and_concatenation_with_gradients() {
         let reference_grad = x.grad(&weighted_sum(reference_out, &weights).backward()).unwrap();
         assert_close(&format!("d taps / d x, d={dilation}"), values(fused_grad), values(reference_grad));
     }
+}
+
+#[test]
+fn the_fused_dense_layer_onto_a_sum_matches_sum_plus_dense_with_gradients() {
+    let device = device();
+    let (sum, x, w, b) = (random([2, 300, 5], &device), random([2, 300, 6], &device), random([6, 5], &device), random([5], &device));
+    let weights = Tensor::random([2, 300, 5], Distribution::Uniform(-1.0, 1.0), &device);
+    // `sum` is used again after the fused op, so the op must not write into its buffer.
+    let fused_out = dense_onto(sum.clone(), x.clone(), w.clone(), b.clone());
+    let reference_out = sum.clone() + x.clone().matmul(w.clone().unsqueeze::<3>()) + b.clone().unsqueeze::<3>();
+    assert_close("dense_onto", values(fused_out.clone()), values(reference_out.clone()));
+    let fused = (weighted_sum(fused_out, &weights) + sum.clone().sum()).backward();
+    let reference = (weighted_sum(reference_out, &weights) + sum.clone().sum()).backward();
+    for (name, tensor) in [("sum", &sum), ("x", &x)] {
+        assert_close(&format!("d dense_onto / d {name}"), values(tensor.grad(&fused).unwrap()), values(tensor.grad(&reference).unwrap()));
+    }
+    assert_close("d dense_onto / d w", values(w.grad(&fused).unwrap()), values(w.grad(&reference).unwrap()));
+    assert_close("d dense_onto / d b", values(b.grad(&fused).unwrap()), values(b.grad(&reference).unwrap()));
 }
