@@ -137,6 +137,27 @@ impl Kernel {
         }
     }
 
+    /// `sum of exp(values[i] - shift)`: the normaliser of a softmax, for training's loss.
+    pub fn sum_exp(self, values: &[f32], shift: f32) -> f32 {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::sum_exp(values, shift) },
+            _ => sum_exp_lanes(values, shift),
+        }
+    }
+
+    /// `out[i] = scale * exp(values[i] - shift)`: scaled softmax probabilities, for the
+    /// gradient of training's loss.
+    pub fn scaled_exp(self, values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::scaled_exp(values, shift, scale, out) },
+            _ => scaled_exp_lanes(values, shift, scale, out),
+        }
+    }
+
     /// Quantizes `values` (a multiple of 32 long, zero padded) to symmetric int8 with one
     /// scale (max |x| / 127); returns the scale.
     pub fn quantize(self, values: &[f32], out: &mut [i8]) -> f32 {
@@ -147,6 +168,23 @@ impl Kernel {
             _ => quantize_activations(values, out),
         }
     }
+}
+
+/// Eight partial sums, so the compiler vectorizes the reduction.
+#[inline(always)]
+fn sum_exp_lanes(values: &[f32], shift: f32) -> f32 {
+    let mut sums = [0.0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| exp(x - shift)).sum();
+    for chunk in chunks {
+        sums.iter_mut().zip(chunk).for_each(|(sum, &x)| *sum += exp(x - shift));
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn scaled_exp_lanes(values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+    out.iter_mut().zip(values).for_each(|(out, &x)| *out = scale * exp(x - shift));
 }
 
 /// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
@@ -277,6 +315,16 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
         gate_lanes(filter, gate, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sum_exp(values: &[f32], shift: f32) -> f32 {
+        sum_exp_lanes(values, shift)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scaled_exp(values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+        scaled_exp_lanes(values, shift, scale, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -543,6 +591,21 @@ mod tests {
         assert_eq!(tanh(100.0), 1.0);
         assert_eq!(tanh(-100.0), -1.0);
         assert!((0.0..1e-37).contains(&sigmoid(-200.0)), "saturates without NaN");
+    }
+
+    #[test]
+    fn sum_exp_and_scaled_exp_match_the_standard_library_on_every_kernel() {
+        let logits: Vec<f32> = values(307, 31).iter().map(|v| v * 8.0).collect();
+        let max = logits.iter().fold(f32::MIN, |a, &b| a.max(b));
+        let exact: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
+        for kernel in [Kernel::detect(), Kernel::Portable] {
+            assert!((kernel.sum_exp(&logits, max) as f64 - exact).abs() < 1e-5 * exact, "{kernel:?}");
+            let mut scaled = vec![0.0; 307];
+            kernel.scaled_exp(&logits, max, 0.5, &mut scaled);
+            for (got, &x) in scaled.iter().zip(&logits) {
+                assert!((got - 0.5 * (x - max).exp()).abs() <= 1e-6, "{kernel:?}: {got} at {x}");
+            }
+        }
     }
 
     #[test]

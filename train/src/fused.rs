@@ -20,10 +20,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Slice, TensorMetadata};
 use burn::prelude::*;
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::{Bytes, DType, IndexingUpdateOp, Shape};
 use continuo::engine::Kernel;
 use rayon::prelude::*;
 
@@ -92,6 +92,24 @@ pub trait FusedOps: Backend {
         let (rows, _) = as_matrix::<Self>(&grad);
         let width = rows[1];
         Self::float_reshape(Self::float_sum_dim(Self::float_reshape(grad, rows), 0), Shape::new([width]))
+    }
+
+    /// The next-token loss of each row of `logits` (`[N, V]`): `weights[n] * -log softmax(logits[n])[targets[n]]`
+    /// (`targets` and `weights` `[N, 1]`; the result `[N, 1]`).
+    fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
+        let picked = Self::float_gather(1, Self::log_softmax(logits, 1), targets);
+        Self::float_neg(Self::float_mul(picked, weights))
+    }
+
+    /// The gradient of `logits` from the gradient of `cross_entropy`: `grad[n] * weights[n] *
+    /// (softmax(logits[n]) - onehot(targets[n]))`.
+    fn cross_entropy_backward(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let scale = Self::float_mul(grad, weights);
+        let rows = Shape::new([logits.shape()[0], 1]);
+        let ones = Self::float_ones(rows, &logits.device(), logits.dtype().into());
+        let zeros = Self::float_zeros(logits.shape(), &logits.device(), logits.dtype().into());
+        let onehot = Self::float_scatter(1, zeros, targets, ones, IndexingUpdateOp::Add);
+        Self::float_mul(Self::float_sub(Self::softmax(logits, 1), onehot), scale)
     }
 
     /// The causal kernel-2 taps of `x` (`[B, T, C]`): `[x[t - dilation], x[t]]` (`[B, T, 2C]`),
@@ -234,6 +252,36 @@ impl FusedOps for Flex {
         f32_tensor(sums, Shape::new([width]))
     }
 
+    fn cross_entropy(logits: FlexTensor, targets: FlexTensor, weights: FlexTensor) -> FlexTensor {
+        let (logits, shape) = f32_values(&logits, "cross_entropy");
+        let (targets, weights) = (token_ids(&targets, "cross_entropy"), f32_values(&weights, "cross_entropy").0);
+        let vocab = last_dim(&shape);
+        let kernel = Kernel::detect();
+        let mut out = vec![0.0f32; weights.len()];
+        out.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter().zip(weights.par_iter())).for_each(
+            |((out, row), (&target, &weight))| {
+                *out = weight * (log_sum_exp(kernel, row) - row[target]);
+            },
+        );
+        f32_tensor(out, Shape::new([weights.len(), 1]))
+    }
+
+    fn cross_entropy_backward(logits: FlexTensor, targets: FlexTensor, weights: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let (logits, shape) = f32_values(&logits, "cross_entropy_backward");
+        let (targets, weights) = (token_ids(&targets, "cross_entropy_backward"), f32_values(&weights, "cross_entropy_backward").0);
+        let (grad, _) = f32_values(&grad, "cross_entropy_backward");
+        let vocab = last_dim(&shape);
+        let kernel = Kernel::detect();
+        let mut out = vec![0.0f32; logits.len()];
+        let rows = out.par_chunks_mut(vocab).zip(logits.par_chunks(vocab));
+        rows.zip(targets.par_iter().zip(weights.par_iter().zip(grad.par_iter()))).for_each(|((out, row), (&target, (&weight, &grad)))| {
+            let scale = grad * weight;
+            kernel.scaled_exp(row, log_sum_exp(kernel, row), scale, out);
+            out[target] -= scale;
+        });
+        f32_tensor(out, shape)
+    }
+
     fn taps(x: FlexTensor, dilation: usize) -> FlexTensor {
         let (x, shape) = f32_values(&x, "taps");
         let (time, channels) = (shape[1], shape[2]);
@@ -357,6 +405,22 @@ fn f32_values<'a>(tensor: &'a FlexTensor, op: &str) -> (Cow<'a, [f32]>, Shape) {
     (values, tensor.layout().shape().clone())
 }
 
+/// `log(sum(exp(row)))`, shifted by the row's maximum so nothing overflows.
+fn log_sum_exp(kernel: Kernel, row: &[f32]) -> f32 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |max, &x| max.max(x));
+    max + kernel.sum_exp(row, max).ln()
+}
+
+/// The token ids in an integer tensor (burn stores them as i32 or i64).
+fn token_ids(tensor: &FlexTensor, op: &str) -> Vec<usize> {
+    let tensor = tensor.to_contiguous();
+    match tensor.dtype() {
+        DType::I32 => tensor.as_slice::<i32>().expect("contiguous").iter().map(|&id| id as usize).collect(),
+        DType::I64 => tensor.as_slice::<i64>().expect("contiguous").iter().map(|&id| id as usize).collect(),
+        other => panic!("{op}: token ids must be i32 or i64, not {other:?}"),
+    }
+}
+
 fn last_dim(shape: &Shape) -> usize {
     shape[shape.num_dims() - 1]
 }
@@ -454,6 +518,31 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         }
     }
 
+    fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct CrossEntropy;
+
+        impl<B: FusedOps> Backward<B, 1> for CrossEntropy {
+            /// The logits, the targets and the weights (constants: only the logits train).
+            type State = (NodeId, IntTensor<B>, FloatTensor<B>);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let (logits, targets, weights) = ops.state;
+                let logits = checkpointer.retrieve_node_output(logits);
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::cross_entropy_backward(logits, targets, weights, grad));
+            }
+        }
+
+        let weights = weights.into_primitive();
+        match CrossEntropy.prepare::<C>([logits.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&logits), targets.clone(), weights.clone());
+                prep.finish(state, B::cross_entropy(logits.into_primitive(), targets, weights))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::cross_entropy(logits.into_primitive(), targets, weights)),
+        }
+    }
+
     fn taps(x: FloatTensor<Self>, dilation: usize) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct Taps;
@@ -519,6 +608,12 @@ pub fn dense<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -
 /// A dense layer added onto a running sum: `acc + x · weight + bias`.
 pub fn dense_onto<const D: usize>(acc: Tensor<D>, x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::dense_onto(acc.into_dispatch(), x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+}
+
+/// The next-token loss of each row of `logits` (`[N, V]`): `weights * -log softmax(logits)[targets]`,
+/// `[N, 1]` (`targets` and `weights` `[N, 1]`).
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<2, Int>, weights: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::cross_entropy(logits.into_dispatch(), targets.into_dispatch(), weights.into_dispatch()))
 }
 
 /// The causal kernel-2 taps `[x[t - dilation], x[t]]` of a `[B, T, C]` tensor, zeros before the

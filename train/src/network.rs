@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use continuo::engine::Score;
 use continuo::model::{dense_layers, names, plain_tensors, Architecture, ModelFile, ModelMeta, StoredTensor};
 use continuo::tokens::{FEATURE_COUNT, VOCAB_SIZE};
 use rand::{Rng, SeedableRng};
 
 use crate::batches::Batch;
+use crate::fused::cross_entropy;
 use crate::lstm::Lstm;
 use crate::wavenet::WaveNet;
 
@@ -99,23 +99,22 @@ impl Network {
         }
     }
 
-    /// Mean NLL over the batch's scored positions (the training loss) and the log-probabilities
+    /// Mean NLL over the batch's scored positions (the training loss) and the logits
     /// `[B * T, vocab]` it came from.
     pub fn loss(&self, batch: &Batch, device: &Device) -> (Tensor<1>, Tensor<2>) {
         let positions = batch.rows * batch.seq;
-        let log_probs = log_softmax(self.logits(batch, device).reshape([positions, VOCAB_SIZE]), 1);
+        let logits = self.logits(batch, device).reshape([positions, VOCAB_SIZE]);
         let targets = Tensor::<2, Int>::from_data(TensorData::new(batch.targets.clone(), [positions, 1]), device);
         let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [positions, 1]), device);
-        let picked = log_probs.clone().gather(1, targets) * mask;
-        let loss = picked.sum().neg() / batch.scored().max(1) as f64;
-        (loss, log_probs)
+        let loss = cross_entropy(logits.clone(), targets, mask).sum() / batch.scored().max(1) as f64;
+        (loss, logits)
     }
 
     /// Scores a batch without gradients: summed NLL, scored tokens, top-1 hits.
     pub fn score(&self, batch: &Batch, device: &Device) -> Score {
-        let (loss, log_probs) = self.loss(batch, device);
+        let (loss, logits) = self.loss(batch, device);
         let tokens = batch.scored();
-        let predicted = log_probs.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
+        let predicted = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
         let correct = predicted
             .iter()
             .zip(&batch.targets)

@@ -4,7 +4,8 @@
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::Distribution;
-use continuo_train::fused::{dense, dense_onto, gate, taps};
+use burn::tensor::activation::log_softmax;
+use continuo_train::fused::{cross_entropy, dense, dense_onto, gate, taps};
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -94,4 +95,19 @@ fn the_fused_dense_layer_onto_a_sum_matches_sum_plus_dense_with_gradients() {
     }
     assert_close("d dense_onto / d w", values(w.grad(&fused).unwrap()), values(w.grad(&reference).unwrap()));
     assert_close("d dense_onto / d b", values(b.grad(&fused).unwrap()), values(b.grad(&reference).unwrap()));
+}
+
+#[test]
+fn the_fused_cross_entropy_matches_log_softmax_and_gather_with_gradients() {
+    let device = device();
+    let logits = Tensor::<2>::random([40, 307], Distribution::Uniform(-8.0, 8.0), &device).require_grad();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new((0..40).map(|row| (row * 37 % 307) as i64).collect::<Vec<_>>(), [40, 1]), &device);
+    // Padding rows weigh 0 and must get no gradient.
+    let weights = Tensor::<2>::from_data(TensorData::new((0..40).map(|row| if row % 7 == 6 { 0.0f32 } else { 1.0 }).collect::<Vec<_>>(), [40, 1]), &device);
+    let fused_out = cross_entropy(logits.clone(), targets.clone(), weights.clone());
+    let reference_out = log_softmax(logits.clone(), 1).gather(1, targets).neg() * weights;
+    assert_close("cross_entropy", values(fused_out.clone()), values(reference_out.clone()));
+    let fused_grad = logits.grad(&fused_out.sum().backward()).unwrap();
+    let reference_grad = logits.grad(&reference_out.sum().backward()).unwrap();
+    assert_close("d cross_entropy / d logits", values(fused_grad), values(reference_grad));
 }
