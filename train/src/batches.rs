@@ -26,6 +26,9 @@ pub struct Batch {
     /// `FEATURE_COUNT` conditioning features per position (state after the input token), when
     /// the model is conditioned.
     pub features: Option<Vec<f32>>,
+    /// Seed of this batch's dropout masks: training batches have one, so a resumed run draws
+    /// the masks it would have; validation and scoring batches none (no dropout).
+    pub dropout_seed: Option<u64>,
 }
 
 impl Batch {
@@ -38,6 +41,7 @@ impl Batch {
             targets: vec![Event::Pad.token() as i64; positions],
             mask: vec![0.0; positions],
             features: conditioned.then(|| vec![0.0; positions * FEATURE_COUNT]),
+            dropout_seed: None,
         }
     }
 
@@ -131,6 +135,7 @@ pub fn random_batch(
         let semitones = rng.random_range(down..=up);
         fill_row(&mut batch, row, piece, start, semitones);
     }
+    batch.dropout_seed = Some(rng.random());
     batch
 }
 

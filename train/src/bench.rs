@@ -32,6 +32,7 @@ fn random_tokens(rows: usize, seq: usize, rng: &mut impl Rng) -> Batch {
         targets: (0..rows).flat_map(|r| row(r)[1..].to_vec()).collect(),
         mask: vec![1.0; rows * seq],
         features: None,
+        dropout_seed: None,
     }
 }
 

@@ -25,8 +25,11 @@ pub struct RunState {
     pub steps_done: usize,
     /// Best validation NLL so far (nats per token).
     pub best_valid_nll: f64,
-    /// Epochs since the best, for early stopping.
+    /// Epochs since the best, for early stopping and the learning-rate decay.
     pub epochs_since_best: usize,
+    /// The learning rate now, after its decays (`None`: the starting `--lr`).
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
     /// Per-epoch figures so far.
     pub history: Vec<EpochMetrics>,
     /// Folder (inside `checkpoint/`) holding this state's weights and optimizer.
@@ -97,7 +100,7 @@ pub fn load_weights(
 ) -> Result<(Network, ModuleOptimizer)> {
     let folder = checkpoint_dir(run).join(&state.folder);
     let model = ModelFile::load(&folder.join(WEIGHTS_FILE))?;
-    let network = Network::from_model_file(&model, device)?;
+    let network = Network::from_model_file(&model, device)?.with_dropout(state.options.dropout);
     let bytes = std::fs::read(folder.join(OPTIMIZER_FILE))
         .with_context(|| format!("{}: cannot read optimizer state", folder.display()))?;
     let optimizer = optimizer

@@ -123,7 +123,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
 fn score_with_burn(network: &Network, tokens: &[u16], grammar_mask: bool, device: &Device) -> Score {
     let inputs: Vec<i64> = tokens[..tokens.len() - 1].iter().map(|&t| t as i64).collect();
     let seq = inputs.len();
-    let batch = Batch { rows: 1, seq, targets: vec![0; seq], mask: vec![1.0; seq], inputs, features: None };
+    let batch = Batch { rows: 1, seq, targets: vec![0; seq], mask: vec![1.0; seq], inputs, features: None, dropout_seed: None };
     let logits: Vec<f32> = network.logits(&batch, device).into_data().convert::<f32>().try_into_vec().expect("float logits");
     let mut state = SequenceState::default();
     let mut total = Score::default();

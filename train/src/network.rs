@@ -77,6 +77,15 @@ impl Network {
         ModelFile { meta, tensors }
     }
 
+    /// The network with dropout `probability` on its training forward passes (the WaveNet's
+    /// gated outputs; the LSTM baseline has none).
+    pub fn with_dropout(self, probability: f64) -> Self {
+        match self {
+            Network::WaveNet(net) => Network::WaveNet(net.with_dropout(probability)),
+            lstm => lstm,
+        }
+    }
+
     /// Whether the network reads conditioning features.
     pub fn conditioned(&self) -> bool {
         matches!(self, Network::WaveNet(net) if net.config.conditioned)
@@ -93,7 +102,7 @@ impl Network {
                         device,
                     )
                 });
-                net.forward(tokens, features)
+                net.forward(tokens, features, batch.dropout_seed)
             }
             Network::Lstm(net) => net.forward(tokens),
         }

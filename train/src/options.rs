@@ -70,6 +70,20 @@ pub struct TrainOptions {
     /// Adam learning rate.
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
+    /// The learning rate is multiplied by this each time validation has not improved for
+    /// `--lr-patience` epochs (1: a constant rate).
+    #[arg(long, default_value_t = 0.5)]
+    #[serde(default = "constant_learning_rate")]
+    pub lr_decay: f64,
+    /// Epochs without a better validation NLL before the learning rate decays.
+    #[arg(long, default_value_t = 2)]
+    #[serde(default = "default_lr_patience")]
+    pub lr_patience: usize,
+    /// Dropout probability on each WaveNet layer's gated output while training (0: none):
+    /// regularises small corpora such as JSB Chorales.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub dropout: f64,
     /// Gradients are clipped to this global norm.
     #[arg(long, default_value_t = 1.0)]
     pub clip_norm: f32,
@@ -94,6 +108,15 @@ pub struct TrainOptions {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     pub backend: BackendChoice,
+}
+
+/// Runs saved before the learning rate could decay go on with a constant one.
+fn constant_learning_rate() -> f64 {
+    1.0
+}
+
+fn default_lr_patience() -> usize {
+    2
 }
 
 fn default_transpose() -> i32 {

@@ -81,7 +81,8 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         Start::New(options) => {
             let device = device_for(options.backend)?.autodiff();
             std::fs::create_dir_all(&options.out).with_context(|| format!("{}: cannot create", options.out.display()))?;
-            let network = Network::from_model_file(&initial_model_file(options.architecture(), options.seed), &device)?;
+            let network = Network::from_model_file(&initial_model_file(options.architecture(), options.seed), &device)?
+                .with_dropout(options.dropout);
             let optimizer = new_optimizer(&options);
             let state = RunState::new(options);
             (state, network, optimizer, device)
@@ -111,13 +112,14 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         let progress = progress_bar(epoch, options.steps_per_epoch);
         let epoch_started = Instant::now();
         let mut loss_sum = 0.0;
+        let learning_rate = state.learning_rate.unwrap_or(options.lr);
         for _ in 0..options.steps_per_epoch {
             let mut rng = rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
             let batch = random_batch(&train_pieces, options.batch, options.seq, conditioned, options.transpose, &mut rng);
             let (loss, _) = network.loss(&batch, &device);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let gradients = GradientsParams::from_grads(loss.backward(), &network);
-            network = optimizer.step(options.lr, network, gradients);
+            network = optimizer.step(learning_rate, network, gradients);
             state.steps_done += 1;
             loss_sum += loss_value;
             let tokens_per_second = (progress.position() + 1) as f64 * (options.batch * options.seq) as f64
@@ -151,6 +153,10 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             network.to_model_file(serde_json::Value::Null, None).save(&options.out.join(BEST_FILE))?;
         } else {
             state.epochs_since_best += 1;
+            if state.epochs_since_best.is_multiple_of(options.lr_patience.max(1)) && options.lr_decay != 1.0 {
+                state.learning_rate = Some(learning_rate * options.lr_decay);
+                log(format!("learning rate {learning_rate:.2e} -> {:.2e}", learning_rate * options.lr_decay));
+            }
         }
         state.history.push(metrics);
         checkpoint::save(&options.out, &mut state, &network, &optimizer)?;
@@ -176,6 +182,7 @@ impl RunState {
             steps_done: 0,
             best_valid_nll: f64::INFINITY,
             epochs_since_best: 0,
+            learning_rate: None,
             history: Vec::new(),
             folder: String::new(),
         }

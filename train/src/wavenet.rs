@@ -8,6 +8,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::embedding;
+use rand::{Rng, SeedableRng};
 use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
 use crate::fused::{dense, dense_onto, gate, taps};
@@ -40,6 +41,10 @@ pub struct WaveNet {
     pub head_hidden: Linear,
     /// Head: hidden -> logits.
     pub head_output: Linear,
+    /// Dropout probability on every layer's gated output, for batches with a dropout seed
+    /// (training).
+    #[module(skip)]
+    pub dropout: f64,
     /// The hyper-parameters (for export).
     #[module(skip)]
     pub config: WaveNetConfig,
@@ -62,8 +67,12 @@ fn bias(layer: &Linear) -> Tensor<1> {
 impl GatedLayer {
     /// Returns the new residual stream and the skip sum with this layer's contribution added
     /// (`skip` is `None` before the first layer).
-    fn forward(&self, x: Tensor<3>, skip: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
-        let z = gate(linear(&self.dilated, taps(x.clone(), self.dilation)));
+    /// `keep` (`[B, T, C]`, 0 or 1/(1 - p)) is the dropout mask of the gated output.
+    fn forward(&self, x: Tensor<3>, skip: Option<Tensor<3>>, keep: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+        let mut z = gate(linear(&self.dilated, taps(x.clone(), self.dilation)));
+        if let Some(keep) = keep {
+            z = z * keep;
+        }
         let skip = match skip {
             Some(sum) => linear_onto(&self.skip, sum, z.clone()),
             None => linear(&self.skip, z.clone()),
@@ -75,17 +84,23 @@ impl GatedLayer {
 impl WaveNet {
     /// Logits `[B, T, vocab]` for the token after each input. `tokens` is `[B, T]`; `features`
     /// is `[B, T, FEATURE_COUNT]` (state after each token), required when conditioned.
-    pub fn forward(&self, tokens: Tensor<2, Int>, features: Option<Tensor<3>>) -> Tensor<3> {
+    /// With `dropout_seed` (training batches) and a dropout probability, each layer's gated
+    /// output is masked with masks drawn from that seed.
+    pub fn forward(&self, tokens: Tensor<2, Int>, features: Option<Tensor<3>>, dropout_seed: Option<u64>) -> Tensor<3> {
+        let [batch, time] = tokens.dims();
+        let device = tokens.device();
         let mut x = embedding(self.embedding.val(), tokens);
         if let Some(conditioning) = &self.conditioning {
             let features = features.expect("a conditioned WaveNet needs features");
-            let [batch, time, count] = features.dims();
+            let count = features.dims()[2];
             let projected = features.reshape([batch * time, count]).matmul(conditioning.val());
             x = x + projected.reshape([batch, time, self.config.residual_channels]);
         }
         let mut skip: Option<Tensor<3>> = None;
+        let mut masks = dropout_seed.filter(|_| self.dropout > 0.0).map(|seed| rand_pcg::Pcg64::seed_from_u64(seed));
         for layer in &self.layers {
-            let (next, sum) = layer.forward(x, skip);
+            let keep = masks.as_mut().map(|rng| self.dropout_mask([batch, time, self.config.residual_channels], rng, &device));
+            let (next, sum) = layer.forward(x, skip, keep);
             (x, skip) = (next, Some(sum));
         }
         let skip = skip.expect("at least one layer");
@@ -116,8 +131,21 @@ impl WaveNet {
             layers,
             head_hidden: load_linear(model, names::HEAD_HIDDEN, device)?,
             head_output: load_linear(model, names::HEAD_OUTPUT, device)?,
+            dropout: 0.0,
             config,
         })
+    }
+
+    /// The network with dropout `probability` on every gated output while training.
+    pub fn with_dropout(self, probability: f64) -> Self {
+        Self { dropout: probability, ..self }
+    }
+
+    /// An inverted-dropout mask: each element kept (as `1 / (1 - p)`) with probability `1 - p`.
+    fn dropout_mask(&self, shape: [usize; 3], rng: &mut impl Rng, device: &Device) -> Tensor<3> {
+        let keep = 1.0 - self.dropout as f32;
+        let values: Vec<f32> = (0..shape.iter().product()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
     }
 
     /// The architecture, for the model file.

@@ -46,6 +46,9 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         seq: 48,
         transpose: 6,
         lr: 1e-2,
+        lr_decay: 0.5,
+        lr_patience: 1,
+        dropout: 0.1,
         clip_norm: 1.0,
         epochs: 3,
         steps_per_epoch: 8,
@@ -99,6 +102,21 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| (m.train_loss, m.valid_nll)).collect::<Vec<_>>();
     assert_eq!(losses(&resumed.history), losses(&uninterrupted.history));
     assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
+}
+
+#[test]
+fn the_learning_rate_halves_every_lr_patience_epochs_without_improvement() {
+    let data = corpus_dir(6);
+    let out = tempfile::tempdir().unwrap();
+    // A rate far below f32 resolution leaves the weights as they are, so no epoch after the
+    // first improves: the rate decays after epochs 3 and 5 (2 and 4 epochs without a better one).
+    let options = TrainOptions { lr: 1e-20, lr_patience: 2, epochs: 5, patience: 10, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
+    let mut lines = Vec::new();
+    train(Start::New(options), |line| lines.push(line)).unwrap();
+    let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
+    assert_eq!(state.epochs_since_best, 4);
+    assert_eq!(state.learning_rate, Some(0.25e-20));
+    assert_eq!(lines.iter().filter(|line| line.starts_with("learning rate")).count(), 2, "{lines:#?}");
 }
 
 #[test]
@@ -174,6 +192,7 @@ fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
         targets: vec![0; seq],
         mask: vec![1.0; seq],
         features: Some(features),
+        dropout_seed: None,
     };
     network.logits(&batch, &device).into_data().convert::<f32>().try_into_vec().unwrap()
 }
