@@ -56,13 +56,14 @@ pub struct EpochMetrics {
 const STATE_FILE: &str = "state.json";
 const WEIGHTS_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const AVERAGE_FILE: &str = "average.safetensors";
 
 fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
 }
 
 /// Writes a checkpoint of `network` and `optimizer` with `state`, then drops older ones.
-pub fn save(run: &Path, state: &mut RunState, network: &Network, optimizer: &ModuleOptimizer) -> Result<()> {
+pub fn save(run: &Path, state: &mut RunState, network: &Network, optimizer: &ModuleOptimizer, average: Option<&ModelFile>) -> Result<()> {
     let root = checkpoint_dir(run);
     state.folder = format!("step-{}", state.steps_done);
     let folder = root.join(&state.folder);
@@ -71,6 +72,9 @@ pub fn save(run: &Path, state: &mut RunState, network: &Network, optimizer: &Mod
         .to_model_file(serde_json::Value::Null, None)
         .save(&folder.join(WEIGHTS_FILE))
         .with_context(|| format!("{}: cannot write weights", folder.display()))?;
+    if let Some(average) = average {
+        average.save(&folder.join(AVERAGE_FILE)).with_context(|| format!("{}: cannot write the weight average", folder.display()))?;
+    }
     let optimizer_bytes = optimizer.into_bytes().map_err(|error| anyhow::anyhow!("optimizer state: {error:?}"))?;
     write_atomically(&folder.join(OPTIMIZER_FILE), &optimizer_bytes)?;
     write_atomically(&root.join(STATE_FILE), serde_json::to_string_pretty(state)?.as_bytes())?;
@@ -107,4 +111,9 @@ pub fn load_weights(
         .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|error| anyhow::anyhow!("{}: optimizer state: {error:?}", folder.display()))?;
     Ok((network, optimizer))
+}
+
+/// Reads the weight average of the checkpoint `state` points at.
+pub fn load_average(run: &Path, state: &RunState) -> Result<ModelFile> {
+    Ok(ModelFile::load(&checkpoint_dir(run).join(&state.folder).join(AVERAGE_FILE))?)
 }

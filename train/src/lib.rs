@@ -3,6 +3,7 @@
 //! and the plugin read.
 
 pub mod allocator;
+pub mod average;
 pub mod batches;
 pub mod bench;
 pub mod checkpoint;

@@ -84,6 +84,11 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub dropout: f64,
+    /// Validate and export an exponential moving average of the weights with this decay per
+    /// step (e.g. 0.999; 0: the last step's weights).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub average: f64,
     /// Gradients are clipped to this global norm.
     #[arg(long, default_value_t = 1.0)]
     pub clip_norm: f32,

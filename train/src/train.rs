@@ -15,6 +15,7 @@ use continuo::tokens::{Token, VOCAB_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 
+use crate::average::WeightAverage;
 use crate::batches::{random_batch, validation_batches};
 use crate::checkpoint::{self, EpochMetrics, RunState};
 use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
@@ -89,6 +90,11 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         }
     };
     let options = state.options.clone();
+    let mut average = match (options.average > 0.0, state.steps_done) {
+        (false, _) => None,
+        (true, 0) => Some(WeightAverage::new(options.average, &network, 0)),
+        (true, steps) => Some(WeightAverage::resume(options.average, checkpoint::load_average(&options.out, &state)?, steps as u64)),
+    };
     let corpus = read_corpora(&options.data, options.include_drums, &mut log)?;
     let summary = corpus.summary.clone();
     let (train_pieces, valid_pieces) = match options.valid.is_empty() {
@@ -120,6 +126,9 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let gradients = GradientsParams::from_grads(loss.backward(), &network);
             network = optimizer.step(learning_rate, network, gradients);
+            if let Some(average) = &mut average {
+                average.update(&network);
+            }
             state.steps_done += 1;
             loss_sum += loss_value;
             let tokens_per_second = (progress.position() + 1) as f64 * (options.batch * options.seq) as f64
@@ -129,7 +138,11 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         }
         progress.finish_and_clear();
         let train_seconds = epoch_started.elapsed().as_secs_f64();
-        let valid = validate(&network.valid(), &valid_batches, &plain);
+        let evaluated = match &average {
+            Some(average) => average.network(&plain)?,
+            None => network.valid(),
+        };
+        let valid = validate(&evaluated, &valid_batches, &plain);
         let metrics = EpochMetrics {
             epoch,
             steps: state.steps_done,
@@ -150,7 +163,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         if metrics.valid_nll < state.best_valid_nll {
             state.best_valid_nll = metrics.valid_nll;
             state.epochs_since_best = 0;
-            network.to_model_file(serde_json::Value::Null, None).save(&options.out.join(BEST_FILE))?;
+            evaluated.to_model_file(serde_json::Value::Null, None).save(&options.out.join(BEST_FILE))?;
         } else {
             state.epochs_since_best += 1;
             if state.epochs_since_best.is_multiple_of(options.lr_patience.max(1)) && options.lr_decay != 1.0 {
@@ -159,7 +172,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             }
         }
         state.history.push(metrics);
-        checkpoint::save(&options.out, &mut state, &network, &optimizer)?;
+        checkpoint::save(&options.out, &mut state, &network, &optimizer, average.as_ref().map(WeightAverage::model))?;
         write_reports(&options.out, &state, unigram_nll)?;
     }
     if state.epochs_since_best >= options.patience {

@@ -49,6 +49,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         lr_decay: 0.5,
         lr_patience: 1,
         dropout: 0.1,
+        average: 0.9,
         clip_norm: 1.0,
         epochs: 3,
         steps_per_epoch: 8,
