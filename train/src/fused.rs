@@ -139,6 +139,10 @@ pub trait FusedOps: Backend {
     }
 }
 
+/// GPUs (wgpu) train with the composed default bodies.
+#[cfg(feature = "wgpu")]
+impl FusedOps for burn::backend::Cube {}
+
 /// The two halves of the last dimension.
 fn halves<B: Backend>(h: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
     let shape = h.shape();
