@@ -249,10 +249,11 @@ impl FusedOps for Flex {
             sum.iter_mut().zip(row).for_each(|(sum, value)| *sum += value);
             sum
         };
-        let sums = grad
-            .par_chunks(width * ROWS_PER_TASK)
-            .map(|rows| rows.chunks_exact(width).fold(vec![0.0f32; width], add))
-            .reduce(|| vec![0.0f32; width], |sum, part| add(sum, &part));
+        // Partial sums over fixed blocks of rows, added in order: the same bits whatever the
+        // threads do, so training runs repeat exactly.
+        let parts: Vec<Vec<f32>> =
+            grad.par_chunks(width * ROWS_PER_TASK).map(|rows| rows.chunks_exact(width).fold(vec![0.0f32; width], add)).collect();
+        let sums = parts.iter().fold(vec![0.0f32; width], |sum, part| add(sum, part));
         f32_tensor(sums, Shape::new([width]))
     }
 
