@@ -81,12 +81,12 @@ pub struct TrainOptions {
     pub lr_patience: usize,
     /// Dropout probability on each WaveNet layer's gated output while training (0: none):
     /// regularises small corpora such as JSB Chorales.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = unit_interval)]
     #[serde(default)]
     pub dropout: f64,
     /// Validate and export an exponential moving average of the weights with this decay per
     /// step (e.g. 0.999; 0: the last step's weights).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = unit_interval)]
     #[serde(default)]
     pub average: f64,
     /// Gradients are clipped to this global norm.
@@ -113,6 +113,15 @@ pub struct TrainOptions {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     pub backend: BackendChoice,
+}
+
+/// A probability or decay: at least 0 and below 1.
+fn unit_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
+        Ok(value) => Err(format!("{value} is not in [0, 1)")),
+        Err(error) => Err(format!("'{text}': {error}")),
+    }
 }
 
 /// Runs saved before the learning rate could decay go on with a constant one.
