@@ -19,11 +19,11 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, S
 
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
-use crate::schedule::{AnswerMessage, AnswerSource};
+use super::schedule::{AnswerMessage, AnswerSource};
 use crate::tokens::{EventEncoder, KeyEvent, Played};
 
 /// The model used when the user has not chosen one.
-pub static DEFAULT_MODEL_BYTES: &[u8] = include_bytes!("../assets/default-model.safetensors");
+pub static DEFAULT_MODEL_BYTES: &[u8] = include_bytes!("../../assets/default-model.safetensors");
 /// How the embedded model is named in messages.
 pub const DEFAULT_MODEL_NAME: &str = "embedded default model";
 /// The environment variable a DAW user without a GUI sets to choose a model file.

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
-use crate::phrase::PhraseSettings;
+use super::phrase::PhraseSettings;
 
 /// Key and scale lock for the answer's pitches.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]

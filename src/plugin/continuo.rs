@@ -1,0 +1,386 @@
+//! The nice-plug glue: host events in, answer notes and preview audio out. Thin on purpose:
+//! timing lives in [`super::schedule`], the dialogue in [`super::phrase`], inference in
+//! [`super::worker`], sound in [`super::voice`].
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use nice_plug::midi::{Channel, Key, VoiceID};
+use nice_plug::prelude::*;
+
+use super::params::{ContinuoParams, ScaleLock};
+use super::phrase::{Cue, Phrase, PhraseSettings, Sustain};
+use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostTime, ThruNotes};
+use super::voice::PreviewVoice;
+use super::worker::{AnswerRequest, LiveSettings, ToWorker, WorkerHandle};
+use crate::engine::{Constraints, ScaleMode};
+use crate::tokens::KeyEvent;
+
+/// MIDI channel (0-based) the answer is sent on.
+const ANSWER_CHANNEL: u8 = 0;
+/// Sustain pedal controller number.
+const SUSTAIN_CONTROLLER: u8 = 64;
+/// Quarter-note beats per bar when the host gives no time signature.
+const DEFAULT_BEATS_PER_BAR: f64 = 4.0;
+
+/// The Continuo instrument.
+pub struct Continuo {
+    /// Parameters and the persisted model path.
+    params: Arc<ContinuoParams>,
+    /// The inference thread and its queues.
+    worker: WorkerHandle,
+    /// Song and model time, block by block.
+    clock: Clock,
+    /// Listen / answer / interrupt.
+    phrase: Phrase,
+    /// What the model hears of the sustain pedal.
+    sustain: Sustain,
+    /// The answer being played and its sounding notes.
+    playback: AnswerPlayback,
+    /// Player notes passed through and still on at the host.
+    thru_notes: ThruNotes,
+    /// The preview synth.
+    voice: PreviewVoice,
+    /// Samples per second since the last activation.
+    sample_rate: f32,
+    /// Counts answers; each answer's id (never 0, which means "none").
+    answers_requested: u64,
+    /// Mixed into the seed of answers when the seed parameter is 0, so each run differs.
+    seed_nonce: u64,
+    /// The Continue parameter's value in the last block, to act on its rising edge.
+    continue_was_on: bool,
+    /// Whether the last block was bypassed, to act on changes.
+    was_bypassed: bool,
+}
+
+impl Default for Continuo {
+    fn default() -> Self {
+        let params = Arc::new(ContinuoParams::default());
+        let worker = WorkerHandle::spawn(params.model_path.clone(), Arc::new(LiveSettings::default()));
+        let seed_nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        Self {
+            params,
+            worker,
+            clock: Clock::default(),
+            phrase: Phrase::default(),
+            sustain: Sustain::default(),
+            playback: AnswerPlayback::default(),
+            thru_notes: ThruNotes::default(),
+            voice: PreviewVoice::new(44_100.0),
+            sample_rate: 44_100.0,
+            answers_requested: 0,
+            seed_nonce,
+            continue_was_on: false,
+            was_bypassed: false,
+        }
+    }
+}
+
+impl Plugin for Continuo {
+    const NAME: &'static str = "Continuo";
+    const VENDOR: &'static str = "Continuo developers";
+    const URL: &'static str = "https://example.invalid/continuo";
+    const EMAIL: &'static str = "continuo@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
+        main_input_channels: None,
+        main_output_channels: NonZeroU32::new(2),
+        ..AudioIOLayout::const_default()
+    }];
+    // CCs in, for the sustain pedal.
+    const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, _context: &mut impl ActivateContext<Self>) -> bool {
+        self.sample_rate = config.sample_rate;
+        self.voice = PreviewVoice::new(config.sample_rate);
+        self.worker.set_offline(config.process_mode == ProcessMode::Offline);
+        self.forget_everything();
+        true
+    }
+
+    fn reset(&mut self) {
+        self.forget_everything();
+    }
+
+    fn deactivate(&mut self) {
+        // No events can be sent any more: the host ends the notes of a deactivated plugin.
+        self.forget_everything();
+    }
+
+    fn process(&mut self, buffer: &mut Buffer, _aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
+        let (host, beats_per_bar) = host_time(context.transport());
+        let tempo = self.params.tempo_bpm.value() as f64;
+        let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
+        self.share_live_settings();
+        let bypassed = self.params.bypass.value();
+        if block.discontinuity || bypassed != self.was_bypassed {
+            self.stop_everything(context, &block, 0);
+        }
+        self.was_bypassed = bypassed;
+        for channel in buffer.as_slice() {
+            channel.fill(0.0);
+        }
+        let settings = self.params.phrase_settings(beats_per_bar);
+        let mut rendered = 0;
+        let mut next_input = context.next_event();
+        loop {
+            let input_offset = next_input.as_ref().map_or(u32::MAX, NoteEvent::timing);
+            if let Some(due) = self.playback.next_due(&block, &mut self.worker, input_offset) {
+                self.render_voice(buffer, &mut rendered, due.offset);
+                self.play_answer_note(context, due);
+                continue;
+            }
+            let Some(event) = next_input.take() else { break };
+            self.render_voice(buffer, &mut rendered, event.timing());
+            self.handle_input(context, &block, event, &settings, bypassed);
+            next_input = context.next_event();
+        }
+        self.render_voice(buffer, &mut rendered, block.samples as u32);
+        if !bypassed {
+            self.follow_phrase(context, &block, &settings);
+        }
+        ProcessStatus::KeepAlive
+    }
+}
+
+impl Continuo {
+    /// Clears every note, answer and clock (activation, reset, deactivation), and tells the
+    /// worker the model's clock restarts.
+    fn forget_everything(&mut self) {
+        self.worker.live().current_answer.store(0, Ordering::Release);
+        self.playback.stop(|_| {});
+        self.thru_notes.release_all(|_, _| {});
+        self.voice.silence();
+        self.phrase.cancel();
+        self.sustain = Sustain::default();
+        self.clock = Clock::default();
+        self.worker.discard_answers();
+        self.worker.tell(ToWorker::Reset);
+    }
+
+    fn share_live_settings(&self) {
+        let live = self.worker.live();
+        live.temperature.store(self.params.temperature.value(), Ordering::Relaxed);
+        live.top_p.store(self.params.top_p.value(), Ordering::Relaxed);
+    }
+
+    /// Renders the preview voice up to sample `until`.
+    fn render_voice(&mut self, buffer: &mut Buffer, rendered: &mut usize, until: u32) {
+        let until = (until as usize).min(buffer.samples());
+        if until <= *rendered {
+            return;
+        }
+        if let [left, right, ..] = buffer.as_slice() {
+            self.voice.render(&mut left[*rendered..until], &mut right[*rendered..until], self.params.preview_gain());
+        }
+        *rendered = until;
+    }
+
+    /// A player event: heard by the model, passed through if asked, and it may interrupt.
+    fn handle_input(
+        &mut self,
+        context: &mut impl ProcessContext<Self>,
+        block: &BlockTime,
+        event: PluginNoteEvent<Self>,
+        settings: &PhraseSettings,
+        bypassed: bool,
+    ) {
+        let offset = event.timing();
+        let beat = block.song_beat_at(offset as usize);
+        let tick = block.stream_tick_at(offset as usize);
+        let pass_through = bypassed || self.params.thru.value();
+        match event {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 => {
+                let velocity = midi_velocity(velocity);
+                if !bypassed {
+                    self.sustain.key_down(key);
+                    self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity } });
+                    if self.phrase.key_down(beat, settings) == Cue::Interrupt {
+                        self.stop_answer(context, block, offset);
+                    }
+                }
+                if pass_through {
+                    let channel = channel.number().unwrap_or(0);
+                    self.thru_notes.on(channel, key);
+                    send_note(context, offset, channel, KeyEvent::On { pitch: key, velocity });
+                    if !bypassed {
+                        self.voice.note_on(key, velocity);
+                    }
+                }
+            }
+            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {
+                if !bypassed {
+                    if self.sustain.key_up(key) {
+                        self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
+                    }
+                    self.phrase.key_up(beat);
+                }
+                let channel = channel.number().unwrap_or(0);
+                if self.thru_notes.off(channel, key) {
+                    send_note(context, offset, channel, KeyEvent::Off { pitch: key });
+                    self.voice.note_off(key);
+                }
+            }
+            NoteEvent::MidiCC { cc: SUSTAIN_CONTROLLER, value, .. } if !bypassed => {
+                let down = value >= 0.5;
+                let worker = &self.worker;
+                self.sustain.pedal(down, |key| {
+                    worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
+                });
+                self.phrase.pedal(down, beat);
+            }
+            _ => {}
+        }
+    }
+
+    /// An answer note reaches the host, the preview voice and the listening model.
+    fn play_answer_note(&mut self, context: &mut impl ProcessContext<Self>, due: DueNote) {
+        send_note(context, due.offset, ANSWER_CHANNEL, due.key);
+        match due.key {
+            KeyEvent::On { pitch, velocity } => self.voice.note_on(pitch, velocity),
+            KeyEvent::Off { pitch } => self.voice.note_off(pitch),
+        }
+        self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key });
+    }
+
+    /// Moves the dialogue to the end of the block: start, finish answers; Continue.
+    fn follow_phrase(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, settings: &PhraseSettings) {
+        let continue_on = self.params.continue_now.value();
+        if continue_on && !self.continue_was_on {
+            self.phrase.request_continue();
+        }
+        self.continue_was_on = continue_on;
+        match self.phrase.advance(block.song_end_beats(), settings) {
+            Cue::Answer { start_beat, end_beat } => self.request_answer(block, start_beat, end_beat),
+            Cue::Finished => self.stop_answer(context, block, last_offset(block)),
+            Cue::Interrupt | Cue::Nothing => {}
+        }
+    }
+
+    fn request_answer(&mut self, block: &BlockTime, start_beat: f64, end_beat: f64) {
+        self.answers_requested += 1;
+        let answer_id = self.answers_requested;
+        let start_tick = block.stream_tick_at_song_beat(start_beat);
+        let request = AnswerRequest {
+            answer_id,
+            start_tick,
+            end_tick: block.stream_tick_at_song_beat(end_beat),
+            seed: self.answer_seed(answer_id),
+            constraints: self.constraints(),
+        };
+        self.worker.live().current_answer.store(answer_id, Ordering::Release);
+        if self.worker.tell(ToWorker::Answer(request)) {
+            self.playback.start(AnswerWindow { answer_id, start_tick, start_song_beat: start_beat });
+        } else {
+            // The worker is swamped: skip this answer rather than wait.
+            self.worker.live().current_answer.store(0, Ordering::Release);
+            self.phrase.cancel();
+        }
+    }
+
+    /// The seed parameter, or (at 0) a fresh seed per answer.
+    fn answer_seed(&self, answer_id: u64) -> u64 {
+        match self.params.seed.value() {
+            0 => splitmix64(self.seed_nonce ^ answer_id),
+            seed => seed as u64,
+        }
+    }
+
+    fn constraints(&self) -> Constraints {
+        let (pitch_low, pitch_high) = self.params.pitch_range();
+        let mode = match self.params.scale.value() {
+            ScaleLock::Chromatic => ScaleMode::Chromatic,
+            ScaleLock::Major => ScaleMode::Major,
+            ScaleLock::Minor => ScaleMode::Minor,
+        };
+        Constraints { pitch_low, pitch_high, root: self.params.root.value() as u8, mode, allow_end: false }
+    }
+
+    /// Stops the answer at `offset`: every sounding answer note gets its note-off there.
+    fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
+        self.worker.live().current_answer.store(0, Ordering::Release);
+        let tick = block.stream_tick_at(offset as usize);
+        let (voice, worker) = (&mut self.voice, &self.worker);
+        self.playback.stop(|pitch| {
+            send_note(context, offset, ANSWER_CHANNEL, KeyEvent::Off { pitch });
+            voice.note_off(pitch);
+            worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch } });
+        });
+    }
+
+    /// Transport jump or stop, bypass change: all notes off, silence, listen afresh.
+    fn stop_everything(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
+        self.stop_answer(context, block, offset);
+        self.thru_notes.release_all(|channel, pitch| send_note(context, offset, channel, KeyEvent::Off { pitch }));
+        self.voice.release_all();
+        self.phrase.cancel();
+    }
+}
+
+/// The host transport as plain numbers, and the bar length in beats.
+fn host_time(transport: &Transport) -> (HostTime, f64) {
+    let host = HostTime { playing: transport.playing, tempo_bpm: transport.tempo, position_beats: transport.pos_beats() };
+    let beats_per_bar = match (transport.time_sig_numerator, transport.time_sig_denominator) {
+        (Some(numerator), Some(denominator)) if numerator > 0 && denominator > 0 => numerator as f64 * 4.0 / denominator as f64,
+        _ => DEFAULT_BEATS_PER_BAR,
+    };
+    (host, beats_per_bar)
+}
+
+fn last_offset(block: &BlockTime) -> u32 {
+    block.samples.saturating_sub(1) as u32
+}
+
+/// A normalized velocity (0..1) as MIDI velocity (1..=127).
+fn midi_velocity(velocity: f32) -> u8 {
+    (velocity * 127.0).round().clamp(1.0, 127.0) as u8
+}
+
+fn send_note<P: Plugin>(context: &mut impl ProcessContext<P>, timing: u32, channel: u8, key: KeyEvent) {
+    let (channel, voice_id) = (Channel::Number(channel), VoiceID::Wildcard);
+    let event = match key {
+        KeyEvent::On { pitch, velocity } => {
+            NoteEvent::NoteOn { timing, voice_id, channel, key: Key::Number(pitch), velocity: velocity as f32 / 127.0 }
+        }
+        KeyEvent::Off { pitch } => NoteEvent::NoteOff { timing, voice_id, channel, key: Key::Number(pitch), velocity: 0.0 },
+    };
+    // A full host queue drops the event; nothing better can be done without waiting.
+    let _ = context.try_send_event(event);
+}
+
+/// A well-mixed 64-bit hash (SplitMix64's finalizer), for per-answer seeds.
+fn splitmix64(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl ClapPlugin for Continuo {
+    const CLAP_ID: &'static str = "org.continuo.continuo";
+    const CLAP_DESCRIPTION: Option<&'static str> = Some("Listens to a phrase and continues it live");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Stereo];
+}
+
+impl Vst3Plugin for Continuo {
+    const VST3_CLASS_ID: [u8; 16] = *b"ContinuoWaveNet1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+}
+
+nice_plug::nice_export_clap!(Continuo);
+nice_plug::nice_export_vst3!(Continuo);
