@@ -371,7 +371,7 @@ fn splitmix64(value: u64) -> u64 {
 
 impl ClapPlugin for Continuo {
     const CLAP_ID: &'static str = "org.continuo.continuo";
-    const CLAP_DESCRIPTION: Option<&'static str> = Some("Listens to a phrase and continues it live");
+    const CLAP_DESCRIPTION: Option<&'static str> = Some(super::about::DESCRIPTION);
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
     const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Stereo];

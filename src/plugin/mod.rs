@@ -2,7 +2,7 @@
 //!
 //! [`schedule`] (time within a block, the notes owed to the host), [`phrase`] (listen, wait,
 //! answer, interrupt) and [`voice`] (the preview synth) are host-free and tested without a DAW.
-//! Behind the `plugin` feature: [`params`], [`worker`] (the inference thread) and the nice-plug
+//! Behind the `plugin` feature: [`about`] (description and the model's attribution), [`params`], [`worker`] (the inference thread) and the nice-plug
 //! glue itself, `continuo` (host events in, answer notes and preview audio out). `process()`
 //! never allocates, locks or waits in real time; offline it may wait for the worker so a bounce
 //! equals a real-time run.
@@ -11,6 +11,8 @@ pub mod phrase;
 pub mod schedule;
 pub mod voice;
 
+#[cfg(feature = "plugin")]
+pub mod about;
 #[cfg(feature = "plugin")]
 mod continuo;
 #[cfg(feature = "plugin")]

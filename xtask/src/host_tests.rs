@@ -1,4 +1,5 @@
-//! `cargo xtask test`: the whole test suite. Bundles the plugin, builds the debug plugin that
+//! `cargo xtask test`: the whole test suite. Installs the Debian packages it needs (see
+//! [`crate::system_packages`]), bundles the plugin, builds the debug plugin that
 //! aborts on allocation in `process()`, prepares a Python venv with pedalboard for the VST3
 //! test, then runs `cargo test --release --workspace` (whose CLAP host tests load those
 //! builds), the VST3 test and the JACK end-to-end script. Every part runs even if an earlier
@@ -63,6 +64,7 @@ fn python_venv() -> Result<PathBuf> {
 /// Runs everything; fails if any part failed.
 pub fn test() -> Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
+    crate::system_packages::ensure_installed()?;
     let mut failures: Vec<String> = vec![];
     let mut note = |result: Result<()>| {
         if let Err(error) = result {

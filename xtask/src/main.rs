@@ -3,12 +3,14 @@
 
 use anyhow::{bail, Result};
 
+mod bundle_notices;
 mod demo;
 mod generate;
 mod host_tests;
 mod quantize;
 mod random_model;
 mod release_run;
+mod system_packages;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
@@ -32,9 +34,13 @@ fn main() -> Result<()> {
     let command = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
     match command.as_str() {
-        "bundle" | "bundle-universal" | "known-packages" => {
-            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
+        "bundle" | "bundle-universal" => {
+            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))?;
+            let root = std::env::current_dir()?;
+            bundle_notices::add_to_bundles(&root, &host_tests::target_dir().join("bundled"))?;
+            Ok(())
         }
+        "known-packages" => nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest)),
         "train" | "eval" => run_trainer(&command, &rest),
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
