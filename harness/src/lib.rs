@@ -142,6 +142,25 @@ pub struct OutputNote {
     pub velocity: f64,
 }
 
+/// Checks that every note-on has exactly one later note-off on the same channel and key, that
+/// no off comes without its on, and that nothing is left sounding; says where it is not so.
+pub fn check_balanced(notes: &[OutputNote]) -> Result<(), String> {
+    let mut sounding = std::collections::BTreeMap::new();
+    for (index, note) in notes.iter().enumerate() {
+        let count = sounding.entry((note.channel, note.key)).or_insert(0i32);
+        *count += if note.on { 1 } else { -1 };
+        if !(0..=1).contains(count) {
+            return Err(format!("unbalanced at note {index} of {}: {note:?}", notes.len()));
+        }
+    }
+    let hanging: Vec<_> = sounding.iter().filter(|(_, &count)| count != 0).map(|(slot, _)| slot).collect();
+    if hanging.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("(channel, key) left sounding: {hanging:?}"))
+    }
+}
+
 /// A loaded, activated CLAP plugin.
 pub struct HostedPlugin {
     /// Keeps the library loaded while the instance lives.
