@@ -263,9 +263,7 @@ impl Continuo {
                 }
             }
             NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {
-                if self.host_notes.note_off(NoteSource::Thru, note_channel(channel), key, send) {
-                    self.voice.note_off(NoteSource::Thru, key);
-                }
+                self.end_thru_note(send, note_channel(channel), key);
             }
             NoteEvent::MidiCC { .. }
             | NoteEvent::MidiPitchBend { .. }
@@ -281,8 +279,15 @@ impl Continuo {
         }
     }
 
-    /// An answer note reaches the host, the preview voice and the listening model.
-    /// A note-on the host refuses is not played at all.
+    /// Ends a note passed through, at the host and in the preview voice, if it is on.
+    fn end_thru_note(&mut self, send: impl FnMut(u8, KeyEvent) -> bool, channel: u8, key: u8) {
+        if self.host_notes.note_off(NoteSource::Thru, channel, key, send) {
+            self.voice.note_off(NoteSource::Thru, key);
+        }
+    }
+
+    /// An answer note reaches the host, the preview voice and the listening model; a note-on
+    /// the host refuses is not played at all.
     fn play_answer_note(&mut self, context: &mut impl ProcessContext<Self>, due: DueNote) {
         let channel = self.answer_shape.channel;
         let send = |channel, key| send_note(context, due.offset, channel, key);
