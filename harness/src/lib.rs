@@ -13,6 +13,7 @@ use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{
     MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags,
 };
+use clack_host::events::io::{OutputEventBuffer, OutputEvents, TryPushError};
 use clack_host::events::{EventFlags, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
@@ -113,6 +114,17 @@ pub enum InputEvent {
     Sustain { down: bool },
     /// A parameter changes (CLAP plain value).
     Param { id: u32, value: f64 },
+    /// A raw MIDI 1 message on any channel: notes, controllers, pitch bend, pressure, programs.
+    Midi([u8; 3]),
+}
+
+/// A MIDI message (not a note) the plugin sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputMidi {
+    /// Absolute sample position since activation.
+    pub sample: u64,
+    /// The message's three bytes.
+    pub data: [u8; 3],
 }
 
 /// A note event the plugin sent.
@@ -128,6 +140,25 @@ pub struct OutputNote {
     pub on: bool,
     /// Velocity 0..=1.
     pub velocity: f64,
+}
+
+/// Checks that every note-on has exactly one later note-off on the same channel and key, that
+/// no off comes without its on, and that nothing is left sounding; says where it is not so.
+pub fn check_balanced(notes: &[OutputNote]) -> Result<(), String> {
+    let mut sounding = std::collections::BTreeMap::new();
+    for (index, note) in notes.iter().enumerate() {
+        let count = sounding.entry((note.channel, note.key)).or_insert(0i32);
+        *count += if note.on { 1 } else { -1 };
+        if !(0..=1).contains(count) {
+            return Err(format!("unbalanced at note {index} of {}: {note:?}", notes.len()));
+        }
+    }
+    let hanging: Vec<_> = sounding.iter().filter(|(_, &count)| count != 0).map(|(slot, _)| slot).collect();
+    if hanging.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("(channel, key) left sounding: {hanging:?}"))
+    }
 }
 
 /// A loaded, activated CLAP plugin.
@@ -150,6 +181,11 @@ pub struct HostedPlugin {
     output_events: EventBuffer,
     /// How long the plugin's last `process()` call took (the call alone, not the harness).
     last_process_time: std::time::Duration,
+    /// Events per block the host takes from the plugin (`None`: all), to play a host whose
+    /// output queue is full.
+    output_capacity: Option<usize>,
+    /// MIDI messages (not notes) the plugin sent since [`HostedPlugin::take_output_midi`].
+    output_midi: Vec<OutputMidi>,
 }
 
 impl HostedPlugin {
@@ -183,6 +219,8 @@ impl HostedPlugin {
             input_events: EventBuffer::with_capacity(256),
             output_events: EventBuffer::with_capacity(256),
             last_process_time: std::time::Duration::ZERO,
+            output_capacity: None,
+            output_midi: Vec::new(),
         })
     }
 
@@ -216,8 +254,24 @@ impl HostedPlugin {
         }
     }
 
+    /// Stops and starts processing again, as a DAW does when its engine pauses: nice-plug
+    /// resets the plugin on the start.
+    pub fn restart_processing(&mut self) -> Result<(), HarnessError> {
+        let processor = self.processor.take().ok_or_else(|| HarnessError::Refused("not active".into()))?;
+        let started = processor.stop_processing().start_processing().map_err(|error| HarnessError::Refused(format!("start: {error:?}")))?;
+        self.processor = Some(started);
+        Ok(())
+    }
 
+    /// Takes at most `events` output events per block from now on (`None`: all of them).
+    pub fn set_output_capacity(&mut self, events: Option<usize>) {
+        self.output_capacity = events;
+    }
 
+    /// The MIDI messages (not notes) the plugin sent since the last call.
+    pub fn take_output_midi(&mut self) -> Vec<OutputMidi> {
+        std::mem::take(&mut self.output_midi)
+    }
 
     /// Every parameter, with its value now.
     pub fn parameters(&mut self) -> Vec<Parameter> {
@@ -290,12 +344,13 @@ impl HostedPlugin {
             channels: AudioPortBufferType::f32_output_only([&mut *left, &mut *right].into_iter()),
         }]);
         let inputs = InputAudioBuffers::empty();
+        let mut capped = CappedEvents { events: &mut self.output_events, room: self.output_capacity.unwrap_or(usize::MAX) };
         let started = std::time::Instant::now();
         let result = processor.process(
                 &inputs,
                 &mut outputs,
                 &self.input_events.as_input(),
-                &mut self.output_events.as_output(),
+                &mut OutputEvents::from_buffer(&mut capped),
                 Some(self.samples_processed),
                 Some(&transport_event),
             );
@@ -304,6 +359,9 @@ impl HostedPlugin {
         for event in self.output_events.iter() {
             if let Some(note) = output_note(event, self.samples_processed) {
                 notes.push(note);
+            }
+            if let Some(midi) = event.as_event::<MidiEvent>() {
+                self.output_midi.push(OutputMidi { sample: self.samples_processed + midi.header().time() as u64, data: midi.data() });
             }
         }
         audio[0].extend_from_slice(left);
@@ -332,6 +390,22 @@ impl Drop for HostedPlugin {
     }
 }
 
+/// The host's output queue, taking `room` more events at most.
+struct CappedEvents<'a> {
+    /// Where taken events go.
+    events: &'a mut EventBuffer,
+    /// How many more events fit.
+    room: usize,
+}
+
+impl OutputEventBuffer for CappedEvents<'_> {
+    fn try_push(&mut self, event: &UnknownEvent) -> Result<(), TryPushError> {
+        self.room = self.room.checked_sub(1).ok_or(TryPushError::new())?;
+        self.events.push(event);
+        Ok(())
+    }
+}
+
 fn trim_nul(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     &bytes[..end]
@@ -345,6 +419,7 @@ fn push_input(buffer: &mut EventBuffer, offset: u32, event: InputEvent) {
         }
         InputEvent::NoteOff { key } => buffer.push(&NoteOffEvent::new(offset, Pckn::new(0u16, 0u16, key as u16, any_note), 0.0)),
         InputEvent::Sustain { down } => buffer.push(&MidiEvent::new(offset, 0, [0xB0, 64, if down { 127 } else { 0 }])),
+        InputEvent::Midi(data) => buffer.push(&MidiEvent::new(offset, 0, data)),
         InputEvent::Param { id, value } => {
             let Some(id) = ClapId::from_raw(id) else { return };
             buffer.push(&ParamValueEvent::new(offset, id, Pckn::match_all(), value))

@@ -103,7 +103,8 @@ fn parameters_are_listed_and_change_the_behaviour() {
     for expected in [
         "Temperature", "Top-p", "Answer Length (bars)", "Response Gap (beats)", "Thru", "Preview Volume (%)",
         "Seed (0 = new each answer)", "Scale Lock", "Scale Root", "Lowest Pitch (MIDI note)",
-        "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)", "Continue", "Answer Over Player", "Bypass",
+        "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)", "Continue", "Answer Over Player", "Input Channel",
+        "Answer Channel", "Bypass",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }
@@ -175,16 +176,163 @@ fn a_transport_jump_stop_or_bypass_ends_every_note() {
     });
 }
 
+/// Plays `beats` with the transport stopped (every note due to end) and records the notes.
+fn stop_transport(plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, beats: f64) {
+    let stopped = Playback { playing: false, ..playback() };
+    recording.notes.extend(plugin.perform(stopped, &[], beats, || 4096).unwrap().notes);
+}
+
+/// Failed before the fix: reset() and deactivate() forgot the sounding notes, and nice-plug
+/// resets on every start of processing, so the host never got their note-offs.
+#[test]
+fn a_reset_or_a_reactivation_mid_answer_ends_every_note_in_the_next_block() {
+    let block = |plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, beat: f64| {
+        let transport = continuo_harness::Transport { playing: true, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
+        plugin.process(256, transport, &[], &mut recording.notes, &mut [vec![], vec![]]).unwrap();
+    };
+    assert_notes_end_when(|plugin, recording, beat| {
+        plugin.restart_processing().unwrap();
+        block(plugin, recording, beat);
+    });
+    assert_notes_end_when(|plugin, recording, beat| {
+        plugin.deactivate();
+        plugin.activate(SAMPLE_RATE, MAX_BLOCK).unwrap();
+        block(plugin, recording, beat);
+    });
+}
+
+/// Failed before the fix: a note-off the host's full queue refused was dropped for good.
+#[test]
+fn events_the_host_refuses_are_retried_and_no_note_is_left_on() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    plugin.set_output_capacity(Some(1));
+    let mut events = phrase(PHRASE_START_BEATS);
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Thru", 1.0, 0.0, 1.0)));
+    events.extend(phrase(PHRASE_START_BEATS + 0.01));
+    let mut recording = plugin.perform(playback(), &events, answer_start() + 3.0, block_sizes(13, 8192)).unwrap();
+    assert!(!note_ons(&recording.notes).is_empty());
+    stop_transport(&mut plugin, &mut recording, 8.0);
+    assert_balanced(&recording.notes);
+}
+
+/// Failed before the fix: the answer's note-off on a key the player held (with Thru) ended
+/// the player's note at the host, and both note-ons went out.
+#[test]
+fn the_answer_and_the_player_on_one_key_do_not_end_each_other() {
+    let mut plugin = load(true, SAMPLE_RATE);
+    let (held_from, held_to) = (answer_start() + 0.5, answer_start() + 6.0);
+    let mut events = phrase(PHRASE_START_BEATS);
+    for (name, plain, min, max) in [
+        ("Thru", 1.0, 0.0, 1.0),
+        ("Answer Over Player", 1.0, 0.0, 1.0),
+        ("Lowest Pitch (MIDI note)", 60.0, 21.0, 108.0),
+        ("Highest Pitch (MIDI note)", 60.0, 21.0, 108.0),
+    ] {
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, name, plain, min, max)));
+    }
+    events.push((held_from, InputEvent::NoteOn { key: 60, velocity: 0.8 }));
+    events.push((held_to, InputEvent::NoteOff { key: 60 }));
+    let mut recording = plugin.perform(playback(), &events, answer_start() + ANSWER_BEATS + 1.0, block_sizes(14, 512)).unwrap();
+    stop_transport(&mut plugin, &mut recording, 1.0);
+    let answer: Vec<&OutputNote> = recording.notes.iter().filter(|n| recording.beat_of(n.sample) >= answer_start() - 1e-6).collect();
+    assert!(answer.iter().any(|n| n.on), "the answer plays: {answer:?}");
+    let cut = answer.iter().find(|n| !n.on && n.key == 60 && (held_from + 1e-6..held_to - 1e-6).contains(&recording.beat_of(n.sample)));
+    assert!(cut.is_none(), "the player's held key was ended at {cut:?}: {answer:?}");
+    assert_balanced(&recording.notes);
+}
+
+/// Failed before the fix: a repeated note-on left a held key counted forever, and Continuo
+/// never answered again.
+#[test]
+fn a_repeated_note_on_does_not_stop_the_answers() {
+    let mut events = phrase(PHRASE_START_BEATS);
+    events.push((PHRASE_START_BEATS + 0.1, InputEvent::NoteOn { key: 60, velocity: 0.8 }));
+    let recording = perform(true, &events, 16.0, 15);
+    let first = note_ons(&recording.notes).first().map(|n| recording.beat_of(n.sample));
+    assert!(first.is_some_and(|beat| beat >= answer_start() - 1e-6), "an answer after the gap: {first:?}");
+    assert_balanced(&recording.notes);
+}
+
+/// The phrase as raw MIDI on `channel` (0-based).
+fn phrase_on_channel(channel: u8) -> Vec<(f64, InputEvent)> {
+    phrase(PHRASE_START_BEATS)
+        .into_iter()
+        .map(|(beat, event)| match event {
+            InputEvent::NoteOn { key, velocity } => (beat, InputEvent::Midi([0x90 | channel, key, (velocity * 127.0) as u8])),
+            InputEvent::NoteOff { key } => (beat, InputEvent::Midi([0x80 | channel, key, 0])),
+            other => (beat, other),
+        })
+        .collect()
+}
+
+/// Failed before the fix: drums on channel 10 were heard (training leaves them out), and
+/// neither channel could be chosen.
+#[test]
+fn the_input_channel_picks_what_is_heard_and_the_answer_channel_where_it_plays() {
+    let drums = perform(true, &phrase_on_channel(9), 16.0, 16);
+    assert!(drums.notes.is_empty(), "Omni leaves the drum channel out: {:?}", drums.notes);
+
+    let mut plugin = load(true, SAMPLE_RATE);
+    let mut events = phrase_on_channel(9);
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Input Channel", 10.0, 0.0, 16.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Answer Channel", 5.0, 1.0, 16.0)));
+    let recording = plugin.perform(playback(), &events, 16.0, block_sizes(17, 512)).unwrap();
+    assert!(!note_ons(&recording.notes).is_empty(), "channel 10 chosen: heard and answered");
+    assert!(recording.notes.iter().all(|n| n.channel == 4), "the answer plays on channel 5: {:?}", recording.notes);
+    assert_balanced(&recording.notes);
+
+    let mut plugin = load(true, SAMPLE_RATE);
+    let mut events = phrase_on_channel(1);
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Input Channel", 1.0, 0.0, 16.0)));
+    events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Thru", 1.0, 0.0, 1.0)));
+    let recording = plugin.perform(playback(), &events, 16.0, block_sizes(18, 512)).unwrap();
+    assert_eq!(recording.notes.len(), 10, "channel 2 passes thru, unheard: {:?}", recording.notes);
+    assert!(recording.notes.iter().all(|n| n.channel == 1));
+}
+
+/// Failed before the fix: Thru passed notes only.
+#[test]
+fn thru_passes_controllers_bends_pressure_and_programs_on_their_channel() {
+    let messages = [[0xB2, 1, 64], [0xE2, 0, 80], [0xD2, 50, 0], [0xC2, 7, 0], [0xB2, 64, 127], [0xB2, 64, 0]];
+    for thru in [true, false] {
+        let mut plugin = load(true, SAMPLE_RATE);
+        let mut events: Vec<(f64, InputEvent)> = messages.iter().map(|&data| (1.0, InputEvent::Midi(data))).collect();
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Thru", if thru { 1.0 } else { 0.0 }, 0.0, 1.0)));
+        plugin.perform(playback(), &events, 2.0, block_sizes(19, 512)).unwrap();
+        let passed: Vec<[u8; 3]> = plugin.take_output_midi().into_iter().map(|midi| midi.data).collect();
+        let expected: Vec<[u8; 3]> = if thru { messages.to_vec() } else { vec![] };
+        assert_eq!(passed, expected, "thru {thru}");
+    }
+}
+
+/// Failed before the fix: there was no answer channel to change; now a change mid-answer ends
+/// the notes on the old channel.
+#[test]
+fn changing_the_answer_channel_or_range_mid_answer_ends_its_notes() {
+    let block_with = |name: &'static str, plain: f64, min: f64, max: f64| {
+        move |plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, beat: f64| {
+            let change = set_parameter(plugin, name, plain, min, max);
+            let transport = continuo_harness::Transport { playing: true, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
+            plugin.process(256, transport, &[(0, change)], &mut recording.notes, &mut [vec![], vec![]]).unwrap();
+            assert_eq!(sounding(&recording.notes), 0, "{name} changed: every answer note ended at once");
+        }
+    };
+    assert_notes_end_when(block_with("Answer Channel", 2.0, 1.0, 16.0));
+    assert_notes_end_when(block_with("Lowest Pitch (MIDI note)", 100.0, 21.0, 108.0));
+    assert_notes_end_when(block_with("Scale Lock", 1.0, 0.0, 2.0));
+}
+
 #[test]
 fn deactivation_mid_answer_starts_clean_at_any_sample_rate() {
     for sample_rate in [22_050.0, 192_000.0] {
         let mut plugin = load(true, SAMPLE_RATE);
-        plugin.perform(playback(), &phrase(PHRASE_START_BEATS), answer_start() + 1.0, block_sizes(8, 512)).unwrap();
+        let before = plugin.perform(playback(), &phrase(PHRASE_START_BEATS), answer_start() + 1.0, block_sizes(8, 512)).unwrap();
         plugin.deactivate();
         plugin.activate(sample_rate, MAX_BLOCK).unwrap();
         let recording = plugin.perform(playback(), &phrase(PHRASE_START_BEATS), 16.0, block_sizes(8, 8192)).unwrap();
         assert!(note_ons(&recording.notes).len() >= 2, "answers at {sample_rate} Hz");
-        assert_balanced(&recording.notes);
+        // The notes sounding at deactivation end first thing after reactivation.
+        assert_balanced(&[before.notes, recording.notes.clone()].concat());
         assert!(recording.rms_between(answer_start(), answer_start() + ANSWER_BEATS) > 1e-3);
     }
 }

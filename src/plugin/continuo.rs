@@ -10,14 +10,12 @@ use nice_plug::prelude::*;
 
 use super::params::{ContinuoParams, ScaleLock};
 use super::phrase::{Cue, Phrase, PhraseSettings, Sustain};
-use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostTime, ThruNotes};
+use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostNotes, HostTime, NoteSource};
 use super::voice::PreviewVoice;
 use super::worker::{AnswerRequest, LiveSettings, ToWorker, WorkerHandle};
 use crate::engine::{Constraints, ScaleMode};
 use crate::tokens::KeyEvent;
 
-/// MIDI channel (0-based) the answer is sent on.
-const ANSWER_CHANNEL: u8 = 0;
 /// Sustain pedal controller number.
 const SUSTAIN_CONTROLLER: u8 = 64;
 /// Quarter-note beats per bar when the host gives no time signature.
@@ -37,8 +35,11 @@ pub struct Continuo {
     sustain: Sustain,
     /// The answer being played and its sounding notes.
     playback: AnswerPlayback,
-    /// Player notes passed through and still on at the host.
-    thru_notes: ThruNotes,
+    /// Every note on at the host (answer and thru) and the note-offs owed to it. Kept across
+    /// reset and reactivation, which cannot send events, so the offs go out in the next block.
+    host_notes: HostNotes,
+    /// The answer channel and constraints of the last block: a change ends the answer.
+    answer_shape: AnswerShape,
     /// The preview synth.
     voice: PreviewVoice,
     /// Samples per second since the last activation.
@@ -56,18 +57,20 @@ pub struct Continuo {
 impl Default for Continuo {
     fn default() -> Self {
         let params = Arc::new(ContinuoParams::default());
+        let answer_shape = AnswerShape::of(&params);
         let worker = WorkerHandle::spawn(params.model_path.clone(), Arc::new(LiveSettings::default()));
         let seed_nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
         Self {
+            answer_shape,
             params,
             worker,
             clock: Clock::default(),
             phrase: Phrase::default(),
             sustain: Sustain::default(),
             playback: AnswerPlayback::default(),
-            thru_notes: ThruNotes::default(),
+            host_notes: HostNotes::default(),
             voice: PreviewVoice::new(44_100.0),
             sample_rate: 44_100.0,
             answers_requested: 0,
@@ -90,9 +93,9 @@ impl Plugin for Continuo {
         main_output_channels: NonZeroU32::new(2),
         ..AudioIOLayout::const_default()
     }];
-    // CCs in, for the sustain pedal.
+    // CCs in, for the sustain pedal; CCs out, so Thru passes pedals, bends and pressure on.
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
-    const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
 
     type Editor = ();
@@ -116,7 +119,6 @@ impl Plugin for Continuo {
     }
 
     fn deactivate(&mut self) {
-        // No events can be sent any more: the host ends the notes of a deactivated plugin.
         self.forget_everything();
     }
 
@@ -125,11 +127,14 @@ impl Plugin for Continuo {
         let tempo = self.params.tempo_bpm.value() as f64;
         let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
         self.share_live_settings();
+        // First, the note-offs owed since a reset or refused by the host.
+        self.host_notes.pay_owed_offs(|channel, key| send_note(context, 0, channel, key));
         let bypassed = self.params.bypass.value();
         if block.discontinuity || bypassed != self.was_bypassed {
             self.stop_everything(context, &block, 0);
         }
         self.was_bypassed = bypassed;
+        self.follow_answer_shape(context, &block);
         for channel in buffer.as_slice() {
             channel.fill(0.0);
         }
@@ -157,12 +162,13 @@ impl Plugin for Continuo {
 }
 
 impl Continuo {
-    /// Clears every note, answer and clock (activation, reset, deactivation), and tells the
-    /// worker the model's clock restarts.
+    /// Clears every answer and clock (activation, reset, deactivation), owes the host the
+    /// note-off of every note on (no event can be sent here), and tells the worker the model's
+    /// clock restarts.
     fn forget_everything(&mut self) {
         self.worker.live().current_answer.store(0, Ordering::Release);
         self.playback.stop(|_| {});
-        self.thru_notes.release_all(|_, _| {});
+        self.host_notes.owe_every_off();
         self.voice.silence();
         self.phrase.cancel();
         self.sustain = Sustain::default();
@@ -189,7 +195,8 @@ impl Continuo {
         *rendered = until;
     }
 
-    /// A player event: heard by the model, passed through if asked, and it may interrupt.
+    /// A player event: heard by the model (on its input channel), passed through if asked,
+    /// and it may interrupt.
     fn handle_input(
         &mut self,
         context: &mut impl ProcessContext<Self>,
@@ -198,43 +205,35 @@ impl Continuo {
         settings: &PhraseSettings,
         bypassed: bool,
     ) {
+        if !bypassed {
+            self.listen(context, block, &event, settings);
+        }
+        self.pass_through(context, event, bypassed || self.params.thru.value(), bypassed);
+    }
+
+    /// What the model and the dialogue hear of a player event on a channel they listen to.
+    fn listen(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, event: &PluginNoteEvent<Self>, settings: &PhraseSettings) {
         let offset = event.timing();
         let beat = block.song_beat_at(offset as usize);
         let tick = block.stream_tick_at(offset as usize);
-        let pass_through = bypassed || self.params.thru.value();
-        match event {
-            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 => {
+        match *event {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 && self.hears(channel) => {
+                self.sustain.key_down(key);
                 let velocity = midi_velocity(velocity);
-                if !bypassed {
-                    self.sustain.key_down(key);
-                    self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity } });
-                    if self.phrase.key_down(beat, settings) == Cue::Interrupt {
-                        self.stop_answer(context, block, offset);
-                    }
-                }
-                if pass_through {
-                    let channel = channel.number().unwrap_or(0);
-                    self.thru_notes.on(channel, key);
-                    send_note(context, offset, channel, KeyEvent::On { pitch: key, velocity });
-                    if !bypassed {
-                        self.voice.note_on(key, velocity);
-                    }
+                self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity } });
+                if self.phrase.key_down(note_channel(channel), key, beat, settings) == Cue::Interrupt {
+                    self.stop_answer(context, block, offset);
                 }
             }
-            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {
-                if !bypassed {
-                    if self.sustain.key_up(key) {
-                        self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
-                    }
-                    self.phrase.key_up(beat);
+            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. }
+                if self.hears(channel) =>
+            {
+                if self.sustain.key_up(key) {
+                    self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
                 }
-                let channel = channel.number().unwrap_or(0);
-                if self.thru_notes.off(channel, key) {
-                    send_note(context, offset, channel, KeyEvent::Off { pitch: key });
-                    self.voice.note_off(key);
-                }
+                self.phrase.key_up(note_channel(channel), key, beat);
             }
-            NoteEvent::MidiCC { cc: SUSTAIN_CONTROLLER, value, .. } if !bypassed => {
+            NoteEvent::MidiCC { channel, cc: SUSTAIN_CONTROLLER, value, .. } if self.params.hears_channel(channel) => {
                 let down = value >= 0.5;
                 let worker = &self.worker;
                 self.sustain.pedal(down, |key| {
@@ -246,14 +245,79 @@ impl Continuo {
         }
     }
 
-    /// An answer note reaches the host, the preview voice and the listening model.
+    fn hears(&self, channel: Channel) -> bool {
+        self.params.hears_channel(note_channel(channel))
+    }
+
+    /// Passes a player event to the MIDI output (and its notes to the preview voice unless
+    /// bypassed) when `pass` is on. Note-offs always end the notes passed through before.
+    fn pass_through(&mut self, context: &mut impl ProcessContext<Self>, event: PluginNoteEvent<Self>, pass: bool, bypassed: bool) {
+        let offset = event.timing();
+        let send = |channel, key| send_note(context, offset, channel, key);
+        match event {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 => {
+                let (channel, velocity) = (note_channel(channel), midi_velocity(velocity));
+                let already_on = self.host_notes.holds(NoteSource::Thru, channel, key);
+                if pass && self.host_notes.note_on(NoteSource::Thru, channel, key, velocity, send) && !already_on && !bypassed {
+                    self.voice.note_on(NoteSource::Thru, key, velocity);
+                }
+            }
+            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {
+                self.end_thru_note(send, note_channel(channel), key);
+            }
+            NoteEvent::MidiCC { .. }
+            | NoteEvent::MidiPitchBend { .. }
+            | NoteEvent::MidiChannelPressure { .. }
+            | NoteEvent::PolyPressure { .. }
+            | NoteEvent::MidiProgramChange { .. }
+                if pass =>
+            {
+                // A controller the host refuses is lost; unlike a note-off, none leaves anything hanging.
+                let _ = context.try_send_event(event);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends a note passed through, at the host and in the preview voice, if it is on.
+    fn end_thru_note(&mut self, send: impl FnMut(u8, KeyEvent) -> bool, channel: u8, key: u8) {
+        if self.host_notes.note_off(NoteSource::Thru, channel, key, send) {
+            self.voice.note_off(NoteSource::Thru, key);
+        }
+    }
+
+    /// An answer note reaches the host, the preview voice and the listening model; a note-on
+    /// the host refuses is not played at all.
     fn play_answer_note(&mut self, context: &mut impl ProcessContext<Self>, due: DueNote) {
-        send_note(context, due.offset, ANSWER_CHANNEL, due.key);
+        let channel = self.answer_shape.channel;
+        let send = |channel, key| send_note(context, due.offset, channel, key);
+        let played = match due.key {
+            KeyEvent::On { pitch, velocity } => self.host_notes.note_on(NoteSource::Answer, channel, pitch, velocity, send),
+            KeyEvent::Off { pitch } => self.host_notes.note_off(NoteSource::Answer, channel, pitch, send),
+        };
+        if !played {
+            self.playback.refused(due);
+            return;
+        }
         match due.key {
-            KeyEvent::On { pitch, velocity } => self.voice.note_on(pitch, velocity),
-            KeyEvent::Off { pitch } => self.voice.note_off(pitch),
+            KeyEvent::On { pitch, velocity } => self.voice.note_on(NoteSource::Answer, pitch, velocity),
+            KeyEvent::Off { pitch } => self.voice.note_off(NoteSource::Answer, pitch),
         }
         self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key });
+    }
+
+    /// Answer channel, pitch range or scale changed: the answer in progress no longer fits,
+    /// so its notes end (on the channel they sound on) and the dialogue listens again.
+    fn follow_answer_shape(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime) {
+        let shape = AnswerShape::of(&self.params);
+        if shape == self.answer_shape {
+            return;
+        }
+        self.answer_shape = shape;
+        if self.playback.is_playing() || self.phrase.is_answering() {
+            self.stop_answer(context, block, 0);
+            self.phrase.stop_answering();
+        }
     }
 
     /// Moves the dialogue to the end of the block: start, finish answers; Continue.
@@ -279,7 +343,7 @@ impl Continuo {
             start_tick,
             end_tick: block.stream_tick_at_song_beat(end_beat),
             seed: self.answer_seed(answer_id),
-            constraints: self.constraints(),
+            constraints: self.answer_shape.constraints,
         };
         self.worker.live().current_answer.store(answer_id, Ordering::Release);
         if self.worker.tell(ToWorker::Answer(request)) {
@@ -299,35 +363,52 @@ impl Continuo {
         }
     }
 
-    fn constraints(&self) -> Constraints {
-        let (pitch_low, pitch_high) = self.params.pitch_range();
-        let mode = match self.params.scale.value() {
-            ScaleLock::Chromatic => ScaleMode::Chromatic,
-            ScaleLock::Major => ScaleMode::Major,
-            ScaleLock::Minor => ScaleMode::Minor,
-        };
-        Constraints { pitch_low, pitch_high, root: self.params.root.value() as u8, mode, allow_end: false }
-    }
-
     /// Stops the answer at `offset`: every sounding answer note gets its note-off there.
     fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.worker.live().current_answer.store(0, Ordering::Release);
         let tick = block.stream_tick_at(offset as usize);
         let (voice, worker) = (&mut self.voice, &self.worker);
         self.playback.stop(|pitch| {
-            send_note(context, offset, ANSWER_CHANNEL, KeyEvent::Off { pitch });
-            voice.note_off(pitch);
+            voice.note_off(NoteSource::Answer, pitch);
             worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch } });
         });
+        self.host_notes.release_source(NoteSource::Answer, |channel, key| send_note(context, offset, channel, key));
     }
 
     /// Transport jump or stop, bypass change: all notes off, silence, listen afresh.
     fn stop_everything(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.stop_answer(context, block, offset);
-        self.thru_notes.release_all(|channel, pitch| send_note(context, offset, channel, KeyEvent::Off { pitch }));
+        self.host_notes.release_source(NoteSource::Thru, |channel, key| send_note(context, offset, channel, key));
         self.voice.release_all();
         self.phrase.cancel();
     }
+}
+
+/// What shapes the answer's notes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct AnswerShape {
+    /// The channel (0-based) answer notes are sent on.
+    channel: u8,
+    /// The pitch range and scale the worker must keep to.
+    constraints: Constraints,
+}
+
+impl AnswerShape {
+    fn of(params: &ContinuoParams) -> Self {
+        let (pitch_low, pitch_high) = params.pitch_range();
+        let mode = match params.scale.value() {
+            ScaleLock::Chromatic => ScaleMode::Chromatic,
+            ScaleLock::Major => ScaleMode::Major,
+            ScaleLock::Minor => ScaleMode::Minor,
+        };
+        let constraints = Constraints { pitch_low, pitch_high, root: params.root.value() as u8, mode, allow_end: false };
+        Self { channel: params.answer_channel(), constraints }
+    }
+}
+
+/// A note event's channel (0-based); a wildcard counts as the first.
+fn note_channel(channel: Channel) -> u8 {
+    channel.number().unwrap_or(0)
 }
 
 /// The host transport as plain numbers, and the bar length in beats.
@@ -349,7 +430,8 @@ fn midi_velocity(velocity: f32) -> u8 {
     (velocity * 127.0).round().clamp(1.0, 127.0) as u8
 }
 
-fn send_note<P: Plugin>(context: &mut impl ProcessContext<P>, timing: u32, channel: u8, key: KeyEvent) {
+/// Sends a note to the host; returns whether the host took it.
+fn send_note<P: Plugin>(context: &mut impl ProcessContext<P>, timing: u32, channel: u8, key: KeyEvent) -> bool {
     let (channel, voice_id) = (Channel::Number(channel), VoiceID::Wildcard);
     let event = match key {
         KeyEvent::On { pitch, velocity } => {
@@ -357,8 +439,7 @@ fn send_note<P: Plugin>(context: &mut impl ProcessContext<P>, timing: u32, chann
         }
         KeyEvent::Off { pitch } => NoteEvent::NoteOff { timing, voice_id, channel, key: Key::Number(pitch), velocity: 0.0 },
     };
-    // A full host queue drops the event; nothing better can be done without waiting.
-    let _ = context.try_send_event(event);
+    context.try_send_event(event).is_ok()
 }
 
 /// A well-mixed 64-bit hash (SplitMix64's finalizer), for per-answer seeds.

@@ -21,6 +21,11 @@ pub enum ScaleLock {
     Minor,
 }
 
+/// The Input Channel value that listens to every channel but the drums.
+pub const OMNI_INPUT_CHANNEL: i32 = 0;
+/// The General MIDI drum channel (0-based): left out in Omni, as training leaves drums out.
+const DRUM_CHANNEL: u8 = 9;
+
 /// Names of the pitch classes, for the root parameter.
 const PITCH_CLASS_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 
@@ -69,6 +74,13 @@ pub struct ContinuoParams {
     /// Keep answering while the player plays, instead of stopping to listen.
     #[id = "over"]
     pub answer_over_player: BoolParam,
+    /// The channel the model listens to: Omni (every channel but the drums) or one of 1-16.
+    /// Notes on other channels pass thru (if Thru is on) but are not heard.
+    #[id = "inch"]
+    pub input_channel: IntParam,
+    /// The channel (1-16) the answer is played on.
+    #[id = "anch"]
+    pub answer_channel: IntParam,
     /// Host bypass: all notes off, silence, and the player's notes passed through.
     #[id = "bypass"]
     pub bypass: BoolParam,
@@ -110,6 +122,16 @@ impl Default for ContinuoParams {
                 .with_unit(" BPM"),
             continue_now: BoolParam::new("Continue", false),
             answer_over_player: BoolParam::new("Answer Over Player", false),
+            input_channel: IntParam::new("Input Channel", OMNI_INPUT_CHANNEL, IntRange::Linear { min: 0, max: 16 })
+                .with_value_to_string(Arc::new(|channel| match channel {
+                    OMNI_INPUT_CHANNEL => "Omni".to_string(),
+                    channel => channel.to_string(),
+                }))
+                .with_string_to_value(Arc::new(|text| match text.trim() {
+                    omni if omni.eq_ignore_ascii_case("omni") => Some(OMNI_INPUT_CHANNEL),
+                    number => number.parse().ok().filter(|channel| (1..=16).contains(channel)),
+                })),
+            answer_channel: IntParam::new("Answer Channel", 1, IntRange::Linear { min: 1, max: 16 }),
             bypass: BoolParam::new("Bypass", false)
                 .make_bypass()
                 .with_value_to_string(formatters::v2s_bool_bypass())
@@ -135,8 +157,43 @@ impl ContinuoParams {
         (a.min(b), a.max(b))
     }
 
+    /// Whether the model hears notes on `channel` (0-based).
+    pub fn hears_channel(&self, channel: u8) -> bool {
+        input_channel_hears(self.input_channel.value(), channel)
+    }
+
+    /// The answer's channel, 0-based.
+    pub fn answer_channel(&self) -> u8 {
+        (self.answer_channel.value() - 1) as u8
+    }
+
     /// The preview voice's gain (0..1).
     pub fn preview_gain(&self) -> f32 {
         self.preview_volume.value() / 100.0
+    }
+}
+
+/// Whether an Input Channel value (Omni, or 1-16) takes notes on `channel` (0-based).
+fn input_channel_hears(input_channel: i32, channel: u8) -> bool {
+    match input_channel {
+        OMNI_INPUT_CHANNEL => channel != DRUM_CHANNEL,
+        chosen => chosen - 1 == channel as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omni_leaves_out_the_drums_and_a_chosen_channel_is_the_only_one_heard() {
+        let params = ContinuoParams::default();
+        assert!(params.hears_channel(0) && params.hears_channel(15), "Omni by default");
+        assert!(!params.hears_channel(9), "Omni leaves out the drum channel, as training does");
+        for (chosen, heard) in [(10, 9), (3, 2)] {
+            assert!(input_channel_hears(chosen, heard));
+            assert_eq!((0..16).filter(|&channel| input_channel_hears(chosen, channel)).count(), 1);
+        }
+        assert_eq!(params.answer_channel(), 0, "channel 1 by default");
     }
 }

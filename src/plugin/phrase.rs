@@ -12,6 +12,10 @@
 pub const ANSWER_PREPARE_BEATS: f64 = 0.5;
 /// The grid answers start on: the beat.
 pub const ANSWER_GRID_BEATS: f64 = 1.0;
+/// Number of MIDI channels.
+const CHANNEL_COUNT: usize = 16;
+/// Number of MIDI keys.
+const KEY_COUNT: usize = 128;
 
 /// The user's settings that shape the dialogue, read once per block.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,7 +55,9 @@ enum Stage {
 pub struct Phrase {
     /// Where the dialogue stands.
     stage: Stage,
-    /// Keys the player holds down now.
+    /// Keys the player holds down now, per channel and key: a repeated note-on is one key.
+    held: [[bool; KEY_COUNT]; CHANNEL_COUNT],
+    /// How many entries of `held` are set.
     keys_held: u32,
     /// Whether the sustain pedal is down (it holds the phrase open like a key).
     pedal_down: bool,
@@ -64,7 +70,14 @@ pub struct Phrase {
 
 impl Default for Phrase {
     fn default() -> Self {
-        Self { stage: Stage::Listening, keys_held: 0, pedal_down: false, silent_since_beat: None, continue_requested: false }
+        Self {
+            stage: Stage::Listening,
+            held: [[false; KEY_COUNT]; CHANNEL_COUNT],
+            keys_held: 0,
+            pedal_down: false,
+            silent_since_beat: None,
+            continue_requested: false,
+        }
     }
 }
 
@@ -74,17 +87,32 @@ impl Phrase {
         matches!(self.stage, Stage::Answering { .. })
     }
 
-    /// The player pressed a key at `beat`.
-    pub fn key_down(&mut self, _beat: f64, settings: &PhraseSettings) -> Cue {
-        self.keys_held += 1;
+    /// The player pressed `key` on `channel` at `beat`.
+    pub fn key_down(&mut self, channel: u8, key: u8, _beat: f64, settings: &PhraseSettings) -> Cue {
+        if !std::mem::replace(self.held_mut(channel, key), true) {
+            self.keys_held += 1;
+        }
         self.silent_since_beat = None;
         self.interrupt_unless_over_player(settings)
     }
 
-    /// The player released a key at `beat`.
-    pub fn key_up(&mut self, beat: f64) {
-        self.keys_held = self.keys_held.saturating_sub(1);
-        self.note_silence(beat);
+    /// The player released `key` on `channel` at `beat` (a key not held changes nothing).
+    pub fn key_up(&mut self, channel: u8, key: u8, beat: f64) {
+        if std::mem::take(self.held_mut(channel, key)) {
+            self.keys_held -= 1;
+            self.note_silence(beat);
+        }
+    }
+
+    /// Stops the pending or sounding answer (the caller ends its notes) and listens again,
+    /// still knowing which keys are held; nothing new to answer until the player plays.
+    pub fn stop_answering(&mut self) {
+        self.stage = Stage::Listening;
+        self.silent_since_beat = None;
+    }
+
+    fn held_mut(&mut self, channel: u8, key: u8) -> &mut bool {
+        &mut self.held[channel as usize % CHANNEL_COUNT][key as usize % KEY_COUNT]
     }
 
     /// The sustain pedal went down or up at `beat`.
@@ -213,10 +241,10 @@ mod tests {
     const SETTINGS: PhraseSettings =
         PhraseSettings { response_gap_beats: 1.0, answer_length_beats: 8.0, answer_over_player: false };
 
-    /// Plays a key from `start` to `end` beats.
+    /// Plays middle C from `start` to `end` beats.
     fn play(phrase: &mut Phrase, start: f64, end: f64) -> Cue {
-        let cue = phrase.key_down(start, &SETTINGS);
-        phrase.key_up(end);
+        let cue = phrase.key_down(0, 60, start, &SETTINGS);
+        phrase.key_up(0, 60, end);
         cue
     }
 
@@ -236,10 +264,10 @@ mod tests {
     #[test]
     fn a_held_key_or_pedal_keeps_listening() {
         let mut phrase = Phrase::default();
-        phrase.key_down(0.0, &SETTINGS);
+        phrase.key_down(0, 60, 0.0, &SETTINGS);
         assert_eq!(phrase.advance(10.0, &SETTINGS), Cue::Nothing);
         phrase.pedal(true, 10.0);
-        phrase.key_up(10.5);
+        phrase.key_up(0, 60, 10.5);
         assert_eq!(phrase.advance(20.0, &SETTINGS), Cue::Nothing, "the pedal holds the phrase open");
         phrase.pedal(false, 20.0);
         assert_eq!(phrase.advance(21.0, &SETTINGS), Cue::Answer { start_beat: 21.0, end_beat: 29.0 });
@@ -250,9 +278,9 @@ mod tests {
         let mut phrase = Phrase::default();
         play(&mut phrase, 0.0, 1.0);
         assert!(matches!(phrase.advance(2.0, &SETTINGS), Cue::Answer { .. }));
-        assert_eq!(phrase.key_down(5.0, &SETTINGS), Cue::Interrupt);
+        assert_eq!(phrase.key_down(0, 60, 5.0, &SETTINGS), Cue::Interrupt);
         assert!(!phrase.is_answering());
-        phrase.key_up(5.5);
+        phrase.key_up(0, 60, 5.5);
         assert_eq!(phrase.advance(6.5, &SETTINGS), Cue::Answer { start_beat: 7.0, end_beat: 15.0 });
     }
 
@@ -260,10 +288,10 @@ mod tests {
     fn over_player_keeps_answering() {
         let settings = PhraseSettings { answer_over_player: true, ..SETTINGS };
         let mut phrase = Phrase::default();
-        phrase.key_down(0.0, &settings);
-        phrase.key_up(1.0);
+        phrase.key_down(0, 60, 0.0, &settings);
+        phrase.key_up(0, 60, 1.0);
         assert!(matches!(phrase.advance(2.0, &settings), Cue::Answer { .. }));
-        assert_eq!(phrase.key_down(3.0, &settings), Cue::Nothing);
+        assert_eq!(phrase.key_down(0, 62, 3.0, &settings), Cue::Nothing);
         assert!(phrase.is_answering());
     }
 
@@ -296,6 +324,33 @@ mod tests {
         let mut ended = vec![];
         sustain.pedal(false, |key| ended.push(key));
         assert_eq!(ended, vec![62], "64 was struck again, so only 62 ends with the pedal");
+    }
+
+    /// Failed before the fix: a counter of held keys never came back to zero after a
+    /// repeated note-on, and Continuo stopped answering.
+    #[test]
+    fn a_repeated_note_on_is_one_held_key() {
+        let mut phrase = Phrase::default();
+        phrase.key_down(0, 60, 0.0, &SETTINGS);
+        phrase.key_down(0, 60, 0.5, &SETTINGS);
+        phrase.key_down(1, 60, 0.5, &SETTINGS);
+        phrase.key_up(0, 60, 1.0);
+        assert_eq!(phrase.advance(5.0, &SETTINGS), Cue::Nothing, "channel 2 still holds its key");
+        phrase.key_up(1, 60, 5.0);
+        phrase.key_up(1, 60, 5.0);
+        assert_eq!(phrase.advance(6.0, &SETTINGS), Cue::Answer { start_beat: 6.0, end_beat: 14.0 });
+    }
+
+    #[test]
+    fn stopping_the_answer_listens_for_new_playing() {
+        let mut phrase = Phrase::default();
+        play(&mut phrase, 0.0, 1.0);
+        assert!(matches!(phrase.advance(2.0, &SETTINGS), Cue::Answer { .. }));
+        phrase.stop_answering();
+        assert!(!phrase.is_answering());
+        assert_eq!(phrase.advance(20.0, &SETTINGS), Cue::Nothing, "nothing new to answer");
+        play(&mut phrase, 20.0, 21.0);
+        assert!(matches!(phrase.advance(22.0, &SETTINGS), Cue::Answer { .. }));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! for each block and notices jumps, loops, starts and stops. [`AnswerPlayback`] places the
 //! worker's answer notes, given in token ticks, at sample offsets against song beats, and
 //! remembers every note it started so each one gets its note-off on every path.
-//! [`ThruNotes`] does the same bookkeeping for the player's notes passed through.
+//! [`HostNotes`] keeps every note on at the host, the answer's and the player's passed through,
+//! so each gets its note-off, even across a reset or an event the host refused.
 //! Host-free: the plugin glue feeds it plain numbers.
 
 use crate::tokens::{KeyEvent, TICKS_PER_BEAT};
@@ -210,6 +211,14 @@ impl AnswerPlayback {
         self.all_received = false;
     }
 
+    /// The host refused `due`: a refused note-on never sounded (a refused note-off is owed by
+    /// [`HostNotes`], and ended here all the same).
+    pub fn refused(&mut self, due: DueNote) {
+        if let KeyEvent::On { pitch, .. } = due.key {
+            self.sounding[pitch as usize] = false;
+        }
+    }
+
     /// The next answer event due in this block at or before sample `until` (so the caller
     /// can interleave other events in time order). A note-on for a key already sounding first
     /// yields its note-off; note-offs for keys not sounding are dropped.
@@ -255,40 +264,130 @@ impl AnswerPlayback {
     }
 }
 
-/// The player's notes passed through to the MIDI output that are still on there.
+/// Who plays a note Continuo sends to the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteSource {
+    /// The player's note, passed through.
+    Thru,
+    /// The model's answer.
+    Answer,
+}
+
+impl NoteSource {
+    /// This source's bit in [`HostNotes`]' holder sets.
+    fn bit(self) -> u8 {
+        match self {
+            NoteSource::Thru => 1,
+            NoteSource::Answer => 2,
+        }
+    }
+}
+
+/// Every note Continuo has on at the host, per channel and key, and which sources hold it, so
+/// each note-on gets exactly one note-off on every path.
+///
+/// The host sees one note per channel and key. The rule when the player's note passed through
+/// and the answer share a key and channel: the first source to strike it sends the note-on,
+/// a second one joins it silently, and the note-off goes out only when the last source holding
+/// it lets go. Neither source cuts the other's note short.
+///
+/// `send(channel, key)` returns whether the host took the event. A refused note-on is not
+/// recorded as on; a refused note-off stays owed and goes out first in the next block
+/// ([`HostNotes::pay_owed_offs`]), as do the offs of notes on when the plugin was reset.
 #[derive(Clone, Debug)]
-pub struct ThruNotes {
-    /// On at the host, per channel and key.
-    sounding: [[bool; KEY_COUNT]; CHANNEL_COUNT],
+pub struct HostNotes {
+    /// Sources holding each note on (a bit per [`NoteSource`]); non-zero means on at the host.
+    holders: [[u8; KEY_COUNT]; CHANNEL_COUNT],
+    /// Notes ended whose note-off the host has not taken yet.
+    owed_offs: [[bool; KEY_COUNT]; CHANNEL_COUNT],
+    /// Whether any note-off is owed, so most blocks skip the scan.
+    any_owed: bool,
 }
 
-impl Default for ThruNotes {
+impl Default for HostNotes {
     fn default() -> Self {
-        Self { sounding: [[false; KEY_COUNT]; CHANNEL_COUNT] }
+        Self { holders: [[0; KEY_COUNT]; CHANNEL_COUNT], owed_offs: [[false; KEY_COUNT]; CHANNEL_COUNT], any_owed: false }
     }
 }
 
-impl ThruNotes {
-    /// Records a note-on passed through.
-    pub fn on(&mut self, channel: u8, key: u8) {
-        self.sounding[channel as usize % CHANNEL_COUNT][key as usize % KEY_COUNT] = true;
+impl HostNotes {
+    /// `source` strikes `key` on `channel`; returns whether it now holds the note (false: the
+    /// host refused the note-on, or the owed note-off that must precede it).
+    pub fn note_on(&mut self, source: NoteSource, channel: u8, key: u8, velocity: u8, mut send: impl FnMut(u8, KeyEvent) -> bool) -> bool {
+        let (c, k) = slot(channel, key);
+        if self.owed_offs[c][k] && !send(channel, KeyEvent::Off { pitch: key }) {
+            return false;
+        }
+        self.owed_offs[c][k] = false;
+        if self.holders[c][k] == 0 && !send(channel, KeyEvent::On { pitch: key, velocity }) {
+            return false;
+        }
+        self.holders[c][k] |= source.bit();
+        true
     }
 
-    /// Records a note-off; returns whether the note was on (only then is the off passed on).
-    pub fn off(&mut self, channel: u8, key: u8) -> bool {
-        std::mem::take(&mut self.sounding[channel as usize % CHANNEL_COUNT][key as usize % KEY_COUNT])
+    /// `source` lets go of `key` on `channel`; returns whether it held it. The note-off goes
+    /// out (or is owed) once no source holds the note.
+    pub fn note_off(&mut self, source: NoteSource, channel: u8, key: u8, mut send: impl FnMut(u8, KeyEvent) -> bool) -> bool {
+        let (c, k) = slot(channel, key);
+        if self.holders[c][k] & source.bit() == 0 {
+            return false;
+        }
+        self.holders[c][k] &= !source.bit();
+        if self.holders[c][k] == 0 && !send(channel, KeyEvent::Off { pitch: key }) {
+            self.owed_offs[c][k] = true;
+            self.any_owed = true;
+        }
+        true
     }
 
-    /// Calls `note_off(channel, key)` for every note still on, and forgets them.
-    pub fn release_all(&mut self, mut note_off: impl FnMut(u8, u8)) {
-        for (channel, keys) in self.sounding.iter_mut().enumerate() {
-            for (key, on) in keys.iter_mut().enumerate() {
-                if std::mem::take(on) {
-                    note_off(channel as u8, key as u8);
+    /// Whether `source` holds `key` on `channel`.
+    pub fn holds(&self, source: NoteSource, channel: u8, key: u8) -> bool {
+        let (c, k) = slot(channel, key);
+        self.holders[c][k] & source.bit() != 0
+    }
+
+    /// Lets go of every note `source` holds, on every channel.
+    pub fn release_source(&mut self, source: NoteSource, mut send: impl FnMut(u8, KeyEvent) -> bool) {
+        for channel in 0..CHANNEL_COUNT as u8 {
+            for key in 0..KEY_COUNT as u8 {
+                self.note_off(source, channel, key, &mut send);
+            }
+        }
+    }
+
+    /// The plugin was reset or deactivated, where no event can be sent: every note on is ended
+    /// and its note-off owed until the next block.
+    pub fn owe_every_off(&mut self) {
+        for (holders, owed) in self.holders.iter_mut().flatten().zip(self.owed_offs.iter_mut().flatten()) {
+            if std::mem::take(holders) != 0 {
+                *owed = true;
+                self.any_owed = true;
+            }
+        }
+    }
+
+    /// Sends the owed note-offs the host takes; the rest stay owed.
+    pub fn pay_owed_offs(&mut self, mut send: impl FnMut(u8, KeyEvent) -> bool) {
+        if !self.any_owed {
+            return;
+        }
+        self.any_owed = false;
+        for (channel, keys) in self.owed_offs.iter_mut().enumerate() {
+            for (key, owed) in keys.iter_mut().enumerate() {
+                if *owed && !send(channel as u8, KeyEvent::Off { pitch: key as u8 }) {
+                    self.any_owed = true;
+                } else {
+                    *owed = false;
                 }
             }
         }
     }
+}
+
+/// A channel and key as indices into the per-note tables.
+fn slot(channel: u8, key: u8) -> (usize, usize) {
+    (channel as usize % CHANNEL_COUNT, key as usize % KEY_COUNT)
 }
 
 #[cfg(test)]
@@ -393,16 +492,83 @@ mod tests {
         assert_eq!(due, expected);
     }
 
+    /// A host that takes every event and logs it as (channel, key event).
+    fn taking(log: &mut Vec<(u8, KeyEvent)>) -> impl FnMut(u8, KeyEvent) -> bool + '_ {
+        |channel, key| {
+            log.push((channel, key));
+            true
+        }
+    }
+
+    fn refusing(_: u8, _: KeyEvent) -> bool {
+        false
+    }
+
+    const ON_60: KeyEvent = KeyEvent::On { pitch: 60, velocity: 90 };
+    const OFF_60: KeyEvent = KeyEvent::Off { pitch: 60 };
+
+    /// Failed before the fix: a reset forgot the sounding notes without their note-offs.
     #[test]
-    fn thru_notes_are_released_once() {
-        let mut thru = ThruNotes::default();
-        thru.on(3, 64);
-        thru.on(0, 60);
-        assert!(thru.off(0, 60));
-        assert!(!thru.off(0, 60), "a second off is not passed on");
-        let mut released = vec![];
-        thru.release_all(|channel, key| released.push((channel, key)));
-        assert_eq!(released, vec![(3, 64)]);
-        thru.release_all(|_, _| panic!("nothing is left"));
+    fn a_reset_owes_every_sounding_note_its_off_until_the_next_block() {
+        let (mut notes, mut log) = (HostNotes::default(), vec![]);
+        notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
+        notes.note_on(NoteSource::Thru, 9, 38, 90, taking(&mut log));
+        notes.owe_every_off();
+        assert!(!notes.holds(NoteSource::Answer, 0, 60), "the reset ended the note");
+        assert!(!notes.note_off(NoteSource::Thru, 9, 38, taking(&mut log)), "the player's late off is not passed on twice");
+        log.clear();
+        notes.pay_owed_offs(taking(&mut log));
+        assert_eq!(log, vec![(0, OFF_60), (9, KeyEvent::Off { pitch: 38 })]);
+        notes.pay_owed_offs(|_, _| panic!("every off was paid"));
+    }
+
+    /// Failed before the fix: a note-off the host refused was counted as sent.
+    #[test]
+    fn a_refused_off_stays_owed_and_a_refused_on_is_not_on() {
+        let (mut notes, mut log) = (HostNotes::default(), vec![]);
+        assert!(!notes.note_on(NoteSource::Answer, 0, 61, 90, refusing));
+        assert!(!notes.holds(NoteSource::Answer, 0, 61), "a refused on is not on");
+        assert!(!notes.note_off(NoteSource::Answer, 0, 61, taking(&mut log)), "so it gets no off");
+        notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
+        assert!(notes.note_off(NoteSource::Answer, 0, 60, refusing));
+        notes.pay_owed_offs(refusing);
+        log.clear();
+        notes.pay_owed_offs(taking(&mut log));
+        assert_eq!(log, vec![(0, OFF_60)], "the off is retried until the host takes it");
+        notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
+        notes.note_off(NoteSource::Answer, 0, 60, refusing);
+        log.clear();
+        notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
+        assert_eq!(log, vec![(0, OFF_60), (0, ON_60)], "a new strike pays the owed off first");
+    }
+
+    /// Failed before the fix: the answer's note-off ended the note the player still held.
+    #[test]
+    fn the_player_and_the_answer_on_one_key_do_not_end_each_other() {
+        let (mut notes, mut log) = (HostNotes::default(), vec![]);
+        notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
+        notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
+        notes.note_off(NoteSource::Answer, 0, 60, taking(&mut log));
+        assert_eq!(log, vec![(0, ON_60)], "one note at the host, still held by the player");
+        notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
+        notes.note_off(NoteSource::Thru, 0, 60, taking(&mut log));
+        assert_eq!(log, vec![(0, ON_60)], "the answer now holds it");
+        notes.release_source(NoteSource::Answer, taking(&mut log));
+        assert_eq!(log, vec![(0, ON_60), (0, OFF_60)]);
+        notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
+        notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
+        assert_eq!(log.len(), 3, "a repeated note-on is one note at the host");
+    }
+
+    /// Failed before the fix: a refused answer note-on was recorded as sounding.
+    #[test]
+    fn a_refused_answer_note_is_not_sounding() {
+        let mut playback = AnswerPlayback::default();
+        playback.start(AnswerWindow { answer_id: 1, start_tick: 0, start_song_beat: 8.0 });
+        let mut source: VecDeque<AnswerMessage> = [on(1, 0, 60), off(1, 3, 60)].into();
+        let due = playback.next_due(&beat_block(0), &mut source, u32::MAX).unwrap();
+        playback.refused(due);
+        assert_eq!(playback.next_due(&beat_block(0), &mut source, u32::MAX), None, "its off is dropped");
+        playback.stop(|pitch| panic!("{pitch} never sounded"));
     }
 }

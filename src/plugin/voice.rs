@@ -4,6 +4,8 @@
 
 use std::f32::consts::TAU;
 
+use super::schedule::NoteSource;
+
 /// Voices that can sound at once; a new note beyond that takes the oldest voice.
 pub const VOICE_COUNT: usize = 16;
 /// Attack time, so onsets do not click.
@@ -22,10 +24,12 @@ const VOICE_PEAK_LEVEL: f32 = 0.18;
 const PAN_SPREAD: f32 = 0.5;
 
 /// One sounding (or fading) note.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Voice {
     /// MIDI key, to find the voice again at note-off.
     key: u8,
+    /// Who played it, so the answer's note-off does not end the player's note on the same key.
+    source: NoteSource,
     /// Whether the key is still held (false: releasing or free).
     held: bool,
     /// Phase of the fundamental, in cycles (0..1).
@@ -61,6 +65,23 @@ pub struct PreviewVoice {
     notes_started: u64,
 }
 
+impl Default for Voice {
+    fn default() -> Self {
+        Self {
+            key: 0,
+            source: NoteSource::Thru,
+            held: false,
+            phase_cycles: 0.0,
+            cycles_per_sample: 0.0,
+            level: 0.0,
+            peak: 0.0,
+            attacked: false,
+            pan_gains: [0.0; 2],
+            started: 0,
+        }
+    }
+}
+
 /// The per-sample factor that fades by 60 dB in `seconds`.
 fn fade_factor(seconds: f32, sample_rate: f32) -> f32 {
     (1e-3f32).powf(1.0 / (seconds * sample_rate))
@@ -79,14 +100,15 @@ impl PreviewVoice {
         }
     }
 
-    /// Starts a note (MIDI velocity 1..=127).
-    pub fn note_on(&mut self, key: u8, velocity: u8) {
+    /// Starts a note of `source` (MIDI velocity 1..=127).
+    pub fn note_on(&mut self, source: NoteSource, key: u8, velocity: u8) {
         let slot = self.free_or_oldest_voice();
         let frequency = 440.0 * 2f32.powf((key as f32 - 69.0) / 12.0);
         let pan = ((key as f32 - 64.0) / 40.0).clamp(-1.0, 1.0) * PAN_SPREAD;
         self.notes_started += 1;
         self.voices[slot] = Voice {
             key,
+            source,
             held: true,
             phase_cycles: 0.0,
             cycles_per_sample: frequency / self.sample_rate,
@@ -99,9 +121,9 @@ impl PreviewVoice {
         };
     }
 
-    /// Releases every voice holding `key`.
-    pub fn note_off(&mut self, key: u8) {
-        for voice in self.voices.iter_mut().filter(|voice| voice.held && voice.key == key) {
+    /// Releases every voice of `source` holding `key`.
+    pub fn note_off(&mut self, source: NoteSource, key: u8) {
+        for voice in self.voices.iter_mut().filter(|voice| voice.held && voice.key == key && voice.source == source) {
             voice.held = false;
         }
     }
@@ -185,11 +207,11 @@ mod tests {
     fn a_note_sounds_then_fades_after_release() {
         let mut voice = PreviewVoice::new(SAMPLE_RATE);
         assert_eq!(rms(&render(&mut voice, 512, 1.0).0), 0.0, "silent before any note");
-        voice.note_on(60, 100);
+        voice.note_on(NoteSource::Answer, 60, 100);
         let (held, _) = render(&mut voice, 4800, 1.0);
         assert!(rms(&held) > 0.02, "audible: {}", rms(&held));
         assert!(held.iter().all(|s| s.abs() < 1.0), "no clipping");
-        voice.note_off(60);
+        voice.note_off(NoteSource::Answer, 60);
         render(&mut voice, 48_000, 1.0);
         assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5, "gone a second after release");
     }
@@ -197,7 +219,7 @@ mod tests {
     #[test]
     fn volume_zero_is_silent_and_pitch_pans() {
         let mut voice = PreviewVoice::new(SAMPLE_RATE);
-        voice.note_on(90, 127);
+        voice.note_on(NoteSource::Answer, 90, 127);
         let (left, right) = render(&mut voice, 4800, 0.0);
         assert_eq!(rms(&left) + rms(&right), 0.0);
         let (left, right) = render(&mut voice, 4800, 1.0);
@@ -208,12 +230,27 @@ mod tests {
     fn more_notes_than_voices_steal_the_oldest() {
         let mut voice = PreviewVoice::new(SAMPLE_RATE);
         for key in 40..40 + VOICE_COUNT as u8 + 4 {
-            voice.note_on(key, 100);
+            voice.note_on(NoteSource::Thru, key, 100);
             render(&mut voice, 16, 1.0);
         }
         let keys: Vec<u8> = voice.voices.iter().map(|v| v.key).collect();
         assert!(!keys.contains(&40) && keys.contains(&(40 + VOICE_COUNT as u8 + 3)), "{keys:?}");
         voice.release_all();
+        render(&mut voice, 48_000, 1.0);
+        assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5);
+    }
+
+    /// Failed before the fix: the answer's note-off released the player's voice on its key.
+    #[test]
+    fn the_answers_note_off_leaves_the_players_note_sounding() {
+        let mut voice = PreviewVoice::new(SAMPLE_RATE);
+        voice.note_on(NoteSource::Thru, 60, 100);
+        voice.note_on(NoteSource::Answer, 60, 100);
+        render(&mut voice, 480, 1.0);
+        voice.note_off(NoteSource::Answer, 60);
+        render(&mut voice, 48_000, 1.0);
+        assert!(rms(&render(&mut voice, 512, 1.0).0) > 1e-3, "the player's note still sounds");
+        voice.note_off(NoteSource::Thru, 60);
         render(&mut voice, 48_000, 1.0);
         assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5);
     }

@@ -78,14 +78,9 @@ pub fn block_sizes(seed: u64, max: usize) -> impl FnMut() -> usize {
 /// Checks that every note-on has exactly one later note-off on the same channel and key,
 /// that no off comes without its on, and that nothing is left sounding.
 pub fn assert_balanced(notes: &[OutputNote]) {
-    let mut sounding = std::collections::HashMap::new();
-    for note in notes {
-        let slot = sounding.entry((note.channel, note.key)).or_insert(0i32);
-        *slot += if note.on { 1 } else { -1 };
-        assert!((0..=1).contains(slot), "unbalanced at {note:?}: {notes:?}");
+    if let Err(problem) = continuo_harness::check_balanced(notes) {
+        panic!("{problem}: {notes:?}");
     }
-    let hanging: Vec<_> = sounding.iter().filter(|(_, &count)| count != 0).collect();
-    assert!(hanging.is_empty(), "notes left sounding: {hanging:?}");
 }
 
 /// A parameter change event setting `name` to a plain value, for a parameter over
