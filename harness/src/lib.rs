@@ -17,6 +17,9 @@ use clack_host::events::{EventFlags, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
+mod without_syscalls;
+pub use without_syscalls::BlockScratch;
+
 /// Why the harness could not do what it was asked; names the plugin file where it matters.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -26,6 +29,12 @@ pub enum HarnessError {
     Plugin { file: String, reason: String },
     #[error("the plugin refused: {0}")]
     Refused(String),
+    /// For blocks that must not allocate a message.
+    #[error("the plugin is not active")]
+    NotActive,
+    /// For blocks that must not allocate a message.
+    #[error("the plugin's process() failed")]
+    ProcessFailed,
 }
 
 /// The host side of the shared (any-thread) callbacks.
@@ -111,6 +120,8 @@ pub enum InputEvent {
     NoteOff { key: u8 },
     /// The sustain pedal (MIDI CC 64).
     Sustain { down: bool },
+    /// Any control change, on any channel (0-based), value 0..=127.
+    Controller { channel: u8, controller: u8, value: u8 },
     /// A parameter changes (CLAP plain value).
     Param { id: u32, value: f64 },
 }
@@ -345,6 +356,9 @@ fn push_input(buffer: &mut EventBuffer, offset: u32, event: InputEvent) {
         }
         InputEvent::NoteOff { key } => buffer.push(&NoteOffEvent::new(offset, Pckn::new(0u16, 0u16, key as u16, any_note), 0.0)),
         InputEvent::Sustain { down } => buffer.push(&MidiEvent::new(offset, 0, [0xB0, 64, if down { 127 } else { 0 }])),
+        InputEvent::Controller { channel, controller, value } => {
+            buffer.push(&MidiEvent::new(offset, 0, [0xB0 | (channel & 0x0F), controller & 0x7F, value & 0x7F]))
+        }
         InputEvent::Param { id, value } => {
             let Some(id) = ClapId::from_raw(id) else { return };
             buffer.push(&ParamValueEvent::new(offset, id, Pckn::match_all(), value))
