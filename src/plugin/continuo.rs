@@ -124,6 +124,7 @@ impl Plugin for Continuo {
         let (host, beats_per_bar) = host_time(context.transport());
         let tempo = self.params.tempo_bpm.value() as f64;
         let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
+        self.worker.flush();
         self.share_live_settings();
         let bypassed = self.params.bypass.value();
         if block.discontinuity || bypassed != self.was_bypassed {
@@ -236,7 +237,7 @@ impl Continuo {
             }
             NoteEvent::MidiCC { cc: SUSTAIN_CONTROLLER, value, .. } if !bypassed => {
                 let down = value >= 0.5;
-                let worker = &self.worker;
+                let worker = &mut self.worker;
                 self.sustain.pedal(down, |key| {
                     worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
                 });
@@ -313,7 +314,7 @@ impl Continuo {
     fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.worker.live().current_answer.store(0, Ordering::Release);
         let tick = block.stream_tick_at(offset as usize);
-        let (voice, worker) = (&mut self.voice, &self.worker);
+        let (voice, worker) = (&mut self.voice, &mut self.worker);
         self.playback.stop(|pitch| {
             send_note(context, offset, ANSWER_CHANNEL, KeyEvent::Off { pitch });
             voice.note_off(pitch);
