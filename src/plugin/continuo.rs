@@ -20,6 +20,11 @@ use crate::tokens::KeyEvent;
 const ANSWER_CHANNEL: u8 = 0;
 /// Sustain pedal controller number.
 const SUSTAIN_CONTROLLER: u8 = 64;
+/// The most input events a host can send in one block, so nice-plug never grows its event
+/// queue on the audio thread: with `MidiConfig::MidiCCs` a VST3 host sends every controller,
+/// pitch bend and channel pressure of all 16 channels as parameter changes, and each key may
+/// start, end and change pressure.
+const INPUT_EVENTS_PER_BLOCK: usize = 16 * (128 + 2 + 3 * 128);
 /// Quarter-note beats per bar when the host gives no time signature.
 const DEFAULT_BEATS_PER_BAR: f64 = 4.0;
 
@@ -94,6 +99,7 @@ impl Plugin for Continuo {
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
     const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+    const INPUT_EVENT_CAPACITY: usize = INPUT_EVENTS_PER_BLOCK;
 
     type Editor = ();
     type SysExMessage = ();

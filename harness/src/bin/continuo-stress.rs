@@ -1,7 +1,9 @@
 //! `continuo-stress PLUGIN.clap`: plays phrases through a plugin in real-time mode over many
 //! random buffer sizes (1..=8192), sample rates, transport jumps and stops, and parameter
 //! changes. Run on a debug build with `assert_process_allocs`, the plugin aborts the process
-//! if `process()` allocates; a clean exit means it never did.
+//! if `process()` allocates; a clean exit means it never did. One block per sample rate carries
+//! every controller of every channel: nice-plug permits the allocation its event queue would
+//! need then, but warns ("Input event buffer filled up!"), which the test looks for.
 
 use std::path::PathBuf;
 
@@ -25,7 +27,11 @@ fn main() {
         let mut playing = true;
         for block in 0..BLOCKS_PER_RATE {
             let samples = 1 + random.below(MAX_BLOCK as u64) as usize;
-            let events = random_events(&mut random, samples, block, &parameter_ids);
+            let events = if block == BLOCKS_PER_RATE / 2 {
+                controller_burst(samples)
+            } else {
+                random_events(&mut random, samples, block, &parameter_ids)
+            };
             let transport = Transport { playing, tempo_bpm: 60.0 + random.below(120) as f64, position_beats, time_signature: (4, 4) };
             let mut audio = [Vec::new(), Vec::new()];
             plugin.process(samples, transport, &events, &mut notes_out, &mut audio).expect("processes");
@@ -63,6 +69,14 @@ fn random_events(random: &mut Xorshift, samples: usize, block: usize, parameters
         events.push((0, InputEvent::Param { id, value: (random.below(1001) as f64 / 1000.0 * max).round().min(max) }));
     }
     events
+}
+
+/// The most a host can send at once: every controller of every channel, and a chord.
+fn controller_burst(samples: usize) -> Vec<(u32, InputEvent)> {
+    let controllers = (0..16u8).flat_map(|channel| (0..128u8).map(move |controller| InputEvent::Controller { channel, controller, value: 0 }));
+    let chord = (36..96u8).map(|key| InputEvent::NoteOn { key, velocity: 0.5 });
+    let release = (36..96u8).map(|key| (samples as u32 - 1, InputEvent::NoteOff { key }));
+    controllers.chain(chord).map(|event| (0, event)).chain(release).collect()
 }
 
 /// A tiny deterministic random source (xorshift64).
