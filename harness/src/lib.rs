@@ -29,10 +29,10 @@ pub enum HarnessError {
     Plugin { file: String, reason: String },
     #[error("the plugin refused: {0}")]
     Refused(String),
-    /// For blocks that must not allocate a message.
+    /// Without a formatted message: blocks run without syscalls must not allocate one.
     #[error("the plugin is not active")]
     NotActive,
-    /// For blocks that must not allocate a message.
+    /// Without a formatted message, like `NotActive`.
     #[error("the plugin's process() failed")]
     ProcessFailed,
 }

@@ -11,7 +11,7 @@
 //! worker gets the time a real audio driver would give it.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,9 @@ const TEMPO_BPM: f64 = 150.0;
 const CYCLE_BEATS: f64 = 12.0;
 /// How long each phrase is played.
 const PHRASE_BEATS: f64 = 3.0;
-/// Events of the controller burst: every controller on every MIDI channel, plus notes.
+/// Controllers per channel in the burst block: all of them.
 const BURST_CONTROLLERS_PER_CHANNEL: u8 = 128;
+/// MIDI channels in the burst block: all of them.
 const MIDI_CHANNELS: u8 = 16;
 /// Room for the events of any block, the burst included.
 const EVENT_CAPACITY: usize = 4096;
@@ -54,7 +55,7 @@ struct Progress {
     /// Note-ons the plugin sent under the filter (answers: thru and bypass stay off).
     note_ons: AtomicUsize,
     /// Set when the audio thread finished every block; it then spins until the process exits.
-    finished: AtomicUsize,
+    finished: AtomicBool,
 }
 
 fn main() {
@@ -77,7 +78,7 @@ fn main() {
             eprintln!("the audio thread made syscall {syscall} (see `ausyscall {syscall}`) in block {blocks}");
             std::process::exit(1);
         }
-        if progress.finished.load(Ordering::Acquire) == 1 {
+        if progress.finished.load(Ordering::Acquire) {
             let note_ons = progress.note_ons.load(Ordering::Acquire);
             println!("{blocks} real-time blocks under a filter forbidding every syscall: no syscall; the plugin sent {note_ons} note-ons");
             // The audio thread cannot exit (that is a syscall too): end the process from here.
@@ -141,7 +142,7 @@ fn run_audio_thread(path: &std::path::Path, progress: &Progress) {
         }
         progress.blocks_done.store(block + 1, Ordering::Release);
     }
-    progress.finished.store(1, Ordering::Release);
+    progress.finished.store(true, Ordering::Release);
     loop {
         std::hint::spin_loop();
     }
