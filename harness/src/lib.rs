@@ -18,6 +18,10 @@ use clack_host::events::{EventFlags, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
+mod without_syscalls;
+pub mod workload;
+pub use without_syscalls::BlockScratch;
+
 /// Why the harness could not do what it was asked; names the plugin file where it matters.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -27,6 +31,12 @@ pub enum HarnessError {
     Plugin { file: String, reason: String },
     #[error("the plugin refused: {0}")]
     Refused(String),
+    /// Without a formatted message: blocks run without syscalls must not allocate one.
+    #[error("the plugin is not active")]
+    NotActive,
+    /// Without a formatted message, like `NotActive`.
+    #[error("the plugin's process() failed")]
+    ProcessFailed,
 }
 
 /// The host side of the shared (any-thread) callbacks.
@@ -116,6 +126,13 @@ pub enum InputEvent {
     Param { id: u32, value: f64 },
     /// A raw MIDI 1 message on any channel: notes, controllers, pitch bend, pressure, programs.
     Midi([u8; 3]),
+}
+
+impl InputEvent {
+    /// A control change on a channel (0-based), value 0..=127.
+    pub fn controller(channel: u8, controller: u8, value: u8) -> Self {
+        Self::Midi([0xB0 | (channel & 0x0F), controller & 0x7F, value & 0x7F])
+    }
 }
 
 /// A MIDI message (not a note) the plugin sent.

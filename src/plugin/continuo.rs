@@ -18,6 +18,11 @@ use crate::tokens::KeyEvent;
 
 /// Sustain pedal controller number.
 const SUSTAIN_CONTROLLER: u8 = 64;
+/// The most input events a host can send in one block, so nice-plug never grows its event
+/// queue on the audio thread: with `MidiConfig::MidiCCs` a VST3 host sends every controller,
+/// pitch bend and channel pressure of all 16 channels as parameter changes, and each key may
+/// start, end and change pressure.
+const INPUT_EVENTS_PER_BLOCK: usize = 16 * (128 + 2 + 3 * 128);
 /// Quarter-note beats per bar when the host gives no time signature.
 const DEFAULT_BEATS_PER_BAR: f64 = 4.0;
 
@@ -97,6 +102,7 @@ impl Plugin for Continuo {
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
     const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+    const INPUT_EVENT_CAPACITY: usize = INPUT_EVENTS_PER_BLOCK;
 
     type Editor = ();
     type SysExMessage = ();
@@ -126,6 +132,7 @@ impl Plugin for Continuo {
         let (host, beats_per_bar) = host_time(context.transport());
         let tempo = self.params.tempo_bpm.value() as f64;
         let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
+        self.worker.flush();
         self.share_live_settings();
         // First, the note-offs owed since a reset or refused by the host.
         self.host_notes.pay_owed_offs(|channel, key| send_note(context, 0, channel, key));
@@ -235,7 +242,7 @@ impl Continuo {
             }
             NoteEvent::MidiCC { channel, cc: SUSTAIN_CONTROLLER, value, .. } if self.params.hears_channel(channel) => {
                 let down = value >= 0.5;
-                let worker = &self.worker;
+                let worker = &mut self.worker;
                 self.sustain.pedal(down, |key| {
                     worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
                 });
@@ -367,7 +374,7 @@ impl Continuo {
     fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.worker.live().current_answer.store(0, Ordering::Release);
         let tick = block.stream_tick_at(offset as usize);
-        let (voice, worker) = (&mut self.voice, &self.worker);
+        let (voice, worker) = (&mut self.voice, &mut self.worker);
         self.playback.stop(|pitch| {
             voice.note_off(NoteSource::Answer, pitch);
             worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch } });

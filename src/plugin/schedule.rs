@@ -13,6 +13,17 @@ use crate::tokens::{KeyEvent, TICKS_PER_BEAT};
 /// A host position further than this from where the last block ended is a jump (or a loop).
 /// Half a grid tick: anything smaller cannot move a note.
 pub const JUMP_TOLERANCE_BEATS: f64 = 0.5 / TICKS_PER_BEAT as f64;
+/// Host tempi outside this range are nonsense (or a broken host): the tempo parameter is used.
+const TEMPO_RANGE_BPM: std::ops::RangeInclusive<f64> = 10.0..=1000.0;
+/// The tempo when even the tempo parameter is unusable.
+const FALLBACK_TEMPO_BPM: f64 = 120.0;
+/// Host positions beyond this many beats (either way) are nonsense: the free clock is used.
+/// A week at 1000 BPM, and still exact to far below a tick in an f64.
+const MAX_POSITION_BEATS: f64 = 1.0e7;
+/// Sample rates outside this range are nonsense: clamped into it (NaN: the fallback).
+const SAMPLE_RATE_RANGE_HZ: std::ops::RangeInclusive<f64> = 1000.0..=1_536_000.0;
+/// The sample rate when the host's is not a number.
+const FALLBACK_SAMPLE_RATE_HZ: f64 = 48_000.0;
 /// Number of MIDI channels.
 const CHANNEL_COUNT: usize = 16;
 /// Number of MIDI keys.
@@ -88,13 +99,17 @@ pub struct Clock {
 
 impl Clock {
     /// Where a block of `samples` starts, given the host's view of time. The tempo parameter
-    /// is the clock whenever the host is stopped or gives no position.
+    /// is the clock whenever the host is stopped or gives no position. Every value from the
+    /// host is bounded first (see [`usable_tempo`], [`usable_position`], [`usable_sample_rate`]),
+    /// so the ticks derived from a block stay finite and move by bounded steps.
     pub fn begin_block(&mut self, host: HostTime, fallback_tempo_bpm: f64, sample_rate: f64, samples: usize) -> BlockTime {
-        let host_position = host.position_beats.filter(|_| host.playing);
-        let tempo_bpm = match (host_position, host.tempo_bpm) {
-            (Some(_), Some(tempo)) if tempo > 0.0 => tempo,
+        let host_position = host.position_beats.filter(|_| host.playing).and_then(usable_position);
+        let fallback_tempo_bpm = usable_tempo(fallback_tempo_bpm).unwrap_or(FALLBACK_TEMPO_BPM);
+        let tempo_bpm = match (host_position, host.tempo_bpm.and_then(usable_tempo)) {
+            (Some(_), Some(tempo)) => tempo,
             _ => fallback_tempo_bpm,
         };
+        let sample_rate = usable_sample_rate(sample_rate);
         let (song_start_beats, discontinuity) = match host_position {
             Some(position) => {
                 let jumped = !self.followed_host || (position - self.song_beats).abs() > JUMP_TOLERANCE_BEATS;
@@ -113,6 +128,25 @@ impl Clock {
         self.song_beats = block.song_end_beats();
         self.stream_beats += samples as f64 * block.beats_per_sample;
         block
+    }
+}
+
+/// A tempo within `TEMPO_RANGE_BPM`, else none (NaN, infinite, zero, negative, absurd).
+fn usable_tempo(tempo_bpm: f64) -> Option<f64> {
+    TEMPO_RANGE_BPM.contains(&tempo_bpm).then_some(tempo_bpm)
+}
+
+/// A finite position within `MAX_POSITION_BEATS`, else none.
+fn usable_position(position_beats: f64) -> Option<f64> {
+    (position_beats.abs() <= MAX_POSITION_BEATS).then_some(position_beats)
+}
+
+/// The sample rate clamped into `SAMPLE_RATE_RANGE_HZ` (NaN: `FALLBACK_SAMPLE_RATE_HZ`).
+fn usable_sample_rate(sample_rate_hz: f64) -> f64 {
+    if sample_rate_hz.is_nan() {
+        FALLBACK_SAMPLE_RATE_HZ
+    } else {
+        sample_rate_hz.clamp(*SAMPLE_RATE_RANGE_HZ.start(), *SAMPLE_RATE_RANGE_HZ.end())
     }
 }
 
@@ -428,6 +462,47 @@ mod tests {
         let still_stopped = clock.begin_block(HostTime::default(), 90.0, SAMPLE_RATE, 32_000);
         assert!(!still_stopped.discontinuity);
         assert_eq!(still_stopped.song_start_beats, 2.0);
+    }
+
+    /// Fails before the bounds: an infinite tempo made infinite ticks (saturated to u64::MAX).
+    #[test]
+    fn a_nonsense_host_tempo_falls_back_to_the_tempo_parameter() {
+        for tempo in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -120.0, 5.0, 1.0e6] {
+            let mut clock = Clock::default();
+            let host = HostTime { tempo_bpm: Some(tempo), ..playing_at(4.0) };
+            let block = clock.begin_block(host, 90.0, SAMPLE_RATE, 48_000);
+            assert_eq!(block.beats_per_sample, 1.5 / SAMPLE_RATE, "host tempo {tempo}");
+            assert_eq!(block.stream_tick_at(48_000), 36, "host tempo {tempo}");
+        }
+        let mut clock = Clock::default();
+        let host = HostTime { tempo_bpm: Some(f64::NAN), ..playing_at(4.0) };
+        let block = clock.begin_block(host, f64::NAN, SAMPLE_RATE, 48_000);
+        assert_eq!(block.beats_per_sample, 2.0 / SAMPLE_RATE, "an unusable parameter too: 120 BPM");
+        let extreme = clock.begin_block(HostTime { tempo_bpm: Some(1000.0), ..playing_at(6.0) }, 90.0, SAMPLE_RATE, 6);
+        assert_eq!(extreme.beats_per_sample, 1000.0 / 60.0 / SAMPLE_RATE, "1000 BPM is still music");
+    }
+
+    #[test]
+    fn a_nonsense_host_position_is_ignored_for_the_free_clock() {
+        for position in [f64::NAN, f64::INFINITY, -f64::INFINITY, 1.0e300, -1.0e12] {
+            let mut clock = Clock::default();
+            clock.begin_block(playing_at(4.0), 90.0, SAMPLE_RATE, 24_000);
+            let block = clock.begin_block(playing_at(position), 90.0, SAMPLE_RATE, 24_000);
+            assert_eq!(block.song_start_beats, 5.0, "position {position}: the free clock carries on");
+            assert!(block.discontinuity, "leaving the host's timeline is a jump");
+            assert_eq!(block.stream_tick_at_song_beat(6.0), 2 * TICKS_PER_BEAT as u64);
+        }
+    }
+
+    #[test]
+    fn a_nonsense_sample_rate_is_bounded() {
+        let ticks_of_a_block = |sample_rate: f64| {
+            let block = Clock::default().begin_block(playing_at(0.0), 90.0, sample_rate, 48_000);
+            block.stream_tick_at(48_000)
+        };
+        assert_eq!(ticks_of_a_block(f64::NAN), 48, "NaN: 48 kHz");
+        assert_eq!(ticks_of_a_block(0.0), 48 * 48, "zero: the lowest rate, 1 kHz");
+        assert_eq!(ticks_of_a_block(f64::INFINITY), 2, "infinite: the highest rate, 1.536 MHz (1.5 ticks)");
     }
 
     #[test]

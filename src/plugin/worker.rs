@@ -3,24 +3,30 @@
 //! answer is due. For an answer it copies the listener into a *speaker*, moves it to the
 //! answer's start, samples the answer ahead of the playhead and sends its notes back.
 //!
-//! The audio thread talks to it only through two bounded queues, with `try_send`/`try_recv`
-//! in real time; an offline render may wait (see [`WorkerHandle::set_offline`]). Values that
-//! change live (sampling settings, the answer in progress) are atomics.
+//! The audio thread talks to it only through two wait-free single-producer single-consumer
+//! rings (`rtrb`) and atomics: no lock, no futex, no syscall in real time. The worker never
+//! parks on something the audio thread would have to wake: it polls its ring and sleeps
+//! `IDLE_SLEEP` when idle. Messages that find the ring full wait, in order, in a preallocated
+//! overflow on the audio side until the next block; a reset is a generation counter, so it is
+//! never lost; if even the overflow fills, a "lost sync" flag makes the worker restart its
+//! listener. An offline render may wait for the worker (see [`WorkerHandle::tell`] and
+//! [`AnswerSource::poll`]), sleep-polling the rings with a deadline.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use atomic_float::AtomicF32;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
 use super::schedule::{AnswerMessage, AnswerSource};
-use crate::tokens::{EventEncoder, KeyEvent, Played};
+use crate::tokens::{EventEncoder, KeyEvent, Played, TICKS_PER_BEAT};
 
 /// The model used when the user has not chosen one.
 pub static DEFAULT_MODEL_BYTES: &[u8] = include_bytes!("../../assets/default-model.safetensors");
@@ -31,16 +37,28 @@ pub const MODEL_ENV_VAR: &str = "CONTINUO_MODEL";
 /// The file, under the user's config directory, whose first line names the model file
 /// (the choice for users who cannot set the DAW's environment).
 pub const MODEL_CONFIG_FILE: &str = "continuo/model-path";
-/// Capacity of the queue to the worker: a burst of played notes between two worker wake-ups.
+/// Capacity of the ring to the worker: a burst of played notes between two worker wake-ups.
 const TO_WORKER_CAPACITY: usize = 4096;
-/// Capacity of the queue from the worker: answer notes generated ahead of the playhead.
+/// Capacity of the audio side's overflow for messages that found the ring full.
+const OVERFLOW_CAPACITY: usize = 4096;
+/// Capacity of the ring from the worker: answer notes generated ahead of the playhead.
 const FROM_WORKER_CAPACITY: usize = 1024;
-/// How often an idle worker looks for a new model path or a cancelled answer.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long an idle worker sleeps between looks at its ring (and a worker waiting for room in
+/// the ring to the audio thread between tries): the worst added answer latency.
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// How long an offline render sleeps between looks at a ring while it waits for the worker.
+const OFFLINE_POLL_SLEEP: Duration = Duration::from_micros(50);
+/// How often the worker looks for a new model path (environment, config file, plugin state).
+const MODEL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest an offline render waits for one answer message, or for room for an answer
 /// request, before playing on without it (only reached if the worker is wedged: a bounce must
 /// never hang).
 const OFFLINE_WAIT: Duration = Duration::from_secs(10);
+/// Longest silence the model hears: a longer gap (or a jump of the host's clock) is heard as
+/// this long, so moving the model to any tick costs at most a few time-shift tokens.
+const MAX_SILENCE_TICKS: u64 = 32 * TICKS_PER_BEAT as u64;
+/// Longest answer sampled, whatever the request says (16 bars of 16/4).
+const MAX_ANSWER_TICKS: u64 = 256 * TICKS_PER_BEAT as u64;
 
 /// What the audio thread tells the worker.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,6 +86,16 @@ pub struct AnswerRequest {
     pub constraints: Constraints,
 }
 
+/// A message in the ring, with the reset generation it was sent in, so the worker can drop
+/// what was sent before a reset it has already seen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stamped {
+    /// `LiveSettings::reset_generation` when the message was sent.
+    generation: u64,
+    /// The message (never `Reset`: resets travel as the generation).
+    message: ToWorker,
+}
+
 /// Values the audio thread (and later a GUI) changes while the worker runs.
 #[derive(Debug, Default)]
 pub struct LiveSettings {
@@ -79,6 +107,13 @@ pub struct LiveSettings {
     pub current_answer: AtomicU64,
     /// Whether the host renders offline: the worker may then be waited for.
     offline: AtomicBool,
+    /// Counts resets; a counter rather than a message so a full ring can never lose one.
+    reset_generation: AtomicU64,
+    /// Set when a heard message had to be dropped (ring and overflow full): the listener no
+    /// longer matches what was played, so the worker restarts it.
+    lost_sync: AtomicBool,
+    /// Set when the audio side is dropped: the worker returns.
+    shutting_down: AtomicBool,
 }
 
 /// The model a worker runs and what it has heard.
@@ -88,22 +123,40 @@ struct Listener {
     generator: Generator,
     /// Turns heard key events into tokens at their ticks.
     encoder: EventEncoder,
+    /// Stream ticks not heard by the model (silences cut to `MAX_SILENCE_TICKS`): a stream
+    /// tick minus this is the model's tick.
+    skipped_ticks: u64,
 }
 
 impl Listener {
     fn new(mut generator: Generator) -> Self {
         generator.reset();
-        Self { generator, encoder: EventEncoder::default() }
+        Self { generator, encoder: EventEncoder::default(), skipped_ticks: 0 }
     }
 
-    fn hear(&mut self, tick: u64, key: KeyEvent) {
-        let Self { generator, encoder } = self;
+    /// A fresh listener with the same model.
+    fn restarted(&self) -> Self {
+        Self::new(self.generator.clone())
+    }
+
+    fn hear(&mut self, stream_tick: u64, key: KeyEvent) {
+        let tick = self.model_tick(stream_tick);
+        let Self { generator, encoder, .. } = self;
         encoder.push(tick, key, |token| generator.feed(token));
     }
 
-    fn advance_to(&mut self, tick: u64) {
-        let Self { generator, encoder } = self;
+    fn advance_to(&mut self, stream_tick: u64) {
+        let tick = self.model_tick(stream_tick);
+        let Self { generator, encoder, .. } = self;
         encoder.advance_to(tick, |token| generator.feed(token));
+    }
+
+    /// The model tick of a stream tick, cutting the silence before it to `MAX_SILENCE_TICKS`.
+    fn model_tick(&mut self, stream_tick: u64) -> u64 {
+        let tick = stream_tick.saturating_sub(self.skipped_ticks);
+        let cut = tick.saturating_sub(self.encoder.state().tick()).saturating_sub(MAX_SILENCE_TICKS);
+        self.skipped_ticks += cut;
+        tick - cut
     }
 }
 
@@ -127,13 +180,16 @@ pub struct WorkerCore {
     refused_path: Option<String>,
     /// Shared live values.
     live: Arc<LiveSettings>,
+    /// The reset generation the listener belongs to.
+    generation: u64,
 }
 
 impl WorkerCore {
     /// A worker running the embedded default model.
     pub fn new(live: Arc<LiveSettings>) -> Self {
         let generator = load_generator("").expect("the embedded default model is valid (checked by a test)");
-        Self { listener: Listener::new(generator), model_path: String::new(), refused_path: None, live }
+        let generation = live.reset_generation.load(Ordering::Acquire);
+        Self { listener: Listener::new(generator), model_path: String::new(), refused_path: None, live, generation }
     }
 
     /// The path of the running model ("" for the embedded default).
@@ -167,7 +223,26 @@ impl WorkerCore {
         match message {
             ToWorker::Heard { tick, key } => self.listener.hear(tick, key),
             ToWorker::Answer(request) => self.answer(&request, deliver),
-            ToWorker::Reset => self.listener = Listener::new(self.listener.generator.clone()),
+            ToWorker::Reset => self.listener = self.listener.restarted(),
+        }
+    }
+
+    /// Handles a message from the ring after following any reset or loss of sync; drops it if
+    /// it was sent before the latest reset.
+    fn receive(&mut self, stamped: Stamped, deliver: impl FnMut(AnswerMessage) -> bool) {
+        self.follow_resets();
+        if stamped.generation == self.generation {
+            self.handle(stamped.message, deliver);
+        }
+    }
+
+    /// Restarts the listener if the audio thread reset it or lost messages since the last look.
+    fn follow_resets(&mut self) {
+        let generation = self.live.reset_generation.load(Ordering::Acquire);
+        let lost_sync = self.live.lost_sync.swap(false, Ordering::AcqRel);
+        if generation != self.generation || lost_sync {
+            self.listener = self.listener.restarted();
+            self.generation = generation;
         }
     }
 
@@ -176,10 +251,13 @@ impl WorkerCore {
     fn answer(&mut self, request: &AnswerRequest, mut deliver: impl FnMut(AnswerMessage) -> bool) {
         let mut speaker = self.listener.clone();
         speaker.advance_to(request.start_tick);
+        let skipped_ticks = speaker.skipped_ticks;
+        let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
+        let model_end_tick = end_tick.saturating_sub(skipped_ticks);
         speaker.generator.sampler_mut().reseed(request.seed);
         let answer_id = request.answer_id;
         let mut played = Vec::with_capacity(4);
-        while self.is_current(answer_id) && speaker.generator.engine().state().tick() < request.end_tick {
+        while self.is_current(answer_id) && speaker.generator.engine().state().tick() < model_end_tick {
             let options = SamplingOptions {
                 temperature: self.live.temperature.load(Ordering::Relaxed),
                 top_k: 0,
@@ -189,18 +267,18 @@ impl WorkerCore {
             speaker.generator.sample_next(&options, &request.constraints, |note| played.push(note));
             for note in played.drain(..) {
                 let (tick, key) = match note {
-                    Played::On { tick, .. } if tick >= request.end_tick => continue,
+                    Played::On { tick, .. } if tick >= model_end_tick => continue,
                     Played::On { pitch, velocity, tick } => (tick, KeyEvent::On { pitch, velocity }),
-                    Played::Off { pitch, tick, .. } => (tick.min(request.end_tick), KeyEvent::Off { pitch }),
+                    Played::Off { pitch, tick, .. } => (tick.min(model_end_tick), KeyEvent::Off { pitch }),
                 };
-                if !deliver(AnswerMessage::Note { answer_id, tick, key }) {
+                if !deliver(AnswerMessage::Note { answer_id, tick: tick + skipped_ticks, key }) {
                     return;
                 }
             }
         }
         for pitch in speaker.generator.engine().state().sounding() {
             let key = KeyEvent::Off { pitch };
-            if !deliver(AnswerMessage::Note { answer_id, tick: request.end_tick, key }) {
+            if !deliver(AnswerMessage::Note { answer_id, tick: end_tick, key }) {
                 return;
             }
         }
@@ -210,32 +288,75 @@ impl WorkerCore {
     fn is_current(&self, answer_id: u64) -> bool {
         self.live.current_answer.load(Ordering::Acquire) == answer_id
     }
+
+    /// Whether an offline bounce is in the middle of an answer (no model swap then).
+    fn bouncing_an_answer(&self) -> bool {
+        self.live.offline.load(Ordering::Relaxed) && self.live.current_answer.load(Ordering::Acquire) != 0
+    }
 }
 
-/// The audio thread's side of the worker: the queues and the thread.
+/// When the worker next looks for a new model path: once per `MODEL_CHECK_INTERVAL`, at once
+/// at the start, and never while an offline bounce is mid-answer.
+#[derive(Clone, Copy, Debug, Default)]
+struct ModelCheckTimer {
+    /// When the last check was made (`None`: never).
+    last_check: Option<Instant>,
+}
+
+impl ModelCheckTimer {
+    /// Whether to check now; if so, the next check is one interval later.
+    fn due(&mut self, now: Instant, bouncing_an_answer: bool) -> bool {
+        let waited_enough = self.last_check.is_none_or(|last| now.saturating_duration_since(last) >= MODEL_CHECK_INTERVAL);
+        let due = waited_enough && !bouncing_an_answer;
+        if due {
+            self.last_check = Some(now);
+        }
+        due
+    }
+}
+
+/// The audio thread's side of the worker: the rings, the overflow and the thread.
 pub struct WorkerHandle {
-    /// Messages to the worker; `None` once shutting down.
-    to_worker: Option<Sender<ToWorker>>,
+    /// Messages to the worker.
+    to_worker: Producer<Stamped>,
+    /// Messages that found the ring full, oldest first, sent before any newer one.
+    overflow: VecDeque<Stamped>,
     /// Answer notes from the worker.
-    from_worker: Receiver<AnswerMessage>,
+    from_worker: Consumer<AnswerMessage>,
     /// Shared live values.
     live: Arc<LiveSettings>,
-    /// The worker thread, joined on drop.
+    /// The worker thread, joined on drop (`None` in tests that drive the worker by hand).
     thread: Option<JoinHandle<()>>,
+}
+
+/// The worker's ends of the rings.
+struct WorkerEnds {
+    /// Messages from the audio thread.
+    inbox: Consumer<Stamped>,
+    /// Answer notes to the audio thread.
+    outbox: Producer<AnswerMessage>,
 }
 
 impl WorkerHandle {
     /// Starts a worker running the model at `model_path` ("" = embedded default), which it
     /// watches for changes (state restore, a GUI).
     pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>) -> Self {
-        let (to_worker, worker_inbox) = bounded(TO_WORKER_CAPACITY);
-        let (worker_outbox, from_worker) = bounded(FROM_WORKER_CAPACITY);
-        let core = WorkerCore::new(live.clone());
+        let (mut handle, ends) = Self::without_thread(live.clone());
+        let core = WorkerCore::new(live);
         let thread = std::thread::Builder::new()
             .name("continuo-inference".into())
-            .spawn(move || run_worker(core, worker_inbox, worker_outbox, model_path))
+            .spawn(move || run_worker(core, ends, model_path))
             .expect("the inference thread starts");
-        Self { to_worker: Some(to_worker), from_worker, live, thread: Some(thread) }
+        handle.thread = Some(thread);
+        handle
+    }
+
+    /// The rings and overflow, with no thread at the other end yet.
+    fn without_thread(live: Arc<LiveSettings>) -> (Self, WorkerEnds) {
+        let (to_worker, inbox) = RingBuffer::new(TO_WORKER_CAPACITY);
+        let (outbox, from_worker) = RingBuffer::new(FROM_WORKER_CAPACITY);
+        let overflow = VecDeque::with_capacity(OVERFLOW_CAPACITY);
+        (Self { to_worker, overflow, from_worker, live, thread: None }, WorkerEnds { inbox, outbox })
     }
 
     /// The live values shared with the worker.
@@ -248,43 +369,101 @@ impl WorkerHandle {
         self.live.offline.store(offline, Ordering::Relaxed);
     }
 
-    /// Sends a message with `try_send` (returns false if the queue is full). Offline, an
-    /// answer request waits for room instead: a bounce must not skip an answer. Heard notes
-    /// never wait: the worker may itself be waiting for the audio thread to take answer notes.
-    pub fn tell(&self, message: ToWorker) -> bool {
-        let Some(sender) = &self.to_worker else { return false };
-        if matches!(message, ToWorker::Answer(_)) && self.live.offline.load(Ordering::Relaxed) {
-            sender.send_timeout(message, OFFLINE_WAIT).is_ok()
-        } else {
-            sender.try_send(message).is_ok()
+    fn is_offline(&self) -> bool {
+        self.live.offline.load(Ordering::Relaxed)
+    }
+
+    /// Sends a message without waiting, wait-free: a message that finds the ring full waits in
+    /// the overflow (in order) for the next block; a reset bumps the generation and can never be
+    /// lost. Returns false only if the overflow is full too: the message is dropped and the
+    /// worker told to restart its listener. Offline, an answer request waits (sleep-polling,
+    /// with a deadline) until it is in the ring: a bounce must not skip an answer nor leave
+    /// the worker idle. Heard notes never wait: the worker may itself be waiting for the audio
+    /// thread to take answer notes.
+    pub fn tell(&mut self, message: ToWorker) -> bool {
+        if message == ToWorker::Reset {
+            self.overflow.clear();
+            self.live.reset_generation.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        let stamped = Stamped { generation: self.live.reset_generation.load(Ordering::Relaxed), message };
+        self.flush();
+        if self.overflow.is_empty() && self.to_worker.push(stamped).is_ok() {
+            return true;
+        }
+        if self.overflow.len() == OVERFLOW_CAPACITY {
+            self.overflow.clear();
+            self.live.lost_sync.store(true, Ordering::Release);
+            return false;
+        }
+        self.overflow.push_back(stamped);
+        if matches!(message, ToWorker::Answer(_)) && self.is_offline() {
+            // Offline only: wait for the worker to make room, so the bounce stays deterministic.
+            return wait_until(OFFLINE_WAIT, || {
+                self.flush();
+                self.overflow.is_empty()
+            });
+        }
+        true
+    }
+
+    /// Moves what waits in the overflow into the ring, oldest first, as far as it has room.
+    /// Called at the start of every block.
+    pub fn flush(&mut self) {
+        while let Some(&stamped) = self.overflow.front() {
+            if self.to_worker.push(stamped).is_err() {
+                return;
+            }
+            self.overflow.pop_front();
         }
     }
 
-    /// Drops every answer message waiting in the queue (after an answer was stopped).
-    pub fn discard_answers(&self) {
-        while self.from_worker.try_recv().is_ok() {}
+    /// Drops every answer message waiting in the ring (after an answer was stopped).
+    pub fn discard_answers(&mut self) {
+        while self.from_worker.pop().is_ok() {}
     }
 }
 
 impl AnswerSource for WorkerHandle {
     fn poll(&mut self) -> Option<AnswerMessage> {
-        if self.live.offline.load(Ordering::Relaxed) {
-            self.from_worker.recv_timeout(OFFLINE_WAIT).ok()
-        } else {
-            self.from_worker.try_recv().ok()
+        if let Ok(message) = self.from_worker.pop() {
+            return Some(message);
         }
+        if !self.is_offline() {
+            return None;
+        }
+        // Offline only: wait for the worker's next message, so a bounce equals a real-time run.
+        let mut received = None;
+        wait_until(OFFLINE_WAIT, || {
+            received = self.from_worker.pop().ok();
+            received.is_some()
+        });
+        received
     }
 }
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         self.live.current_answer.store(0, Ordering::Release);
-        self.to_worker = None;
+        self.live.shutting_down.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
-            // The worker sees the closed queue within one poll interval.
+            // The worker sees the flag within one idle sleep (or one token) and returns.
             let _ = thread.join();
         }
     }
+}
+
+/// Sleep-polls `ready` until it returns true (true) or `timeout` passes (false). Offline
+/// rendering only: it sleeps.
+fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(OFFLINE_POLL_SLEEP);
+    }
+    true
 }
 
 /// The model path to run: the one persisted in the plugin state, else the `CONTINUO_MODEL`
@@ -321,44 +500,50 @@ fn wanted_model_path(persisted: &str) -> String {
 }
 
 /// The worker thread's loop: handle messages, follow the chosen model path, until the audio side
-/// hangs up.
-fn run_worker(
-    mut core: WorkerCore,
-    inbox: Receiver<ToWorker>,
-    outbox: Sender<AnswerMessage>,
-    model_path: Arc<RwLock<String>>,
-) {
-    loop {
-        let persisted = model_path.read().map(|path| path.clone()).unwrap_or_default();
-        let wanted = wanted_model_path(&persisted);
-        if let Err(error) = core.switch_model(&wanted) {
-            nice_plug::nice_error!("Continuo refused the model {error}; keeping {}", describe_model(core.model_path()));
+/// shuts down. It polls (sleeping `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
+fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>) {
+    let mut model_check = ModelCheckTimer::default();
+    let live = core.live.clone();
+    while !live.shutting_down.load(Ordering::Acquire) {
+        if model_check.due(Instant::now(), core.bouncing_an_answer()) {
+            follow_model_choice(&mut core, &model_path);
         }
-        match inbox.recv_timeout(POLL_INTERVAL) {
-            Ok(message) => {
-                let live = core.live.clone();
-                core.handle(message, |answer| deliver(&outbox, &live, answer));
+        match ends.inbox.pop() {
+            Ok(stamped) => core.receive(stamped, |answer| deliver(&mut ends.outbox, &live, answer)),
+            Err(_) => {
+                core.follow_resets();
+                std::thread::sleep(IDLE_SLEEP);
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
 
-/// Sends an answer message, waiting while the queue is full; gives up (false) once the
+/// Switches to the model the user wants now, if it changed (reads the environment and the
+/// config file: on the worker's timer only).
+fn follow_model_choice(core: &mut WorkerCore, model_path: &RwLock<String>) {
+    let persisted = model_path.read().map(|path| path.clone()).unwrap_or_default();
+    let wanted = wanted_model_path(&persisted);
+    if let Err(error) = core.switch_model(&wanted) {
+        nice_plug::nice_error!("Continuo refused the model {error}; keeping {}", describe_model(core.model_path()));
+    }
+}
+
+/// Sends an answer message, waiting while the ring is full; gives up (false) once the
 /// answer is no longer current or the audio side is gone.
-fn deliver(outbox: &Sender<AnswerMessage>, live: &LiveSettings, mut message: AnswerMessage) -> bool {
+fn deliver(outbox: &mut Producer<AnswerMessage>, live: &LiveSettings, mut message: AnswerMessage) -> bool {
     let answer_id = match message {
         AnswerMessage::Note { answer_id, .. } | AnswerMessage::Done { answer_id } => answer_id,
     };
     loop {
-        match outbox.send_timeout(message, POLL_INTERVAL) {
+        match outbox.push(message) {
             Ok(()) => return true,
-            Err(SendTimeoutError::Timeout(unsent)) if live.current_answer.load(Ordering::Acquire) == answer_id => {
-                message = unsent
-            }
-            Err(_) => return false,
+            Err(rtrb::PushError::Full(unsent)) => message = unsent,
         }
+        let current = live.current_answer.load(Ordering::Acquire) == answer_id;
+        if !current || live.shutting_down.load(Ordering::Acquire) {
+            return false;
+        }
+        std::thread::sleep(IDLE_SLEEP);
     }
 }
 
@@ -529,5 +714,103 @@ mod tests {
         let config = config_dir_with(good.to_str().unwrap());
         core.switch_model(&resolve_model_path("", None, Some(config.path()))).unwrap();
         assert_eq!(core.model_path(), good.to_str().unwrap());
+    }
+
+    fn heard(tick: u64) -> ToWorker {
+        ToWorker::Heard { tick, key: KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 } }
+    }
+
+    /// Every message waiting in the worker's ring, as a worker that drains it would take them.
+    fn drain(ends: &mut WorkerEnds) -> Vec<Stamped> {
+        std::iter::from_fn(|| ends.inbox.pop().ok()).collect()
+    }
+
+    fn ticks(stamped: &[Stamped]) -> Vec<u64> {
+        stamped.iter().map(|s| match s.message { ToWorker::Heard { tick, .. } => tick, _ => u64::MAX }).collect()
+    }
+
+    /// Fails before the rings: crossbeam's `try_send` dropped what found the queue full.
+    #[test]
+    fn heard_notes_that_find_the_ring_full_wait_in_order_for_the_next_block() {
+        let (mut handle, mut ends) = WorkerHandle::without_thread(Arc::new(LiveSettings::default()));
+        let total = TO_WORKER_CAPACITY as u64 + 10;
+        assert!((0..total).all(|tick| handle.tell(heard(tick))), "nothing is dropped");
+        assert_eq!(ticks(&drain(&mut ends)), (0..TO_WORKER_CAPACITY as u64).collect::<Vec<_>>());
+        handle.flush();
+        assert_eq!(ticks(&drain(&mut ends)), (TO_WORKER_CAPACITY as u64..total).collect::<Vec<_>>(), "the rest, in order");
+    }
+
+    /// Fails before the generation counter: a `Reset` sent to a full queue was dropped.
+    #[test]
+    fn a_reset_is_never_lost_and_drops_what_was_heard_before_it() {
+        let mut core = core();
+        let (mut handle, mut ends) = WorkerHandle::without_thread(core.live.clone());
+        for tick in 0..TO_WORKER_CAPACITY as u64 {
+            handle.tell(heard(tick));
+        }
+        assert!(handle.tell(ToWorker::Reset), "a reset finds no room in the ring yet is kept");
+        handle.tell(heard(5));
+        for _ in 0..2 {
+            for stamped in drain(&mut ends) {
+                core.receive(stamped, |_| true);
+            }
+            handle.flush();
+        }
+        assert_eq!(core.listener.encoder.state().tick(), 5, "only the note after the reset was heard");
+        assert_eq!(core.listener.encoder.state().sounding().collect::<Vec<_>>(), vec![65]);
+    }
+
+    #[test]
+    fn when_even_the_overflow_is_full_the_worker_restarts_its_listener() {
+        let mut core = core();
+        core.handle(heard(100), |_| true);
+        let (mut handle, _ends) = WorkerHandle::without_thread(core.live.clone());
+        let room = (TO_WORKER_CAPACITY + OVERFLOW_CAPACITY) as u64;
+        assert!((0..room).all(|tick| handle.tell(heard(tick))));
+        assert!(!handle.tell(heard(room)), "a message beyond every buffer is reported lost");
+        core.follow_resets();
+        assert_eq!(core.listener.encoder.state().tick(), 0, "the listener starts afresh");
+        assert!(!core.live.lost_sync.load(Ordering::Acquire), "once");
+    }
+
+    /// Fails before the timer: the worker looked on every message.
+    #[test]
+    fn the_model_choice_is_read_once_a_second_and_never_while_a_bounce_is_mid_answer() {
+        let start = Instant::now();
+        let mut timer = ModelCheckTimer::default();
+        assert!(timer.due(start, false), "at once when the worker starts");
+        assert!(!timer.due(start + Duration::from_millis(999), false));
+        assert!(timer.due(start + MODEL_CHECK_INTERVAL, false));
+        assert!(!timer.due(start + 3 * MODEL_CHECK_INTERVAL, true), "not mid-bounce");
+        assert!(timer.due(start + 3 * MODEL_CHECK_INTERVAL, false), "right after it");
+
+        let core = core();
+        assert!(!core.bouncing_an_answer());
+        core.live.current_answer.store(4, Ordering::Release);
+        assert!(!core.bouncing_an_answer(), "a real-time answer does not hold the check back");
+        core.live.offline.store(true, Ordering::Relaxed);
+        assert!(core.bouncing_an_answer());
+    }
+
+    /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
+    #[test]
+    fn any_tick_is_reached_in_a_few_tokens_and_an_answer_spans_a_bounded_window() {
+        let mut core = core();
+        core.handle(heard(0), |_| true);
+        let far = u64::MAX / 2;
+        core.handle(ToWorker::Heard { tick: far, key: KeyEvent::Off { pitch: 60 } }, |_| true);
+        assert_eq!(core.listener.encoder.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
+        core.live.current_answer.store(9, Ordering::Release);
+        let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS };
+        let mut messages = vec![];
+        core.handle(ToWorker::Answer(request), |message| {
+            messages.push(message);
+            true
+        });
+        assert_eq!(messages.last(), Some(&AnswerMessage::Done { answer_id: 9 }));
+        for message in &messages[..messages.len() - 1] {
+            let AnswerMessage::Note { tick, .. } = *message else { panic!("{message:?}") };
+            assert!((far + 48..=far + 48 + MAX_ANSWER_TICKS).contains(&tick), "tick {tick} in stream time, in the window");
+        }
     }
 }
