@@ -75,7 +75,7 @@ pub fn test() -> Result<()> {
     let bundles = bundle_release();
     let alloc_checked = build_alloc_checked_plugin();
     let mut workspace_tests = cargo();
-    workspace_tests.args(["test", "--release", "--workspace"]);
+    workspace_tests.args(["test", "--release", "--workspace", "--no-fail-fast"]);
     if let Ok(bundles) = &bundles {
         workspace_tests.env("CONTINUO_CLAP", absolute(&bundles.join("Continuo.clap"))?);
     }

@@ -101,7 +101,8 @@ fn run_audio_thread(path: &std::path::Path, progress: &Progress) {
     let parameters: Vec<(u32, f64)> = plugin
         .parameters()
         .into_iter()
-        .filter(|parameter| !["Bypass", "Thru"].contains(&parameter.name.as_str()))
+        // Not those that stop it listening: the run must hear phrases and play answers.
+        .filter(|parameter| !["Bypass", "Thru", "Input Channel"].contains(&parameter.name.as_str()))
         .map(|parameter| (parameter.id, parameter.max))
         .collect();
     let mut scratch = BlockScratch::default();
