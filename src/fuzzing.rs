@@ -48,8 +48,6 @@ pub use plugin_state::exercise_plugin_state;
 
 #[cfg(feature = "plugin")]
 mod plugin_state {
-    use std::sync::Arc;
-
     use nice_plug::params::internals::ParamPtr;
     use nice_plug::params::{InternalParamMut, Params};
     use nice_plug::plugin::{ParamValue, Plugin, PluginState};
@@ -64,12 +62,11 @@ mod plugin_state {
     /// every parameter ends inside its range, and returns the model path the worker would then
     /// choose (no environment, no config file). An error names the input and why it was refused.
     pub fn exercise_plugin_state(bytes: &[u8]) -> Result<String, String> {
-        let mut state: PluginState =
-            serde_json::from_slice(bytes)
+        let mut state: PluginState = serde_json::from_slice(bytes)
             .map_err(|error| format!("{}: unreadable plugin state: {error}", super::FUZZ_INPUT_NAME))?;
-        let params = Arc::new(ContinuoParams::default());
-        apply_state(&mut state, &*params);
-        assert_parameters_in_range(&*params);
+        let params = ContinuoParams::default();
+        apply_state(&mut state, &params);
+        assert_parameters_in_range(&params);
         let _ = (params.phrase_settings(4.0), params.pitch_range(), params.preview_gain(), params.scale.value());
         let persisted = params.model_path.read().map(|path| path.clone()).unwrap_or_default();
         Ok(resolve_model_path(&persisted, None, None))
