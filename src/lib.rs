@@ -9,6 +9,9 @@
 
 pub mod corpus;
 pub mod engine;
+/// The fuzz targets' code, shared with the replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod midi_file;
 pub mod model;
 pub mod plugin;

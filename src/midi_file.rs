@@ -98,9 +98,22 @@ pub fn read_midi_file(path: &Path, options: ReadOptions) -> Result<Song, MidiErr
     parse_midi(&bytes, &file, options)
 }
 
+/// Whether a header chunk has a division of 0x80xx (SMPTE timing at -128 frames per second).
+/// midly 0.5.3 negates that byte as an `i8`, which overflows: a panic wherever overflow checks
+/// are on (tests, debug builds, the fuzzers). Any "MThd" followed by such a division counts, so
+/// a RIFF-wrapped header or one behind unknown chunks is caught too. Found by fuzzing
+/// (fuzz/regressions/midi_file/smpte_division_minus_128_fps.mid).
+fn has_minus_128_fps_header(bytes: &[u8]) -> bool {
+    const DIVISION_OFFSET: usize = 12;
+    bytes.windows(DIVISION_OFFSET + 2).any(|chunk| chunk.starts_with(b"MThd") && chunk[DIVISION_OFFSET] == 0x80)
+}
+
 /// Parses MIDI bytes; `file` names them in errors.
 pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song, MidiError> {
     let invalid = |reason: String| MidiError::Invalid { file: file.to_string(), reason };
+    if has_minus_128_fps_header(bytes) {
+        return Err(invalid("SMPTE timing of -128 frames per second".into()));
+    }
     let smf = Smf::parse(bytes).map_err(|error| invalid(error.to_string()))?;
     let clock = Clock::new(smf.header.timing).map_err(invalid)?;
     let mut timed = merged_events(&smf.tracks);

@@ -71,6 +71,12 @@ impl Engine {
         Self::with_kernel(model, Kernel::detect())
     }
 
+    /// As [`Engine::from_model`] for a model read from `file`, which its error then names
+    /// (the model itself does not know where it came from).
+    pub fn from_model_file(model: &ModelFile, file: &str) -> Result<Engine, ModelError> {
+        Self::from_model(model).map_err(|error| ModelError { file: file.to_string(), ..error })
+    }
+
     /// As [`Engine::from_model`] with a chosen instruction set (tests compare them).
     fn with_kernel(model: &ModelFile, kernel: Kernel) -> Result<Engine, ModelError> {
         let config = wavenet_config(model)?;

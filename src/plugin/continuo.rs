@@ -112,6 +112,11 @@ impl Plugin for Continuo {
         self.params.clone()
     }
 
+    // A saved state is untrusted (nice-plug sets its values unclamped): keep them in range.
+    fn filter_state(state: &mut PluginState) {
+        ContinuoParams::default().clamp_state_to_ranges(state);
+    }
+
     fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, _context: &mut impl ActivateContext<Self>) -> bool {
         self.sample_rate = config.sample_rate;
         self.voice = PreviewVoice::new(config.sample_rate);

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
 use super::phrase::PhraseSettings;
@@ -170,6 +171,46 @@ impl ContinuoParams {
     /// The preview voice's gain (0..1).
     pub fn preview_gain(&self) -> f32 {
         self.preview_volume.value() / 100.0
+    }
+
+    /// Clamps the values of a saved state (a project or preset: untrusted bytes) into these
+    /// parameters' ranges. nice-plug sets saved values as they are, so without this a corrupt
+    /// state could set a lowest pitch of 500 (cast to a pitch the vocabulary lacks), a tempo of
+    /// 0 or an enum index past the last variant. Found by fuzzing (fuzz/regressions/plugin_state).
+    pub fn clamp_state_to_ranges(&self, state: &mut PluginState) {
+        for (id, param, _) in self.param_map() {
+            let Some(value) = state.params.get_mut(&id) else { continue };
+            // SAFETY: `param` points into `self`, alive for this call.
+            let (low, high) = unsafe { (param.preview_plain(0.0), param.preview_plain(1.0)) };
+            match value {
+                ParamValue::F32(plain) => *plain = plain.clamp(low, high),
+                ParamValue::I32(plain) => *plain = (*plain).clamp(low as i32, high as i32),
+                ParamValue::Bool(_) | ParamValue::String(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failed before `clamp_state_to_ranges` (the values were kept as saved).
+    #[test]
+    fn a_saved_state_is_clamped_into_the_parameter_ranges() {
+        let saved = r#"{"params": {"low": {"i32": 500}, "high": {"i32": -3}, "tempo": {"f32": 0.0},
+            "temp": {"f32": 1e30}, "scale": {"i32": 7}, "root": {"i32": 4}, "thru": {"bool": true}}, "fields": {}}"#;
+        let mut state: PluginState = serde_json::from_str(saved).unwrap();
+        ContinuoParams::default().clamp_state_to_ranges(&mut state);
+        let value = |id: &str| match &state.params[id] {
+            ParamValue::F32(plain) => *plain,
+            ParamValue::I32(plain) => *plain as f32,
+            other => panic!("{id}: {other:?}"),
+        };
+        assert_eq!((value("low"), value("high")), (108.0, 21.0));
+        assert_eq!((value("tempo"), value("temp")), (30.0, 2.0));
+        assert_eq!((value("scale"), value("root")), (2.0, 4.0), "the last scale; an in-range value stays");
+        assert!(matches!(state.params["thru"], ParamValue::Bool(true)));
     }
 }
 

@@ -162,12 +162,12 @@ impl Listener {
 
 /// Loads a model: the embedded default for an empty path, else the file.
 pub fn load_generator(path: &str) -> Result<Generator, ModelError> {
-    let model = if path.is_empty() {
-        ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)?
+    let (model, name) = if path.is_empty() {
+        (ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)?, DEFAULT_MODEL_NAME)
     } else {
-        ModelFile::load(Path::new(path))?
+        (ModelFile::load(Path::new(path))?, path)
     };
-    Ok(Generator::new(Engine::from_model(&model)?, 0))
+    Ok(Generator::new(Engine::from_model_file(&model, name)?, 0))
 }
 
 /// The worker's state, driven by its thread (and directly by tests).
@@ -662,6 +662,17 @@ mod tests {
         std::fs::write(&copy, DEFAULT_MODEL_BYTES).unwrap();
         core.switch_model(copy.to_str().unwrap()).unwrap();
         assert_eq!(core.model_path(), copy.to_str().unwrap());
+    }
+
+    /// Found by fuzzing (fuzz/corpus/model_file): the refusal of an LSTM file said "model"
+    /// instead of naming the file (this test failed before `Engine::from_model_file`).
+    #[test]
+    fn a_model_the_engine_cannot_run_is_refused_naming_its_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let lstm = directory.path().join("lstm.safetensors");
+        std::fs::write(&lstm, include_bytes!("../../fuzz/corpus/model_file/lstm_f32_refused_by_engine.safetensors")).unwrap();
+        let error = core().switch_model(lstm.to_str().unwrap()).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("{}: ", lstm.display())) && error.contains("LSTM"), "{error}");
     }
 
     /// A config directory holding a model-path file with `contents`.
