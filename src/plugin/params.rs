@@ -191,29 +191,6 @@ impl ContinuoParams {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Failed before `clamp_state_to_ranges` (the values were kept as saved).
-    #[test]
-    fn a_saved_state_is_clamped_into_the_parameter_ranges() {
-        let saved = r#"{"params": {"low": {"i32": 500}, "high": {"i32": -3}, "tempo": {"f32": 0.0},
-            "temp": {"f32": 1e30}, "scale": {"i32": 7}, "root": {"i32": 4}, "thru": {"bool": true}}, "fields": {}}"#;
-        let mut state: PluginState = serde_json::from_str(saved).unwrap();
-        ContinuoParams::default().clamp_state_to_ranges(&mut state);
-        let value = |id: &str| match &state.params[id] {
-            ParamValue::F32(plain) => *plain,
-            ParamValue::I32(plain) => *plain as f32,
-            other => panic!("{id}: {other:?}"),
-        };
-        assert_eq!((value("low"), value("high")), (108.0, 21.0));
-        assert_eq!((value("tempo"), value("temp")), (30.0, 2.0));
-        assert_eq!((value("scale"), value("root")), (2.0, 4.0), "the last scale; an in-range value stays");
-        assert!(matches!(state.params["thru"], ParamValue::Bool(true)));
-    }
-}
-
 /// Whether an Input Channel value (Omni, or 1-16) takes notes on `channel` (0-based).
 fn input_channel_hears(input_channel: i32, channel: u8) -> bool {
     match input_channel {
@@ -236,5 +213,23 @@ mod tests {
             assert_eq!((0..16).filter(|&channel| input_channel_hears(chosen, channel)).count(), 1);
         }
         assert_eq!(params.answer_channel(), 0, "channel 1 by default");
+    }
+
+    /// Failed before `clamp_state_to_ranges` (the values were kept as saved).
+    #[test]
+    fn a_saved_state_is_clamped_into_the_parameter_ranges() {
+        let saved = r#"{"params": {"low": {"i32": 500}, "high": {"i32": -3}, "tempo": {"f32": 0.0},
+            "temp": {"f32": 1e30}, "scale": {"i32": 7}, "root": {"i32": 4}, "thru": {"bool": true}}, "fields": {}}"#;
+        let mut state: PluginState = serde_json::from_str(saved).unwrap();
+        ContinuoParams::default().clamp_state_to_ranges(&mut state);
+        let value = |id: &str| match &state.params[id] {
+            ParamValue::F32(plain) => *plain,
+            ParamValue::I32(plain) => *plain as f32,
+            other => panic!("{id}: {other:?}"),
+        };
+        assert_eq!((value("low"), value("high")), (108.0, 21.0));
+        assert_eq!((value("tempo"), value("temp")), (30.0, 2.0));
+        assert_eq!((value("scale"), value("root")), (2.0, 4.0), "the last scale; an in-range value stays");
+        assert!(matches!(state.params["thru"], ParamValue::Bool(true)));
     }
 }
