@@ -114,7 +114,7 @@ pub fn load_generator(path: &str) -> Result<Generator, ModelError> {
     } else {
         ModelFile::load(Path::new(path))?
     };
-    Ok(Generator::new(Engine::from_model(&model)?, 0))
+    Ok(Generator::new(Engine::from_model(&model).map_err(|error| ModelError { file: describe_model(path), ..error })?, 0))
 }
 
 /// The worker's state, driven by its thread (and directly by tests).
