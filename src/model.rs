@@ -138,6 +138,52 @@ impl ModelMeta {
             valid_nll_per_token: None,
         }
     }
+
+    /// Checks the versions, every architecture field against [`limits`], and the memory the
+    /// model needs: all before anything is allocated for it.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "model format version {} but this Continuo reads version {FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
+        if self.vocab_version != VOCAB_VERSION || self.vocab_size != VOCAB_SIZE {
+            return Err(format!(
+                "vocabulary v{} with {} tokens but this Continuo uses v{VOCAB_VERSION} with {VOCAB_SIZE}",
+                self.vocab_version, self.vocab_size
+            ));
+        }
+        self.architecture.validate()?;
+        match self.memory_bytes() {
+            Some(bytes) if bytes <= limits::MAX_MODEL_MEMORY_BYTES => Ok(()),
+            needed => Err(format!(
+                "the model needs {} bytes of memory (weights and delay lines), over the limit of {}",
+                needed.map_or("more than 2^64".to_string(), |bytes| bytes.to_string()),
+                limits::MAX_MODEL_MEMORY_BYTES
+            )),
+        }
+    }
+
+    /// Bytes the engine holds for this model: every tensor (rows padded to the kernels' chunk)
+    /// and the WaveNet's delay lines. `None` if an architecture field is out of its limits (the
+    /// layers are not even listed then) or the sum overflows.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.architecture.validate().ok()?;
+        let mut total: u64 = 0;
+        for ExpectedTensor { shape, dtype, .. } in expected_tensors(self) {
+            let (&cols, outer) = shape.split_last()?;
+            let rows = outer.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+            let cols = padded_len(cols) as u64;
+            let element_bytes = if dtype == Dtype::I8 { 1 } else { 4 };
+            total = total.checked_add(rows.checked_mul(cols)?.checked_mul(element_bytes)?)?;
+        }
+        if let Architecture::WaveNet(config) = self.architecture {
+            let delay_slots = config.dilations().try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
+            total = total.checked_add(delay_slots.checked_mul(config.residual_channels as u64)?.checked_mul(4)?)?;
+        }
+        Some(total)
+    }
 }
 
 /// The values of one stored tensor.
@@ -389,53 +435,6 @@ impl ModelFile {
             return Err(format!("unexpected tensor {}", unexpected.map_or("", String::as_str)));
         }
         Ok(())
-    }
-}
-
-impl ModelMeta {
-    /// Checks the versions, every architecture field against [`limits`], and the memory the
-    /// model needs: all before anything is allocated for it.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.format_version != FORMAT_VERSION {
-            return Err(format!(
-                "model format version {} but this Continuo reads version {FORMAT_VERSION}",
-                self.format_version
-            ));
-        }
-        if self.vocab_version != VOCAB_VERSION || self.vocab_size != VOCAB_SIZE {
-            return Err(format!(
-                "vocabulary v{} with {} tokens but this Continuo uses v{VOCAB_VERSION} with {VOCAB_SIZE}",
-                self.vocab_version, self.vocab_size
-            ));
-        }
-        self.architecture.validate()?;
-        let needed = self.memory_bytes().filter(|&bytes| bytes <= limits::MAX_MODEL_MEMORY_BYTES);
-        needed.map(|_| ()).ok_or_else(|| {
-            let needed = self.memory_bytes().map_or("more than 2^64".to_string(), |bytes| bytes.to_string());
-            format!(
-                "the model needs {needed} bytes of memory (weights and delay lines), over the limit of {}",
-                limits::MAX_MODEL_MEMORY_BYTES
-            )
-        })
-    }
-
-    /// Bytes the engine holds for this model: every tensor (rows padded to the kernels' chunk)
-    /// and the WaveNet's delay lines. `None` if an architecture field is out of its limits (the
-    /// layers are not even listed then) or the sum overflows.
-    pub fn memory_bytes(&self) -> Option<u64> {
-        self.architecture.validate().ok()?;
-        let mut total: u64 = 0;
-        for ExpectedTensor { shape, dtype, .. } in expected_tensors(self) {
-            let rows: u64 = shape[..shape.len() - 1].iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
-            let cols = padded_len(*shape.last()?) as u64;
-            let element_bytes = if dtype == Dtype::I8 { 1 } else { 4 };
-            total = total.checked_add(rows.checked_mul(cols)?.checked_mul(element_bytes)?)?;
-        }
-        if let Architecture::WaveNet(config) = self.architecture {
-            let delay_slots = config.dilations().try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
-            total = total.checked_add(delay_slots.checked_mul(config.residual_channels as u64)?.checked_mul(4)?)?;
-        }
-        Some(total)
     }
 }
 
@@ -720,7 +719,9 @@ mod tests {
     fn load_within_a_minute(path: &Path) -> Result<ModelFile, ModelError> {
         let (sender, receiver) = std::sync::mpsc::channel();
         let path = path.to_path_buf();
-        std::thread::spawn(move || sender.send(ModelFile::load(&path)));
+        std::thread::spawn(move || {
+            let _ = sender.send(ModelFile::load(&path));
+        });
         receiver.recv_timeout(std::time::Duration::from_secs(60)).expect("the load returns instead of blocking")
     }
 
