@@ -5,6 +5,7 @@
 //! relative to the folder, hashed with FNV-1a, so it is the same on every machine and run, for
 //! the trainer, the evaluators and the baselines.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::midi_file::{read_midi_file, MidiError, ReadOptions, Song};
@@ -19,28 +20,38 @@ pub enum Split {
     Validation,
 }
 
-/// Every `.mid`/`.midi` file under `dir`, recursively, sorted by path.
+/// Every `.mid`/`.midi` file under `dir`, recursively, sorted by path. Symbolic links to folders
+/// are followed, but each folder (by its canonical path) is read once, so a link loop ends
+/// instead of recursing forever, and the walk keeps its own stack (no recursion). Folders are
+/// walked in sorted order, so when two links lead to one folder the same one wins on every run.
 pub fn midi_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    collect(dir, &mut files)?;
+    let mut visited = HashSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        if !visited.insert(std::fs::canonicalize(&folder)?) {
+            continue;
+        }
+        let mut subfolders = Vec::new();
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                subfolders.push(path);
+            } else if is_midi_file_name(&path) {
+                files.push(path);
+            }
+        }
+        subfolders.sort_by(|a, b| b.cmp(a));
+        pending.extend(subfolders);
+    }
     files.sort();
     Ok(files)
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, files)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
+fn is_midi_file_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
 }
 
 /// A readable MIDI file of a data folder.
@@ -144,6 +155,41 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let error = read_songs(empty.path(), ReadOptions::default(), |_| true, |_| {}).unwrap_err();
         assert!(error.to_string().ends_with("no .mid files found"), "{error}");
+    }
+
+    /// Failed before: the recursive walk followed `b/up` back to the root again and again, its
+    /// paths growing link by link (it had not ended after a minute when stopped).
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_is_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("b/song.mid"), b"").unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("b/up")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("b"), dir.path().join("a")).unwrap();
+        let found: Vec<String> = midi_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, vec!["a/song.mid"], "the folder b is read once, by its first name in sorted order");
+    }
+
+    /// A file of more notes than the limit is skipped with its reason, and the rest are read.
+    #[test]
+    fn a_file_of_too_many_notes_is_skipped_naming_it() {
+        use crate::midi_file::{write_midi, MAX_NOTES_PER_FILE};
+        use crate::tokens::Note;
+        let dir = tempfile::tempdir().unwrap();
+        let note = |index: usize| Note { pitch: 60, velocity: 80, start_beats: index as f64, duration_beats: 0.5 };
+        std::fs::write(dir.path().join("small.mid"), write_midi(&[note(0)], 120.0, (4, 4))).unwrap();
+        let busy: Vec<Note> = (0..=MAX_NOTES_PER_FILE).map(note).collect();
+        std::fs::write(dir.path().join("busy.mid"), write_midi(&busy, 120.0, (4, 4))).unwrap();
+        let mut skipped = Vec::new();
+        let songs = read_songs(dir.path(), ReadOptions::default(), |_| true, |error| skipped.push(error.to_string())).unwrap();
+        assert_eq!(songs.iter().map(|song| song.name.as_str()).collect::<Vec<_>>(), vec!["small.mid"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("busy.mid: holds more than 500000 notes"), "{skipped:?}");
     }
 
     #[test]

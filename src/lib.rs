@@ -7,6 +7,7 @@
 //! top in [`plugin`]: the nice-plug glue, its parameters, the inference thread, and the
 //! host-free timing, dialogue and preview-voice logic it drives.
 
+pub mod bounded_file;
 pub mod corpus;
 pub mod engine;
 /// The fuzz targets' code, shared with the replay test; not an API.

@@ -9,6 +9,7 @@ use std::path::Path;
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
+use crate::bounded_file::{read_regular_file, BoundedReadError};
 use crate::tokens::Note;
 
 /// MIDI channel 10, counted from zero: General MIDI drums.
@@ -21,16 +22,23 @@ const SUSTAIN_DOWN_VALUE: u8 = 64;
 pub const DEFAULT_TEMPO_BPM: f64 = 120.0;
 /// Resolution of the files this crate writes.
 pub const WRITE_TICKS_PER_BEAT: u16 = 480;
+/// Largest MIDI file read, in bytes: 60x the largest file of the shared corpus (280 KB).
+pub const MAX_MIDI_FILE_BYTES: u64 = 16 << 20;
+/// Most notes a file may hold: far more than any piece of the shared corpus. With the rests
+/// bounded when tokenizing, this bounds a file's tokens too (see `tokens::MAX_TOKENS_PER_NOTE`).
+pub const MAX_NOTES_PER_FILE: usize = 500_000;
 
 /// Why a MIDI file could not be used; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum MidiError {
-    #[error("{file}: cannot read: {source}")]
-    Io { file: String, source: std::io::Error },
+    #[error("{file}: {source}")]
+    Io { file: String, source: BoundedReadError },
     #[error("{file}: not a valid MIDI file: {reason}")]
     Invalid { file: String, reason: String },
     #[error("{file}: holds no notes")]
     NoNotes { file: String },
+    #[error("{file}: holds more than {limit} notes")]
+    TooManyNotes { file: String, limit: usize },
 }
 
 /// How to read a file.
@@ -91,10 +99,12 @@ impl Song {
     }
 }
 
-/// Reads a `.mid` file.
+/// Reads a `.mid` file: a regular file (not a FIFO or a device) of at most
+/// [`MAX_MIDI_FILE_BYTES`].
 pub fn read_midi_file(path: &Path, options: ReadOptions) -> Result<Song, MidiError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| MidiError::Io { file: file.clone(), source })?;
+    let bytes =
+        read_regular_file(path, MAX_MIDI_FILE_BYTES).map_err(|source| MidiError::Io { file: file.clone(), source })?;
     parse_midi(&bytes, &file, options)
 }
 
@@ -108,7 +118,8 @@ fn has_minus_128_fps_header(bytes: &[u8]) -> bool {
     bytes.windows(DIVISION_OFFSET + 2).any(|chunk| chunk.starts_with(b"MThd") && chunk[DIVISION_OFFSET] == 0x80)
 }
 
-/// Parses MIDI bytes; `file` names them in errors.
+/// Parses MIDI bytes; `file` names them in errors. A file of more than [`MAX_NOTES_PER_FILE`]
+/// notes is refused as soon as the count passes it.
 pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song, MidiError> {
     let invalid = |reason: String| MidiError::Invalid { file: file.to_string(), reason };
     if has_minus_128_fps_header(bytes) {
@@ -139,12 +150,14 @@ pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song
                 let channel = channel.as_int();
                 if channel != DRUM_CHANNEL || options.include_drums {
                     keys.handle(channel, message, beat, &mut song.notes);
+                    refuse_too_many_notes(&song.notes, file)?;
                 }
             }
             _ => {}
         }
     }
     keys.finish(&mut song.notes);
+    refuse_too_many_notes(&song.notes, file)?;
     if song.tempo_map.first().is_none_or(|first| first.beat > 0.0) {
         song.tempo_map.insert(0, TempoChange { beat: 0.0, bpm: DEFAULT_TEMPO_BPM });
     }
@@ -153,6 +166,13 @@ pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song
     }
     song.notes.sort_by(|a, b| a.start_beats.total_cmp(&b.start_beats).then(a.pitch.cmp(&b.pitch)));
     Ok(song)
+}
+
+fn refuse_too_many_notes(notes: &[Note], file: &str) -> Result<(), MidiError> {
+    if notes.len() > MAX_NOTES_PER_FILE {
+        return Err(MidiError::TooManyNotes { file: file.to_string(), limit: MAX_NOTES_PER_FILE });
+    }
+    Ok(())
 }
 
 fn push_tempo(map: &mut Vec<TempoChange>, change: TempoChange) {

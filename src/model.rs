@@ -14,6 +14,8 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use crate::bounded_file::read_regular_file;
+use crate::engine::{padded_len, INT8_MAX_MAGNITUDE};
 use crate::tokens::{FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
 
 /// Bumped whenever the layout of the file changes.
@@ -135,6 +137,52 @@ impl ModelMeta {
             training,
             valid_nll_per_token: None,
         }
+    }
+
+    /// Checks the versions, every architecture field against [`limits`], and the memory the
+    /// model needs: all before anything is allocated for it.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "model format version {} but this Continuo reads version {FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
+        if self.vocab_version != VOCAB_VERSION || self.vocab_size != VOCAB_SIZE {
+            return Err(format!(
+                "vocabulary v{} with {} tokens but this Continuo uses v{VOCAB_VERSION} with {VOCAB_SIZE}",
+                self.vocab_version, self.vocab_size
+            ));
+        }
+        self.architecture.validate()?;
+        match self.memory_bytes() {
+            Some(bytes) if bytes <= limits::MAX_MODEL_MEMORY_BYTES => Ok(()),
+            needed => Err(format!(
+                "the model needs {} bytes of memory (weights and delay lines), over the limit of {}",
+                needed.map_or("more than 2^64".to_string(), |bytes| bytes.to_string()),
+                limits::MAX_MODEL_MEMORY_BYTES
+            )),
+        }
+    }
+
+    /// Bytes the engine holds for this model: every tensor (rows padded to the kernels' chunk)
+    /// and the WaveNet's delay lines. `None` if an architecture field is out of its limits (the
+    /// layers are not even listed then) or the sum overflows.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.architecture.validate().ok()?;
+        let mut total: u64 = 0;
+        for ExpectedTensor { shape, dtype, .. } in expected_tensors(self) {
+            let (&cols, outer) = shape.split_last()?;
+            let rows = outer.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+            let cols = padded_len(cols) as u64;
+            let element_bytes = if dtype == Dtype::I8 { 1 } else { 4 };
+            total = total.checked_add(rows.checked_mul(cols)?.checked_mul(element_bytes)?)?;
+        }
+        if let Architecture::WaveNet(config) = self.architecture {
+            let delay_slots = config.dilations().try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
+            total = total.checked_add(delay_slots.checked_mul(config.residual_channels as u64)?.checked_mul(4)?)?;
+        }
+        Some(total)
     }
 }
 
@@ -285,15 +333,17 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Reads and validates a model file.
+    /// Reads and validates a model file: a regular file (not a FIFO or a device) of at most
+    /// [`limits::MAX_MODEL_FILE_BYTES`].
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|error| ModelError { file: file.clone(), problem: format!("cannot read: {error}") })?;
+        let bytes = read_regular_file(path, limits::MAX_MODEL_FILE_BYTES)
+            .map_err(|error| ModelError { file: file.clone(), problem: error.to_string() })?;
         Self::from_bytes(&bytes, &file)
     }
 
-    /// Parses and validates model bytes; `file` names them in errors.
+    /// Parses and validates model bytes; `file` names them in errors. The metadata (versions,
+    /// architecture, memory) is checked before any tensor is decoded.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Self, ModelError> {
         let refuse = |problem: String| ModelError { file: file.to_string(), problem };
         let (_, header) = SafeTensors::read_metadata(bytes)
@@ -305,6 +355,7 @@ impl ModelFile {
         let meta_json = text.and_then(|m| m.get(META_KEY)).ok_or_else(|| refuse("no model metadata".into()))?;
         let meta: ModelMeta =
             serde_json::from_str(meta_json).map_err(|error| refuse(format!("unreadable metadata: {error}")))?;
+        meta.validate().map_err(refuse)?;
         let parsed =
             SafeTensors::deserialize(bytes).map_err(|error| refuse(format!("corrupt tensor data: {error}")))?;
         let mut tensors = BTreeMap::new();
@@ -320,7 +371,7 @@ impl ModelFile {
             tensors.insert(name.to_string(), StoredTensor { shape, data });
         }
         let model = Self { meta, tensors };
-        model.validate().map_err(refuse)?;
+        model.validate_tensors().map_err(refuse)?;
         Ok(model)
     }
 
@@ -362,38 +413,11 @@ impl ModelFile {
         }
     }
 
-    /// Checks versions, and that every tensor the architecture needs is there with its shape,
-    /// type and finite values.
-    fn validate(&self) -> Result<(), String> {
-        let meta = &self.meta;
-        if meta.format_version != FORMAT_VERSION {
-            return Err(format!(
-                "model format version {} but this Continuo reads version {FORMAT_VERSION}",
-                meta.format_version
-            ));
-        }
-        if meta.vocab_version != VOCAB_VERSION || meta.vocab_size != VOCAB_SIZE {
-            return Err(format!(
-                "vocabulary v{} with {} tokens but this Continuo uses v{VOCAB_VERSION} with {VOCAB_SIZE}",
-                meta.vocab_version, meta.vocab_size
-            ));
-        }
-        let mut expected: Vec<(String, Vec<usize>, Dtype)> = plain_tensors(&meta.architecture, meta.vocab_size)
-            .into_iter()
-            .map(|(name, shape)| (name, shape, Dtype::F32))
-            .collect();
-        for layer in dense_layers(&meta.architecture, meta.vocab_size) {
-            let matrix_type = match meta.precision {
-                Precision::F32 => Dtype::F32,
-                Precision::Int8 => Dtype::I8,
-            };
-            expected.push((names::weight(&layer.prefix), vec![layer.outputs, layer.inputs], matrix_type));
-            expected.push((names::bias(&layer.prefix), vec![layer.outputs], Dtype::F32));
-            if meta.precision == Precision::Int8 {
-                expected.push((names::weight_scale(&layer.prefix), vec![layer.outputs], Dtype::F32));
-            }
-        }
-        for (name, shape, dtype) in &expected {
+    /// Checks that every tensor the architecture needs is there with its shape and type, and
+    /// that its values are finite and within range (the metadata is already checked).
+    fn validate_tensors(&self) -> Result<(), String> {
+        let expected = expected_tensors(&self.meta);
+        for ExpectedTensor { name, shape, dtype, values } in &expected {
             let tensor = self.tensors.get(name).ok_or_else(|| format!("tensor {name} is missing"))?;
             if &tensor.shape != shape || tensor.dtype() != *dtype {
                 return Err(format!(
@@ -402,18 +426,125 @@ impl ModelFile {
                     tensor.shape
                 ));
             }
-            if let TensorData::F32(values) = &tensor.data {
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(format!("tensor {name} holds NaN or infinite values"));
-                }
+            if let TensorData::F32(stored) = &tensor.data {
+                values.check(name, stored)?;
             }
         }
         if self.tensors.len() != expected.len() {
-            let unexpected = self.tensors.keys().find(|name| !expected.iter().any(|(n, ..)| n == *name));
+            let unexpected = self.tensors.keys().find(|name| !expected.iter().any(|tensor| &tensor.name == *name));
             return Err(format!("unexpected tensor {}", unexpected.map_or("", String::as_str)));
         }
         Ok(())
     }
+}
+
+/// Bounds on what a model file may ask for, checked before anything is allocated: a file of a
+/// few bytes must not make the plugin allocate gigabytes or loop for hours. Generous: the
+/// largest models trained so far (C128 S256, about 4 MB) are far inside them.
+pub mod limits {
+    /// Largest model file read, in bytes (16x a C128 S256 f32 model).
+    pub const MAX_MODEL_FILE_BYTES: u64 = 64 << 20;
+    /// Most memory a model may need (weights and delay lines), in bytes.
+    pub const MAX_MODEL_MEMORY_BYTES: u64 = 256 << 20;
+    /// Widest residual stream (WaveNet) and embedding.
+    pub const MAX_RESIDUAL_CHANNELS: usize = 1024;
+    /// Widest skip stream and output head.
+    pub const MAX_SKIP_CHANNELS: usize = 2048;
+    /// Most WaveNet stacks.
+    pub const MAX_STACKS: usize = 16;
+    /// Most dilated layers per stack: the deepest delay line is 2^15 steps.
+    pub const MAX_LAYERS_PER_STACK: usize = 16;
+    /// Widest LSTM embedding.
+    pub const MAX_LSTM_EMBEDDING: usize = 4096;
+    /// Widest LSTM hidden state.
+    pub const MAX_LSTM_HIDDEN: usize = 4096;
+    /// Most stacked LSTM layers.
+    pub const MAX_LSTM_LAYERS: usize = 16;
+    /// Largest magnitude of any stored f32 value (and of `int8 value * scale`): trained weights
+    /// are orders of magnitude smaller, and bounded weights keep every logit finite.
+    pub const MAX_WEIGHT_MAGNITUDE: f32 = 1e4;
+}
+
+impl Architecture {
+    /// Checks every hyper-parameter against its limit in [`limits`].
+    pub fn validate(&self) -> Result<(), String> {
+        let fields = match self {
+            Architecture::WaveNet(config) => vec![
+                ("residual_channels", config.residual_channels, limits::MAX_RESIDUAL_CHANNELS),
+                ("skip_channels", config.skip_channels, limits::MAX_SKIP_CHANNELS),
+                ("stacks", config.stacks, limits::MAX_STACKS),
+                ("layers_per_stack", config.layers_per_stack, limits::MAX_LAYERS_PER_STACK),
+            ],
+            Architecture::Lstm(config) => vec![
+                ("embedding", config.embedding, limits::MAX_LSTM_EMBEDDING),
+                ("hidden", config.hidden, limits::MAX_LSTM_HIDDEN),
+                ("layers", config.layers, limits::MAX_LSTM_LAYERS),
+            ],
+        };
+        for (field, value, limit) in fields {
+            if !(1..=limit).contains(&value) {
+                return Err(format!("architecture field {field} is {value}, outside the limits 1..={limit}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A tensor a model file must hold.
+struct ExpectedTensor {
+    /// Its name in the file.
+    name: String,
+    /// Its shape, row-major.
+    shape: Vec<usize>,
+    /// How it is stored.
+    dtype: Dtype,
+    /// What its f32 values may be.
+    values: ValueRange,
+}
+
+/// The values an f32 tensor may hold.
+#[derive(Clone, Copy)]
+enum ValueRange {
+    /// Weights, biases, embeddings: finite, magnitude at most `MAX_WEIGHT_MAGNITUDE`.
+    Weights,
+    /// Int8 row scales: finite, not negative, and `127 * scale` at most `MAX_WEIGHT_MAGNITUDE`.
+    Scales,
+}
+
+impl ValueRange {
+    fn check(self, name: &str, values: &[f32]) -> Result<(), String> {
+        let (low, high) = match self {
+            ValueRange::Weights => (-limits::MAX_WEIGHT_MAGNITUDE, limits::MAX_WEIGHT_MAGNITUDE),
+            ValueRange::Scales => (0.0, limits::MAX_WEIGHT_MAGNITUDE / INT8_MAX_MAGNITUDE),
+        };
+        match values.iter().find(|v| !(low..=high).contains(*v)) {
+            None => Ok(()),
+            Some(v) if !v.is_finite() => Err(format!("tensor {name} holds NaN or infinite values ({v})")),
+            Some(v) => Err(format!("tensor {name} holds {v}, outside {low}..={high}")),
+        }
+    }
+}
+
+/// Every tensor a model with this metadata holds, in a fixed order.
+fn expected_tensors(meta: &ModelMeta) -> Vec<ExpectedTensor> {
+    let expect = |name, shape, dtype, values| ExpectedTensor { name, shape, dtype, values };
+    let mut expected: Vec<ExpectedTensor> = plain_tensors(&meta.architecture, meta.vocab_size)
+        .into_iter()
+        .map(|(name, shape)| expect(name, shape, Dtype::F32, ValueRange::Weights))
+        .collect();
+    let matrix_type = match meta.precision {
+        Precision::F32 => Dtype::F32,
+        Precision::Int8 => Dtype::I8,
+    };
+    for layer in dense_layers(&meta.architecture, meta.vocab_size) {
+        let (rows, cols) = (layer.outputs, layer.inputs);
+        expected.push(expect(names::weight(&layer.prefix), vec![rows, cols], matrix_type, ValueRange::Weights));
+        expected.push(expect(names::bias(&layer.prefix), vec![rows], Dtype::F32, ValueRange::Weights));
+        if meta.precision == Precision::Int8 {
+            expected.push(expect(names::weight_scale(&layer.prefix), vec![rows], Dtype::F32, ValueRange::Scales));
+        }
+    }
+    expected
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
@@ -519,5 +650,103 @@ mod tests {
         assert!(truncated.to_string().starts_with("cut.safetensors: "), "{truncated}");
         let garbage = ModelFile::from_bytes(b"hello", "g.safetensors").unwrap_err();
         assert!(garbage.to_string().contains("not a safetensors file"));
+    }
+
+    /// The error for `model` with its WaveNet configuration changed by `change`.
+    fn refusal_of_architecture(change: impl FnOnce(&mut WaveNetConfig)) -> String {
+        let mut model = tiny_wavenet();
+        let Architecture::WaveNet(config) = &mut model.meta.architecture else { unreachable!() };
+        change(config);
+        ModelFile::from_bytes(&model.to_bytes(), "big.safetensors").unwrap_err().to_string()
+    }
+
+    /// Failed before the limits: `layers_per_stack: 36` passed the metadata and failed only on
+    /// a missing tensor, and `stacks: 2^40` listed 2^40 layers before looking at any tensor.
+    #[test]
+    fn every_architecture_field_beyond_its_limit_is_refused_naming_it_before_any_allocation() {
+        assert_eq!(
+            refusal_of_architecture(|config| config.layers_per_stack = 36),
+            "big.safetensors: architecture field layers_per_stack is 36, outside the limits 1..=16"
+        );
+        assert!(refusal_of_architecture(|config| config.stacks = 1 << 40).contains("field stacks is 1099511627776"));
+        assert!(refusal_of_architecture(|config| config.residual_channels = 0).contains("field residual_channels is 0"));
+        assert!(refusal_of_architecture(|config| config.skip_channels = usize::MAX).contains("field skip_channels"));
+        let mut lstm = tiny_wavenet();
+        lstm.meta.architecture = Architecture::Lstm(LstmConfig { embedding: 8, hidden: 1 << 20, layers: 1 });
+        let refused = ModelFile::from_bytes(&lstm.to_bytes(), "lstm.safetensors").unwrap_err().to_string();
+        assert!(refused.contains("field hidden is 1048576, outside the limits 1..=4096"), "{refused}");
+    }
+
+    #[test]
+    fn a_model_within_every_field_limit_but_too_big_in_total_is_refused() {
+        let refused = refusal_of_architecture(|config| {
+            *config = WaveNetConfig {
+                residual_channels: limits::MAX_RESIDUAL_CHANNELS,
+                skip_channels: limits::MAX_SKIP_CHANNELS,
+                stacks: limits::MAX_STACKS,
+                layers_per_stack: limits::MAX_LAYERS_PER_STACK,
+                conditioned: true,
+            }
+        });
+        assert!(refused.contains("bytes of memory (weights and delay lines), over the limit of 268435456"), "{refused}");
+        let default = ModelMeta::new(Architecture::WaveNet(WaveNetConfig::default()), serde_json::Value::Null);
+        let bytes = default.memory_bytes().unwrap();
+        assert!((500_000..limits::MAX_MODEL_MEMORY_BYTES / 16).contains(&bytes), "the default model needs {bytes}");
+    }
+
+    /// Failed before: only NaN and infinities were refused, and int8 scales not at all.
+    #[test]
+    fn values_out_of_range_and_bad_int8_scales_are_refused() {
+        let refused = |model: &ModelFile| ModelFile::from_bytes(&model.to_bytes(), "w.safetensors").unwrap_err().to_string();
+        let mut huge = tiny_wavenet();
+        huge.tensors.insert("head.output.bias".into(), StoredTensor::f32(vec![VOCAB_SIZE], vec![1e30; VOCAB_SIZE]));
+        let error = refused(&huge);
+        assert!(error.contains("tensor head.output.bias holds 1") && error.contains(", outside -10000..=10000"), "{error}");
+
+        let int8 = crate::engine::quantize::quantize(&tiny_wavenet());
+        ModelFile::from_bytes(&int8.to_bytes(), "int8").expect("a quantized model is valid");
+        let scale_name = names::weight_scale("head.hidden");
+        for (bad, expected) in [(f32::NAN, "NaN"), (-0.5, "holds -0.5"), (1e6, "holds 1000000")] {
+            let mut model = int8.clone();
+            model.tensors.insert(scale_name.clone(), StoredTensor::f32(vec![6], vec![bad; 6]));
+            let error = refused(&model);
+            assert!(error.contains(&format!("tensor {scale_name}")) && error.contains(expected), "{error}");
+        }
+    }
+
+    /// Loads `path` on a thread: a load that blocks (a FIFO opened for reading waits for a
+    /// writer) fails the test after a while instead of hanging it.
+    fn load_within_a_minute(path: &Path) -> Result<ModelFile, ModelError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = sender.send(ModelFile::load(&path));
+        });
+        receiver.recv_timeout(std::time::Duration::from_secs(60)).expect("the load returns instead of blocking")
+    }
+
+    /// Failed before: `/dev/zero` read until memory ran out, a FIFO blocked forever.
+    #[cfg(unix)]
+    #[test]
+    fn devices_fifos_folders_and_oversized_files_are_refused_without_reading_them() {
+        let directory = tempfile::tempdir().unwrap();
+        let fifo = directory.path().join("model.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let oversized = directory.path().join("huge.safetensors");
+        std::fs::File::create(&oversized).unwrap().set_len(limits::MAX_MODEL_FILE_BYTES + 1).unwrap();
+        let cases = [
+            (Path::new("/dev/zero"), "not a regular file (a character device)"),
+            (fifo.as_path(), "not a regular file (a FIFO)"),
+            (directory.path(), "not a regular file (a directory)"),
+            (oversized.as_path(), "larger than the limit of 67108864 bytes"),
+        ];
+        for (path, problem) in cases {
+            let error = load_within_a_minute(path).unwrap_err();
+            assert_eq!(error.to_string(), format!("{}: {problem}", path.display()));
+        }
+        let good = directory.path().join("good.safetensors");
+        tiny_wavenet().save(&good).unwrap();
+        assert_eq!(load_within_a_minute(&good).unwrap(), tiny_wavenet());
     }
 }

@@ -21,6 +21,13 @@ pub const PITCH_COUNT: usize = (PITCH_MAX - PITCH_MIN) as usize + 1;
 pub const VELOCITY_BINS: usize = 32;
 /// Longest single time shift, in ticks (one 4/4 bar); longer gaps chain several shifts.
 pub const MAX_SHIFT_TICKS: u32 = 4 * TICKS_PER_BEAT;
+/// Longest time between two events that encoding keeps, in ticks (four 4/4 bars): a longer
+/// rest is shortened to this, so a file's tokens stay bounded by its notes (a 1 KB file with
+/// huge delta times would otherwise ask for billions of time shifts).
+pub const MAX_REST_TICKS: u64 = 16 * TICKS_PER_BEAT as u64;
+/// Most tokens one note adds to an encoding: a velocity, its on and off, and the time shifts
+/// before each of those two ticks (a rest of at most `MAX_REST_TICKS`).
+pub const MAX_TOKENS_PER_NOTE: usize = 3 + 2 * (MAX_REST_TICKS as usize).div_ceil(MAX_SHIFT_TICKS as usize);
 /// Bumped whenever token ids change meaning; model files record the version they were trained on.
 pub const VOCAB_VERSION: u32 = 1;
 
@@ -418,11 +425,15 @@ pub struct Encoded {
     pub octave_folded: usize,
     /// Notes dropped because another note of the same pitch started on the same tick.
     pub duplicates_dropped: usize,
+    /// Ticks taken out of rests longer than `MAX_REST_TICKS`: the encoding ends this much
+    /// earlier than the notes did.
+    pub rest_ticks_removed: u64,
 }
 
 /// Quantizes notes to the grid and encodes them canonically: `Start`, events, `End`.
 /// A note shorter than a tick lasts one tick; a note re-struck before it ends is cut at the
-/// re-strike.
+/// re-strike; a time between events longer than `MAX_REST_TICKS` is shortened to it. So there
+/// are at most `2 + MAX_TOKENS_PER_NOTE * notes.len()` tokens.
 pub fn encode_notes(notes: &[Note]) -> Encoded {
     let mut encoded = Encoded::default();
     let mut quantized: Vec<(u8, u8, u64, u64)> = notes
@@ -455,8 +466,12 @@ pub fn encode_notes(notes: &[Note]) -> Encoded {
     events.sort_by_key(|&(tick, key)| (tick, key.order_key()));
     encoded.tokens.push(Event::Start.token());
     let mut encoder = EventEncoder::default();
+    let mut previous_tick = 0;
     for (tick, key) in events {
-        encoder.push(tick, key, |token| encoded.tokens.push(token));
+        let rest = tick - previous_tick;
+        encoded.rest_ticks_removed += rest.saturating_sub(MAX_REST_TICKS);
+        previous_tick = tick;
+        encoder.push(tick - encoded.rest_ticks_removed, key, |token| encoded.tokens.push(token));
     }
     encoded.tokens.push(Event::End.token());
     encoded
@@ -544,6 +559,18 @@ mod tests {
             .map(|&t| Event::from_token(t).unwrap())
             .collect();
         assert_eq!(&events[1..4], &[Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(24)]);
+    }
+
+    /// Failed before: the 40-beat rest became ten full time shifts.
+    #[test]
+    fn rests_longer_than_the_limit_are_shortened_to_it_and_counted() {
+        let note = |start_beats| Note { pitch: 60, velocity: 64, start_beats, duration_beats: 1.0 };
+        let encoded = encode_notes(&[note(0.0), note(41.0)]);
+        let shifts: Vec<Event> = encoded.tokens.iter().map(|&t| Event::from_token(t).unwrap()).filter(|e| matches!(e, Event::TimeShift(_))).collect();
+        assert_eq!(shifts, vec![Event::TimeShift(24), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(24)]);
+        assert_eq!(encoded.rest_ticks_removed, 40 * TICKS_PER_BEAT as u64 - MAX_REST_TICKS);
+        let starts: Vec<f64> = decode_tokens(&encoded.tokens).iter().map(|n| n.start_beats).collect();
+        assert_eq!(starts, vec![0.0, 17.0]);
     }
 
     #[test]

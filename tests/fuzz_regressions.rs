@@ -9,14 +9,6 @@ use std::path::{Path, PathBuf};
 
 use continuo::fuzzing::{exercise_midi, exercise_model, exercise_plugin_state, FUZZ_INPUT_NAME};
 
-/// Regression inputs that still hit a problem being fixed on another branch, with the finding
-/// (FUZZING.md, "Findings"). The normal replay skips them; `known_findings_are_fixed` replays
-/// them and is un-ignored when the fixes are merged.
-const AWAITING_FIXES: &[(&str, &str)] = &[
-    ("midi_file/known_huge_delta_times.mid", "huge delta times encode to billions of tokens (over 1 GiB)"),
-    ("model_file/known_huge_layer_count.safetensors", "an unbounded layers_per_stack allocates without limit"),
-];
-
 fn fuzz_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
@@ -30,10 +22,6 @@ fn inputs_of(target: &str) -> Vec<PathBuf> {
     }
     files.sort();
     files
-}
-
-fn awaiting_fix(path: &Path) -> bool {
-    AWAITING_FIXES.iter().any(|(name, _)| path.ends_with(name))
 }
 
 /// Runs `exercise` on each input; returns what went wrong, one line per input, and how many
@@ -58,7 +46,7 @@ fn replay<T, E: Display>(inputs: &[PathBuf], exercise: impl Fn(&[u8]) -> Result<
 }
 
 fn replay_target<T, E: Display>(target: &str, exercise: impl Fn(&[u8]) -> Result<T, E>) {
-    let inputs: Vec<PathBuf> = inputs_of(target).into_iter().filter(|path| !awaiting_fix(path)).collect();
+    let inputs = inputs_of(target);
     assert!(!inputs.is_empty(), "no seeds in fuzz/corpus/{target}");
     let (failures, accepted) = replay(&inputs, exercise);
     assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), inputs.len(), failures.join("\n"));
@@ -85,14 +73,4 @@ fn plugin_state_inputs_are_loaded_or_refused_by_name() {
 fn the_default_model_loads_and_runs_as_the_fuzz_target_runs_it() {
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-model.safetensors")).unwrap();
     exercise_model(&bytes).unwrap();
-}
-
-#[test]
-#[ignore = "the inputs in AWAITING_FIXES hit known problems fixed on another branch; un-ignore after merging it"]
-fn known_findings_are_fixed() {
-    let known = |target: &str| inputs_of(target).into_iter().filter(|path| awaiting_fix(path)).collect::<Vec<_>>();
-    let mut failures = replay(&known("midi_file"), exercise_midi).0;
-    failures.extend(replay(&known("model_file"), exercise_model).0);
-    failures.extend(replay(&known("plugin_state"), exercise_plugin_state).0);
-    assert!(failures.is_empty(), "{}\nthe findings: {AWAITING_FIXES:#?}", failures.join("\n"));
 }

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use continuo::midi_file::{parse_midi, read_midi_file, write_midi, MidiError, ReadOptions};
-use continuo::tokens::{decode_tokens, encode_notes, Note};
+use continuo::midi_file::{parse_midi, read_midi_file, write_midi, MidiError, ReadOptions, MAX_NOTES_PER_FILE};
+use continuo::tokens::{decode_tokens, encode_notes, Note, MAX_REST_TICKS, MAX_TOKENS_PER_NOTE, TICKS_PER_BEAT};
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
@@ -137,6 +137,54 @@ fn written_files_keep_tempo_meter_and_notes() {
     assert_eq!(song.time_signature, (6, 8));
     assert!((song.initial_tempo_bpm() - 72.0).abs() < 1e-3);
     assert_eq!(decode_tokens(&encode_notes(&song.notes).tokens).len(), 2);
+}
+
+/// Largest delta time a MIDI file can hold, in file ticks.
+const MAX_DELTA_TICKS: u32 = (1 << 28) - 1;
+
+/// Failed before (ran out of memory): at one tick per beat every gap of this 1 KB file is
+/// 2^28 beats, which became 67 million time shifts each.
+#[test]
+fn a_tiny_file_of_huge_delta_times_encodes_to_a_bounded_number_of_tokens() {
+    let notes = 64;
+    let events: Vec<(u32, Raw)> =
+        (0..notes).flat_map(|i| [(MAX_DELTA_TICKS, Raw::On(40 + i, 90)), (MAX_DELTA_TICKS, Raw::Off(40 + i))]).collect();
+    let bytes = smf_bytes(1, 0, &events);
+    assert!(bytes.len() <= 1024, "{} bytes", bytes.len());
+    let song = parse_midi(&bytes, "huge-deltas.mid", ReadOptions::default()).unwrap();
+    assert_eq!(song.notes.len(), notes as usize);
+    let encoded = encode_notes(&song.notes);
+    assert!(encoded.tokens.len() <= 2 + MAX_TOKENS_PER_NOTE * notes as usize, "{} tokens", encoded.tokens.len());
+    let decoded = decode_tokens(&encoded.tokens);
+    assert_eq!(decoded.len(), notes as usize, "every note is kept");
+    let rest_beats = (MAX_REST_TICKS / TICKS_PER_BEAT as u64) as f64;
+    assert_eq!(decoded[1].start_beats - decoded[0].start_beats, 2.0 * rest_beats, "each gap became the longest rest");
+}
+
+/// Failed before: any number of notes was accepted.
+#[test]
+fn a_file_of_too_many_notes_is_refused_naming_it() {
+    let events: Vec<(u32, Raw)> =
+        (0..=MAX_NOTES_PER_FILE).flat_map(|i| [(1, Raw::On(40 + (i % 50) as u8, 90)), (1, Raw::Off(40 + (i % 50) as u8))]).collect();
+    let error = parse_midi(&smf_bytes(96, 0, &events), "busy.mid", ReadOptions::default()).unwrap_err();
+    assert_eq!(error.to_string(), format!("busy.mid: holds more than {MAX_NOTES_PER_FILE} notes"));
+}
+
+/// Failed before: reading a FIFO blocked until a writer came, `/dev/zero` until memory ran out.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let directory = tempfile::tempdir().unwrap();
+    let fifo = directory.path().join("song.mid");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (path, problem) in [(fifo, "a FIFO"), (PathBuf::from("/dev/zero"), "a character device")] {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || sender.send(read_midi_file(&reading, ReadOptions::default()).map(|_| ())));
+        let result = receiver.recv_timeout(std::time::Duration::from_secs(60)).expect("the read returns instead of blocking");
+        let error = result.unwrap_err().to_string();
+        assert_eq!(error, format!("{}: not a regular file ({problem})", path.display()));
+    }
 }
 
 /// The Bach chorales of the shared corpus, when present beside the repository.

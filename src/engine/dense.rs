@@ -1,5 +1,7 @@
 //! A 1x1 (dense) layer, f32 or int8, and the activation vectors it reads.
 
+use std::sync::Arc;
+
 use super::kernels::{padded_len, Kernel, QuantizedInput, QuantizedRows, Write};
 use crate::model::{names, ModelFile, Precision};
 
@@ -59,13 +61,21 @@ enum Weights {
     },
 }
 
-/// `out = W x + b`, `W` being `[outputs, inputs]`.
-#[derive(Clone, Debug)]
-pub struct Dense {
+/// What a dense layer learned: never changes after load.
+#[derive(Debug)]
+struct Parameters {
     /// The matrix.
     weights: Weights,
     /// One bias per output.
     bias: Vec<f32>,
+}
+
+/// `out = W x + b`, `W` being `[outputs, inputs]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    /// The matrix and biases, shared by every clone of the engine: a clone (one per answer)
+    /// copies only the engine's state.
+    parameters: Arc<Parameters>,
     /// The instruction set the products use.
     kernel: Kernel,
 }
@@ -85,12 +95,12 @@ impl Dense {
                 scales: model.f32(&names::weight_scale(prefix)).expect("validated scale").to_vec(),
             },
         };
-        Self { weights, bias, kernel }
+        Self { parameters: Arc::new(Parameters { weights, bias }), kernel }
     }
 
     /// Number of outputs.
     pub fn outputs(&self) -> usize {
-        self.bias.len()
+        self.parameters.bias.len()
     }
 
     /// `out = W x + b`.
@@ -105,20 +115,21 @@ impl Dense {
 
     /// Bytes of weights (and scales) one product reads.
     pub fn weight_bytes(&self) -> usize {
-        match &self.weights {
+        match &self.parameters.weights {
             Weights::F32(values) => values.len() * 4,
             Weights::Int8 { values, scales } => values.len() + scales.len() * 4,
         }
     }
 
     fn product(&self, input: &Activations, out: &mut [f32], write: Write) {
-        match &self.weights {
-            Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, &self.bias, out, write),
+        let Parameters { weights, bias } = &*self.parameters;
+        match weights {
+            Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, bias, out, write),
             Weights::Int8 { values, scales } => {
                 debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
                 let rows = QuantizedRows { values, scales };
                 let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
-                self.kernel.matvec_i8(rows, quantized, &self.bias, out, write)
+                self.kernel.matvec_i8(rows, quantized, bias, out, write)
             }
         }
     }

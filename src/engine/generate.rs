@@ -76,8 +76,8 @@ pub struct Continuation {
 /// sounding. The generator is reset first.
 pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &ContinuationRequest) -> Continuation {
     generator.reset();
-    let tokens = encode_notes(&prompt.notes).tokens;
-    let body = tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
+    let encoded = encode_notes(&prompt.notes);
+    let body = encoded.tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
     for &token in body {
         generator.feed(token);
     }
@@ -85,7 +85,7 @@ pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &Continu
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
     let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
     let mut notes = prompt.notes.clone();
-    let mut onsets = NoteCollector::default();
+    let mut onsets = NoteCollector::after_removed_rests(encoded.rest_ticks_removed);
     while generator.engine().state().tick() < end_tick {
         let token = generator.sample_next(&request.options, &request.constraints, |played| onsets.hear(played, &mut notes));
         if Event::from_token(token) == Some(Event::End) {
@@ -94,7 +94,8 @@ pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &Continu
     }
     let mut final_state: SequenceState = generator.engine().state().clone();
     final_state.release_all(|played| onsets.hear(played, &mut notes));
-    Continuation { generated_notes: notes.len() - prompt.notes.len(), notes, prompt_end_beats: ticks_to_beats(prompt_end) }
+    let prompt_end_beats = ticks_to_beats(prompt_end + encoded.rest_ticks_removed);
+    Continuation { generated_notes: notes.len() - prompt.notes.len(), notes, prompt_end_beats }
 }
 
 /// Turns `Played` reports into notes: remembers each onset's velocity until its release.
@@ -102,22 +103,23 @@ pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &Continu
 struct NoteCollector {
     /// MIDI velocity of each sounding pitch.
     velocities: [u8; 128],
-}
-
-impl Default for NoteCollector {
-    fn default() -> Self {
-        Self { velocities: [bin_velocity(crate::tokens::DEFAULT_VELOCITY_BIN); 128] }
-    }
+    /// Ticks the prompt's encoding took out of long rests: the generated notes come that much
+    /// later in the prompt's own time.
+    tick_offset: u64,
 }
 
 impl NoteCollector {
+    fn after_removed_rests(tick_offset: u64) -> Self {
+        Self { velocities: [bin_velocity(crate::tokens::DEFAULT_VELOCITY_BIN); 128], tick_offset }
+    }
+
     fn hear(&mut self, played: Played, notes: &mut Vec<Note>) {
         match played {
             Played::On { pitch, velocity, .. } => self.velocities[pitch as usize] = velocity,
             Played::Off { pitch, since, tick } => notes.push(Note {
                 pitch,
                 velocity: self.velocities[pitch as usize],
-                start_beats: ticks_to_beats(since),
+                start_beats: ticks_to_beats(since + self.tick_offset),
                 duration_beats: ticks_to_beats(tick.max(since + 1) - since),
             }),
         }
@@ -136,6 +138,21 @@ mod tests {
             .map(|i| Note { pitch: 60 + 2 * i, velocity: 90, start_beats: i as f64 * 0.75, duration_beats: 0.5 })
             .collect();
         Song { notes, tempo_map: Vec::new(), time_signature: (3, 4) }
+    }
+
+    /// Would fail if the continuation ignored the ticks the encoding took out of the prompt's
+    /// long rest: it would start 83.75 beats too early, inside the prompt.
+    #[test]
+    fn a_continuation_follows_a_prompt_with_a_long_rest_in_the_prompts_own_time() {
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
+        let mut song = prompt();
+        song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default() };
+        let continuation = continue_song(&mut generator, &song, &request);
+        assert_eq!(continuation.prompt_end_beats, 105.0);
+        let generated = &continuation.notes[song.notes.len()..];
+        assert!(!generated.is_empty());
+        assert!(generated.iter().all(|note| note.start_beats >= 105.0), "{generated:?}");
     }
 
     #[test]

@@ -19,16 +19,25 @@ pub fn padded_len(len: usize) -> usize {
     len.div_ceil(LANES_PER_ROW_CHUNK) * LANES_PER_ROW_CHUNK
 }
 
-/// Which instruction set the kernels use; detected once when an engine is built.
+/// Which instruction set the kernels use; detected once when an engine is built. Safe code
+/// outside this crate gets one only from [`Kernel::detect`] (the SIMD variants are
+/// `non_exhaustive`, so they cannot be named to run AVX2 on a CPU without it), and every safe
+/// entry point checks the lengths the SIMD loops rely on.
+///
+/// ```compile_fail
+/// let kernel = continuo::engine::Kernel::Avx2;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     /// Plain Rust, any CPU.
     Portable,
     /// x86-64 with AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
+    #[non_exhaustive]
     Avx2,
     /// aarch64 (NEON is part of the base ISA there).
     #[cfg(target_arch = "aarch64")]
+    #[non_exhaustive]
     Neon,
 }
 
@@ -83,10 +92,10 @@ impl Kernel {
     }
 
     /// `out[r] (=|+=) weights[r] . input + bias[r]` for f32 rows of `input.len()` columns.
+    /// Panics unless `input` is whole row chunks long and `weights` and `bias` have a row per
+    /// output (checked once per call: the SIMD loops read by pointer).
     pub fn matvec_f32(self, weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
-        let cols = input.len();
-        debug_assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK) && weights.len() == cols * out.len());
-        debug_assert_eq!(bias.len(), out.len());
+        check_product_lengths(input.len(), weights.len(), bias.len(), out.len());
         match self {
             Kernel::Portable => rows_f32(weights, input, bias, out, write, dot_f32_portable),
             // SAFETY: Avx2 is only chosen when the CPU has AVX2 and FMA; lengths checked above.
@@ -99,10 +108,10 @@ impl Kernel {
     }
 
     /// `out[r] (=|+=) (weights[r] . input) * row_scale[r] * input_scale + bias[r]` in exact i32.
+    /// Panics on lengths that do not fit, as [`Kernel::matvec_f32`] does.
     pub fn matvec_i8(self, weights: QuantizedRows, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
-        let cols = input.values.len();
-        debug_assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK) && weights.values.len() == cols * out.len());
-        debug_assert!(bias.len() == out.len() && weights.scales.len() == out.len());
+        check_product_lengths(input.values.len(), weights.values.len(), bias.len(), out.len());
+        assert_eq!(weights.scales.len(), out.len(), "matvec_i8: one scale per output row");
         match self {
             Kernel::Portable => rows_i8(weights, input, bias, out, write, dot_i8_portable),
             // SAFETY: as in matvec_f32.
@@ -168,6 +177,17 @@ impl Kernel {
             _ => quantize_activations(values, out),
         }
     }
+}
+
+/// The lengths every matrix-vector product needs, which the SIMD loops read by pointer without
+/// further checks: whole row chunks of input, one weight row and one bias per output.
+fn check_product_lengths(cols: usize, weights: usize, biases: usize, outputs: usize) {
+    assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK), "matvec: input length {cols} is not whole row chunks");
+    assert!(
+        cols.checked_mul(outputs) == Some(weights),
+        "matvec: {weights} weights do not make {outputs} rows of {cols}"
+    );
+    assert_eq!(biases, outputs, "matvec: one bias per output row");
 }
 
 /// Eight partial sums, so the compiler vectorizes the reduction.
@@ -568,6 +588,32 @@ mod tests {
             let bound = 0.5 * input_scale * cols as f32 * 0.011 * 127.0;
             assert!((got - want).abs() <= bound, "{got} vs {want}");
         }
+    }
+
+    /// Failed before (in release builds, silently reading past the weights; in debug builds
+    /// with another message): the lengths were checked by `debug_assert!` only.
+    #[test]
+    #[should_panic(expected = "matvec: 3168 weights do not make 37 rows of 96")]
+    fn an_f32_product_with_too_few_weights_panics_instead_of_reading_past_them() {
+        let (rows, cols) = (37, 96);
+        let (weights, input, bias) = (values(rows * cols - 384, 1), values(cols, 2), values(rows, 3));
+        Kernel::detect().matvec_f32(&weights, &input, &bias, &mut vec![0.0; rows], Write::Set);
+    }
+
+    #[test]
+    #[should_panic(expected = "matvec: input length 40 is not whole row chunks")]
+    fn an_int8_product_with_a_ragged_input_panics_instead_of_reading_past_it() {
+        let (weights, scales, bias, input) = (vec![1i8; 4 * 40], vec![1.0; 4], vec![0.0; 4], vec![1i8; 40]);
+        let rows = QuantizedRows { values: &weights, scales: &scales };
+        Kernel::detect().matvec_i8(rows, QuantizedInput { values: &input, scale: 1.0 }, &bias, &mut [0.0; 4], Write::Set);
+    }
+
+    #[test]
+    #[should_panic(expected = "matvec_i8: one scale per output row")]
+    fn an_int8_product_with_too_few_scales_panics_instead_of_reading_past_them() {
+        let (weights, scales, bias, input) = (vec![1i8; 8 * 32], vec![1.0; 4], vec![0.0; 8], vec![1i8; 32]);
+        let rows = QuantizedRows { values: &weights, scales: &scales };
+        Kernel::detect().matvec_i8(rows, QuantizedInput { values: &input, scale: 1.0 }, &bias, &mut [0.0; 8], Write::Set);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The WaveNet's layers, one small type each, with their buffers allocated once at load.
 
+use std::sync::Arc;
+
 use super::dense::{Activations, Dense};
 use super::kernels::Kernel;
 use crate::model::{names, ModelFile, Precision};
@@ -11,17 +13,17 @@ use crate::tokens::{Token, FEATURE_COUNT};
 pub struct InputLayer {
     /// Residual width.
     channels: usize,
-    /// `[vocab, C]` token embeddings.
-    embedding: Vec<f32>,
+    /// `[vocab, C]` token embeddings, shared by every clone of the engine.
+    embedding: Arc<[f32]>,
     /// The conditioning matrix transposed to `[FEATURE_COUNT, C]`, so each feature's column is
-    /// contiguous; `None` for unconditioned models.
-    conditioning_by_feature: Option<Vec<f32>>,
+    /// contiguous; `None` for unconditioned models. Shared by every clone of the engine.
+    conditioning_by_feature: Option<Arc<[f32]>>,
 }
 
 impl InputLayer {
     /// Loads the embedding and conditioning of a validated model.
     pub fn from_model(model: &ModelFile, channels: usize) -> Self {
-        let embedding = model.f32(names::EMBEDDING).expect("validated embedding").to_vec();
+        let embedding = Arc::from(model.f32(names::EMBEDDING).expect("validated embedding"));
         let conditioning_by_feature = model.f32(names::CONDITIONING).map(|weight| {
             let mut transposed = vec![0.0; weight.len()];
             for (channel, row) in weight.chunks_exact(FEATURE_COUNT).enumerate() {
@@ -29,7 +31,7 @@ impl InputLayer {
                     transposed[feature * channels + channel] = value;
                 }
             }
-            transposed
+            Arc::from(transposed)
         });
         Self { channels, embedding, conditioning_by_feature }
     }

@@ -20,6 +20,7 @@ pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
 pub use score::{score, score_prediction, Score};
 
 pub use kernels::Kernel;
+pub(crate) use kernels::{padded_len, INT8_MAX_MAGNITUDE};
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
 
 use crate::model::{Architecture, ModelError, ModelFile, Precision, WaveNetConfig};
@@ -27,6 +28,20 @@ use crate::tokens::{Event, Played, SequenceState, Token, PITCH_COUNT, VOCAB_SIZE
 
 /// Sparse conditioning features: the sounding pitches and the beat phase.
 type ActiveFeatures = [u16; PITCH_COUNT + 1];
+
+/// A short phrase (a chord struck, held, released, the end) every engine plays once when it is
+/// built: a model whose logits are NaN or infinite on it is refused rather than sampled.
+const TEST_PHRASE: [Event; 9] = [
+    Event::Velocity(25),
+    Event::NoteOn(60),
+    Event::NoteOn(64),
+    Event::NoteOn(67),
+    Event::TimeShift(12),
+    Event::NoteOff(60),
+    Event::TimeShift(96),
+    Event::NoteOff(64),
+    Event::NoteOff(67),
+];
 
 /// The cached incremental WaveNet.
 #[derive(Clone, Debug)]
@@ -65,8 +80,8 @@ fn wavenet_config(model: &ModelFile) -> Result<WaveNetConfig, ModelError> {
 }
 
 impl Engine {
-    /// Builds the engine for a (validated) model file, f32 or int8 as the file says, and feeds
-    /// `Start`.
+    /// Builds the engine for a (validated) model file, f32 or int8 as the file says, checks that
+    /// it gives finite logits on a test phrase, and feeds `Start`.
     pub fn from_model(model: &ModelFile) -> Result<Engine, ModelError> {
         Self::with_kernel(model, Kernel::detect())
     }
@@ -99,8 +114,29 @@ impl Engine {
             residual: vec![0.0; c],
             skip: vec![0.0; s],
         };
+        engine.check_finite_logits()?;
         engine.reset();
         Ok(engine)
+    }
+
+    /// Plays [`TEST_PHRASE`] from the start; refuses the model if any logit is NaN or infinite.
+    fn check_finite_logits(&mut self) -> Result<(), ModelError> {
+        let non_finite = |logits: &[f32]| logits.iter().copied().find(|logit| !logit.is_finite());
+        self.reset();
+        let mut found = non_finite(&self.logits).map(|logit| (0, logit));
+        for (step, event) in TEST_PHRASE.into_iter().enumerate() {
+            if found.is_some() {
+                break;
+            }
+            found = non_finite(self.step(event.token())).map(|logit| (step + 1, logit));
+        }
+        match found {
+            None => Ok(()),
+            Some((tokens, logit)) => Err(ModelError {
+                file: "model".into(),
+                problem: format!("gives a logit of {logit} after {tokens} tokens of a test phrase; refused"),
+            }),
+        }
     }
 
     /// The architecture.

@@ -83,6 +83,21 @@ fn reset_gives_the_same_logits_as_a_fresh_engine() {
     assert_eq!(used.state(), fresh.state());
 }
 
+/// Failed before: the engine was built and its NaN and infinite logits sampled.
+#[test]
+fn a_model_whose_logits_are_not_finite_is_refused() {
+    let mut model = random_wavenet(small_config(), 15);
+    for tensor in model.tensors.values_mut() {
+        if let crate::model::TensorData::F32(values) = &mut tensor.data {
+            values.fill(1e30);
+        }
+    }
+    let error = Engine::from_model(&model).unwrap_err().to_string();
+    assert!(error.starts_with("model: gives a logit of ") && error.ends_with("of a test phrase; refused"), "{error}");
+    let file_error = crate::model::ModelFile::from_bytes(&model.to_bytes(), "huge.safetensors").unwrap_err();
+    assert!(file_error.to_string().contains("outside -10000..=10000"), "a file is refused before: {file_error}");
+}
+
 #[test]
 fn lstm_models_are_refused_with_the_reason() {
     let mut model = random_wavenet(small_config(), 11);

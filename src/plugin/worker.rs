@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use atomic_float::AtomicF32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use crate::bounded_file::read_regular_file;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
 use super::schedule::{AnswerMessage, AnswerSource};
@@ -37,6 +38,8 @@ pub const MODEL_ENV_VAR: &str = "CONTINUO_MODEL";
 /// The file, under the user's config directory, whose first line names the model file
 /// (the choice for users who cannot set the DAW's environment).
 pub const MODEL_CONFIG_FILE: &str = "continuo/model-path";
+/// Largest model-path config file read: one path, with room to spare.
+const MODEL_CONFIG_MAX_BYTES: u64 = 64 * 1024;
 /// Capacity of the ring to the worker: a burst of played notes between two worker wake-ups.
 const TO_WORKER_CAPACITY: usize = 4096;
 /// Capacity of the audio side's overflow for messages that found the ring full.
@@ -480,9 +483,11 @@ pub fn resolve_model_path(persisted: &str, env_value: Option<&str>, config_dir: 
 }
 
 /// The first line of the model-path config file under `config_dir` ("" if absent or unreadable).
+/// Only a regular file of at most `MODEL_CONFIG_MAX_BYTES` is read: a FIFO or `/dev/zero` there
+/// must not block or flood the worker.
 fn read_config_model_path(config_dir: &Path) -> String {
-    let contents = std::fs::read_to_string(config_dir.join(MODEL_CONFIG_FILE)).unwrap_or_default();
-    contents.lines().next().unwrap_or("").trim().to_string()
+    let bytes = read_regular_file(&config_dir.join(MODEL_CONFIG_FILE), MODEL_CONFIG_MAX_BYTES).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).lines().next().unwrap_or("").trim().to_string()
 }
 
 /// The user's config directory as the XDG base-directory spec defines it: `$XDG_CONFIG_HOME`
@@ -697,6 +702,26 @@ mod tests {
         assert_eq!(resolve_model_path("", None, Some(empty.path())), "", "no config file: embedded default");
         assert_eq!(resolve_model_path("", None, Some(config_dir_with("\n").path())), "", "blank config file");
         assert_eq!(resolve_model_path("", None, None), "");
+    }
+
+    /// Failed before the config file was read as a bounded regular file: a FIFO there blocked
+    /// the worker for good.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_as_the_config_file_is_ignored_without_blocking() {
+        let config = tempfile::tempdir().unwrap();
+        let file = config.path().join(MODEL_CONFIG_FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
+        assert!(made.success());
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let dir = config.path().to_path_buf();
+        std::thread::spawn(move || sender.send(resolve_model_path("", None, Some(&dir))).unwrap());
+        let chosen = receiver.recv_timeout(Duration::from_secs(10)).expect("a FIFO config file does not block");
+        assert_eq!(chosen, "", "no path from a FIFO: the embedded default");
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+        assert_eq!(resolve_model_path("", None, Some(config.path())), "", "no path from a device");
     }
 
     #[test]
