@@ -648,6 +648,35 @@ mod tests {
         core.handle(ToWorker::Answer(request), deliver);
     }
 
+    /// The review's hostile model paths, as the worker meets them: a file declaring huge
+    /// dimensions, `/dev/zero` and a FIFO are each refused with a message naming them, without
+    /// blocking, and the running model keeps answering.
+    #[cfg(unix)]
+    #[test]
+    fn hostile_model_paths_are_refused_without_blocking_and_the_current_model_stays() {
+        let folder = tempfile::tempdir().unwrap();
+        let fifo = folder.path().join("model.fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let huge = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/model_file/known_huge_layer_count.safetensors");
+        let paths = [(huge, "layers_per_stack"), (PathBuf::from("/dev/zero"), "not a regular file"), (fifo, "not a regular file")];
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut core = core();
+            for (path, problem) in paths {
+                let error = core.switch_model(path.to_str().unwrap()).unwrap_err().to_string();
+                sender.send((path, problem, error, core.model_path().to_string())).unwrap();
+            }
+            sender.send((PathBuf::new(), "", String::new(), format!("{}", answer(&mut core, 1, 1).len()))).unwrap();
+        });
+        for _ in 0..3 {
+            let (path, problem, error, running) = receiver.recv_timeout(Duration::from_secs(10)).expect("refused without blocking");
+            assert!(error.contains(path.to_str().unwrap()) && error.contains(problem), "{error}");
+            assert_eq!(running, "", "the embedded model still runs");
+        }
+        let (_, _, _, answer_messages) = receiver.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(answer_messages.parse::<usize>().unwrap() > 1, "and it still answers");
+    }
+
     #[test]
     fn a_bad_model_file_is_refused_naming_it_and_the_current_model_stays() {
         let mut core = core();
