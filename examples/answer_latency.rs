@@ -25,7 +25,6 @@ fn main() {
     let live = Arc::new(LiveSettings::default());
     live.temperature.store(1.0, Ordering::Relaxed);
     live.top_p.store(0.95, Ordering::Relaxed);
-    #[allow(unused_mut)] // `tell` takes `&mut self` since the wait-free rings
     let mut worker = WorkerHandle::spawn(Arc::new(RwLock::new(String::new())), live);
     let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
     let mut tick = 0;
