@@ -19,6 +19,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, S
 
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
+use super::display::SampledFeed;
 use super::schedule::{AnswerMessage, AnswerSource};
 use crate::tokens::{EventEncoder, KeyEvent, Played};
 
@@ -107,14 +108,18 @@ impl Listener {
     }
 }
 
+/// Reads a model file: the embedded default for an empty path, else the file.
+pub fn load_model_file(path: &str) -> Result<ModelFile, ModelError> {
+    if path.is_empty() {
+        ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)
+    } else {
+        ModelFile::load(Path::new(path))
+    }
+}
+
 /// Loads a model: the embedded default for an empty path, else the file.
 pub fn load_generator(path: &str) -> Result<Generator, ModelError> {
-    let model = if path.is_empty() {
-        ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)?
-    } else {
-        ModelFile::load(Path::new(path))?
-    };
-    Ok(Generator::new(Engine::from_model(&model)?, 0))
+    Ok(Generator::new(Engine::from_model(&load_model_file(path)?)?, 0))
 }
 
 /// The worker's state, driven by its thread (and directly by tests).
@@ -226,14 +231,14 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts a worker running the model at `model_path` ("" = embedded default), which it
-    /// watches for changes (state restore, a GUI).
-    pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>) -> Self {
+    /// watches for changes (state restore, a GUI); it shows the notes it samples on `sampled`.
+    pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>, sampled: SampledFeed) -> Self {
         let (to_worker, worker_inbox) = bounded(TO_WORKER_CAPACITY);
         let (worker_outbox, from_worker) = bounded(FROM_WORKER_CAPACITY);
         let core = WorkerCore::new(live.clone());
         let thread = std::thread::Builder::new()
             .name("continuo-inference".into())
-            .spawn(move || run_worker(core, worker_inbox, worker_outbox, model_path))
+            .spawn(move || run_worker(core, worker_inbox, worker_outbox, model_path, sampled))
             .expect("the inference thread starts");
         Self { to_worker: Some(to_worker), from_worker, live, thread: Some(thread) }
     }
@@ -314,19 +319,20 @@ pub fn user_config_dir(xdg_config_home: Option<OsString>, home: Option<OsString>
 }
 
 /// The model the user wants now, from the plugin state, the environment and the config file.
-fn wanted_model_path(persisted: &str) -> String {
+pub fn wanted_model_path(persisted: &str) -> String {
     let env_value = std::env::var(MODEL_ENV_VAR).ok();
     let config_dir = user_config_dir(std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME"));
     resolve_model_path(persisted, env_value.as_deref(), config_dir.as_deref())
 }
 
 /// The worker thread's loop: handle messages, follow the chosen model path, until the audio side
-/// hangs up.
+/// hangs up. Answer notes go to the audio thread and, as soon as sampled, to the editor.
 fn run_worker(
     mut core: WorkerCore,
     inbox: Receiver<ToWorker>,
     outbox: Sender<AnswerMessage>,
     model_path: Arc<RwLock<String>>,
+    mut sampled: SampledFeed,
 ) {
     loop {
         let persisted = model_path.read().map(|path| path.clone()).unwrap_or_default();
@@ -337,7 +343,10 @@ fn run_worker(
         match inbox.recv_timeout(POLL_INTERVAL) {
             Ok(message) => {
                 let live = core.live.clone();
-                core.handle(message, |answer| deliver(&outbox, &live, answer));
+                core.handle(message, |answer| {
+                    sampled.show(&answer);
+                    deliver(&outbox, &live, answer)
+                });
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
