@@ -61,9 +61,8 @@ impl Gestures {
         }
     }
 
-    /// One complete change, as a click makes.
+    /// One complete change, as a click makes (a drag of another parameter goes on).
     pub fn set(&mut self, context: &GuiContext, param: ParamPtr, normalized: f32) {
-        self.release_any(context);
         unsafe {
             context.raw_begin_set_parameter(param);
             context.raw_set_parameter_normalized(param, normalized);
