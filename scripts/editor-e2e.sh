@@ -8,7 +8,9 @@
 #    sends to channel 16, as the MIDI coming out of it shows.
 # Saves the screenshot of the editor as docs/editor.png. Needs Debian's xvfb, xdotool and
 # imagemagick, and what jack-e2e.sh needs.
-# Usage: scripts/editor-e2e.sh   (CONTINUO_E2E_PROFILE=debug for a debug build)
+# With CONTINUO_E2E_PROFILE=debug it runs a debug build that aborts if process() allocates
+# (nice-plug's assert_process_allocs), so the editor's display pushes are checked with it open.
+# Usage: scripts/editor-e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +18,7 @@ profile="${CONTINUO_E2E_PROFILE:-release}"
 if [[ "$profile" == release ]]; then
     cargo build --release --features standalone --bin continuo-standalone
 else
-    cargo build --features standalone --bin continuo-standalone
+    cargo build --features standalone,assert_process_allocs --bin continuo-standalone
 fi
 app="${CARGO_TARGET_DIR:-target}/$profile/continuo-standalone"
 log="$(mktemp -d)"
@@ -48,6 +50,7 @@ jack_midi_dump -a >"$log/midi-out.txt" 2>&1 &
 sleep 1
 "$app" --backend jack --connect-jack-midi-input phrase:out --connect-jack-midi-output midi-monitor:input \
     >"$log/continuo.log" 2>&1 &
+app_pid=$!
 
 fail() { echo "FAILED: $1 (logs and screenshots in $log)"; cat "$log/continuo.log"; exit 1; }
 
@@ -110,4 +113,5 @@ done
 import -window root "$log/after-click.png"
 [[ "$on_16" -ge 1 ]] || fail "the click on Answer Channel did not move the answer to channel 16"
 echo "after the click Continuo answered on channel 16 ($on_16 note-ons)"
+kill -0 "$app_pid" 2>/dev/null || fail "the app quit (an allocation in process() aborts a debug build)"
 echo "editor end-to-end passed"

@@ -93,7 +93,11 @@ pub fn test() -> Result<()> {
         Err(error) => note(Err(anyhow::anyhow!("bundling failed, so no VST3 test: {error:#}"))),
     }
     note(run("JACK end to end (standalone app)", Command::new("bash").arg("scripts/jack-e2e.sh")));
-    note(run("editor end to end (standalone app under Xvfb)", Command::new("bash").arg("scripts/editor-e2e.sh")));
+    // A debug build that aborts if process() allocates: it shares its dependencies with the
+    // allocation-checking plugin built above.
+    let mut editor_e2e = Command::new("bash");
+    editor_e2e.arg("scripts/editor-e2e.sh").env("CONTINUO_E2E_PROFILE", "debug");
+    note(run("editor end to end (standalone app under Xvfb, allocation-checked)", &mut editor_e2e));
     if let Err(error) = alloc_checked {
         note(Err(error));
     }
