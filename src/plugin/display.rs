@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::schedule::AnswerMessage;
+use crate::midi_file::write_midi;
 use crate::tokens::{KeyEvent, Note, TICKS_PER_BEAT};
 
 /// Capacity of each ring, in events: far more than a player and a model produce between two
@@ -411,6 +412,13 @@ impl Roll {
         self.answers.retain(|span| !ended(span));
     }
 
+    /// [`Self::last_exchange`] as a MIDI file at the tempo and meter (quarter-note beats per
+    /// bar) in use, what "Save answer as MIDI" writes.
+    pub fn last_exchange_midi(&self, tempo_bpm: f64, beats_per_bar: f64) -> Option<Vec<u8>> {
+        let beats_per_bar = beats_per_bar.round().clamp(1.0, 32.0) as u8;
+        Some(write_midi(&self.last_exchange()?, tempo_bpm, (beats_per_bar, 4)))
+    }
+
     /// The last answer that has notes, with the phrase the player played before it, as notes
     /// from the phrase's first onset (what "Save answer as MIDI" writes). `None` if no answer
     /// has a note yet.
@@ -522,6 +530,17 @@ mod tests {
         let summary: Vec<(u8, f64, f64)> = notes.iter().map(|note| (note.pitch, note.start_beats, note.duration_beats)).collect();
         assert_eq!(summary, [(60, 0.0, 1.0), (64, 1.0, 1.0), (67, 4.0, 1.0), (72, 5.0, 1.0)]);
         assert!(Roll::default().last_exchange().is_none());
+    }
+
+    #[test]
+    fn the_last_exchange_as_midi_reads_back_with_its_notes_tempo_and_meter() {
+        let mut roll = exchange();
+        roll.apply(DisplayEvent::AnswerStopped { beat: 6.0 });
+        let bytes = roll.last_exchange_midi(90.0, 3.0).expect("an answer with notes");
+        let song = crate::midi_file::parse_midi(&bytes, "answer.mid", Default::default()).expect("a valid MIDI file");
+        let read: Vec<(u8, f64)> = song.notes.iter().map(|note| (note.pitch, note.start_beats)).collect();
+        assert_eq!(read, [(60, 0.0), (64, 1.0), (67, 4.0), (72, 5.0)]);
+        assert_eq!((song.initial_tempo_bpm().round(), song.time_signature), (90.0, (3, 4)));
     }
 
     #[test]

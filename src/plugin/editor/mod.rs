@@ -28,7 +28,6 @@ use self::roll_view::{key_range, RollView, AHEAD_BEATS, ANSWER_COLOR, PAST_BEATS
 use super::display::{DisplayReader, DisplayStatus, Roll, Stage, ROLL_KEPT_BEATS};
 use super::model_choice::{choose_model, describe_model, ModelSummary};
 use super::params::ContinuoParams;
-use crate::midi_file::write_midi;
 
 /// The editor type the plugin exports.
 pub type ContinuoEditor = IcedEditor;
@@ -203,14 +202,12 @@ impl EditorApp {
     }
 
     fn save_answer(&mut self) {
-        let Some(notes) = self.roll.last_exchange() else {
+        let Some(bytes) = self.roll.last_exchange_midi(self.status.tempo_bpm, self.status.beats_per_bar) else {
             self.notice = Some("No answer to save yet.".into());
             return;
         };
         let picked = rfd::FileDialog::new().add_filter("MIDI file", &["mid"]).set_file_name("continuo-answer.mid").save_file();
         let Some(path) = picked else { return };
-        let beats_per_bar = self.status.beats_per_bar.round().clamp(1.0, 32.0) as u8;
-        let bytes = write_midi(&notes, self.status.tempo_bpm, (beats_per_bar, 4));
         self.notice = Some(match std::fs::write(&path, bytes) {
             Ok(()) => format!("Saved the phrase and its answer to {}", path.display()),
             Err(error) => format!("Cannot write {}: {error}", path.display()),
