@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use continuo::engine::{Constraints, ScaleMode};
+use continuo::plugin::display::display_channels;
 use continuo::plugin::schedule::{AnswerMessage, AnswerSource};
 use continuo::plugin::worker::{AnswerRequest, LiveSettings, ToWorker, WorkerHandle};
 use continuo::tokens::KeyEvent;
@@ -25,7 +26,9 @@ fn main() {
     let live = Arc::new(LiveSettings::default());
     live.temperature.store(1.0, Ordering::Relaxed);
     live.top_p.store(0.95, Ordering::Relaxed);
-    let mut worker = WorkerHandle::spawn(Arc::new(RwLock::new(String::new())), live);
+    // The editor's feed of sampled notes: nobody reads it here, it just fills and drops.
+    let (_, sampled, _) = display_channels();
+    let mut worker = WorkerHandle::spawn(Arc::new(RwLock::new(String::new())), live, sampled);
     let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
     let mut tick = 0;
     let mut latencies = vec![];

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
+use super::display::{display_channels, BlockDisplayTime, DisplayEvent, DisplayFeed};
+use super::editor::{ContinuoEditor, EditorParts};
 use super::params::{ContinuoParams, ScaleLock};
 use super::phrase::{Cue, Phrase, PhraseSettings, Sustain};
 use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostNotes, HostTime, NoteSource};
@@ -57,13 +59,18 @@ pub struct Continuo {
     continue_was_on: bool,
     /// Whether the last block was bypassed, to act on changes.
     was_bypassed: bool,
+    /// What the editor shows: pushed wait-free, dropped when nobody reads.
+    display: DisplayFeed,
+    /// What the editor needs to open (its end of the display, its size).
+    editor_parts: EditorParts,
 }
 
 impl Default for Continuo {
     fn default() -> Self {
         let params = Arc::new(ContinuoParams::default());
         let answer_shape = AnswerShape::of(&params);
-        let worker = WorkerHandle::spawn(params.model_path.clone(), Arc::new(LiveSettings::default()));
+        let (display, sampled, display_reader) = display_channels();
+        let worker = WorkerHandle::spawn(params.model_path.clone(), Arc::new(LiveSettings::default()), sampled);
         let seed_nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -82,6 +89,8 @@ impl Default for Continuo {
             seed_nonce,
             continue_was_on: false,
             was_bypassed: false,
+            display,
+            editor_parts: EditorParts::new(display_reader),
         }
     }
 }
@@ -104,7 +113,7 @@ impl Plugin for Continuo {
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
     const INPUT_EVENT_CAPACITY: usize = INPUT_EVENTS_PER_BLOCK;
 
-    type Editor = ();
+    type Editor = ContinuoEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -115,6 +124,10 @@ impl Plugin for Continuo {
     // A saved state is untrusted (nice-plug sets its values unclamped): keep them in range.
     fn filter_state(state: &mut PluginState) {
         ContinuoParams::default().clamp_state_to_ranges(state);
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        self.editor_parts.editor(self.params.clone())
     }
 
     fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, _context: &mut impl ActivateContext<Self>) -> bool {
@@ -138,6 +151,9 @@ impl Plugin for Continuo {
         let tempo = self.params.tempo_bpm.value() as f64;
         let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
         self.worker.flush();
+        if block.discontinuity {
+            self.display.push(DisplayEvent::Jumped);
+        }
         self.share_live_settings();
         // First, the note-offs owed since a reset or refused by the host.
         self.host_notes.pay_owed_offs(|channel, key| send_note(context, 0, channel, key));
@@ -169,6 +185,7 @@ impl Plugin for Continuo {
         if !bypassed {
             self.follow_phrase(context, &block, &settings);
         }
+        self.publish_display(&block, &host, beats_per_bar, &settings);
         ProcessStatus::KeepAlive
     }
 }
@@ -187,6 +204,17 @@ impl Continuo {
         self.clock = Clock::default();
         self.worker.discard_answers();
         self.worker.tell(ToWorker::Reset);
+    }
+
+    /// Where the editor's playhead, tempo and stage stand at the end of the block.
+    fn publish_display(&mut self, block: &BlockTime, host: &HostTime, beats_per_bar: f64, settings: &PhraseSettings) {
+        let time = BlockDisplayTime {
+            playhead_beat: block.song_end_beats(),
+            tempo_bpm: block.beats_per_sample * 60.0 * self.sample_rate as f64,
+            tempo_from_host: host.playing && host.position_beats.is_some() && host.tempo_bpm.is_some_and(|tempo| tempo > 0.0),
+            beats_per_bar,
+        };
+        self.display.publish(time, self.phrase.is_answering(), self.phrase.gap_end_beat(settings));
     }
 
     fn share_live_settings(&self) {
@@ -233,7 +261,9 @@ impl Continuo {
                 self.sustain.key_down(key);
                 let velocity = midi_velocity(velocity);
                 self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity } });
+                self.display.push(DisplayEvent::Heard { beat, key, velocity });
                 if self.phrase.key_down(note_channel(channel), key, beat, settings) == Cue::Interrupt {
+                    self.display.interrupted(beat);
                     self.stop_answer(context, block, offset);
                 }
             }
@@ -244,6 +274,7 @@ impl Continuo {
                     self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
                 }
                 self.phrase.key_up(note_channel(channel), key, beat);
+                self.display.push(DisplayEvent::Heard { beat, key, velocity: 0 });
             }
             NoteEvent::MidiCC { channel, cc: SUSTAIN_CONTROLLER, value, .. } if self.params.hears_channel(channel) => {
                 let down = value >= 0.5;
@@ -358,6 +389,7 @@ impl Continuo {
             constraints: self.answer_shape.constraints,
         };
         self.worker.live().current_answer.store(answer_id, Ordering::Release);
+        self.display.push(DisplayEvent::AnswerStarted { answer_id, start_tick, start_beat });
         if self.worker.tell(ToWorker::Answer(request)) {
             self.playback.start(AnswerWindow { answer_id, start_tick, start_song_beat: start_beat });
         } else {
@@ -378,6 +410,7 @@ impl Continuo {
     /// Stops the answer at `offset`: every sounding answer note gets its note-off there.
     fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.worker.live().current_answer.store(0, Ordering::Release);
+        self.display.push(DisplayEvent::AnswerStopped { beat: block.song_beat_at(offset as usize) });
         let tick = block.stream_tick_at(offset as usize);
         let (voice, worker) = (&mut self.voice, &mut self.worker);
         self.playback.stop(|pitch| {

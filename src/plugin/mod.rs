@@ -16,6 +16,12 @@ pub mod about;
 #[cfg(feature = "plugin")]
 mod continuo;
 #[cfg(feature = "plugin")]
+pub mod display;
+#[cfg(feature = "plugin")]
+mod editor;
+#[cfg(feature = "plugin")]
+pub mod model_choice;
+#[cfg(feature = "plugin")]
 pub mod params;
 #[cfg(feature = "plugin")]
 pub mod worker;

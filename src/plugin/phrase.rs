@@ -87,6 +87,13 @@ impl Phrase {
         matches!(self.stage, Stage::Answering { .. })
     }
 
+    /// When the response gap ends, while the player is silent and an answer is owed (for the
+    /// editor's "waiting" and its time left).
+    pub fn gap_end_beat(&self, settings: &PhraseSettings) -> Option<f64> {
+        let silent_since = self.silent_since_beat.filter(|_| self.is_silent() && !self.is_answering())?;
+        Some(silent_since + settings.response_gap_beats)
+    }
+
     /// The player pressed `key` on `channel` at `beat`.
     pub fn key_down(&mut self, channel: u8, key: u8, _beat: f64, settings: &PhraseSettings) -> Cue {
         if !std::mem::replace(self.held_mut(channel, key), true) {
@@ -259,6 +266,18 @@ mod tests {
         assert_eq!(phrase.advance(11.9, &SETTINGS), Cue::Nothing);
         assert_eq!(phrase.advance(12.0, &SETTINGS), Cue::Finished);
         assert_eq!(phrase.advance(40.0, &SETTINGS), Cue::Nothing, "no second answer without new playing");
+    }
+
+    #[test]
+    fn the_gap_end_is_known_only_while_silent_and_an_answer_is_owed() {
+        let mut phrase = Phrase::default();
+        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "nothing played");
+        phrase.key_down(0, 60, 0.0, &SETTINGS);
+        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "a key is held");
+        phrase.key_up(0, 60, 2.25);
+        assert_eq!(phrase.gap_end_beat(&SETTINGS), Some(3.25));
+        assert!(matches!(phrase.advance(3.0, &SETTINGS), Cue::Answer { .. }));
+        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "answering");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use crate::bounded_file::read_regular_file;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
+use super::display::SampledFeed;
 use super::schedule::{AnswerMessage, AnswerSource};
 use crate::tokens::{EventEncoder, KeyEvent, Played, TICKS_PER_BEAT};
 
@@ -163,14 +164,18 @@ impl Listener {
     }
 }
 
+/// Reads a model file: the embedded default for an empty path, else the file.
+pub fn load_model_file(path: &str) -> Result<ModelFile, ModelError> {
+    if path.is_empty() {
+        ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)
+    } else {
+        ModelFile::load(Path::new(path))
+    }
+}
+
 /// Loads a model: the embedded default for an empty path, else the file.
 pub fn load_generator(path: &str) -> Result<Generator, ModelError> {
-    let (model, name) = if path.is_empty() {
-        (ModelFile::from_bytes(DEFAULT_MODEL_BYTES, DEFAULT_MODEL_NAME)?, DEFAULT_MODEL_NAME)
-    } else {
-        (ModelFile::load(Path::new(path))?, path)
-    };
-    Ok(Generator::new(Engine::from_model_file(&model, name)?, 0))
+    Ok(Generator::new(Engine::from_model_file(&load_model_file(path)?, &describe_model(path))?, 0))
 }
 
 /// The worker's state, driven by its thread (and directly by tests).
@@ -342,13 +347,13 @@ struct WorkerEnds {
 
 impl WorkerHandle {
     /// Starts a worker running the model at `model_path` ("" = embedded default), which it
-    /// watches for changes (state restore, a GUI).
-    pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>) -> Self {
+    /// watches for changes (state restore, a GUI); it shows the notes it samples on `sampled`.
+    pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>, sampled: SampledFeed) -> Self {
         let (mut handle, ends) = Self::without_thread(live.clone());
         let core = WorkerCore::new(live);
         let thread = std::thread::Builder::new()
             .name("continuo-inference".into())
-            .spawn(move || run_worker(core, ends, model_path))
+            .spawn(move || run_worker(core, ends, model_path, sampled))
             .expect("the inference thread starts");
         handle.thread = Some(thread);
         handle
@@ -498,7 +503,7 @@ pub fn user_config_dir(xdg_config_home: Option<OsString>, home: Option<OsString>
 }
 
 /// The model the user wants now, from the plugin state, the environment and the config file.
-fn wanted_model_path(persisted: &str) -> String {
+pub fn wanted_model_path(persisted: &str) -> String {
     let env_value = std::env::var(MODEL_ENV_VAR).ok();
     let config_dir = user_config_dir(std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME"));
     resolve_model_path(persisted, env_value.as_deref(), config_dir.as_deref())
@@ -506,7 +511,8 @@ fn wanted_model_path(persisted: &str) -> String {
 
 /// The worker thread's loop: handle messages, follow the chosen model path, until the audio side
 /// shuts down. It polls (sleeping `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
-fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>) {
+/// Answer notes go to the audio thread and, as soon as sampled, to the editor.
+fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>, mut sampled: SampledFeed) {
     let mut model_check = ModelCheckTimer::default();
     let live = core.live.clone();
     while !live.shutting_down.load(Ordering::Acquire) {
@@ -514,7 +520,10 @@ fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock
             follow_model_choice(&mut core, &model_path);
         }
         match ends.inbox.pop() {
-            Ok(stamped) => core.receive(stamped, |answer| deliver(&mut ends.outbox, &live, answer)),
+            Ok(stamped) => core.receive(stamped, |answer| {
+                sampled.show(&answer);
+                deliver(&mut ends.outbox, &live, answer)
+            }),
             Err(_) => {
                 core.follow_resets();
                 std::thread::sleep(IDLE_SLEEP);

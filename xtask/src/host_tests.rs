@@ -2,8 +2,8 @@
 //! [`crate::system_packages`]), bundles the plugin, builds the debug plugin that
 //! aborts on allocation in `process()`, prepares a Python venv with pedalboard for the VST3
 //! test, then runs `cargo test --release --workspace` (whose CLAP host tests load those
-//! builds), the VST3 test and the JACK end-to-end script. Every part runs even if an earlier
-//! one fails; the command fails if any did.
+//! builds), the VST3 test, the JACK end-to-end script and the editor's (under Xvfb). Every
+//! part runs even if an earlier one fails; the command fails if any did.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,6 +93,11 @@ pub fn test() -> Result<()> {
         Err(error) => note(Err(anyhow::anyhow!("bundling failed, so no VST3 test: {error:#}"))),
     }
     note(run("JACK end to end (standalone app)", Command::new("bash").arg("scripts/jack-e2e.sh")));
+    // A debug build that aborts if process() allocates: it shares its dependencies with the
+    // allocation-checking plugin built above.
+    let mut editor_e2e = Command::new("bash");
+    editor_e2e.arg("scripts/editor-e2e.sh").env("CONTINUO_E2E_PROFILE", "debug");
+    note(run("editor end to end (standalone app under Xvfb, allocation-checked)", &mut editor_e2e));
     if let Err(error) = alloc_checked {
         note(Err(error));
     }

@@ -7,10 +7,20 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// What the tests need, and why: the VST3 test's venv (pedalboard), and the JACK end-to-end
+/// What the tests need, and why: the VST3 test's venv (pedalboard); the JACK end-to-end
 /// test's server, example clients and what the standalone app (nice-plug's JACK and ALSA
-/// backends) links.
-pub const REQUIRED_PACKAGES: [&str; 5] = ["python3-venv", "jackd2", "libjack-jackd2-dev", "libasound2-dev", "pkg-config"];
+/// backends) links; the editor end-to-end test's virtual X server, mouse clicks and
+/// screenshots.
+pub const REQUIRED_PACKAGES: [&str; 8] = [
+    "python3-venv",
+    "jackd2",
+    "libjack-jackd2-dev",
+    "libasound2-dev",
+    "pkg-config",
+    "xvfb",
+    "xdotool",
+    "imagemagick",
+];
 
 /// How a missing package gets installed.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,7 +106,7 @@ mod tests {
     fn only_missing_packages_are_installed() {
         let installed = ["jackd2", "pkg-config"];
         let missing = missing_packages(&REQUIRED_PACKAGES, |package| installed.contains(&package));
-        assert_eq!(missing, ["python3-venv", "libjack-jackd2-dev", "libasound2-dev"]);
+        assert_eq!(missing, ["python3-venv", "libjack-jackd2-dev", "libasound2-dev", "xvfb", "xdotool", "imagemagick"]);
         assert!(missing_packages(&REQUIRED_PACKAGES, |_| true).is_empty());
     }
 
