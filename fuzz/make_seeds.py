@@ -83,9 +83,14 @@ def model(architecture, precision, rng):
         tensors[f"{prefix}.bias"] = f32([outputs])
         if precision == "int8":
             tensors[f"{prefix}.weight_scale"] = ("F32", [outputs], struct.pack(f"<{outputs}f", *([0.01] * outputs)))
+    return safetensors(tensors, {"format": "continuo-model", "continuo": model_meta(architecture, precision).decode()})
+
+
+def model_meta(architecture, precision):
+    """The model metadata JSON (model::ModelMeta), as the `continuo` metadata string holds it."""
     meta = {"format_version": 1, "vocab_version": 1, "vocab_size": VOCAB_SIZE, "architecture": architecture,
             "precision": precision, "training": {"seed": "make_seeds.py"}, "valid_nll_per_token": None}
-    return safetensors(tensors, {"format": "continuo-model", "continuo": json.dumps(meta, separators=(",", ":"))})
+    return json.dumps(meta, separators=(",", ":")).encode()
 
 
 def shape_size(shape):
@@ -97,12 +102,27 @@ def shape_size(shape):
 
 def model_seeds():
     rng = random.Random(1)
-    wavenet = lambda conditioned: {"kind": "wave_net", "residual_channels": 2, "skip_channels": 3, "stacks": 1,
-                                   "layers_per_stack": 2, "conditioned": conditioned}
     return {
-        "wavenet_f32_conditioned.safetensors": model(wavenet(True), "f32", rng),
-        "wavenet_int8_unconditioned.safetensors": model(wavenet(False), "int8", rng),
+        "wavenet_f32_conditioned.safetensors": model(wavenet(2, 3, 1, 2, True), "f32", rng),
+        "wavenet_int8_unconditioned.safetensors": model(wavenet(2, 3, 1, 2, False), "int8", rng),
         "lstm_f32_refused_by_engine.safetensors": model({"kind": "lstm", "embedding": 2, "hidden": 2, "layers": 1}, "f32", rng),
+    }
+
+
+def wavenet(residual, skip, stacks, layers, conditioned):
+    return {"kind": "wave_net", "residual_channels": residual, "skip_channels": skip, "stacks": stacks,
+            "layers_per_stack": layers, "conditioned": conditioned}
+
+
+def metadata_seeds():
+    """Metadata for the model_meta target, which builds the tensors to match it: the model seeds'
+    metadata, odd widths and more layers (small enough to be built), and every field at its limit."""
+    return {
+        "wavenet_f32_conditioned.json": model_meta(wavenet(2, 3, 1, 2, True), "f32"),
+        "wavenet_int8_unconditioned.json": model_meta(wavenet(2, 3, 1, 2, False), "int8"),
+        "wavenet_int8_odd_widths_two_stacks.json": model_meta(wavenet(5, 7, 2, 5, True), "int8"),
+        "wavenet_every_field_at_its_limit.json": model_meta(wavenet(1024, 2048, 16, 16, True), "f32"),
+        "lstm_f32.json": model_meta({"kind": "lstm", "embedding": 2, "hidden": 2, "layers": 1}, "f32"),
     }
 
 
@@ -125,7 +145,9 @@ def state_seeds():
 
 
 def main():
-    for target, seeds in [("midi_file", midi_seeds()), ("model_file", model_seeds()), ("plugin_state", state_seeds())]:
+    for target, seeds in [("midi_file", midi_seeds()), ("model_file", model_seeds()), ("model_meta", metadata_seeds()),
+                          ("plugin_state", state_seeds())]:
+        (CORPUS / target).mkdir(exist_ok=True)
         for name, data in seeds.items():
             (CORPUS / target / name).write_bytes(data)
 

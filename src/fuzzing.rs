@@ -4,9 +4,11 @@
 //! the product does and returns the loader's error, which must name the problem; a panic, an
 //! abort or a runaway allocation is a finding.
 
+use crate::engine::quantize::quantize;
+use crate::engine::random_model::random_wavenet;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::midi_file::{parse_midi, MidiError, ReadOptions};
-use crate::model::{ModelError, ModelFile};
+use crate::model::{Architecture, ModelError, ModelFile, ModelMeta, Precision, WaveNetConfig};
 use crate::tokens::{encode_notes, Event};
 
 /// How the fuzzed bytes are named in error messages.
@@ -41,6 +43,46 @@ pub fn exercise_model(bytes: &[u8]) -> Result<(), ModelError> {
         generator.sample_next(&options, &constraints, |_| {});
     }
     Ok(())
+}
+
+/// Largest model (`ModelMeta::memory_bytes`; the seeds need 80-120 KiB) the metadata target
+/// builds tensors for: bigger ones slow the fuzzer down without reaching new code (the bounds
+/// are judged on the metadata alone).
+const METADATA_TARGET_MAX_MODEL_BYTES: u64 = 256 << 10;
+/// The architecture of the model seeds (`fuzz/make_seeds.py`): whose tensors a fuzzed metadata
+/// gets when it describes no small WaveNet.
+const SEED_ARCHITECTURE: WaveNetConfig =
+    WaveNetConfig { residual_channels: 2, skip_channels: 3, stacks: 1, layers_per_stack: 2, conditioned: true };
+/// Seed of the random weights of the models the metadata target builds.
+const METADATA_TARGET_WEIGHTS_SEED: u64 = 1;
+
+/// Loads and runs, as [`exercise_model`] does, a model file whose metadata (the `continuo` JSON:
+/// versions, architecture, precision) is the given bytes and whose tensors are otherwise valid:
+/// so every mutation reaches the metadata checks, which random mutations of a whole file, with
+/// its header length and offsets to keep consistent, almost never do.
+pub fn exercise_model_metadata(meta_json: &[u8]) -> Result<(), ModelError> {
+    let meta_json = String::from_utf8_lossy(meta_json);
+    exercise_model(&tensors_for_metadata(&meta_json).to_bytes_with_metadata(&meta_json))
+}
+
+/// Random-weight tensors matching `meta_json` when it describes a small WaveNet (quantized if it
+/// says int8), so that architectures the checks let through reach the engine; otherwise the
+/// seeds' tensors, which the loader must then find mismatched or never look at.
+fn tensors_for_metadata(meta_json: &str) -> ModelFile {
+    let small_wavenet = serde_json::from_str::<ModelMeta>(meta_json).ok().and_then(|meta| match meta.architecture {
+        Architecture::WaveNet(config)
+            if meta.validate().is_ok() && meta.memory_bytes()? <= METADATA_TARGET_MAX_MODEL_BYTES =>
+        {
+            Some((config, meta.precision))
+        }
+        _ => None,
+    });
+    let (config, precision) = small_wavenet.unwrap_or((SEED_ARCHITECTURE, Precision::F32));
+    let model = random_wavenet(config, METADATA_TARGET_WEIGHTS_SEED);
+    match precision {
+        Precision::F32 => model,
+        Precision::Int8 => quantize(&model),
+    }
 }
 
 #[cfg(feature = "plugin")]
@@ -102,5 +144,34 @@ mod plugin_state {
                 unsafe { (param.unmodulated_plain_value(), param.preview_plain(0.0), param.preview_plain(1.0)) };
             assert!((low..=high).contains(&plain), "parameter {id} loaded as {plain}, outside its range {low}..={high}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::limits;
+
+    fn metadata(config: WaveNetConfig, precision: Precision) -> String {
+        let mut meta = ModelMeta::new(Architecture::WaveNet(config), serde_json::Value::Null);
+        meta.precision = precision;
+        serde_json::to_string(&meta).unwrap()
+    }
+
+    /// The metadata target must reach the engine with architectures other than the seeds': a
+    /// small WaveNet of any shape, f32 or int8, gets matching tensors and loads.
+    #[test]
+    fn small_wavenets_of_other_shapes_load_and_run_from_their_metadata_alone() {
+        let config = WaveNetConfig { residual_channels: 5, skip_channels: 7, stacks: 2, layers_per_stack: 5, conditioned: false };
+        for precision in [Precision::F32, Precision::Int8] {
+            exercise_model_metadata(metadata(config, precision).as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn metadata_beyond_the_limits_is_refused_naming_the_field() {
+        let config = WaveNetConfig { layers_per_stack: limits::MAX_LAYERS_PER_STACK + 1, ..SEED_ARCHITECTURE };
+        let error = exercise_model_metadata(metadata(config, Precision::F32).as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("layers_per_stack"), "{error}");
     }
 }

@@ -377,6 +377,12 @@ impl ModelFile {
 
     /// Serializes the model to safetensors bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with_metadata(&serde_json::to_string(&self.meta).expect("metadata serializes"))
+    }
+
+    /// Serializes the tensors with `meta_json` as the model metadata in place of `self.meta`:
+    /// how the fuzzer writes metadata of its own for the loader to judge.
+    pub fn to_bytes_with_metadata(&self, meta_json: &str) -> Vec<u8> {
         let views: Vec<(String, RawView)> = self
             .tensors
             .iter()
@@ -386,7 +392,7 @@ impl ModelFile {
             .collect();
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
-            (META_KEY.to_string(), serde_json::to_string(&self.meta).expect("metadata serializes")),
+            (META_KEY.to_string(), meta_json.to_string()),
         ]);
         safetensors::serialize(views, Some(metadata)).expect("tensors with matching shapes serialize")
     }

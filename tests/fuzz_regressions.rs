@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use continuo::fuzzing::{exercise_midi, exercise_model, exercise_plugin_state, FUZZ_INPUT_NAME};
+use continuo::fuzzing::{exercise_midi, exercise_model, exercise_model_metadata, exercise_plugin_state, FUZZ_INPUT_NAME};
 
 fn fuzz_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -61,6 +61,11 @@ fn midi_file_inputs_are_read_or_refused_by_name() {
 #[test]
 fn model_file_inputs_are_loaded_or_refused_by_name() {
     replay_target("model_file", exercise_model);
+}
+
+#[test]
+fn model_meta_inputs_are_loaded_or_refused_by_name() {
+    replay_target("model_meta", exercise_model_metadata);
 }
 
 #[test]
