@@ -42,15 +42,8 @@ export DISPLAY=":$(head -n1 "$log/display")"
 export ICED_BACKEND=tiny-skia
 
 export JACK_DEFAULT_SERVER=continuo-editor-e2e
-jackd --no-realtime -n "$JACK_DEFAULT_SERVER" -d dummy -r 48000 -p 256 >"$log/jackd.log" 2>&1 &
-for _ in $(seq 50); do jack_lsp >/dev/null 2>&1 && break; sleep 0.2; done
-# The phrase of jack-e2e.sh: C D E F G as 0.25 s notes, looped every 10 s.
-jack_midiseq phrase 480000 0 60 11000 12000 62 11000 24000 64 11000 36000 65 11000 48000 67 11000 &
-jack_midi_dump -a >"$log/midi-out.txt" 2>&1 &
-sleep 1
-"$app" --backend jack --connect-jack-midi-input phrase:out --connect-jack-midi-output midi-monitor:input \
-    >"$log/continuo.log" 2>&1 &
-app_pid=$!
+source scripts/jack-phrase.sh
+start_continuo_with_looping_phrase "$app"
 
 fail() { echo "FAILED: $1 (logs and screenshots in $log)"; cat "$log/continuo.log"; exit 1; }
 
