@@ -14,12 +14,17 @@ use crate::plugin::presets::{Preset, FACTORY_PRESETS};
 /// How far a parameter may be from a preset's value and still match it (normalized): the
 /// round trip through a normalized value is not always exact in `f32`.
 const MATCH_TOLERANCE: f32 = 1e-4;
+/// The picker's padding (vertical, horizontal), in logical pixels: less than iced's default so
+/// the picker is no taller than the header's title and the controls below stay where they were
+/// (scripts/editor-e2e.sh clicks a slider at a fixed position).
+const PICKER_PADDING_PX: [f32; 2] = [3.0, 8.0];
 
 /// The picker, showing the preset the parameters equal now, if any.
 pub fn preset_picker(params: &ContinuoParams) -> Element<'_, Message> {
     pick_list(&FACTORY_PRESETS[..], matching_preset(params), Message::ApplyPreset)
         .placeholder("Presets")
         .text_size(LABEL_SIZE_PX)
+        .padding(PICKER_PADDING_PX)
         .into()
 }
 
