@@ -24,6 +24,8 @@ pub mod model_choice;
 #[cfg(feature = "plugin")]
 pub mod params;
 #[cfg(feature = "plugin")]
+pub mod presets;
+#[cfg(feature = "plugin")]
 pub mod worker;
 
 #[cfg(feature = "plugin")]

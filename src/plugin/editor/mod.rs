@@ -11,6 +11,7 @@
 //! frame; with the editor closed none of this runs.
 
 mod controls;
+mod preset_picker;
 mod roll_view;
 
 use std::sync::{Arc, Mutex};
@@ -24,10 +25,12 @@ use nice_plug_iced::iced::{poll_events, Color, Element, Fill, PollSubNotifier, S
 use nice_plug_iced::{application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceSettings};
 
 use self::controls::{param_checkbox, param_slider, Gestures, LABEL_SIZE_PX};
+use self::preset_picker::{apply_preset, preset_picker};
 use self::roll_view::{key_range, RollView, AHEAD_BEATS, ANSWER_COLOR, PAST_BEATS, PHRASE_COLOR};
 use super::display::{DisplayReader, DisplayStatus, Roll, Stage, ROLL_KEPT_BEATS};
 use super::model_choice::{choose_model, describe_model, ModelSummary};
 use super::params::ContinuoParams;
+use super::presets::Preset;
 
 /// The editor type the plugin exports.
 pub type ContinuoEditor = IcedEditor;
@@ -104,6 +107,8 @@ pub enum Message {
     DefaultModel,
     /// "Save answer as MIDI…".
     SaveAnswer,
+    /// A factory preset was picked.
+    ApplyPreset(Preset),
 }
 
 /// The editor's state.
@@ -174,6 +179,7 @@ impl EditorApp {
             }
             Message::DefaultModel => self.choose_model(""),
             Message::SaveAnswer => self.save_answer(),
+            Message::ApplyPreset(preset) => apply_preset(&mut self.gestures, &self.context, &self.params, &preset),
         }
     }
 
@@ -257,6 +263,7 @@ impl EditorApp {
             text(format!("{:.1} BPM ({tempo_source})", self.status.tempo_bpm)).size(HEADING_SIZE_PX),
             legend("phrase", PHRASE_COLOR),
             legend("answer", ANSWER_COLOR),
+            preset_picker(&self.params),
             param_checkbox(&self.params.bypass),
         ]
         .spacing(16)
