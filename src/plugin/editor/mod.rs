@@ -12,6 +12,8 @@
 
 mod controls;
 mod preset_picker;
+#[cfg(test)]
+mod recording_host;
 mod roll_view;
 
 use std::sync::{Arc, Mutex};

@@ -48,41 +48,13 @@ fn matching_preset(params: &ContinuoParams) -> Option<Preset> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use nice_plug::context::gui::GuiContextInner;
     use nice_plug::plugin::ParamValue;
-    use nice_plug::prelude::{ParamPtr, Params, PluginApi, PluginState};
+    use nice_plug::prelude::Params;
 
+    use super::super::recording_host::{RecordingHost, Told};
     use super::*;
-
-    /// A host that sets what it is told, as a real one does, and records the gestures.
-    #[derive(Default)]
-    struct ApplyingHost {
-        /// (begins, sets, ends) in order, per parameter.
-        gestures: Mutex<Vec<(ParamPtr, &'static str)>>,
-    }
-
-    impl GuiContextInner for ApplyingHost {
-        fn plugin_api(&self) -> PluginApi {
-            PluginApi::Clap
-        }
-        unsafe fn raw_begin_set_parameter(&self, param: ParamPtr) {
-            self.gestures.lock().unwrap().push((param, "begin"));
-        }
-        unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
-            self.gestures.lock().unwrap().push((param, "set"));
-            unsafe { param._internal_set_normalized_value(normalized) };
-        }
-        unsafe fn raw_end_set_parameter(&self, param: ParamPtr) {
-            self.gestures.lock().unwrap().push((param, "end"));
-        }
-        fn get_state(&self) -> PluginState {
-            unimplemented!("not used by the picker")
-        }
-        fn set_state(&self, _state: PluginState) {}
-        fn request_restart(&self) {}
-    }
 
     /// Every parameter's plain value, as a saved state lists them.
     fn plain_values(params: &ContinuoParams) -> BTreeMap<String, f32> {
@@ -95,7 +67,7 @@ mod tests {
         for preset in &FACTORY_PRESETS {
             let params = ContinuoParams::default();
             let before = plain_values(&params);
-            let host = Arc::new(ApplyingHost::default());
+            let host = Arc::new(RecordingHost::default());
             apply_preset(&mut Gestures::default(), &GuiContext::new(host.clone()), &params, preset);
 
             let mut expected = before.clone();
@@ -112,11 +84,11 @@ mod tests {
             for (id, want) in &expected {
                 assert!((after[id] - want).abs() < 1e-4, "{}: {id} is {} not {want}", preset.name, after[id]);
             }
-            let told = host.gestures.lock().unwrap();
+            let told = host.told.lock().unwrap();
             assert_eq!(told.len(), 3 * preset.values().len(), "{}: one begin, set, end per preset value only", preset.name);
             for gesture in told.chunks(3) {
                 assert!(gesture.iter().all(|(param, _)| *param == gesture[0].0), "{}: a gesture is about one parameter", preset.name);
-                assert_eq!(gesture.iter().map(|(_, what)| *what).collect::<Vec<_>>(), ["begin", "set", "end"]);
+                assert!(matches!(gesture.iter().map(|&(_, told)| told).collect::<Vec<_>>()[..], [Told::Begin, Told::Set(_), Told::End]));
             }
             assert_eq!(matching_preset(&params), Some(*preset), "the picker shows the preset applied");
         }
