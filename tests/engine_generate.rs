@@ -23,8 +23,9 @@ fn a_continued_prompt_is_a_valid_midi_file_with_every_note_ended() {
         bars: 8,
         options: SamplingOptions { temperature: 0.9, top_k: 0, top_p: 0.95, greedy: false },
         constraints,
+        memory_strength: 0.0,
     };
-    let continuation = continue_song(&mut Generator::new(engine, 7), &prompt, &request);
+    let continuation = continue_song(&mut Generator::new(engine, 7), &prompt, &request, None);
     assert!(continuation.generated_notes > 0);
     let generated = &continuation.notes[prompt.notes.len()..];
     assert!(generated.iter().all(|note| constraints.allows_pitch(note.pitch)), "range and G major");

@@ -4,7 +4,7 @@
 
 pub mod baseline;
 pub mod dataset;
-pub mod markov;
+pub use continuo::markov;
 pub mod phrases;
 pub mod pianoroll;
 pub mod quality;

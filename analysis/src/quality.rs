@@ -19,7 +19,7 @@ pub fn network_continuation(
     seed: u64,
 ) -> Phrase {
     generator.sampler_mut().reseed(seed);
-    let continuation = continue_song(generator, &phrase.prompt, request);
+    let continuation = continue_song(generator, &phrase.prompt, request, None);
     window_after(phrase, &continuation.notes, continuation.prompt_end_beats, request)
 }
 
@@ -203,7 +203,7 @@ mod tests {
     }
 
     fn request(bars: u32) -> ContinuationRequest {
-        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default() }
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 }
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         bars: args.bars,
         options: SamplingOptions { temperature: args.temperature, top_p: args.top_p, ..SamplingOptions::default() },
         constraints: Constraints::default(),
+        memory_strength: 0.0,
     };
     let mut candidates = args
         .models

@@ -2,6 +2,7 @@
 //! offline continuation of a prompt for `cargo xtask generate`.
 
 use super::{Constraints, Engine, Sampler, SamplingOptions};
+use crate::style_memory::{MemoryContext, StyleMemory};
 use crate::midi_file::Song;
 use crate::tokens::{bin_velocity, encode_notes, ticks_to_beats, Event, Note, Played, SequenceState, Token, TICKS_PER_BEAT};
 
@@ -12,12 +13,15 @@ pub struct Generator {
     engine: Engine,
     /// Draws the next token from the engine's logits.
     sampler: Sampler,
+    /// The engine's logits as changed by a steering step (the style memory), before sampling.
+    steered_logits: Vec<f32>,
 }
 
 impl Generator {
     /// A generator with a sampler seeded by `seed`.
     pub fn new(engine: Engine, seed: u64) -> Generator {
-        Generator { engine, sampler: Sampler::new(seed) }
+        let steered_logits = engine.logits().to_vec();
+        Generator { engine, sampler: Sampler::new(seed), steered_logits }
     }
 
     /// Clears the engine (which then feeds `Start`).
@@ -33,7 +37,21 @@ impl Generator {
     /// Samples the next token under the options and constraints, feeds it, and tells `played`
     /// about the notes it starts or ends.
     pub fn sample_next(&mut self, options: &SamplingOptions, constraints: &Constraints, played: impl FnMut(Played)) -> Token {
-        let token = self.sampler.sample(self.engine.logits(), self.engine.state(), options, constraints);
+        self.sample_next_steered(|_| {}, options, constraints, played)
+    }
+
+    /// As [`Generator::sample_next`], with the logits first changed by `steer` (the style memory
+    /// mixing in what the player played).
+    pub fn sample_next_steered(
+        &mut self,
+        steer: impl FnOnce(&mut [f32]),
+        options: &SamplingOptions,
+        constraints: &Constraints,
+        played: impl FnMut(Played),
+    ) -> Token {
+        self.steered_logits.copy_from_slice(self.engine.logits());
+        steer(&mut self.steered_logits);
+        let token = self.sampler.sample(&self.steered_logits, self.engine.state(), options, constraints);
         self.engine.step_reporting(token, played);
         token
     }
@@ -58,6 +76,8 @@ pub struct ContinuationRequest {
     pub options: SamplingOptions,
     /// Range, key and end constraints.
     pub constraints: Constraints,
+    /// How much the style memory (when one is given) steers the continuation, 0..=1.
+    pub memory_strength: f32,
 }
 
 /// A prompt and its continuation.
@@ -73,13 +93,24 @@ pub struct Continuation {
 
 /// Feeds the prompt's tokens, then samples until the state's time reaches the prompt's end plus
 /// `bars` bars (of the prompt's time signature) or `End` is drawn, then releases every note still
-/// sounding. The generator is reset first.
-pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &ContinuationRequest) -> Continuation {
+/// sounding. The generator is reset first. With a style `memory`, the prompt is learned as the
+/// player's and the memory steers every sampled token at the request's strength.
+pub fn continue_song(
+    generator: &mut Generator,
+    prompt: &Song,
+    request: &ContinuationRequest,
+    mut memory: Option<&mut StyleMemory>,
+) -> Continuation {
     generator.reset();
+    let mut context = MemoryContext::default();
     let encoded = encode_notes(&prompt.notes);
     let body = encoded.tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
     for &token in body {
         generator.feed(token);
+        if let Some(memory) = memory.as_deref_mut() {
+            memory.learn(token);
+        }
+        context.push(token);
     }
     let prompt_end = generator.engine().state().tick();
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
@@ -87,7 +118,15 @@ pub fn continue_song(generator: &mut Generator, prompt: &Song, request: &Continu
     let mut notes = prompt.notes.clone();
     let mut onsets = NoteCollector::after_removed_rests(encoded.rest_ticks_removed);
     while generator.engine().state().tick() < end_tick {
-        let token = generator.sample_next(&request.options, &request.constraints, |played| onsets.hear(played, &mut notes));
+        let steer = |logits: &mut [f32]| {
+            if let Some(memory) = memory.as_deref_mut() {
+                memory.steer(&context, logits, request.memory_strength);
+            }
+        };
+        let token = generator.sample_next_steered(steer, &request.options, &request.constraints, |played| {
+            onsets.hear(played, &mut notes)
+        });
+        context.push(token);
         if Event::from_token(token) == Some(Event::End) {
             break;
         }
@@ -147,8 +186,8 @@ mod tests {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
         let mut song = prompt();
         song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
-        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default() };
-        let continuation = continue_song(&mut generator, &song, &request);
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 };
+        let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(continuation.prompt_end_beats, 105.0);
         let generated = &continuation.notes[song.notes.len()..];
         assert!(!generated.is_empty());
@@ -159,9 +198,9 @@ mod tests {
     fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
         let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, allow_end: false };
-        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0 };
         let song = prompt();
-        let continuation = continue_song(&mut generator, &song, &request);
+        let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);
         assert_eq!(continuation.prompt_end_beats, 4.25);
         let generated = &continuation.notes[song.notes.len()..];

@@ -175,7 +175,7 @@ mod tests {
         let tokens = encode_notes(&notes).tokens;
         let low = *pitches.iter().min().unwrap();
         let high = *pitches.iter().max().unwrap();
-        Piece { name: "p.mid".into(), tokens, length_beats: pitches.len() as f64 * 0.5, pitch_range: (low, high) }
+        Piece { name: "p.mid".into(), folder: "data".into(), tokens, length_beats: pitches.len() as f64 * 0.5, pitch_range: (low, high) }
     }
 
     /// The note pitches among a batch's scored inputs.

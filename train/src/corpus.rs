@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub struct Piece {
     /// Path relative to the data folder, `/`-separated: names the piece and decides its split.
     pub name: String,
+    /// The data folder it was read from, as given (eval reports each collection apart).
+    pub folder: String,
     /// `Start`, events, `End`.
     pub tokens: Vec<Token>,
     /// Length of the piece in beats (for NLL per grid frame).
@@ -70,6 +72,7 @@ pub fn read_corpus(folder: &Path, include_drums: bool, mut warn: impl FnMut(Stri
             summary.duplicate_notes_dropped += encoded.duplicates_dropped;
             Piece {
                 name: file.name,
+                folder: folder.display().to_string(),
                 pitch_range: pitch_range(&encoded.tokens),
                 length_beats: file.song.length_beats(),
                 tokens: encoded.tokens,

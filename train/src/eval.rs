@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use continuo::engine::{score, score_prediction, Engine, Score};
 use continuo::model::{Architecture, ModelFile};
+use continuo::style_memory::score::{fit_weights, score_with_memory, MemoryScore};
+use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
 use continuo::tokens::SequenceState;
 use serde::Serialize;
 
@@ -22,6 +24,18 @@ pub enum SplitChoice {
     All,
     /// The validation side of the shared split (the files training held out).
     Validation,
+    /// The training side of the shared split (for fitting the style memory's weights).
+    Training,
+}
+
+impl SplitChoice {
+    fn includes(self, piece: &Piece) -> bool {
+        match self {
+            SplitChoice::All => true,
+            SplitChoice::Validation => is_validation(&piece.name),
+            SplitChoice::Training => !is_validation(&piece.name),
+        }
+    }
 }
 
 /// `continuo-train eval` options.
@@ -51,6 +65,18 @@ pub struct EvalOptions {
     /// Read drum channel 10 too.
     #[arg(long)]
     pub include_drums: bool,
+    /// Score every token twice: by the network alone and steered by a style memory that has
+    /// heard every earlier token of the same file (as the plugin's would have heard the player);
+    /// report both, per data folder and overall.
+    #[arg(long)]
+    pub memory: bool,
+    /// The Style Memory setting for `--memory` (0.5: the measured weights).
+    #[arg(long, default_value_t = MEASURED_STRENGTH)]
+    pub memory_strength: f32,
+    /// With `--memory`: fit the memory's mixing weight per matched context length on these files
+    /// (maximum likelihood) and print them.
+    #[arg(long)]
+    pub fit_memory: bool,
 }
 
 /// What evaluation found.
@@ -69,18 +95,41 @@ pub struct EvalReport {
     /// Frames of `frame_beats` over all files, with `--frames`.
     pub frames: Option<usize>,
     pub nll_per_frame: Option<f64>,
+    /// With `--memory`: the network alone (`nll_per_token` is then with the memory).
+    pub nll_per_token_without_memory: Option<f64>,
+    /// With `--memory`: 1 - with / without.
+    pub memory_gain: Option<f64>,
+    /// With `--memory`: the figures of each data folder.
+    pub collections: Vec<CollectionReport>,
+    /// With `--fit-memory`: the fitted weight per matched context length (0..=max order).
+    pub fitted_memory_weights: Option<Vec<f64>>,
+}
+
+/// One data folder's figures with and without the style memory.
+#[derive(Clone, Debug, Serialize)]
+pub struct CollectionReport {
+    pub data: String,
+    pub files: usize,
+    pub tokens: usize,
+    pub nll_per_token: f64,
+    pub nll_per_token_without_memory: f64,
+    pub memory_gain: f64,
 }
 
 /// Scores the model on the folder and prints (and optionally writes) the report.
 pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let model = ModelFile::load(&options.model)?;
     let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
-    let pieces: Vec<Piece> = corpus
-        .pieces
-        .into_iter()
-        .filter(|piece| options.split == SplitChoice::All || is_validation(&piece.name))
-        .collect();
+    let pieces: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
+    let mut memory_figures = None;
     let total = match model.meta.architecture {
+        Architecture::WaveNet(_) if options.memory || options.fit_memory => {
+            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let figures = score_collections_with_memory(&mut engine, &pieces, options);
+            let total = figures.total.with_memory;
+            memory_figures = Some(figures);
+            total
+        }
         Architecture::WaveNet(_) => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
             pieces.iter().fold(Score::default(), |mut total, piece| {
@@ -112,11 +161,60 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         top1_accuracy: total.accuracy(),
         frames,
         nll_per_frame: frames.map(|frames| total.nll_nats / frames.max(1) as f64),
+        nll_per_token_without_memory: memory_figures.as_ref().map(|figures| figures.total.without_memory.nll_per_token()),
+        memory_gain: memory_figures.as_ref().map(|figures| gain(&figures.total)),
+        collections: memory_figures.as_ref().map(|figures| figures.collections.clone()).unwrap_or_default(),
+        fitted_memory_weights: memory_figures.and_then(|figures| figures.fitted_weights),
     };
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     Ok(report)
+}
+
+/// What scoring with the style memory found.
+struct MemoryFigures {
+    total: MemoryScore,
+    collections: Vec<CollectionReport>,
+    fitted_weights: Option<Vec<f64>>,
+}
+
+/// Scores every piece with and without a fresh style memory, per data folder (a piece's folder
+/// is the `--data` it came from, in order).
+fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options: &EvalOptions) -> MemoryFigures {
+    let mut memory = StyleMemory::new();
+    let mut predictions = Vec::new();
+    let mut total = MemoryScore::default();
+    let mut collections = Vec::new();
+    for folder in &options.data {
+        let data = folder.display().to_string();
+        let in_folder: Vec<&Piece> = pieces.iter().filter(|piece| piece.folder == data).collect();
+        let mut collection = MemoryScore::default();
+        for piece in &in_folder {
+            let observe = |prediction| {
+                if options.fit_memory {
+                    predictions.push(prediction)
+                }
+            };
+            collection.add(score_with_memory(engine, &mut memory, &piece.tokens, options.grammar_mask, options.memory_strength, observe));
+        }
+        total.add(collection);
+        collections.push(CollectionReport {
+            data,
+            files: in_folder.len(),
+            tokens: collection.with_memory.scored_tokens,
+            nll_per_token: collection.with_memory.nll_per_token(),
+            nll_per_token_without_memory: collection.without_memory.nll_per_token(),
+            memory_gain: gain(&collection),
+        });
+    }
+    let fitted_weights = options.fit_memory.then(|| fit_weights(&predictions, MEMORY_MAX_ORDER));
+    MemoryFigures { total, collections, fitted_weights }
+}
+
+/// Relative NLL reduction the memory brings.
+fn gain(score: &MemoryScore) -> f64 {
+    1.0 - score.with_memory.nll_per_token() / score.without_memory.nll_per_token()
 }
 
 /// Scores one piece with a burn network, from its logits over the whole piece at once.
@@ -143,6 +241,25 @@ impl std::fmt::Display for EvalReport {
         write!(f, "top-1 accuracy {:.2}%", 100.0 * self.top1_accuracy)?;
         if let (Some(frames), Some(per_frame)) = (self.frames, self.nll_per_frame) {
             write!(f, "\nframes         {frames}\nNLL per frame  {per_frame:.3} nats")?;
+        }
+        if let (Some(without), Some(gain)) = (self.nll_per_token_without_memory, self.memory_gain) {
+            write!(f, "\nwithout memory {without:.4} nats per token; the style memory gains {:.2}%", 100.0 * gain)?;
+            for collection in &self.collections {
+                write!(
+                    f,
+                    "\n  {}: {} files, {} tokens, {:.4} with / {:.4} without, gain {:.2}%",
+                    collection.data,
+                    collection.files,
+                    collection.tokens,
+                    collection.nll_per_token,
+                    collection.nll_per_token_without_memory,
+                    100.0 * collection.memory_gain
+                )?;
+            }
+        }
+        if let Some(weights) = &self.fitted_memory_weights {
+            let listed: Vec<String> = weights.iter().map(|weight| format!("{weight:.3}")).collect();
+            write!(f, "\nfitted memory weights per matched length 0..={MEMORY_MAX_ORDER}: [{}]", listed.join(", "))?;
         }
         Ok(())
     }

@@ -8,6 +8,8 @@ use continuo::engine::generate::{continue_song, ContinuationRequest};
 use continuo::engine::{Constraints, Engine, Generator, SamplingOptions, ScaleMode};
 use continuo::midi_file::{read_midi_file, write_midi, ReadOptions};
 use continuo::model::ModelFile;
+use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH};
+use continuo::tokens::encode_notes;
 
 /// Continue a phrase for some bars at its tempo and meter.
 #[derive(Parser, Debug)]
@@ -49,6 +51,14 @@ struct Args {
     /// Highest generated pitch.
     #[arg(long, default_value_t = 127)]
     high: u8,
+    /// A .mid file the style memory hears before the prompt, as if the player had played it in
+    /// this session (repeat for several). The prompt itself is always learned.
+    #[arg(long = "memory", value_name = "FILE.mid")]
+    memory_files: Vec<PathBuf>,
+    /// How much the style memory steers the continuation: 0 = the model alone, 0.5 = the measured
+    /// best, 1 = lean on it twice as much (the plugin's Style Memory control).
+    #[arg(long, default_value_t = MEASURED_STRENGTH)]
+    memory_strength: f32,
     /// Output .mid.
     #[arg(short = 'o', long)]
     out: PathBuf,
@@ -72,9 +82,11 @@ pub fn run(args: &[String]) -> Result<()> {
             mode: parse_scale(&args.scale)?,
             allow_end: false,
         },
+        memory_strength: args.memory_strength.clamp(0.0, 1.0),
     };
+    let mut memory = memory_of(&args.memory_files)?;
     let mut generator = Generator::new(engine, args.seed);
-    let continuation = continue_song(&mut generator, &prompt, &request);
+    let continuation = continue_song(&mut generator, &prompt, &request, Some(&mut memory));
     let bytes = write_midi(&continuation.notes, prompt.initial_tempo_bpm(), prompt.time_signature);
     std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
@@ -89,6 +101,17 @@ pub fn run(args: &[String]) -> Result<()> {
         prompt.initial_tempo_bpm()
     );
     Ok(())
+}
+
+/// A style memory that has heard `files`, in order (their last `MEMORY_CAPACITY_TOKENS` tokens).
+fn memory_of(files: &[PathBuf]) -> Result<StyleMemory> {
+    let mut memory = StyleMemory::new();
+    for file in files {
+        let song = read_midi_file(file, ReadOptions::default())?;
+        encode_notes(&song.notes).tokens.iter().for_each(|&token| memory.learn(token));
+        println!("style memory: heard {} ({} notes)", file.display(), song.notes.len());
+    }
+    Ok(memory)
 }
 
 /// A key name to its pitch class (C = 0).

@@ -12,7 +12,7 @@
 //! linear memory in the training tokens times the order, no quadratic structure, and every
 //! context's followers can be listed (for top-1 accuracy and sampling).
 
-use continuo::tokens::{Token, VOCAB_SIZE};
+use crate::tokens::{Token, VOCAB_SIZE};
 
 /// How probability mass escapes from a context to the next shorter one.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,7 +125,7 @@ fn context_hash(history: &[Token], length: usize) -> u64 {
         .fold(length as u64, |hash, &token| splitmix64(hash ^ (token as u64 + 1)))
 }
 
-fn splitmix64(value: u64) -> u64 {
+pub(crate) fn splitmix64(value: u64) -> u64 {
     let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
