@@ -4,9 +4,10 @@
 //! The musical core is host-free and tested without a DAW: [`tokens`] (the vocabulary),
 //! [`midi_file`] (.mid in and out), [`corpus`] (data sets and their split), [`model`] (the model
 //! file), [`engine`] (cached incremental inference, sampling, generation), [`style_memory`] (what
-//! the player played, mixed into the network's predictions) and [`markov`] (the batch Markov
-//! baseline). The plugin sits on top in [`plugin`]: the nice-plug glue, its parameters, the
-//! inference thread, and the host-free timing, dialogue and preview-voice logic it drives.
+//! the player played, mixed into the network's predictions), [`markov`] (the batch Markov
+//! baseline) and [`reuse`] (how much a continuation quotes its prompt). The plugin sits on top in
+//! [`plugin`]: the nice-plug glue, its parameters, the inference thread, and the host-free
+//! timing, dialogue and preview-voice logic it drives.
 
 pub mod bounded_file;
 pub mod corpus;
@@ -18,6 +19,7 @@ pub mod midi_file;
 pub mod model;
 pub mod markov;
 pub mod plugin;
+pub mod reuse;
 pub mod style_memory;
 pub mod tokens;
 
