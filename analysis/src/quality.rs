@@ -3,6 +3,7 @@
 
 use continuo::engine::generate::{continue_song, ContinuationRequest};
 use continuo::engine::{Generator, Sampler};
+use continuo::style_memory::StyleMemory;
 use continuo::tokens::{decode_tokens, encode_notes, Event, Note, SequenceState, Token, TICKS_PER_BEAT, VOCAB_SIZE};
 use serde::Serialize;
 
@@ -11,15 +12,20 @@ use crate::phrases::{notes_between, HeldOutPhrase};
 use crate::stats::{distance, half, Distance, Phrase, STATISTICS};
 
 /// The network's continuation of a phrase, with the sampler reseeded per phrase (`seed` + the
-/// phrase's index) so each phrase's draw does not depend on the ones before.
+/// phrase's index) so each phrase's draw does not depend on the ones before. A style `memory`
+/// starts empty and hears the prompt, as the plugin's would hear the player.
 pub fn network_continuation(
     generator: &mut Generator,
+    mut memory: Option<&mut StyleMemory>,
     phrase: &HeldOutPhrase,
     request: &ContinuationRequest,
     seed: u64,
 ) -> Phrase {
     generator.sampler_mut().reseed(seed);
-    let continuation = continue_song(generator, &phrase.prompt, request, None);
+    if let Some(memory) = memory.as_deref_mut() {
+        memory.forget();
+    }
+    let continuation = continue_song(generator, &phrase.prompt, request, memory);
     window_after(phrase, &continuation.notes, continuation.prompt_end_beats, request)
 }
 
@@ -224,14 +230,35 @@ mod tests {
     fn network_continuations_fill_the_window_after_the_prompt() {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 3)).unwrap(), 1);
         let phrase = phrase_of(&[60, 62, 64, 65, 67, 69, 71, 72]);
-        let first = network_continuation(&mut generator, &phrase, &request(1), 9);
+        let first = network_continuation(&mut generator, None, &phrase, &request(1), 9);
         assert_eq!(first.continuation_beats, 4.0);
         assert!(first
             .continuation
             .iter()
             .all(|note| note.start_beats >= 0.0 && note.start_beats < 4.0 && note.end_beats() <= 4.0));
-        let again = network_continuation(&mut generator, &phrase, &request(1), 9);
+        let again = network_continuation(&mut generator, None, &phrase, &request(1), 9);
         assert_eq!(first.continuation, again.continuation, "same seed, same continuation");
+    }
+
+    #[test]
+    fn the_style_memory_makes_continuations_quote_their_prompt() {
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 5)).unwrap(), 1);
+        let motif = [60, 64, 62, 67, 65, 60, 72, 71];
+        let phrase = phrase_of(&[motif, motif, motif].concat());
+        let mut memory = StyleMemory::new();
+        let strong = ContinuationRequest { memory_strength: 1.0, ..request(2) };
+        let reuse_over_seeds = |memory: Option<&mut StyleMemory>, generator: &mut Generator| {
+            let mut memory = memory;
+            (0..6)
+                .map(|seed| {
+                    let continuation = network_continuation(generator, memory.as_deref_mut(), &phrase, &strong, seed);
+                    continuo::reuse::reuse(&continuation.prompt, &continuation.continuation).share()
+                })
+                .sum::<f64>()
+        };
+        let with_memory = reuse_over_seeds(Some(&mut memory), &mut generator);
+        let without = reuse_over_seeds(None, &mut generator);
+        assert!(with_memory > without + 1.0, "re-use summed over 6 seeds: {with_memory:.2} with, {without:.2} without");
     }
 
     fn small_config() -> WaveNetConfig {

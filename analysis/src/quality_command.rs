@@ -9,6 +9,7 @@ use continuo::engine::generate::ContinuationRequest;
 use continuo::engine::{Constraints, Engine, Generator, SamplingOptions};
 use continuo::midi_file::write_midi;
 use continuo::model::ModelFile;
+use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH};
 use continuo::tokens::Note;
 use continuo_analysis::dataset::{read_pieces, Selection};
 use continuo_analysis::markov::{MarkovModel, Smoothing};
@@ -54,6 +55,10 @@ pub struct QualityArgs {
     /// the key, and the Continuator itself plays from the longest match.
     #[arg(long, default_value_t = 8)]
     markov_order: usize,
+    /// The Style Memory setting of a second run of each model, whose memory hears each prompt
+    /// before continuing it, as the plugin's hears the player (0 = leave that run out).
+    #[arg(long, default_value_t = MEASURED_STRENGTH)]
+    memory_strength: f32,
     /// Folder for quality.md, quality.json and the piano rolls.
     #[arg(long)]
     out: PathBuf,
@@ -75,11 +80,14 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         constraints: Constraints::default(),
         memory_strength: 0.0,
     };
-    let mut candidates = args
-        .models
-        .iter()
-        .map(|path| network_candidate(path, &phrases, &request, args.seed))
-        .collect::<Result<Vec<_>>>()?;
+    let mut candidates = Vec::new();
+    for path in &args.models {
+        candidates.push(network_candidate(path, &phrases, &request, args.seed, None)?);
+        if args.memory_strength > 0.0 {
+            let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..request };
+            candidates.push(network_candidate(path, &phrases, &with_memory, args.seed, Some(&mut StyleMemory::new()))?);
+        }
+    }
     if args.markov_order > 0 {
         candidates.push(markov_candidate(args, &phrases, &request)?);
     }
@@ -92,26 +100,31 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     let report = json!({
         "models": args.models, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
         "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
-        "markov_order": args.markov_order, "rows": rows,
+        "markov_order": args.markov_order, "memory_strength": args.memory_strength, "rows": rows,
     });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     write_examples(&args.out, &phrases, &candidates[0].continuations)
 }
 
-/// A model's continuations of the phrases, the sampler reseeded per phrase.
+/// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
+/// style memory.
 fn network_candidate(
     path: &Path,
     phrases: &[HeldOutPhrase],
     request: &ContinuationRequest,
     seed: u64,
+    mut memory: Option<&mut StyleMemory>,
 ) -> Result<Candidate> {
     let mut generator = Generator::new(Engine::from_model(&ModelFile::load(path)?)?, seed);
     let continuations = phrases
         .iter()
         .enumerate()
-        .map(|(index, phrase)| network_continuation(&mut generator, phrase, request, seed + index as u64))
+        .map(|(index, phrase)| {
+            network_continuation(&mut generator, memory.as_deref_mut(), phrase, request, seed + index as u64)
+        })
         .collect();
-    let name = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+    let stem = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+    let name = if memory.is_some() { format!("{stem} + memory {}", request.memory_strength) } else { stem };
     Ok(Candidate { name, continuations })
 }
 

@@ -2,6 +2,7 @@
 //! how far generated continuations are from real ones, beside how far real continuations are
 //! from other real continuations (the reference a good generator should approach).
 
+use continuo::reuse::reuse;
 use continuo::tokens::{beats_to_ticks, Note, TICKS_PER_BEAT};
 use serde::Serialize;
 
@@ -99,10 +100,13 @@ pub enum Statistic {
     Polyphony,
     /// Share of each continuation's notes in the key estimated from its prompt.
     InKeyShare,
+    /// How much of each continuation re-uses its prompt's interval and rhythm n-grams
+    /// (`continuo::reuse`).
+    PromptReuse,
 }
 
 /// Every statistic, in table order.
-pub const STATISTICS: [Statistic; 8] = [
+pub const STATISTICS: [Statistic; 9] = [
     Statistic::PitchClass,
     Statistic::Pitch,
     Statistic::PitchSpan,
@@ -111,6 +115,7 @@ pub const STATISTICS: [Statistic; 8] = [
     Statistic::Velocity,
     Statistic::Polyphony,
     Statistic::InKeyShare,
+    Statistic::PromptReuse,
 ];
 
 /// Inter-onset intervals are bucketed at these upper edges, in ticks (24 per beat): 32nd,
@@ -153,6 +158,7 @@ impl Statistic {
             Statistic::Velocity => "velocity",
             Statistic::Polyphony => "polyphony at onsets",
             Statistic::InKeyShare => "share of notes in the prompt's key",
+            Statistic::PromptReuse => "re-use of the prompt's interval/rhythm 3-grams",
         }
     }
 
@@ -165,7 +171,7 @@ impl Statistic {
             Statistic::InterOnset => Binning::Edges(&INTER_ONSET_EDGES_TICKS),
             Statistic::Velocity => Binning::Uniform { low: 0.0, width: 8.0, bins: 16 },
             Statistic::Polyphony => Binning::Uniform { low: 1.0, width: 1.0, bins: 10 },
-            Statistic::InKeyShare => Binning::Uniform { low: 0.0, width: 0.1, bins: 11 },
+            Statistic::InKeyShare | Statistic::PromptReuse => Binning::Uniform { low: 0.0, width: 0.1, bins: 11 },
         }
     }
 
@@ -193,6 +199,10 @@ impl Statistic {
                 }
                 None => Vec::new(),
             },
+            Statistic::PromptReuse => {
+                let reuse = reuse(&phrase.prompt, notes);
+                if reuse.continuation_ngrams > 0 { vec![reuse.share()] } else { Vec::new() }
+            }
         }
     }
 

@@ -78,10 +78,11 @@ fn quality_writes_the_table_json_and_piano_rolls() {
     ];
     let table = analysis(&args);
     assert!(table.contains("random vs real") && table.contains("Markov order 8 vs real"), "{table}");
+    assert!(table.contains("random + memory 0.5 vs real") && table.contains("re-use of the prompt"), "{table}");
     assert_eq!(std::fs::read_to_string(out.path().join("quality.md")).unwrap(), table);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("quality.json")).unwrap()).unwrap();
-    assert_eq!(report["rows"].as_array().unwrap().len(), 8);
+    assert_eq!(report["rows"].as_array().unwrap().len(), continuo_analysis::stats::STATISTICS.len());
     for example in 1..=3 {
         assert!(out.path().join(format!("example_{example}.png")).exists());
         let midi =
