@@ -30,7 +30,8 @@ impl HostedPlugin {
         if !gui.is_api_supported(&self.instance.plugin_handle(), embedded_x11) {
             return Err(HarnessError::Refused("the editor does not embed in X11 windows".into()));
         }
-        gui.create(&self.instance.plugin_handle(), embedded_x11).map_err(|error| HarnessError::Refused(format!("gui create: {error:?}")))?;
+        gui.create(&self.instance.plugin_handle(), embedded_x11)
+            .map_err(|error| HarnessError::Refused(format!("gui create: {error:?}")))?;
         if let Some(scale) = scale {
             self.set_editor_scale(scale)?;
         }
@@ -43,7 +44,8 @@ impl HostedPlugin {
     /// Tells the open editor the host's scale factor.
     pub fn set_editor_scale(&mut self, scale: f64) -> Result<(), HarnessError> {
         let gui = self.gui()?;
-        gui.set_scale(&self.instance.plugin_handle(), scale).map_err(|error| HarnessError::Refused(format!("gui set_scale {scale}: {error:?}")))
+        gui.set_scale(&self.instance.plugin_handle(), scale)
+            .map_err(|error| HarnessError::Refused(format!("gui set_scale {scale}: {error:?}")))
     }
 
     /// The size the editor asks its parent window for now.

@@ -258,7 +258,12 @@ impl HostedPlugin {
             .map_err(|error| plugin_error(format!("{error:?}")))?;
         let instance = PluginInstance::<HarnessHost>::new(
             |_| HarnessShared::default(),
-            |_| HarnessMainThread { params: Cell::new(None), render: Cell::new(None), state: Cell::new(None), gui: Cell::new(None) },
+            |_| HarnessMainThread {
+                params: Cell::new(None),
+                render: Cell::new(None),
+                state: Cell::new(None),
+                gui: Cell::new(None),
+            },
             &entry,
             &id,
             &host_info,

@@ -25,13 +25,15 @@ impl ParentWindow {
     /// Opens a `width` x `height` window on `display` (as `DISPLAY` names it). The error says
     /// what failed.
     pub fn open(display: &str, width: u16, height: u16) -> Result<Self, String> {
-        let (connection, screen_number) = x11rb::connect(Some(display)).map_err(|error| format!("cannot connect to X display {display}: {error}"))?;
+        let (connection, screen_number) =
+            x11rb::connect(Some(display)).map_err(|error| format!("cannot connect to X display {display}: {error}"))?;
         let screen = &connection.setup().roots[screen_number];
         let window = connection.generate_id().map_err(|error| format!("no X window id: {error}"))?;
         let attributes = CreateWindowAux::new().background_pixel(screen.black_pixel).event_mask(EventMask::STRUCTURE_NOTIFY);
         let (root, depth, visual) = (screen.root, screen.root_depth, screen.root_visual);
         let not_created = |error: &dyn std::fmt::Display| format!("cannot create the parent window: {error}");
-        let request = connection.create_window(depth, window, root, 0, 0, width, height, 0, WindowClass::INPUT_OUTPUT, visual, &attributes);
+        let class = WindowClass::INPUT_OUTPUT;
+        let request = connection.create_window(depth, window, root, 0, 0, width, height, 0, class, visual, &attributes);
         request.map_err(|e| not_created(&e))?.check().map_err(|e| not_created(&e))?;
         connection.map_window(window).map_err(|error| format!("cannot map the parent window: {error}"))?;
         connection.flush().map_err(|error| format!("X connection lost: {error}"))?;

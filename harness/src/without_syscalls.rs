@@ -28,7 +28,12 @@ impl HostedPlugin {
     /// Activates the plugin for an audio thread of its own: blocks up to `max_block` samples
     /// with up to `events` input and `events` output events each. Send the result to that
     /// thread; this plugin keeps serving main-thread calls (parameters, state, the editor).
-    pub fn activate_for_audio_thread(&mut self, sample_rate: f64, max_block: u32, events: usize) -> Result<AudioThreadPlugin, HarnessError> {
+    pub fn activate_for_audio_thread(
+        &mut self,
+        sample_rate: f64,
+        max_block: u32,
+        events: usize,
+    ) -> Result<AudioThreadPlugin, HarnessError> {
         let configuration = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_block };
         let stopped = self
             .instance

@@ -145,7 +145,8 @@ fn main() {
 /// Opens the editor in a new window on `DISPLAY`, as a host does.
 fn open_editor(plugin: &mut HostedPlugin) -> OpenEditor {
     let display = std::env::var("DISPLAY").expect("--editor needs an X display in DISPLAY");
-    let parent = ParentWindow::open(&display, PARENT_WINDOW_SIZE.0, PARENT_WINDOW_SIZE.1).unwrap_or_else(|error| panic!("{error}"));
+    let (width, height) = PARENT_WINDOW_SIZE;
+    let parent = ParentWindow::open(&display, width, height).unwrap_or_else(|error| panic!("{error}"));
     plugin.open_editor(parent.id(), None).unwrap_or_else(|error| panic!("the editor does not open: {error}"));
     OpenEditor { parent, next_look: Instant::now(), phrase_pixels: 0, answer_pixels: 0 }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::NativeSize;
-use nice_plug::editor::{Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SpawnedEditor, VirtualKeyCode};
+use nice_plug::editor::{
+    Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SpawnedEditor, VirtualKeyCode,
+};
 use nice_plug_iced::iced::baseview;
 use nice_plug_iced::IcedEditorHandle;
 
@@ -50,7 +52,8 @@ impl Editor for ContinuoEditor {
         }
         let iced = (self.build)(self.geometry.clone());
         let spawned = iced.spawn(parent, wait_for_parent, fallback_scale_factor, gui_context, host)?;
-        Ok(SpawnedEditor { handle: ContinuoEditorHandle { iced: spawned.handle, geometry: self.geometry.clone() }, window: spawned.window })
+        let handle = ContinuoEditorHandle { iced: spawned.handle, geometry: self.geometry.clone() };
+        Ok(SpawnedEditor { handle, window: spawned.window })
     }
 
     fn size(&self) -> NativeSize<u32> {

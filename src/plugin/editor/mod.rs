@@ -77,8 +77,12 @@ fn resize_hint() -> ResizeHint {
 
 /// One opening's iced editor, at the geometry's saved size.
 fn iced_editor(params: Arc<ContinuoParams>, reader: Arc<Mutex<DisplayReader>>, geometry: Arc<EditorGeometry>) -> IcedEditor {
-    let settings =
-        IcedNiceSettings { title: "Continuo".into(), resize_hint: resize_hint(), poll_interval: POLL_INTERVAL, ..IcedNiceSettings::default() };
+    let settings = IcedNiceSettings {
+        title: "Continuo".into(),
+        resize_hint: resize_hint(),
+        poll_interval: POLL_INTERVAL,
+        ..IcedNiceSettings::default()
+    };
     let notifier = PollSubNotifier::new();
     let editor_notifier = notifier.clone();
     let state = IcedEditorState::from_size(geometry.logical_size(), 1.0);
