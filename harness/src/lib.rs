@@ -7,6 +7,7 @@ use std::ffi::CString;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl, PluginGui};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
@@ -18,9 +19,13 @@ use clack_host::events::{EventFlags, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
+mod editor;
+pub mod parent_window;
+pub mod virtual_display;
 mod without_syscalls;
 pub mod workload;
-pub use without_syscalls::BlockScratch;
+pub use editor::EditorSize;
+pub use without_syscalls::AudioThreadPlugin;
 
 /// Why the harness could not do what it was asked; names the plugin file where it matters.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +45,12 @@ pub enum HarnessError {
 }
 
 /// The host side of the shared (any-thread) callbacks.
+#[derive(Default)]
 struct HarnessShared {
     /// The plugin asked for `on_main_thread`; served before the next block.
     callback_requested: AtomicBool,
+    /// The editor said its window is gone without the host closing it.
+    editor_closed_itself: AtomicBool,
 }
 
 impl SharedHandler<'_> for HarnessShared {
@@ -62,6 +70,8 @@ struct HarnessMainThread {
     render: Cell<Option<PluginRender>>,
     /// Saving and loading state.
     state: Cell<Option<PluginState>>,
+    /// Opening, sizing and closing the editor.
+    gui: Cell<Option<PluginGui>>,
 }
 
 impl<'a> MainThreadHandler<'a> for HarnessMainThread {
@@ -69,6 +79,29 @@ impl<'a> MainThreadHandler<'a> for HarnessMainThread {
         self.params.set(instance.get_extension());
         self.render.set(instance.get_extension());
         self.state.set(instance.get_extension());
+        self.gui.set(instance.get_extension());
+    }
+}
+
+impl HostGuiImpl for HarnessShared {
+    fn resize_hints_changed(&self) {}
+
+    /// Accepted: the harness' parent window has no border to fit, so the editor's own window
+    /// size is what counts.
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    fn closed(&self, _was_destroyed: bool) {
+        self.editor_closed_itself.store(true, Ordering::SeqCst);
     }
 }
 
@@ -79,6 +112,11 @@ impl HostHandlers for HarnessHost {
     type Shared<'a> = HarnessShared;
     type MainThread<'a> = HarnessMainThread;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        // nice-plug opens its editor only for a host that has the gui extension.
+        builder.register::<HostGui>();
+    }
 }
 
 /// A parameter as the plugin lists it.
@@ -219,8 +257,13 @@ impl HostedPlugin {
         let host_info = HostInfo::new("continuo-harness", "Continuo", "https://example.invalid", "0.1")
             .map_err(|error| plugin_error(format!("{error:?}")))?;
         let instance = PluginInstance::<HarnessHost>::new(
-            |_| HarnessShared { callback_requested: AtomicBool::new(false) },
-            |_| HarnessMainThread { params: Cell::new(None), render: Cell::new(None), state: Cell::new(None) },
+            |_| HarnessShared::default(),
+            |_| HarnessMainThread {
+                params: Cell::new(None),
+                render: Cell::new(None),
+                state: Cell::new(None),
+                gui: Cell::new(None),
+            },
             &entry,
             &id,
             &host_info,
@@ -387,8 +430,10 @@ impl HostedPlugin {
         Ok(())
     }
 
-    /// Serves a pending `on_main_thread` request (state changes, parameter rescans).
-    fn serve_main_thread(&mut self) {
+    /// Serves a pending `on_main_thread` request (state changes, parameter rescans, the editor
+    /// window's calls); a host's main thread does this all the time, the harness before each
+    /// block and whenever a test calls it.
+    pub fn serve_main_thread(&mut self) {
         if self.instance.access_shared_handler(|shared| shared.callback_requested.swap(false, Ordering::SeqCst)) {
             self.instance.call_on_main_thread_callback();
         }

@@ -1,11 +1,12 @@
-//! Every parameter the host sees (automatable, saved with the project), and the model path
-//! saved beside them. Ids are short and must never change: projects store them.
+//! Every parameter the host sees (automatable, saved with the project), and the model path and
+//! the editor's size saved beside them. Ids are short and must never change: projects store them.
 
 use std::sync::{Arc, RwLock};
 
 use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
+use super::editor::EditorSize;
 use super::phrase::PhraseSettings;
 
 /// Key and scale lock for the answer's pitches.
@@ -89,6 +90,10 @@ pub struct ContinuoParams {
     /// the project; the worker loads it off the audio thread.
     #[persist = "model"]
     pub model_path: Arc<RwLock<String>>,
+    /// The editor's size in logical pixels: saved with the project, so the editor reopens as
+    /// the user left it. Written by the editor's window, never by the audio thread.
+    #[persist = "editor-size"]
+    pub editor_size: Arc<RwLock<EditorSize>>,
 }
 
 impl Default for ContinuoParams {
@@ -138,6 +143,7 @@ impl Default for ContinuoParams {
                 .with_value_to_string(formatters::v2s_bool_bypass())
                 .with_string_to_value(formatters::s2v_bool_bypass()),
             model_path: Arc::new(RwLock::new(String::new())),
+            editor_size: Arc::new(RwLock::new(EditorSize::default())),
         }
     }
 }

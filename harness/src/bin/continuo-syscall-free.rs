@@ -1,10 +1,17 @@
-//! `continuo-syscall-free PLUGIN.clap`: proves that the plugin's real-time `process()` makes no
-//! syscall. A dedicated audio thread loads and activates the plugin, sizes every buffer, then
-//! installs a seccomp filter that traps EVERY syscall on that thread alone (the plugin's worker
-//! and this main thread are free), and runs thousands of real-time blocks through clack-host:
-//! random buffer sizes, played phrases the worker answers, transport jumps and stops,
-//! parameter changes and a burst of every controller on every channel. A syscall there raises
-//! SIGSYS: the handler records its number and the run exits 1 naming it; a clean run exits 0.
+//! `continuo-syscall-free PLUGIN.clap [--editor]`: proves that the plugin's real-time
+//! `process()` makes no syscall. This main thread is the host's main thread: it loads and
+//! activates the plugin and serves its main-thread calls; a dedicated audio thread takes the
+//! plugin's audio processor, sizes every buffer, then installs a seccomp filter that traps
+//! EVERY syscall on that thread alone (the plugin's worker, its editor and this main thread are
+//! free), and runs thousands of real-time blocks through clack-host: random buffer sizes,
+//! played phrases the worker answers, transport jumps and stops, parameter changes and a burst
+//! of every controller on every channel. A syscall there raises SIGSYS: the handler records its
+//! number and the run exits 1 naming it; a clean run exits 0.
+//!
+//! With `--editor` the plugin's editor is open throughout, embedded in a window on the X
+//! display `DISPLAY` names, as a host opens it (CLAP gui extension): the run then also checks
+//! that the editor drew the phrase and the answers in its piano roll while the blocks ran, and
+//! that it closes when the host destroys it.
 //!
 //! The filtered thread cannot sleep (a syscall), so this main thread paces it: it hands out
 //! samples at the real-time rate through an atomic, which the audio thread spins on, so the
@@ -15,8 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use continuo_harness::parent_window::ParentWindow;
 use continuo_harness::workload::{push_controller_burst, Xorshift};
-use continuo_harness::{BlockScratch, HostedPlugin, InputEvent, Transport};
+use continuo_harness::{AudioThreadPlugin, HostedPlugin, InputEvent, Transport};
 
 /// Blocks run under the filter.
 const BLOCKS: usize = 3000;
@@ -38,6 +46,16 @@ const EVENT_CAPACITY: usize = 4096;
 const RUN_DEADLINE: Duration = Duration::from_secs(180);
 /// No syscall trapped yet.
 const NO_SYSCALL: i64 = -1;
+/// The parent window: room for the editor at its default size and more.
+const PARENT_WINDOW_SIZE: (u16, u16) = (1280, 800);
+/// How often the main thread looks at what the editor drew.
+const EDITOR_LOOK_INTERVAL: Duration = Duration::from_millis(250);
+/// How long the editor's window may take to go once the host destroys it.
+const EDITOR_CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+/// The piano roll's background, the phrase's and the answer's colours (src/plugin/editor/roll_view.rs).
+const ROLL_BACKGROUND: [u8; 3] = [0x1C, 0x1D, 0x22];
+const PHRASE_COLOUR: [u8; 3] = [0x40, 0xC4, 0xFF];
+const ANSWER_COLOUR: [u8; 3] = [0xFF, 0x91, 0x00];
 
 /// The number of the syscall the audio thread attempted (`NO_SYSCALL` until one is).
 static TRAPPED_SYSCALL: AtomicI64 = AtomicI64::new(NO_SYSCALL);
@@ -55,20 +73,49 @@ struct Progress {
     finished: AtomicBool,
 }
 
+/// The open editor and the most of the phrase and the answer it was seen drawing.
+struct OpenEditor {
+    /// The host window it is embedded in.
+    parent: ParentWindow,
+    /// When the main thread looks at it next.
+    next_look: Instant,
+    /// Most phrase-coloured pixels seen at once in the piano roll.
+    phrase_pixels: usize,
+    /// Most answer-coloured pixels seen at once in the piano roll.
+    answer_pixels: usize,
+}
+
 fn main() {
-    let path: PathBuf = std::env::args_os().nth(1).expect("usage: continuo-syscall-free PLUGIN.clap").into();
+    let mut arguments = std::env::args_os().skip(1);
+    let path: PathBuf = arguments.next().expect("usage: continuo-syscall-free PLUGIN.clap [--editor]").into();
+    let with_editor = arguments.next().is_some_and(|flag| flag == "--editor");
     install_sigsys_handler();
+    let mut plugin = HostedPlugin::load(&path).unwrap_or_else(|error| panic!("{error}"));
+    plugin.set_offline(false).expect("real-time mode");
+    let parameters: Vec<(u32, f64)> = plugin
+        .parameters()
+        .into_iter()
+        // Not those that stop it listening: the run must hear phrases and play answers.
+        .filter(|parameter| !["Bypass", "Thru", "Input Channel"].contains(&parameter.name.as_str()))
+        .map(|parameter| (parameter.id, parameter.max))
+        .collect();
+    let audio = plugin.activate_for_audio_thread(SAMPLE_RATE, LARGE_BLOCK as u32, EVENT_CAPACITY).expect("activates");
+    let mut editor = with_editor.then(|| open_editor(&mut plugin));
     let progress = Arc::new(Progress::default());
     let shared = progress.clone();
     let audio_thread = std::thread::Builder::new()
         .name("filtered-audio".into())
-        .spawn(move || run_audio_thread(&path, &shared))
+        .spawn(move || run_audio_thread(audio, &parameters, &shared))
         .expect("the audio thread starts");
     let started = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(1));
         let elapsed = started.elapsed();
         progress.released_samples.store((elapsed.as_secs_f64() * SAMPLE_RATE) as u64, Ordering::Release);
+        plugin.serve_main_thread();
+        if let Some(editor) = &mut editor {
+            look_at_editor(editor);
+        }
         let syscall = TRAPPED_SYSCALL.load(Ordering::Acquire);
         let blocks = progress.blocks_done.load(Ordering::Acquire);
         if syscall != NO_SYSCALL {
@@ -78,6 +125,9 @@ fn main() {
         if progress.finished.load(Ordering::Acquire) {
             let note_ons = progress.note_ons.load(Ordering::Acquire);
             println!("{blocks} real-time blocks under a filter forbidding every syscall: no syscall; the plugin sent {note_ons} note-ons");
+            if let Some(editor) = editor {
+                close_editor(&mut plugin, editor);
+            }
             // The audio thread cannot exit (that is a syscall too): end the process from here.
             std::process::exit(0);
         }
@@ -92,20 +142,58 @@ fn main() {
     }
 }
 
-/// Everything the filtered thread does: set up while syscalls are allowed, then run blocks.
-fn run_audio_thread(path: &std::path::Path, progress: &Progress) {
-    let mut plugin = HostedPlugin::load(path).unwrap_or_else(|error| panic!("{error}"));
-    plugin.set_offline(false).expect("real-time mode");
-    plugin.activate(SAMPLE_RATE, LARGE_BLOCK as u32).expect("activates");
-    plugin.reserve_events(EVENT_CAPACITY);
-    let parameters: Vec<(u32, f64)> = plugin
-        .parameters()
-        .into_iter()
-        // Not those that stop it listening: the run must hear phrases and play answers.
-        .filter(|parameter| !["Bypass", "Thru", "Input Channel"].contains(&parameter.name.as_str()))
-        .map(|parameter| (parameter.id, parameter.max))
-        .collect();
-    let mut scratch = BlockScratch::default();
+/// Opens the editor in a new window on `DISPLAY`, as a host does.
+fn open_editor(plugin: &mut HostedPlugin) -> OpenEditor {
+    let display = std::env::var("DISPLAY").expect("--editor needs an X display in DISPLAY");
+    let (width, height) = PARENT_WINDOW_SIZE;
+    let parent = ParentWindow::open(&display, width, height).unwrap_or_else(|error| panic!("{error}"));
+    plugin.open_editor(parent.id(), None).unwrap_or_else(|error| panic!("the editor does not open: {error}"));
+    OpenEditor { parent, next_look: Instant::now(), phrase_pixels: 0, answer_pixels: 0 }
+}
+
+/// Now and then, counts the phrase's and the answer's pixels in the editor's piano roll.
+fn look_at_editor(editor: &mut OpenEditor) {
+    if Instant::now() < editor.next_look {
+        return;
+    }
+    editor.next_look = Instant::now() + EDITOR_LOOK_INTERVAL;
+    let counts = editor.parent.count_colours_inside(ROLL_BACKGROUND, &[PHRASE_COLOUR, ANSWER_COLOUR]);
+    if let Some(counts) = counts.unwrap_or_else(|error| panic!("{error}")) {
+        editor.phrase_pixels = editor.phrase_pixels.max(counts[0]);
+        editor.answer_pixels = editor.answer_pixels.max(counts[1]);
+    }
+}
+
+/// Destroys the editor as a host does and waits for its window to go.
+fn close_editor(plugin: &mut HostedPlugin, editor: OpenEditor) {
+    let size = editor.parent.child_sizes().unwrap_or_else(|error| panic!("{error}")).first().copied();
+    let Some((width, height)) = size else {
+        eprintln!("the editor's window was gone before the host closed it");
+        std::process::exit(4);
+    };
+    if plugin.editor_closed_itself() {
+        eprintln!("the editor closed itself during the run");
+        std::process::exit(4);
+    }
+    plugin.close_editor().unwrap_or_else(|error| panic!("{error}"));
+    let asked = Instant::now();
+    while !editor.parent.child_sizes().unwrap_or_else(|error| panic!("{error}")).is_empty() {
+        if asked.elapsed() > EDITOR_CLOSE_DEADLINE {
+            eprintln!("the editor's window was still there {EDITOR_CLOSE_DEADLINE:?} after the host destroyed it");
+            std::process::exit(4);
+        }
+        plugin.serve_main_thread();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!(
+        "the editor ({width}x{height}) was open throughout, drawing up to {} phrase and {} answer pixels in its roll; closed when destroyed",
+        editor.phrase_pixels, editor.answer_pixels
+    );
+}
+
+/// Everything the filtered thread does: start while syscalls are allowed, then run blocks.
+fn run_audio_thread(mut plugin: AudioThreadPlugin, parameters: &[(u32, f64)], progress: &Progress) {
+    plugin.start().expect("starts processing");
     let mut events: Vec<(u32, InputEvent)> = Vec::with_capacity(EVENT_CAPACITY);
     let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
     forbid_every_syscall_on_this_thread();
@@ -120,12 +208,12 @@ fn run_audio_thread(path: &std::path::Path, progress: &Progress) {
         if block == BLOCKS / 2 {
             push_controller_burst(&mut events, samples);
         } else {
-            push_block_events(&mut events, &mut random, samples, position_beats, &parameters);
+            push_block_events(&mut events, &mut random, samples, position_beats, parameters);
         }
         let transport = Transport { playing, tempo_bpm: TEMPO_BPM, position_beats, time_signature: (4, 4) };
         let note_ons = &progress.note_ons;
         plugin
-            .process_without_syscalls(&mut scratch, samples, transport, &events, |note| {
+            .process_without_syscalls(samples, transport, &events, |note| {
                 if note.on {
                     note_ons.fetch_add(1, Ordering::Relaxed);
                 }
@@ -160,7 +248,6 @@ fn push_block_events(events: &mut Vec<(u32, InputEvent)>, random: &mut Xorshift,
         events.push((on.max(random.below(samples as u64) as u32), InputEvent::NoteOff { key }));
     }
 }
-
 
 /// Records the trapped syscall's number and parks the thread: returning would need
 /// `rt_sigreturn`, itself a syscall. The main thread reports it and exits.

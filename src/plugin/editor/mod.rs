@@ -11,6 +11,8 @@
 //! frame; with the editor closed none of this runs.
 
 mod controls;
+mod geometry;
+mod host_editor;
 mod preset_picker;
 #[cfg(test)]
 mod recording_host;
@@ -20,13 +22,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nice_plug::context::gui::GuiContext;
-use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::{Param, ParamPtr, ResizeHint};
 use nice_plug_iced::iced::widget::{button, canvas, column, container, row, space, text};
 use nice_plug_iced::iced::{poll_events, Color, Element, Fill, PollSubNotifier, Subscription, Theme};
-use nice_plug_iced::{application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceSettings};
+use nice_plug_iced::{application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceContext, IcedNiceSettings};
 
 use self::controls::{param_checkbox, param_slider, Gestures, LABEL_SIZE_PX};
+pub use self::geometry::EditorSize;
+use self::geometry::{EditorGeometry, MIN_SIZE};
+pub use self::host_editor::ContinuoEditor;
 use self::preset_picker::{apply_preset, preset_picker};
 use self::roll_view::{key_range, RollView, AHEAD_BEATS, ANSWER_COLOR, PAST_BEATS, PHRASE_COLOR};
 use super::display::{DisplayReader, DisplayStatus, Roll, Stage, ROLL_KEPT_BEATS};
@@ -34,13 +38,6 @@ use super::model_choice::{choose_model, describe_model, ModelSummary};
 use super::params::ContinuoParams;
 use super::presets::Preset;
 
-/// The editor type the plugin exports.
-pub type ContinuoEditor = IcedEditor;
-
-/// The editor's size when first opened, in logical pixels.
-const DEFAULT_SIZE: LogicalSize<f32> = LogicalSize::new(1040.0, 680.0);
-/// The smallest size the host may make it.
-const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(860.0, 600.0);
 /// Height of the piano roll, in logical pixels.
 const ROLL_HEIGHT_PX: f32 = 300.0;
 /// How often the editor reads the display: about once a frame.
@@ -56,38 +53,50 @@ pub struct EditorParts {
     /// The editor's end of the display (a GUI thread is its only user: the audio thread never
     /// touches this lock).
     reader: Arc<Mutex<DisplayReader>>,
-    /// Size and scale, kept across openings.
-    state: Arc<IcedEditorState>,
 }
 
 impl EditorParts {
     /// Keeps the editor's end of the display.
     pub fn new(reader: DisplayReader) -> Self {
-        Self { reader: Arc::new(Mutex::new(reader)), state: IcedEditorState::from_size(DEFAULT_SIZE, 1.0) }
+        Self { reader: Arc::new(Mutex::new(reader)) }
     }
 
-    /// The editor for the host.
+    /// The editor for the host, at the size saved in `params`.
     pub fn editor(&self, params: Arc<ContinuoParams>) -> Option<ContinuoEditor> {
+        let geometry = Arc::new(EditorGeometry::new(params.editor_size.clone()));
         let reader = self.reader.clone();
-        let settings = IcedNiceSettings {
-            title: "Continuo".into(),
-            resize_hint: ResizeHint::resizable().with_min_logical_size(MIN_SIZE),
-            poll_interval: POLL_INTERVAL,
-            ..IcedNiceSettings::default()
-        };
-        let notifier = PollSubNotifier::new();
-        let editor_notifier = notifier.clone();
-        create_iced_editor(self.state.clone(), (), editor_notifier, settings, move |persistent, context| {
-            let (params, reader, notifier) = (params.clone(), reader.clone(), notifier.clone());
-            let boot = move |_: _, context: nice_plug_iced::IcedNiceContext| {
-                EditorApp::new(params.clone(), reader.clone(), notifier.clone(), context.nice_context.clone())
-            };
-            Ok(application(persistent, context, boot, EditorApp::update, EditorApp::view)
-                .subscription(EditorApp::subscription)
-                .theme(Theme::Dark)
-                .run())
-        })
+        let build = move |geometry: Arc<EditorGeometry>| iced_editor(params.clone(), reader.clone(), geometry);
+        Some(ContinuoEditor::new(geometry, resize_hint(), Box::new(build)))
     }
+}
+
+/// Resizable by the host, down to the size where every control still fits.
+fn resize_hint() -> ResizeHint {
+    ResizeHint::resizable().with_min_logical_size(MIN_SIZE)
+}
+
+/// One opening's iced editor, at the geometry's saved size.
+fn iced_editor(params: Arc<ContinuoParams>, reader: Arc<Mutex<DisplayReader>>, geometry: Arc<EditorGeometry>) -> IcedEditor {
+    let settings = IcedNiceSettings {
+        title: "Continuo".into(),
+        resize_hint: resize_hint(),
+        poll_interval: POLL_INTERVAL,
+        ..IcedNiceSettings::default()
+    };
+    let notifier = PollSubNotifier::new();
+    let editor_notifier = notifier.clone();
+    let state = IcedEditorState::from_size(geometry.logical_size(), 1.0);
+    let editor = create_iced_editor(state, (), editor_notifier, settings, move |persistent, context| {
+        let (params, reader, notifier, geometry) = (params.clone(), reader.clone(), notifier.clone(), geometry.clone());
+        let boot = move |_: _, context: IcedNiceContext| {
+            EditorApp::new(params.clone(), reader.clone(), notifier.clone(), context, geometry.clone())
+        };
+        Ok(application(persistent, context, boot, EditorApp::update, EditorApp::view)
+            .subscription(EditorApp::subscription)
+            .theme(Theme::Dark)
+            .run())
+    });
+    editor.expect("nice-plug-iced always makes an editor")
 }
 
 /// What the editor's controls and the display clock ask for.
@@ -119,6 +128,10 @@ struct EditorApp {
     params: Arc<ContinuoParams>,
     /// The host's side of parameter changes.
     context: GuiContext,
+    /// The editor's window, for its size and scale.
+    window: IcedNiceContext,
+    /// Where the window's size is saved and its scale reported.
+    geometry: Arc<EditorGeometry>,
     /// The editor's end of the display.
     reader: Arc<Mutex<DisplayReader>>,
     /// Raised after each poll so the next frame polls again: iced_baseview polls only when it
@@ -139,7 +152,13 @@ struct EditorApp {
 }
 
 impl EditorApp {
-    fn new(params: Arc<ContinuoParams>, reader: Arc<Mutex<DisplayReader>>, notifier: PollSubNotifier, context: GuiContext) -> Self {
+    fn new(
+        params: Arc<ContinuoParams>,
+        reader: Arc<Mutex<DisplayReader>>,
+        notifier: PollSubNotifier,
+        window: IcedNiceContext,
+        geometry: Arc<EditorGeometry>,
+    ) -> Self {
         let chosen = super::worker::wanted_model_path(&params.model_path.read().map(|path| path.clone()).unwrap_or_default());
         let (model, notice) = match describe_model(&chosen) {
             Ok(summary) => (Some(summary), None),
@@ -147,7 +166,9 @@ impl EditorApp {
         };
         Self {
             params,
-            context,
+            context: window.nice_context.clone(),
+            window,
+            geometry,
             reader,
             notifier,
             roll: Roll::default(),
@@ -193,6 +214,8 @@ impl EditorApp {
             self.status = reader.status();
         }
         self.roll.forget_before(self.status.playhead_beat - ROLL_KEPT_BEATS);
+        let window = self.window.window_size();
+        self.geometry.window_reported(window.logical, window.scale_factor);
         if self.continue_release_at.is_some_and(|at| Instant::now() >= at) {
             self.continue_release_at = None;
             self.gestures.set(&self.context, self.params.continue_now.as_ptr(), 0.0);
