@@ -199,6 +199,7 @@ mod tests {
                 continuation_start_beats: beats,
             },
             prompt_beats: beats,
+            first_bar: 1,
         }
     }
 
