@@ -258,7 +258,7 @@ mod tests {
         fields.remove("init");
         fields.remove("max_minutes");
         let options: TrainOptions = serde_json::from_value(saved).unwrap();
-        assert_eq!((options.init, options.learning_rate(), options.epoch_limit()), (None, 2e-3, 60));
+        assert_eq!((options.init.clone(), options.learning_rate(), options.epoch_limit()), (None, 2e-3, 60));
     }
 
     #[test]

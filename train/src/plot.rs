@@ -26,7 +26,7 @@ const CURVE_PADDING_SHARE: f64 = 0.08;
 
 const TRAIN_COLOUR: RGBColor = RGBColor(40, 90, 200);
 const VALID_COLOUR: RGBColor = RGBColor(210, 40, 40);
-const UNIGRAM_COLOUR: RGBColor = RGBColor(130, 130, 130);
+const UNIGRAM_COLOUR: RGBColor = RGBColor(110, 110, 160);
 const INIT_COLOUR: RGBColor = RGBColor(30, 150, 60);
 
 /// The levels the curves are compared with.
@@ -108,7 +108,7 @@ fn draw_curves<DB: DrawingBackend>(
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .label_font((plot_font::FAMILY, LABEL_FONT_PIXELS))
-        .background_style(WHITE.mix(0.9))
+        .background_style(WHITE)
         .border_style(BLACK)
         .draw()
 }
