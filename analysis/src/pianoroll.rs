@@ -301,10 +301,11 @@ mod tests {
         assert_eq!(pixel(&buffer, width, beat(5.5), row(1, 62)), WHITE, "the lanes stay apart");
         assert_eq!(pixel(&buffer, width, beat(4.0), row(0, 65)), BOUNDARY_COLOUR);
         assert_eq!(pixel(&buffer, width, beat(4.0), row(1, 65)), BOUNDARY_COLOUR);
+        // Text pixels: darker than the grid lines, and grey, unlike the notes.
         let dark_in = |left: i32, top: i32, right: i32, bottom: i32| {
             (top..bottom).flat_map(|y| (left..right).map(move |x| (x, y))).filter(|&(x, y)| {
                 let RGBColor(r, g, b) = pixel(&buffer, width, x, y);
-                r < 100 && g < 100 && b < 100
+                r < 160 && r == g && g == b
             })
             .count()
         };
