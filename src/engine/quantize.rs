@@ -79,7 +79,7 @@ mod tests {
             let original = model.f32(&names::weight(&layer.prefix)).unwrap();
             let restored = restored_model.f32(&names::weight(&layer.prefix)).unwrap();
             let scales = reloaded.f32(&names::weight_scale(&layer.prefix)).unwrap();
-            for (i, (a, b)) in original.iter().zip(&restored).enumerate() {
+            for (i, (a, b)) in original.iter().zip(restored).enumerate() {
                 assert!((a - b).abs() <= scales[i / layer.inputs] * 0.5 + 1e-7, "{}: {a} vs {b}", layer.prefix);
             }
         }
