@@ -15,8 +15,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::plot_font;
 
-/// Pixels per beat horizontally.
+/// Pixels per beat horizontally, at least.
 const PIXELS_PER_BEAT: u32 = 24;
+/// Width of the beats at least, pixels: a short picture is stretched so the title and the legend fit.
+const MIN_BEATS_WIDTH_PIXELS: u32 = 560;
 /// Pixels per semitone vertically.
 const PIXELS_PER_SEMITONE: u32 = 5;
 /// Semitones of room above and below the notes.
@@ -80,12 +82,22 @@ pub struct PianoRoll<'a> {
 impl PianoRoll<'_> {
     /// Picture size in pixels.
     pub fn size(&self) -> (u32, u32) {
-        let beats_width = ((self.prompt_beats + self.continuation_beats) * PIXELS_PER_BEAT as f64).ceil() as u32;
+        let beats_width = self.beats_width_pixels() as u32;
         let lanes = self.continuations.len().max(1) as u32;
         let height = TITLE_PIXELS + LEGEND_PIXELS + lanes * (LANE_HEADER_PIXELS + self.lane_height())
             + (lanes - 1) * LANE_GAP_PIXELS
             + BAR_NUMBER_PIXELS;
         (PITCH_LABEL_PIXELS + beats_width.max(1) + RIGHT_MARGIN_PIXELS, height)
+    }
+
+    /// Pixels per beat: `PIXELS_PER_BEAT`, or more to fill `MIN_BEATS_WIDTH_PIXELS`.
+    fn pixels_per_beat(&self) -> f64 {
+        let beats = (self.prompt_beats + self.continuation_beats).max(1.0);
+        (PIXELS_PER_BEAT as f64).max(MIN_BEATS_WIDTH_PIXELS as f64 / beats)
+    }
+
+    fn beats_width_pixels(&self) -> i32 {
+        ((self.prompt_beats + self.continuation_beats) * self.pixels_per_beat()).ceil() as i32
     }
 
     /// Height of one lane's notes, pixels.
@@ -109,8 +121,7 @@ impl PianoRoll<'_> {
         let (low, high) = self.pitch_range();
         let stride = (LANE_HEADER_PIXELS + self.lane_height() + LANE_GAP_PIXELS) as i32;
         let top = (TITLE_PIXELS + LEGEND_PIXELS + LANE_HEADER_PIXELS) as i32 + index as i32 * stride;
-        let width = ((self.prompt_beats + self.continuation_beats) * PIXELS_PER_BEAT as f64).ceil() as i32;
-        Lane { top, low, high, left: PITCH_LABEL_PIXELS as i32, width }
+        Lane { top, low, high, left: PITCH_LABEL_PIXELS as i32, width: self.beats_width_pixels(), pixels_per_beat: self.pixels_per_beat() }
     }
 
     /// Writes the picture as a PNG.
@@ -225,6 +236,8 @@ struct Lane {
     left: i32,
     /// Width of the beats, pixels.
     width: i32,
+    /// Horizontal scale.
+    pixels_per_beat: f64,
 }
 
 impl Lane {
@@ -242,7 +255,7 @@ impl Lane {
 
     /// Pixel column of a time in beats from the picture's start.
     fn x(&self, beats: f64) -> i32 {
-        self.left + (beats * PIXELS_PER_BEAT as f64).round() as i32
+        self.left + (beats * self.pixels_per_beat).round() as i32
     }
 }
 
@@ -282,9 +295,10 @@ mod tests {
         let real = [note(67, 0.0)];
         let roll = two_lanes(&prompt, &generated, &real);
         // Pitches 58..=69 (margin 2): 12 rows of 5 pixels per lane, each under an 18-pixel
-        // header; title, legend and bar numbers around them, pitch names on the left.
+        // header; title, legend and bar numbers around them, pitch names on the left. The 8
+        // beats are stretched to 560 pixels (70 per beat) so the legend fits.
         let (width, height) = roll.size();
-        assert_eq!((width, height), (40 + 8 * 24 + 12, 30 + 22 + 2 * (18 + 60) + 8 + 20));
+        assert_eq!((width, height), (40 + 560 + 12, 30 + 22 + 2 * (18 + 60) + 8 + 20));
         let mut buffer = vec![0u8; (width * height * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
@@ -293,7 +307,7 @@ mod tests {
         }
         let lane_top = |lane: i32| 30 + 22 + 18 + lane * (18 + 60 + 8);
         let row = |lane: i32, pitch: u8| lane_top(lane) + (69 - pitch) as i32 * 5 + 2;
-        let beat = |beats: f64| 40 + (beats * 24.0) as i32;
+        let beat = |beats: f64| 40 + (beats * 70.0) as i32;
         assert_eq!(pixel(&buffer, width, beat(0.5), row(0, 60)), PROMPT_COLOUR, "C4 at beat 0.5, first lane");
         assert_eq!(pixel(&buffer, width, beat(0.5), row(1, 60)), PROMPT_COLOUR, "the prompt repeats in each lane");
         assert_eq!(pixel(&buffer, width, beat(5.5), row(0, 62)), CONTINUATION_COLOUR, "generated D at beat 5.5");

@@ -138,8 +138,10 @@ fn lane<'a>(label: &'a str, phrase: &'a Phrase) -> Continuation<'a> {
 fn write_examples(out: &Path, model_name: &str, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
     let generated_label = format!("continued by {model_name}");
     for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate() {
+        // The name without its folders: "piece.mid bar 5".
+        let title = phrase.name.rsplit('/').next().unwrap_or(&phrase.name);
         let roll = PianoRoll {
-            title: &phrase.name,
+            title,
             prompt: &phrase.real.prompt,
             continuations: vec![lane(&generated_label, continuation), lane("the real continuation", &phrase.real)],
             prompt_beats: phrase.prompt_beats,
