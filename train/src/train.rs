@@ -57,6 +57,9 @@ fn new_optimizer(options: &TrainOptions) -> ModuleOptimizer {
 }
 
 /// How a training run starts.
+// Built once per run and moved straight into `train`: boxing the options would only add noise
+// at every call site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Start {
     /// A new run with these options.

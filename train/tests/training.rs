@@ -233,14 +233,20 @@ fn init_options(data: &Path, valid: &Path, out: &Path, init: &Path) -> TrainOpti
     TrainOptions { init: Some(init.to_path_buf()), valid: vec![valid.to_path_buf()], valid_seq: 1024, average: 0.0, ..tiny_options(data, out, ArchChoice::Wavenet) }
 }
 
+/// Trains a new run and returns its outcome with the lines it logged.
+fn train_logged(options: TrainOptions) -> (continuo_train::train::TrainOutcome, Vec<String>) {
+    let mut lines = Vec::new();
+    let outcome = train(Start::New(options), |line| lines.push(line)).unwrap();
+    (outcome, lines)
+}
+
 #[test]
 fn a_run_from_init_starts_with_exactly_the_init_weights() {
     let (data, valid, out) = (corpus_dir(6), corpus_dir(2), tempfile::tempdir().unwrap());
     let (init_path, init) = init_file(out.path());
     // A learning rate of 0 keeps the weights: the run ends where it started.
     let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
-    let mut lines = Vec::new();
-    let outcome = train(Start::New(options), |line| lines.push(line)).unwrap();
+    let (outcome, lines) = train_logged(options);
     let exported = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
     assert_eq!(exported.tensors, init.tensors, "the exported weights are the init file's");
     assert_eq!(exported.meta.architecture, init.meta.architecture, "the architecture comes from the file, not the options");
@@ -283,8 +289,7 @@ fn the_init_weights_are_kept_when_no_epoch_beats_them() {
     let (init_path, init) = init_file(out.path());
     // A rate this high wrecks the weights in one step, so every epoch validates worse.
     let options = TrainOptions { lr: Some(5.0), epochs: Some(2), steps_per_epoch: 2, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
-    let mut lines = Vec::new();
-    let outcome = train(Start::New(options), |line| lines.push(line)).unwrap();
+    let (outcome, lines) = train_logged(options);
     assert!(outcome.history.iter().all(|epoch| epoch.valid_nll > outcome.valid_nll), "{:?}", outcome.history);
     assert_eq!(ModelFile::load(&out.path().join(MODEL_FILE)).unwrap().tensors, init.tensors);
     assert!(lines.iter().any(|line| line.contains("no epoch beat the --init model")), "{lines:#?}");
@@ -318,8 +323,7 @@ fn resuming_a_run_from_init_goes_on_from_its_checkpoint_not_the_init_file() {
 fn a_minute_budget_stops_after_the_epoch_that_spends_it() {
     let (data, out) = (corpus_dir(4), tempfile::tempdir().unwrap());
     let options = TrainOptions { max_minutes: Some(0.0), epochs: Some(5), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
-    let mut lines = Vec::new();
-    let outcome = train(Start::New(options), |line| lines.push(line)).unwrap();
+    let (outcome, lines) = train_logged(options);
     assert_eq!(outcome.history.len(), 1, "one epoch, then the budget is spent");
     assert!(lines.iter().any(|line| line.contains("budget is spent")), "{lines:#?}");
 }
