@@ -121,7 +121,8 @@ impl PianoRoll<'_> {
         let (low, high) = self.pitch_range();
         let stride = (LANE_HEADER_PIXELS + self.lane_height() + LANE_GAP_PIXELS) as i32;
         let top = (TITLE_PIXELS + LEGEND_PIXELS + LANE_HEADER_PIXELS) as i32 + index as i32 * stride;
-        Lane { top, low, high, left: PITCH_LABEL_PIXELS as i32, width: self.beats_width_pixels(), pixels_per_beat: self.pixels_per_beat() }
+        let (left, width) = (PITCH_LABEL_PIXELS as i32, self.beats_width_pixels());
+        Lane { top, low, high, left, width, pixels_per_beat: self.pixels_per_beat() }
     }
 
     /// Writes the picture as a PNG.
@@ -141,7 +142,8 @@ impl PianoRoll<'_> {
             let lane = self.lane(index);
             if index > 0 {
                 let gap_top = lane.top - (LANE_HEADER_PIXELS + LANE_GAP_PIXELS) as i32;
-                let gap = Rectangle::new([(0, gap_top), (root.dim_in_pixel().0 as i32, gap_top + LANE_GAP_PIXELS as i32)], LANE_GAP_COLOUR.filled());
+                let right = root.dim_in_pixel().0 as i32;
+                let gap = Rectangle::new([(0, gap_top), (right, gap_top + LANE_GAP_PIXELS as i32)], LANE_GAP_COLOUR.filled());
                 root.draw(&gap).map_err(failed)?;
             }
             let header = (lane.left, lane.top - LANE_HEADER_PIXELS as i32 / 2);
@@ -156,11 +158,15 @@ impl PianoRoll<'_> {
         self.draw_bar_numbers(root).map_err(failed)
     }
 
-    fn draw_title_and_legend<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_title_and_legend<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let centre = root.dim_in_pixel().0 as i32 / 2;
         root.draw_text(self.title, &text_style(TITLE_FONT_PIXELS, HPos::Center), (centre, TITLE_PIXELS as i32 / 2))?;
         let y = (TITLE_PIXELS + LEGEND_PIXELS / 2) as i32;
-        let entries = [("prompt", PROMPT_COLOUR), ("continuation", CONTINUATION_COLOUR), ("continuation starts", BOUNDARY_COLOUR)];
+        let entries =
+            [("prompt", PROMPT_COLOUR), ("continuation", CONTINUATION_COLOUR), ("continuation starts", BOUNDARY_COLOUR)];
         let mut x = PITCH_LABEL_PIXELS as i32;
         for (name, colour) in entries {
             let swatch_width = if colour == BOUNDARY_COLOUR { 3 } else { 14 };
@@ -172,12 +178,17 @@ impl PianoRoll<'_> {
         Ok(())
     }
 
-    fn draw_grid<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, lane: &Lane) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_grid<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        lane: &Lane,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         for pitch in (lane.low..=lane.high).filter(|pitch| pitch % 12 == 0) {
             let y = lane.pitch_top(pitch) + PIXELS_PER_SEMITONE as i32 - 1;
             root.draw(&PathElement::new(vec![(lane.left, y), (lane.right(), y)], OCTAVE_LINE_COLOUR))?;
             let name = format!("C{}", pitch as i32 / 12 - 1);
-            root.draw_text(&name, &text_style(TEXT_FONT_PIXELS, HPos::Right), (lane.left - 4, y - PIXELS_PER_SEMITONE as i32 / 2))?;
+            let at = (lane.left - 4, y - PIXELS_PER_SEMITONE as i32 / 2);
+            root.draw_text(&name, &text_style(TEXT_FONT_PIXELS, HPos::Right), at)?;
         }
         for bar in 0..=self.bar_count() {
             let x = lane.x(bar as f64 * self.beats_per_bar);
@@ -187,12 +198,16 @@ impl PianoRoll<'_> {
     }
 
     /// The number of each bar under its first beat, below the last lane.
-    fn draw_bar_numbers<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_bar_numbers<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let last = self.lane(self.continuations.len().max(1) - 1);
         let y = last.bottom() + BAR_NUMBER_PIXELS as i32 / 2;
         for bar in 0..self.bar_count() {
             let number = (self.first_bar + bar as u32).to_string();
-            root.draw_text(&number, &text_style(TEXT_FONT_PIXELS, HPos::Left), (last.x(bar as f64 * self.beats_per_bar) + 2, y))?;
+            let at = (last.x(bar as f64 * self.beats_per_bar) + 2, y);
+            root.draw_text(&number, &text_style(TEXT_FONT_PIXELS, HPos::Left), at)?;
         }
         Ok(())
     }

@@ -115,17 +115,21 @@ fn draw_curves<DB: DrawingBackend>(
 
 fn references(baselines: &Baselines) -> Vec<Reference> {
     let unigram = Reference { name: "unigram baseline", nll: baselines.unigram_nll, colour: UNIGRAM_COLOUR };
-    let init = baselines.init_nll.map(|nll| Reference { name: "--init model before training", nll, colour: INIT_COLOUR });
+    let init =
+        baselines.init_nll.map(|nll| Reference { name: "--init model before training", nll, colour: INIT_COLOUR });
     std::iter::once(unigram).chain(init).collect()
 }
 
 /// The y range: the curves with some padding, stretched to take in each reference level that
 /// lies no higher than `REFERENCE_HEADROOM` times the curves' top.
 fn y_range(history: &[EpochMetrics], references: &[Reference]) -> (f64, f64) {
-    let curves = history.iter().flat_map(|m| [m.train_loss, m.valid_nll]).filter(|v| v.is_finite());
-    let (mut low, mut high) = curves.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| (low.min(v), high.max(v)));
+    let mut curves = history.iter().flat_map(|m| [m.train_loss, m.valid_nll]).filter(|v| v.is_finite());
+    let span = |values: &mut dyn Iterator<Item = f64>| {
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| (low.min(v), high.max(v)))
+    };
+    let (mut low, mut high) = span(&mut curves);
     if low > high {
-        (low, high) = references.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(r.nll), h.max(r.nll)));
+        (low, high) = span(&mut references.iter().map(|reference| reference.nll));
     }
     let curves_top = high;
     for reference in references.iter().filter(|reference| reference.nll <= curves_top * REFERENCE_HEADROOM) {
@@ -147,7 +151,8 @@ mod tests {
     use super::*;
 
     fn epoch(epoch: usize, train_loss: f64, valid_nll: f64) -> EpochMetrics {
-        EpochMetrics { epoch, steps: epoch * 10, train_loss, valid_nll, valid_accuracy: 0.5, tokens_per_second: 1.0, elapsed_seconds: 1.0 }
+        let (valid_accuracy, tokens_per_second, elapsed_seconds) = (0.5, 1.0, 1.0);
+        EpochMetrics { epoch, steps: epoch * 10, train_loss, valid_nll, valid_accuracy, tokens_per_second, elapsed_seconds }
     }
 
     fn reference(nll: f64) -> Reference {

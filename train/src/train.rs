@@ -238,7 +238,13 @@ fn starting_weights(options: TrainOptions, log: &mut impl FnMut(String)) -> Resu
 /// Validates the `--init` weights before any step: their NLL is the figure to beat, and they are
 /// the best weights until an epoch does better, so a fine-tuned model is never worse on
 /// validation than the one it started from.
-fn measure_init(state: &mut RunState, network: &Network, batches: &[crate::batches::Batch], device: &Device, log: &mut impl FnMut(String)) -> Result<()> {
+fn measure_init(
+    state: &mut RunState,
+    network: &Network,
+    batches: &[crate::batches::Batch],
+    device: &Device,
+    log: &mut impl FnMut(String),
+) -> Result<()> {
     let nll = validate(network, batches, device).nll_per_token();
     log(format!("--init model: validation NLL {nll:.4} nats/token before training"));
     state.init_valid_nll = Some(nll);

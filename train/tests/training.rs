@@ -230,7 +230,13 @@ fn init_file(dir: &Path) -> (std::path::PathBuf, ModelFile) {
 /// Options that validate on a folder of their own, in windows longer than any piece, so the
 /// trainer's validation NLL is `eval`'s figure for the same folder.
 fn init_options(data: &Path, valid: &Path, out: &Path, init: &Path) -> TrainOptions {
-    TrainOptions { init: Some(init.to_path_buf()), valid: vec![valid.to_path_buf()], valid_seq: 1024, average: 0.0, ..tiny_options(data, out, ArchChoice::Wavenet) }
+    TrainOptions {
+        init: Some(init.to_path_buf()),
+        valid: vec![valid.to_path_buf()],
+        valid_seq: 1024,
+        average: 0.0,
+        ..tiny_options(data, out, ArchChoice::Wavenet)
+    }
 }
 
 /// Trains a new run and returns its outcome with the lines it logged.
