@@ -15,6 +15,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the training options costs nothing worth boxing them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a WaveNet (or the LSTM baseline) on a folder of .mid files, from random weights or
