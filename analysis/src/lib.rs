@@ -7,5 +7,6 @@ pub mod dataset;
 pub use continuo::markov;
 pub mod phrases;
 pub mod pianoroll;
+pub mod plot_font;
 pub mod quality;
 pub mod stats;

@@ -27,6 +27,8 @@ pub struct HeldOutPhrase {
     pub real: Phrase,
     /// Length of the prompt in beats.
     pub prompt_beats: f64,
+    /// The bar of the piece the prompt starts at (1-based), for pictures' bar numbers.
+    pub first_bar: u32,
 }
 
 /// Where to cut phrases.
@@ -90,6 +92,7 @@ fn cut_phrase(piece: &Piece, start_bar: u32, shape: PhraseShape) -> HeldOutPhras
         },
         real: Phrase { prompt, continuation, continuation_beats, continuation_start_beats: prompt_beats },
         prompt_beats,
+        first_bar: start_bar + 1,
     }
 }
 

@@ -205,6 +205,7 @@ mod tests {
                 continuation_start_beats: beats,
             },
             prompt_beats: beats,
+            first_bar: 1,
         }
     }
 

@@ -103,7 +103,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         "markov_order": args.markov_order, "memory_strength": args.memory_strength, "rows": rows,
     });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
-    write_examples(&args.out, &phrases, &candidates[0].continuations)
+    write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)
 }
 
 /// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
@@ -143,20 +143,25 @@ fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &Con
     Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
 }
 
-fn lane(phrase: &Phrase) -> Continuation<'_> {
-    Continuation { notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
+fn lane<'a>(label: &'a str, phrase: &'a Phrase) -> Continuation<'a> {
+    Continuation { label, notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
 }
 
 /// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom);
 /// `example_N.mid`: the prompt and the generated continuation, to listen to.
-fn write_examples(out: &Path, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
+fn write_examples(out: &Path, model_name: &str, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
+    let generated_label = format!("continued by {model_name}");
     for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate() {
+        // The name without its folders: "piece.mid bar 5".
+        let title = phrase.name.rsplit('/').next().unwrap_or(&phrase.name);
         let roll = PianoRoll {
+            title,
             prompt: &phrase.real.prompt,
-            continuations: vec![lane(continuation), lane(&phrase.real)],
+            continuations: vec![lane(&generated_label, continuation), lane("the real continuation", &phrase.real)],
             prompt_beats: phrase.prompt_beats,
             continuation_beats: phrase.real.continuation_beats,
             beats_per_bar: phrase.prompt.beats_per_bar(),
+            first_bar: phrase.first_bar,
         };
         let picture = out.join(format!("example_{}.png", index + 1));
         roll.save_png(&picture)?;

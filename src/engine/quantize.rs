@@ -1,6 +1,7 @@
 //! Post-training int8 quantization of a model file: every dense matrix becomes symmetric int8
 //! with one f32 scale per output row (max |w| / 127); embeddings, conditioning and biases stay
-//! f32. The engine quantizes activations dynamically, per vector, at run time.
+//! f32. The engine quantizes activations dynamically, per vector, at run time. Dequantization
+//! turns an int8 file back into f32 weights (`q * scale`), so training can start from one.
 
 use crate::model::{dense_layers, names, ModelFile, Precision, StoredTensor};
 
@@ -23,6 +24,27 @@ pub fn quantize(model: &ModelFile) -> ModelFile {
     quantized
 }
 
+/// The f32 version of an int8 model: each matrix entry becomes `q * scale` of its row and the
+/// scales are dropped (an f32 model is returned unchanged). Assumes a validated file, whose
+/// int8 matrices all carry their scales.
+pub fn dequantize(model: &ModelFile) -> ModelFile {
+    let mut dequantized = model.clone();
+    if model.meta.precision == Precision::F32 {
+        return dequantized;
+    }
+    for layer in dense_layers(&model.meta.architecture, model.meta.vocab_size) {
+        let weight_name = names::weight(&layer.prefix);
+        let scale_name = names::weight_scale(&layer.prefix);
+        let values = model.i8(&weight_name).expect("an int8 model stores int8 matrices");
+        let scales = model.f32(&scale_name).expect("an int8 matrix has its row scales");
+        let weights = values.iter().enumerate().map(|(index, &q)| q as f32 * scales[index / layer.inputs]).collect();
+        dequantized.tensors.insert(weight_name, StoredTensor::f32(vec![layer.outputs, layer.inputs], weights));
+        dequantized.tensors.remove(&scale_name);
+    }
+    dequantized.meta.precision = Precision::F32;
+    dequantized
+}
+
 /// Symmetric per-row int8: `w ~= q * scale`, `q` in -127..=127.
 fn quantize_rows(weights: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
     let mut values = Vec::with_capacity(weights.len());
@@ -41,20 +63,7 @@ fn quantize_rows(weights: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
 mod tests {
     use super::*;
     use crate::engine::random_model::random_wavenet;
-    use crate::model::{TensorData, WaveNetConfig};
-
-    /// The f32 values a stored matrix stands for.
-    fn dequantized(model: &ModelFile, prefix: &str) -> Option<Vec<f32>> {
-        let tensor = model.tensors.get(&names::weight(prefix))?;
-        match &tensor.data {
-            TensorData::F32(values) => Some(values.clone()),
-            TensorData::I8(values) => {
-                let scales = model.f32(&names::weight_scale(prefix))?;
-                let cols = tensor.shape[1];
-                Some(values.iter().enumerate().map(|(i, &q)| q as f32 * scales[i / cols]).collect())
-            }
-        }
-    }
+    use crate::model::WaveNetConfig;
 
     #[test]
     fn quantized_models_validate_and_dequantize_within_half_a_step() {
@@ -63,14 +72,18 @@ mod tests {
         let int8 = quantize(&model);
         let reloaded = ModelFile::from_bytes(&int8.to_bytes(), "int8").expect("valid int8 file");
         assert_eq!(reloaded.meta.precision, Precision::Int8);
+        let restored_model = ModelFile::from_bytes(&dequantize(&reloaded).to_bytes(), "dequantized").expect("valid f32 file");
+        assert_eq!(restored_model.meta.precision, Precision::F32);
+        assert_eq!(restored_model.tensors.keys().collect::<Vec<_>>(), model.tensors.keys().collect::<Vec<_>>());
         for layer in dense_layers(&model.meta.architecture, model.meta.vocab_size) {
             let original = model.f32(&names::weight(&layer.prefix)).unwrap();
-            let restored = dequantized(&reloaded, &layer.prefix).unwrap();
+            let restored = restored_model.f32(&names::weight(&layer.prefix)).unwrap();
             let scales = reloaded.f32(&names::weight_scale(&layer.prefix)).unwrap();
-            for (i, (a, b)) in original.iter().zip(&restored).enumerate() {
+            for (i, (a, b)) in original.iter().zip(restored).enumerate() {
                 assert!((a - b).abs() <= scales[i / layer.inputs] * 0.5 + 1e-7, "{}: {a} vs {b}", layer.prefix);
             }
         }
         assert_eq!(quantize(&int8), int8, "quantizing twice changes nothing");
+        assert_eq!(dequantize(&model), model, "an f32 model stays as it is");
     }
 }

@@ -30,6 +30,10 @@ pub struct RunState {
     /// The learning rate now, after its decays (`None`: the starting `--lr`).
     #[serde(default)]
     pub learning_rate: Option<f64>,
+    /// Validation NLL of the `--init` weights before any step (`None`: random start), the
+    /// figure a fine-tuned model must beat.
+    #[serde(default)]
+    pub init_valid_nll: Option<f64>,
     /// Per-epoch figures so far.
     pub history: Vec<EpochMetrics>,
     /// Folder (inside `checkpoint/`) holding this state's weights and optimizer.

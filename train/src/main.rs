@@ -15,12 +15,16 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the training options costs nothing worth boxing them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Train a WaveNet (or the LSTM baseline) on a folder of .mid files.
+    /// Train a WaveNet (or the LSTM baseline) on a folder of .mid files, from random weights or
+    /// (--init) from a model file: fine-tuning.
     Train {
         /// Continue the run in this folder from its last checkpoint (other options are ignored:
-        /// the run keeps the ones it started with).
+        /// the run keeps the ones it started with, and a run begun with --init goes on from its
+        /// checkpoint, not from the --init file).
         #[arg(long, conflicts_with_all = ["data", "out"])]
         resume: Option<PathBuf>,
         /// With --resume: train on until this epoch (a run's own limit otherwise).

@@ -38,6 +38,14 @@ pub struct TrainOptions {
     /// Run folder: checkpoints, metrics.json, curves.png and the exported model.safetensors.
     #[arg(long)]
     pub out: PathBuf,
+    /// Start from the weights of this model file (f32, or int8 such as the embedded default
+    /// model, dequantized) instead of random ones: fine-tuning. The architecture is the file's,
+    /// so the architecture options are refused with it; the learning rate and epoch limit
+    /// default to values for a small corpus. A resumed run goes on from its checkpoint, never
+    /// from this file again.
+    #[arg(long, conflicts_with_all = ["arch", "channels", "skip", "stacks", "layers", "no_conditioning"])]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Network to train.
     #[arg(long, value_enum, default_value_t = ArchChoice::Wavenet)]
     pub arch: ArchChoice,
@@ -67,9 +75,9 @@ pub struct TrainOptions {
     /// Tokens per training window.
     #[arg(long, default_value_t = 256)]
     pub seq: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
+    /// Adam learning rate [default: 2e-3, or 5e-4 with --init].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// The learning rate is multiplied by this each time validation has not improved for
     /// `--lr-patience` epochs (1: a constant rate).
     #[arg(long, default_value_t = 0.5)]
@@ -92,9 +100,14 @@ pub struct TrainOptions {
     /// Gradients are clipped to this global norm.
     #[arg(long, default_value_t = 1.0)]
     pub clip_norm: f32,
-    /// Most epochs to train.
-    #[arg(long, default_value_t = 12)]
-    pub epochs: usize,
+    /// Most epochs to train [default: 12, or 20 with --init].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop at the end of the first epoch that ends after this many minutes of training
+    /// (a resumed run counts its time before): a wall-clock budget instead of an epoch count.
+    #[arg(long)]
+    #[serde(default)]
+    pub max_minutes: Option<f64>,
     /// Optimizer steps per epoch (an epoch ends with validation and a checkpoint).
     #[arg(long, default_value_t = 40)]
     pub steps_per_epoch: usize,
@@ -129,6 +142,18 @@ fn constant_learning_rate() -> f64 {
     1.0
 }
 
+/// Adam's learning rate from random weights.
+pub const SCRATCH_LEARNING_RATE: f64 = 2e-3;
+/// Adam's learning rate from `--init` weights: a quarter of the rate from scratch, so the first
+/// steps on a small corpus refine what the model knows instead of washing it out (measured in
+/// MODEL.md, "Fine-tuning on your own music").
+pub const FINE_TUNE_LEARNING_RATE: f64 = 5e-4;
+/// Epoch limit from random weights.
+pub const SCRATCH_EPOCHS: usize = 12;
+/// Epoch limit from `--init` weights: a few dozen files are seen many times over in 20 epochs
+/// of 40 batches, and early stopping (`--patience`) ends the run once validation stops gaining.
+pub const FINE_TUNE_EPOCHS: usize = 20;
+
 fn default_lr_patience() -> usize {
     2
 }
@@ -138,6 +163,41 @@ fn default_transpose() -> i32 {
 }
 
 impl TrainOptions {
+    /// The learning rate to start with: `--lr`, or the default for a run from scratch or from
+    /// `--init`.
+    pub fn learning_rate(&self) -> f64 {
+        self.lr.unwrap_or(if self.init.is_some() { FINE_TUNE_LEARNING_RATE } else { SCRATCH_LEARNING_RATE })
+    }
+
+    /// The most epochs to train: `--epochs`, or the default for a run from scratch or from
+    /// `--init`.
+    pub fn epoch_limit(&self) -> usize {
+        self.epochs.unwrap_or(if self.init.is_some() { FINE_TUNE_EPOCHS } else { SCRATCH_EPOCHS })
+    }
+
+    /// The options with the architecture fields set to `architecture` (an `--init` file's), so
+    /// the run's saved options and its model's metadata say what was trained.
+    pub fn with_architecture(self, architecture: Architecture) -> Self {
+        match architecture {
+            Architecture::WaveNet(config) => Self {
+                arch: ArchChoice::Wavenet,
+                channels: config.residual_channels,
+                skip: config.skip_channels,
+                stacks: config.stacks,
+                layers: config.layers_per_stack,
+                no_conditioning: !config.conditioned,
+                ..self
+            },
+            Architecture::Lstm(config) => Self {
+                arch: ArchChoice::Lstm,
+                channels: config.embedding,
+                skip: config.hidden,
+                layers: config.layers,
+                ..self
+            },
+        }
+    }
+
     /// The network the options describe.
     pub fn architecture(&self) -> Architecture {
         match self.arch {
@@ -152,5 +212,61 @@ impl TrainOptions {
                 Architecture::Lstm(LstmConfig { embedding: self.channels, hidden: self.skip, layers: self.layers })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The options as `cargo xtask train` parses them.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: TrainOptions,
+    }
+
+    fn parse(args: &[&str]) -> Result<TrainOptions, clap::Error> {
+        let all = ["train", "--data", "songs", "--out", "run"].iter().chain(args);
+        Cli::try_parse_from(all).map(|cli| cli.options)
+    }
+
+    #[test]
+    fn init_takes_the_fine_tuning_defaults_unless_they_are_given() {
+        let scratch = parse(&[]).unwrap();
+        assert_eq!((scratch.learning_rate(), scratch.epoch_limit()), (SCRATCH_LEARNING_RATE, SCRATCH_EPOCHS));
+        let fine_tune = parse(&["--init", "default.safetensors"]).unwrap();
+        assert_eq!((fine_tune.learning_rate(), fine_tune.epoch_limit()), (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS));
+        let chosen = parse(&["--init", "default.safetensors", "--lr", "1e-4", "--epochs", "3"]).unwrap();
+        assert_eq!((chosen.learning_rate(), chosen.epoch_limit()), (1e-4, 3));
+    }
+
+    #[test]
+    fn init_refuses_architecture_options() {
+        let architecture_flags =
+            [&["--channels", "96"][..], &["--skip", "64"], &["--stacks", "3"], &["--layers", "8"], &["--arch", "lstm"]];
+        for flag in architecture_flags.into_iter().chain([&["--no-conditioning"][..]]) {
+            let args: Vec<&str> = ["--init", "default.safetensors"].iter().chain(flag).copied().collect();
+            let error = parse(&args).err().unwrap_or_else(|| panic!("{flag:?} accepted with --init")).to_string();
+            assert!(error.contains("--init") && error.contains(flag[0]), "{flag:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn options_saved_before_init_existed_still_load() {
+        let mut saved = serde_json::to_value(parse(&["--lr", "0.002", "--epochs", "60"]).unwrap()).unwrap();
+        let fields = saved.as_object_mut().unwrap();
+        fields.remove("init");
+        fields.remove("max_minutes");
+        let options: TrainOptions = serde_json::from_value(saved).unwrap();
+        assert_eq!((options.init.clone(), options.learning_rate(), options.epoch_limit()), (None, 2e-3, 60));
+    }
+
+    #[test]
+    fn with_architecture_records_the_file_s_network() {
+        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false };
+        let options = parse(&["--init", "x.safetensors"]).unwrap().with_architecture(Architecture::WaveNet(config));
+        assert_eq!(options.architecture(), Architecture::WaveNet(config));
     }
 }

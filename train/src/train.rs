@@ -10,7 +10,8 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use continuo::engine::Score;
-use continuo::model::write_atomically;
+use continuo::engine::quantize::dequantize;
+use continuo::model::{write_atomically, ModelFile};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -21,7 +22,7 @@ use crate::checkpoint::{self, EpochMetrics, RunState};
 use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
 use crate::network::{initial_model_file, Network};
 use crate::options::{BackendChoice, TrainOptions};
-use crate::plot::plot_curves;
+use crate::plot::{plot_curves, Baselines};
 
 /// File names inside a run folder.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -56,6 +57,9 @@ fn new_optimizer(options: &TrainOptions) -> ModuleOptimizer {
 }
 
 /// How a training run starts.
+// Built once per run and moved straight into `train`: boxing the options would only add noise
+// at every call site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Start {
     /// A new run with these options.
@@ -72,7 +76,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         Start::Resume { run, until_epoch } => {
             let mut state = checkpoint::load_state(&run)?;
             if let Some(epochs) = until_epoch {
-                state.options.epochs = epochs;
+                state.options.epochs = Some(epochs);
             }
             let device = device_for(state.options.backend)?.autodiff();
             let (network, optimizer) = checkpoint::load_weights(&run, &state, &device, new_optimizer(&state.options))?;
@@ -82,8 +86,8 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         Start::New(options) => {
             let device = device_for(options.backend)?.autodiff();
             std::fs::create_dir_all(&options.out).with_context(|| format!("{}: cannot create", options.out.display()))?;
-            let network = Network::from_model_file(&initial_model_file(options.architecture(), options.seed), &device)?
-                .with_dropout(options.dropout);
+            let (options, start_weights) = starting_weights(options, &mut log)?;
+            let network = Network::from_model_file(&start_weights, &device)?.with_dropout(options.dropout);
             let optimizer = new_optimizer(&options);
             let state = RunState::new(options);
             (state, network, optimizer, device)
@@ -111,14 +115,17 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
     let plain = device_for(options.backend)?;
     let conditioned = network.conditioned();
     let valid_batches = validation_batches(&valid_pieces, options.batch, options.valid_seq, conditioned);
+    if options.init.is_some() && state.steps_done == 0 {
+        measure_init(&mut state, &network.valid(), &valid_batches, &plain, &mut log)?;
+    }
     let started = Instant::now();
-    let elapsed_before = state.history.last().map_or(0.0, |last| last.elapsed_seconds);
-    while state.epochs_done < options.epochs && state.epochs_since_best < options.patience {
+    let elapsed_before = training_seconds(&state);
+    while state.epochs_done < options.epoch_limit() && state.epochs_since_best < options.patience {
         let epoch = state.epochs_done + 1;
         let progress = progress_bar(epoch, options.steps_per_epoch);
         let epoch_started = Instant::now();
         let mut loss_sum = 0.0;
-        let learning_rate = state.learning_rate.unwrap_or(options.lr);
+        let learning_rate = state.learning_rate.unwrap_or(options.learning_rate());
         for _ in 0..options.steps_per_epoch {
             let mut rng = rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
             let batch = random_batch(&train_pieces, options.batch, options.seq, conditioned, options.transpose, &mut rng);
@@ -174,9 +181,16 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         state.history.push(metrics);
         checkpoint::save(&options.out, &mut state, &network, &optimizer, average.as_ref().map(WeightAverage::model))?;
         write_reports(&options.out, &state, unigram_nll)?;
+        if let Some(minutes) = options.max_minutes.filter(|&minutes| training_seconds(&state) >= minutes * 60.0) {
+            log(format!("stopped after epoch {epoch}: the {minutes} minute budget is spent"));
+            break;
+        }
     }
     if state.epochs_since_best >= options.patience {
         log(format!("stopped early: no better validation NLL for {} epochs", options.patience));
+    }
+    if state.init_valid_nll == Some(state.best_valid_nll) {
+        log("no epoch beat the --init model on validation: the exported model is its weights".to_string());
     }
     export(&options, &state, &summary, unigram_nll)?;
     log(format!(
@@ -196,10 +210,47 @@ impl RunState {
             best_valid_nll: f64::INFINITY,
             epochs_since_best: 0,
             learning_rate: None,
+            init_valid_nll: None,
             history: Vec::new(),
             folder: String::new(),
         }
     }
+}
+
+/// Wall-clock seconds of training so far, over every part of a resumed run.
+fn training_seconds(state: &RunState) -> f64 {
+    state.history.last().map_or(0.0, |last| last.elapsed_seconds)
+}
+
+/// The options and weights a new run starts from: random weights of the options' architecture,
+/// or the `--init` file's weights (int8 dequantized) with its architecture.
+fn starting_weights(options: TrainOptions, log: &mut impl FnMut(String)) -> Result<(TrainOptions, ModelFile)> {
+    let Some(path) = &options.init else {
+        let weights = initial_model_file(options.architecture(), options.seed);
+        return Ok((options, weights));
+    };
+    let file = ModelFile::load(path).with_context(|| format!("--init {}: cannot start from it", path.display()))?;
+    log(format!("starting from {} ({:?}, {:?} weights)", path.display(), file.meta.architecture, file.meta.precision));
+    let weights = dequantize(&file);
+    Ok((options.with_architecture(weights.meta.architecture), weights))
+}
+
+/// Validates the `--init` weights before any step: their NLL is the figure to beat, and they are
+/// the best weights until an epoch does better, so a fine-tuned model is never worse on
+/// validation than the one it started from.
+fn measure_init(
+    state: &mut RunState,
+    network: &Network,
+    batches: &[crate::batches::Batch],
+    device: &Device,
+    log: &mut impl FnMut(String),
+) -> Result<()> {
+    let nll = validate(network, batches, device).nll_per_token();
+    log(format!("--init model: validation NLL {nll:.4} nats/token before training"));
+    state.init_valid_nll = Some(nll);
+    state.best_valid_nll = nll;
+    network.to_model_file(serde_json::Value::Null, None).save(&state.options.out.join(BEST_FILE))?;
+    Ok(())
 }
 
 /// The seed of step `step`'s batch: a run resumed at any step draws the batches it would have.
@@ -260,16 +311,18 @@ pub fn unigram_nll(train: &[Piece], valid: &[Piece]) -> f64 {
 fn write_reports(run: &Path, state: &RunState, unigram_nll: f64) -> Result<()> {
     let metrics = serde_json::json!({
         "unigram_valid_nll": unigram_nll,
+        "init_valid_nll": state.init_valid_nll,
         "best_valid_nll": state.best_valid_nll,
         "epochs": state.history,
     });
     write_atomically(&run.join(METRICS_FILE), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
-    plot_curves(&run.join(CURVES_FILE), &state.history, unigram_nll)
+    let references = Baselines { unigram_nll, init_nll: state.init_valid_nll };
+    plot_curves(&run.join(CURVES_FILE), &state.history, &references)
 }
 
 /// Writes the best weights as `model.safetensors`, with what they were trained on.
 fn export(options: &TrainOptions, state: &RunState, summary: &CorpusSummary, unigram_nll: f64) -> Result<()> {
-    let best = continuo::model::ModelFile::load(&options.out.join(BEST_FILE))?;
+    let best = ModelFile::load(&options.out.join(BEST_FILE))?;
     let mut model = best;
     model.meta.training = serde_json::json!({
         "data": summary,
@@ -277,6 +330,7 @@ fn export(options: &TrainOptions, state: &RunState, summary: &CorpusSummary, uni
         "epochs": state.epochs_done,
         "steps": state.steps_done,
         "unigram_valid_nll": unigram_nll,
+        "init_valid_nll": state.init_valid_nll,
         "trainer": concat!("continuo-train ", env!("CARGO_PKG_VERSION")),
     });
     model.meta.valid_nll_per_token = Some(state.best_valid_nll);

@@ -1,5 +1,6 @@
 //! The trainer end to end on small generated corpora: loss falls, resume is exact, the exported
-//! file carries its metadata, bad files are skipped, and burn and the engine agree.
+//! file carries its metadata, bad files are skipped, burn and the engine agree, and fine-tuning
+//! (`--init`) starts from exactly the file's weights.
 
 use std::path::Path;
 
@@ -36,6 +37,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         data: vec![data.to_path_buf()],
         valid: vec![],
         out: out.to_path_buf(),
+        init: None,
         arch,
         channels: 16,
         skip: 24,
@@ -45,13 +47,14 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         batch: 4,
         seq: 48,
         transpose: 6,
-        lr: 1e-2,
+        lr: Some(1e-2),
         lr_decay: 0.5,
         lr_patience: 1,
         dropout: 0.1,
         average: 0.9,
         clip_norm: 1.0,
-        epochs: 3,
+        epochs: Some(3),
+        max_minutes: None,
         steps_per_epoch: 8,
         patience: 3,
         seed: 5,
@@ -94,7 +97,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let uninterrupted = train(Start::New(tiny_options(data.path(), whole.path(), ArchChoice::Wavenet)), |_| {}).unwrap();
 
     let halves = tempfile::tempdir().unwrap();
-    let first_part = TrainOptions { epochs: 1, ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet) };
+    let first_part = TrainOptions { epochs: Some(1), ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet) };
     train(Start::New(first_part), |_| {}).unwrap();
     let mut lines = Vec::new();
     let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(3) }, |line| lines.push(line)).unwrap();
@@ -111,7 +114,7 @@ fn the_learning_rate_halves_every_lr_patience_epochs_without_improvement() {
     let out = tempfile::tempdir().unwrap();
     // A rate far below f32 resolution leaves the weights as they are, so no epoch after the
     // first improves: the rate decays after epochs 3 and 5 (2 and 4 epochs without a better one).
-    let options = TrainOptions { lr: 1e-20, lr_patience: 2, epochs: 5, patience: 10, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
+    let options = TrainOptions { lr: Some(1e-20), lr_patience: 2, epochs: Some(5), patience: 10, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
     let mut lines = Vec::new();
     train(Start::New(options), |line| lines.push(line)).unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
@@ -131,7 +134,7 @@ fn resuming_a_folder_without_a_checkpoint_says_so() {
 fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     let data = corpus_dir(12);
     let out = tempfile::tempdir().unwrap();
-    let outcome = train(Start::New(TrainOptions { epochs: 1, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) }), |_| {}).unwrap();
+    let outcome = train(Start::New(TrainOptions { epochs: Some(1), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) }), |_| {}).unwrap();
     let model = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
     assert_eq!(model.meta.valid_nll_per_token, Some(outcome.valid_nll));
     assert_eq!(
@@ -213,4 +216,120 @@ fn burn_and_the_engine_agree_on_the_same_weights() {
             assert!((a - b).abs() < 1e-4, "position {position} token {index}: engine {a} burn {b}");
         }
     }
+}
+
+/// A WaveNet file of another size than `tiny_options` describes, to start from with `--init`.
+fn init_file(dir: &Path) -> (std::path::PathBuf, ModelFile) {
+    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true };
+    let model = initial_model_file(Architecture::WaveNet(config), 21);
+    let path = dir.join("init.safetensors");
+    model.save(&path).unwrap();
+    (path, model)
+}
+
+/// Options that validate on a folder of their own, in windows longer than any piece, so the
+/// trainer's validation NLL is `eval`'s figure for the same folder.
+fn init_options(data: &Path, valid: &Path, out: &Path, init: &Path) -> TrainOptions {
+    TrainOptions {
+        init: Some(init.to_path_buf()),
+        valid: vec![valid.to_path_buf()],
+        valid_seq: 1024,
+        average: 0.0,
+        ..tiny_options(data, out, ArchChoice::Wavenet)
+    }
+}
+
+/// Trains a new run and returns its outcome with the lines it logged.
+fn train_logged(options: TrainOptions) -> (continuo_train::train::TrainOutcome, Vec<String>) {
+    let mut lines = Vec::new();
+    let outcome = train(Start::New(options), |line| lines.push(line)).unwrap();
+    (outcome, lines)
+}
+
+#[test]
+fn a_run_from_init_starts_with_exactly_the_init_weights() {
+    let (data, valid, out) = (corpus_dir(6), corpus_dir(2), tempfile::tempdir().unwrap());
+    let (init_path, init) = init_file(out.path());
+    // A learning rate of 0 keeps the weights: the run ends where it started.
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
+    let (outcome, lines) = train_logged(options);
+    let exported = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
+    assert_eq!(exported.tensors, init.tensors, "the exported weights are the init file's");
+    assert_eq!(exported.meta.architecture, init.meta.architecture, "the architecture comes from the file, not the options");
+    assert_eq!(exported.meta.training["options"]["channels"], 8);
+
+    let report = eval(&EvalOptions {
+        model: init_path,
+        data: vec![valid.path().to_path_buf()],
+        split: SplitChoice::All,
+        json: None,
+        frames: false,
+        frame_beats: 1.0,
+        grammar_mask: false,
+        include_drums: false,
+    })
+    .unwrap();
+    let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
+    let before_training = state.init_valid_nll.expect("the init model is validated before any step");
+    assert!((before_training - report.nll_per_token).abs() < 1e-4, "trainer {before_training} vs eval {}", report.nll_per_token);
+    assert!((outcome.history[0].valid_nll - report.nll_per_token).abs() < 1e-4, "{:?}", outcome.history);
+    assert!(lines.iter().any(|line| line.contains("--init model: validation NLL")), "{lines:#?}");
+}
+
+#[test]
+fn an_int8_init_file_is_dequantized() {
+    let (data, valid, out) = (corpus_dir(4), corpus_dir(1), tempfile::tempdir().unwrap());
+    let (_, model) = init_file(out.path());
+    let int8 = continuo::engine::quantize::quantize(&model);
+    let int8_path = out.path().join("int8.safetensors");
+    int8.save(&int8_path).unwrap();
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), out.path(), &int8_path) };
+    train(Start::New(options), |_| {}).unwrap();
+    let exported = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
+    assert_eq!(exported.tensors, continuo::engine::quantize::dequantize(&int8).tensors);
+}
+
+#[test]
+fn the_init_weights_are_kept_when_no_epoch_beats_them() {
+    let (data, valid, out) = (corpus_dir(4), corpus_dir(1), tempfile::tempdir().unwrap());
+    let (init_path, init) = init_file(out.path());
+    // A rate this high wrecks the weights in one step, so every epoch validates worse.
+    let options = TrainOptions { lr: Some(5.0), epochs: Some(2), steps_per_epoch: 2, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
+    let (outcome, lines) = train_logged(options);
+    assert!(outcome.history.iter().all(|epoch| epoch.valid_nll > outcome.valid_nll), "{:?}", outcome.history);
+    assert_eq!(ModelFile::load(&out.path().join(MODEL_FILE)).unwrap().tensors, init.tensors);
+    assert!(lines.iter().any(|line| line.contains("no epoch beat the --init model")), "{lines:#?}");
+}
+
+#[test]
+fn an_init_file_that_is_not_a_model_is_refused_naming_it() {
+    let (data, out) = (corpus_dir(2), tempfile::tempdir().unwrap());
+    let bad = out.path().join("notes.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let options = TrainOptions { init: Some(bad), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
+    let error = format!("{:#}", train(Start::New(options), |_| {}).unwrap_err());
+    assert!(error.contains("--init") && error.contains("notes.safetensors"), "{error}");
+}
+
+#[test]
+fn resuming_a_run_from_init_goes_on_from_its_checkpoint_not_the_init_file() {
+    let (data, valid) = (corpus_dir(6), corpus_dir(2));
+    let (whole, halves) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (init_path, _) = init_file(whole.path());
+    let options = |out: &Path, epochs| TrainOptions { epochs: Some(epochs), ..init_options(data.path(), valid.path(), out, &init_path) };
+    let uninterrupted = train(Start::New(options(whole.path(), 2)), |_| {}).unwrap();
+    train(Start::New(options(halves.path(), 1)), |_| {}).unwrap();
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(2) }, |_| {}).unwrap();
+    let valid_nlls = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| m.valid_nll).collect::<Vec<_>>();
+    assert_eq!(valid_nlls(&resumed.history), valid_nlls(&uninterrupted.history));
+    assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
+}
+
+#[test]
+fn a_minute_budget_stops_after_the_epoch_that_spends_it() {
+    let (data, out) = (corpus_dir(4), tempfile::tempdir().unwrap());
+    let options = TrainOptions { max_minutes: Some(0.0), epochs: Some(5), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
+    let (outcome, lines) = train_logged(options);
+    assert_eq!(outcome.history.len(), 1, "one epoch, then the budget is spent");
+    assert!(lines.iter().any(|line| line.contains("budget is spent")), "{lines:#?}");
 }

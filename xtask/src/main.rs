@@ -17,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 commands:
   bundle continuo [--release]   build Continuo.clap and Continuo.vst3 into target/bundled
   train --data DIR --out RUN    train a model on a folder of .mid files (see `train --help`)
+  train --init MODEL --data DIR --out RUN
+                                fine-tune a model (the default: assets/default-model.safetensors)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
   generate --model FILE --prompt phrase.mid --bars 8 -o out.mid
                                 continue a phrase (see `generate --help`)
