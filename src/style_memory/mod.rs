@@ -26,7 +26,7 @@ use crate::tokens::{Token, VOCAB_SIZE};
 /// Most tokens the memory holds: the last this many the player played.
 pub const MEMORY_CAPACITY_TOKENS: usize = 20_000;
 /// Longest context the memory matches, in tokens.
-pub const MEMORY_MAX_ORDER: usize = 8;
+pub const MEMORY_MAX_ORDER: usize = 12;
 /// Style Memory setting at which the mixing weights are the measured ones; 1.0 leans on the
 /// memory twice as much.
 pub const MEASURED_STRENGTH: f32 = 0.5;
@@ -34,7 +34,8 @@ pub const MEASURED_STRENGTH: f32 = 0.5;
 const MAX_MEMORY_WEIGHT: f64 = 0.95;
 /// The memory's mixing weight per matched context length (index = tokens matched), as fitted
 /// on the default model's training split.
-const MEASURED_WEIGHTS: [f64; MEMORY_MAX_ORDER + 1] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6];
+const MEASURED_WEIGHTS: [f64; MEMORY_MAX_ORDER + 1] =
+    [0.0, 0.016, 0.051, 0.165, 0.325, 0.457, 0.517, 0.645, 0.677, 0.674, 0.753, 0.791, 0.96];
 /// Seed of the context hashes (any constant; it keeps them apart from other uses of splitmix).
 const CONTEXT_HASH_SEED: u64 = 0x5e55_10e0_c0de_0001;
 
