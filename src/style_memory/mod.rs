@@ -31,7 +31,7 @@ pub const MEMORY_MAX_ORDER: usize = 12;
 /// memory twice as much.
 pub const MEASURED_STRENGTH: f32 = 0.5;
 /// Largest share the memory may take of any prediction, so the network always keeps a voice.
-const MAX_MEMORY_WEIGHT: f64 = 0.95;
+const MAX_MEMORY_WEIGHT: f64 = 0.99;
 /// The memory's mixing weight per matched context length (index = tokens matched), as fitted
 /// on the default model's training split.
 const MEASURED_WEIGHTS: [f64; MEMORY_MAX_ORDER + 1] =
