@@ -8,6 +8,8 @@
 //! give bit-identical results. Each kernel reads its weights in its own [`Layout`], made once at
 //! load by [`Kernel::pack_i8`].
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod int8_matrix;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
@@ -243,8 +245,22 @@ impl Kernel {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::quantize(values, out) },
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::quantize(values, out) },
+            // SAFETY: Avx512Vnni is only chosen when the CPU has AVX-512 F and BW.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::quantize(values, out) },
             _ => quantize_activations(values, out),
+        }
+    }
+
+    /// `out += table[row]` for each of `rows`, in order (`table` holds rows of `out.len()`
+    /// values): the input layer's sum of the active features' conditioning rows.
+    pub fn add_rows(self, table: &[f32], rows: &[u16], out: &mut [f32]) {
+        match self {
+            // SAFETY: as in `quantize`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::add_rows(table, rows, out) },
+            _ => add_rows_lanes(table, rows, out),
         }
     }
 }
@@ -285,6 +301,17 @@ fn gate_backward_lanes(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filt
         let (t, s) = (tanh(f), sigmoid(g));
         *grad_f = grad * s * (1.0 - t * t);
         *grad_g = grad * t * s * (1.0 - s);
+    }
+}
+
+/// Row after row, so every kernel adds in the same order (and gives the same bits).
+#[inline(always)]
+fn add_rows_lanes(table: &[f32], rows: &[u16], out: &mut [f32]) {
+    let width = out.len();
+    for &row in rows {
+        for (sum, value) in out.iter_mut().zip(&table[row as usize * width..][..width]) {
+            *sum += value;
+        }
     }
 }
 
@@ -557,17 +584,6 @@ mod avx2 {
         let half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
         let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
         _mm_cvtsi128_si32(_mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b10_11_00_01)))
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::*;
-
-    /// `gate_lanes` compiled for zmm registers: sixteen lanes of the polynomial exponential.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
-        gate_lanes(filter, gate, out)
     }
 }
 

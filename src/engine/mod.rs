@@ -106,7 +106,7 @@ impl Engine {
         let mut engine = Engine {
             config,
             precision: model.meta.precision,
-            input: InputLayer::from_model(model, c),
+            input: InputLayer::from_model(model, c, kernel),
             layers,
             logits: vec![0.0; head.outputs()],
             head,

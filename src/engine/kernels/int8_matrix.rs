@@ -1,18 +1,39 @@
 //! Int8 weights in the layout the kernel that reads them wants: rows of padded columns for the
 //! row-by-row kernels (portable, AVX2, NEON), or VNNI blocks for `vpdpbusd`.
 //!
-//! A VNNI block holds `rows_per_block` rows (as many as a vector has i32 lanes) and four
-//! columns: byte `4 r + j` of group `g` is `w[row r of the block][4 g + j]`, so one `vpdpbusd`
-//! with four input values broadcast to every lane adds four products to each of the block's rows,
-//! and a block's sums come out one row per lane, with no horizontal additions. `vpdpbusd`
-//! multiplies unsigned by signed bytes: the kernels feed `x + 128` (unsigned) against the signed
-//! weights and subtract `128 * row sum` afterwards, exactly, in i32.
+//! A VNNI block holds `rows_per_block` rows (as many as a vector has i32 lanes); its group `g` is
+//! the block's four columns `4 g .. 4 g + 4`: byte `4 r + j` is `w[row r of the block][4 g + j]`,
+//! so one `vpdpbusd` with four input values broadcast to every lane adds four products to each of
+//! the block's rows, and a block's sums come out one row per lane, with no horizontal additions.
+//! The kernels accumulate blocks in passes (see [`vnni_passes`]) that share each broadcast; a
+//! pass's groups are stored in the order the kernel reads them (group by group, the pass's blocks
+//! side by side within a group), so a product reads its weights as one sequential stream, which
+//! the hardware prefetchers follow. `vpdpbusd` multiplies unsigned by signed bytes: the kernels
+//! feed `x + 128` (unsigned) against the signed weights and subtract `128 * row sum` afterwards,
+//! exactly, in i32.
 
 /// The offset that makes a symmetric int8 activation unsigned for `vpdpbusd` (`x ^ 0x80`).
 pub const VNNI_INPUT_OFFSET: i32 = 128;
 
 /// Columns one `vpdpbusd` lane multiplies and adds.
 pub const VNNI_COLUMNS_PER_GROUP: usize = 4;
+
+/// Blocks accumulated together in a wide pass, sharing each broadcast of the input and keeping as
+/// many independent `vpdpbusd` chains in flight (a whole 128-row layer of the default model on
+/// AVX-512).
+pub const WIDE_PASS_BLOCKS: usize = 8;
+
+/// Blocks of a narrow pass, after the wide ones (the default model's 64-row residual layers).
+pub const NARROW_PASS_BLOCKS: usize = 4;
+
+/// The passes over `blocks` blocks, as (first block, blocks in the pass): wide passes while they
+/// fit, then narrow ones, then single blocks.
+pub fn vnni_passes(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
+    let wide = blocks / WIDE_PASS_BLOCKS * WIDE_PASS_BLOCKS;
+    let narrow = wide + (blocks - wide) / NARROW_PASS_BLOCKS * NARROW_PASS_BLOCKS;
+    let passes = |from: usize, to: usize, width: usize| (from..to).step_by(width).map(move |first| (first, width));
+    passes(0, wide, WIDE_PASS_BLOCKS).chain(passes(wide, narrow, NARROW_PASS_BLOCKS)).chain(passes(narrow, blocks, 1))
+}
 
 /// How a matrix's bytes are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,24 +111,53 @@ impl Int8Matrix {
     }
 }
 
-/// Reorders row-major weights into VNNI blocks (see the module documentation).
+/// Reorders row-major weights into VNNI blocks, pass by pass (see the module documentation).
 fn vnni_blocks(values: &[i8], rows: usize, cols: usize, rows_per_block: usize) -> Vec<i8> {
     let block_bytes = rows_per_block * cols;
     let group_bytes = rows_per_block * VNNI_COLUMNS_PER_GROUP;
-    let mut blocks = vec![0; rows.div_ceil(rows_per_block) * block_bytes];
-    for (row, weights) in values.chunks_exact(cols).enumerate() {
-        let (block, row_in_block) = (row / rows_per_block, row % rows_per_block);
-        for (col, &weight) in weights.iter().enumerate() {
-            let (group, col_in_group) = (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
-            blocks[block * block_bytes + group * group_bytes + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group] = weight;
+    let blocks = rows.div_ceil(rows_per_block);
+    let mut packed = vec![0; blocks * block_bytes];
+    for (first, width) in vnni_passes(blocks) {
+        for block in first..first + width {
+            for row_in_block in 0..rows_per_block.min(rows.saturating_sub(block * rows_per_block)) {
+                let row = &values[(block * rows_per_block + row_in_block) * cols..][..cols];
+                for (col, &weight) in row.iter().enumerate() {
+                    let (group, col_in_group) = (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
+                    let pass_offset = first * block_bytes + (group * width + block - first) * group_bytes;
+                    packed[pass_offset + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group] = weight;
+                }
+            }
         }
     }
-    blocks
+    packed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passes_cover_the_blocks_wide_then_narrow_then_single() {
+        let passes = |blocks| vnni_passes(blocks).collect::<Vec<_>>();
+        assert_eq!(passes(20), [(0, 8), (8, 8), (16, 4)]);
+        assert_eq!(passes(15), [(0, 8), (8, 4), (12, 1), (13, 1), (14, 1)]);
+        assert_eq!(passes(3), [(0, 1), (1, 1), (2, 1)]);
+        assert_eq!(passes(0), []);
+    }
+
+    #[test]
+    fn a_pass_stores_its_blocks_side_by_side_group_by_group() {
+        // 16 rows of 4 columns, 2 rows per block: 8 blocks, one wide pass of one group. Row r,
+        // column c holds 4 r + c, so the pass is the rows in order.
+        let values: Vec<i8> = (0..64).collect();
+        let matrix = Int8Matrix::new(&values, &[1.0; 16], 4, Layout::VnniBlocks { rows_per_block: 2 });
+        assert_eq!(matrix.values, values);
+        // 16 rows of 8 columns: group 0 of every block (columns 0..4 of every row), then group 1.
+        let values: Vec<i8> = (0..16).flat_map(|r| (0..8).map(move |c| (8 * r + c) as i8)).collect();
+        let matrix = Int8Matrix::new(&values, &[1.0; 16], 8, Layout::VnniBlocks { rows_per_block: 2 });
+        let expected: Vec<i8> = (0..2).flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8))).collect();
+        assert_eq!(matrix.values, expected);
+    }
 
     #[test]
     fn vnni_blocks_put_four_columns_of_each_row_in_its_lane_and_pad_the_last_block() {
