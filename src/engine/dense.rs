@@ -42,7 +42,7 @@ impl Activations {
     /// int8 engine).
     pub fn finish(&mut self) {
         if !self.quantized.is_empty() {
-            self.scale = self.kernel.quantize(&self.values, &mut self.quantized);
+            self.scale = self.kernel.quantize_input(&self.values, &mut self.quantized);
         }
     }
 }

@@ -83,7 +83,8 @@ impl Write {
 /// The int8 side of an int8 product: quantized activations and their scale.
 #[derive(Clone, Copy, Debug)]
 pub struct QuantizedInput<'a> {
-    /// Activations in -127..=127, padded like the rows.
+    /// Activations as [`Kernel::quantize_input`] writes them for the kernel of the product,
+    /// padded like the rows.
     pub values: &'a [i8],
     /// Real value of one int8 step.
     pub scale: f32,
@@ -245,11 +246,26 @@ impl Kernel {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::quantize(values, out) },
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::quantize::<false>(values, out) },
             // SAFETY: Avx512Vnni is only chosen when the CPU has AVX-512 F and BW.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Vnni => unsafe { avx512::quantize(values, out) },
+            Kernel::Avx512Vnni => unsafe { avx512::quantize::<false>(values, out) },
             _ => quantize_activations(values, out),
+        }
+    }
+
+    /// As [`Kernel::quantize`], in the encoding this kernel's [`Kernel::matvec_i8`] reads: the
+    /// VNNI kernels' `vpdpbusd` takes unsigned bytes, so for them each value is offset by 128
+    /// (`x ^ 0x80`) here, once per vector, rather than in every product that reads it.
+    pub fn quantize_input(self, values: &[f32], out: &mut [i8]) -> f32 {
+        match self {
+            // SAFETY: as in `quantize`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => unsafe { avx2::quantize::<true>(values, out) },
+            // SAFETY: as in `quantize`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::quantize::<true>(values, out) },
+            _ => self.quantize(values, out),
         }
     }
 
@@ -451,9 +467,10 @@ mod avx2 {
     }
 
     /// As `quantize_activations`, 32 values per step (rows are padded to 32): max |x|, then
-    /// scale, clamp, round (`cvtps2dq`, ties to even) and pack to int8.
+    /// scale, clamp, round (`cvtps2dq`, ties to even) and pack to int8; with `OFFSET`, plus 128
+    /// (`x ^ 0x80`), the VNNI input encoding.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
+    pub unsafe fn quantize<const OFFSET: bool>(values: &[f32], out: &mut [i8]) -> f32 {
         debug_assert!(values.len().is_multiple_of(LANES_PER_ROW_CHUNK) && out.len() >= values.len());
         let sign_bit = _mm256_set1_ps(-0.0);
         let mut maxima = _mm256_setzero_ps();
@@ -475,6 +492,7 @@ mod avx2 {
             let first = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[..8]), to_int(&chunk[8..16])), 0b11_01_10_00);
             let second = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[16..24]), to_int(&chunk[24..])), 0b11_01_10_00);
             let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(first, second), 0b11_01_10_00);
+            let bytes = if OFFSET { _mm256_xor_si256(bytes, _mm256_set1_epi8(i8::MIN)) } else { bytes };
             _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, bytes);
         }
         max_magnitude / INT8_MAX_MAGNITUDE
@@ -693,19 +711,18 @@ mod tests {
     }
 
     /// Every shape class the kernels split on: row counts below, at and between whole blocks and
-    /// passes (8, 16 and 64 rows), the default model's 307 logits, one to eight input chunks.
+    /// passes (8, 16, 64 and 128 rows), the default model's 307 logits, one to eight input chunks.
     #[test]
     fn every_int8_kernel_agrees_exactly_with_the_portable_one_and_matches_dequantized_math() {
         let kernels = kernels_on_this_cpu("int8 product");
-        for (rows, cols) in [(1, 32), (7, 64), (8, 32), (41, 128), (64, 64), (67, 96), (128, 256), (307, 128)] {
+        for (rows, cols) in [(1, 32), (7, 64), (8, 32), (41, 128), (64, 64), (67, 96), (128, 256), (200, 64), (307, 128)] {
             let (weights, scales, bias) = int8_rows(rows, cols, rows as u32);
             let real_input: Vec<f32> = values(cols, 7).iter().map(|v| v * 3.0).collect();
-            let mut quantized = vec![0i8; cols];
-            let input_scale = quantize_activations(&real_input, &mut quantized);
-            assert!(quantized.iter().all(|&q| q != i8::MIN), "-128 is never produced");
-            let input = QuantizedInput { values: &quantized, scale: input_scale };
             let run = |kernel: Kernel, write: Write| {
+                let mut quantized = vec![0i8; cols];
+                let input_scale = kernel.quantize_input(&real_input, &mut quantized);
                 let mut out = vec![0.5; rows];
+                let input = QuantizedInput { values: &quantized, scale: input_scale };
                 kernel.matvec_i8(&kernel.pack_i8(&weights, &scales, cols), input, &bias, &mut out, write);
                 out
             };
@@ -715,6 +732,9 @@ mod tests {
                     assert_eq!(run(kernel, write), portable, "{kernel:?} {rows}x{cols}: integer sums are exact");
                 }
             }
+            let mut quantized = vec![0i8; cols];
+            let input_scale = quantize_activations(&real_input, &mut quantized);
+            assert!(quantized.iter().all(|&q| q != i8::MIN), "-128 is never produced");
             let portable = run(Kernel::Portable, Write::Set);
             let dequantized: Vec<f32> = weights.iter().enumerate().map(|(i, &w)| w as f32 * scales[i / cols]).collect();
             let reference = plain_matvec(&dequantized, &real_input, &bias);
@@ -730,13 +750,29 @@ mod tests {
     fn every_int8_kernel_sums_exactly_at_the_extremes_of_int8() {
         let (rows, cols) = (19, 256);
         for kernel in kernels_on_this_cpu("int8 extremes") {
-            for (weight, input) in [(127i8, 127i8), (127, -127), (-127, 127), (-127, -127)] {
+            for (weight, input) in [(127i8, 1.0f32), (127, -1.0), (-127, 1.0), (-127, -1.0)] {
                 let matrix = kernel.pack_i8(&vec![weight; rows * cols], &vec![1.0; rows], cols);
+                let mut quantized = vec![0i8; cols];
+                let scale = kernel.quantize_input(&vec![input; cols], &mut quantized);
                 let mut out = vec![0.0; rows];
-                kernel.matvec_i8(&matrix, QuantizedInput { values: &vec![input; cols], scale: 1.0 }, &vec![0.0; rows], &mut out, Write::Set);
-                let exact = (weight as i32 * input as i32 * cols as i32) as f32;
-                assert!(out.iter().all(|&o| o == exact), "{kernel:?} {weight} x {input}: {out:?}");
+                kernel.matvec_i8(&matrix, QuantizedInput { values: &quantized, scale }, &vec![0.0; rows], &mut out, Write::Set);
+                let exact = (weight as i32 * 127 * input as i32 * cols as i32) as f32 * scale;
+                assert!(out.iter().all(|&o| o == exact), "{kernel:?} {weight} x {input}: {out:?} vs {exact}");
             }
+        }
+    }
+
+    #[test]
+    fn the_vnni_input_encoding_is_the_symmetric_one_offset_by_128() {
+        let values: Vec<f32> = (0..64).map(|i| (i as f32 - 31.5) * 0.37).collect();
+        let mut symmetric = vec![0i8; 64];
+        let scale = Kernel::Portable.quantize(&values, &mut symmetric);
+        for kernel in kernels_on_this_cpu("input encoding") {
+            let mut encoded = vec![0i8; 64];
+            assert_eq!(kernel.quantize_input(&values, &mut encoded), scale, "{kernel:?}");
+            let offset = matches!(kernel.int8_layout(), Layout::VnniBlocks { .. });
+            let decoded: Vec<i8> = encoded.iter().map(|&q| if offset { q ^ i8::MIN } else { q }).collect();
+            assert_eq!(decoded, symmetric, "{kernel:?}");
         }
     }
 
@@ -870,3 +906,4 @@ mod tests {
         assert_eq!(&quantize(Kernel::Portable).1[..8], &[127, 0, 2, 2, 0, -2, -2, 3]);
     }
 }
+

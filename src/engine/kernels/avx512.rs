@@ -22,9 +22,10 @@ pub unsafe fn add_rows(table: &[f32], rows: &[u16], out: &mut [f32]) {
 }
 
 /// As `quantize_activations`, sixteen values per step: max |x|, then scale, clamp, round
-/// (`cvtps2dq`, ties to even) and narrow to int8 (`vpmovdb`; the values already fit).
+/// (`cvtps2dq`, ties to even) and narrow to int8 (`vpmovdb`; the values already fit); with
+/// `OFFSET`, plus 128 (`x ^ 0x80`), the VNNI input encoding.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
+pub unsafe fn quantize<const OFFSET: bool>(values: &[f32], out: &mut [i8]) -> f32 {
     debug_assert!(values.len().is_multiple_of(LANES_PER_ROW_CHUNK) && out.len() >= values.len());
     let mut maxima = _mm512_setzero_ps();
     for chunk in values.chunks_exact(F32_LANES) {
@@ -37,7 +38,9 @@ pub unsafe fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
     for (chunk, q) in values.chunks_exact(F32_LANES).zip(out.chunks_exact_mut(F32_LANES)) {
         let scaled = _mm512_mul_ps(_mm512_loadu_ps(chunk.as_ptr()), scale);
         let rounded = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(scaled, low), high));
-        _mm_storeu_si128(q.as_mut_ptr() as *mut __m128i, _mm512_cvtepi32_epi8(rounded));
+        let bytes = _mm512_cvtepi32_epi8(rounded);
+        let bytes = if OFFSET { _mm_xor_si128(bytes, _mm_set1_epi8(i8::MIN)) } else { bytes };
+        _mm_storeu_si128(q.as_mut_ptr() as *mut __m128i, bytes);
     }
     max_magnitude / INT8_MAX_MAGNITUDE
 }
