@@ -320,14 +320,29 @@ fn gate_backward_lanes(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filt
     }
 }
 
-/// Row after row, so every kernel adds in the same order (and gives the same bits).
+/// Outputs summed together in registers by [`add_rows_lanes`]: four zmm (or eight ymm) registers.
+const ADD_ROWS_CHUNK: usize = 64;
+
+/// Chunk by chunk of the output, each chunk held in registers while every row adds into it (rather
+/// than a load, add and store of the whole output per row); per value, the rows in order, so
+/// every kernel gives the same bits.
 #[inline(always)]
 fn add_rows_lanes(table: &[f32], rows: &[u16], out: &mut [f32]) {
     let width = out.len();
-    for &row in rows {
-        for (sum, value) in out.iter_mut().zip(&table[row as usize * width..][..width]) {
-            *sum += value;
+    let mut chunks = out.chunks_exact_mut(ADD_ROWS_CHUNK);
+    for (index, chunk) in chunks.by_ref().enumerate() {
+        let mut sums: [f32; ADD_ROWS_CHUNK] = (&*chunk).try_into().expect("whole chunk");
+        for &row in rows {
+            let values: &[f32; ADD_ROWS_CHUNK] =
+                table[row as usize * width + index * ADD_ROWS_CHUNK..][..ADD_ROWS_CHUNK].try_into().expect("whole chunk");
+            sums.iter_mut().zip(values).for_each(|(sum, value)| *sum += value);
         }
+        chunk.copy_from_slice(&sums);
+    }
+    let tail = chunks.into_remainder();
+    let (start, tail_len) = (width - tail.len(), tail.len());
+    for &row in rows {
+        tail.iter_mut().zip(&table[row as usize * width + start..][..tail_len]).for_each(|(sum, value)| *sum += value);
     }
 }
 
@@ -834,6 +849,24 @@ mod tests {
                 let refused = std::panic::catch_unwind(|| reader.matvec_i8(&matrix, input, &[0.0; 4], &mut [0.0; 4], Write::Set));
                 assert!(refused.is_err(), "{reader:?} read weights packed for {packer:?}");
             }
+        }
+    }
+
+    #[test]
+    fn every_kernel_adds_rows_in_order_whole_chunks_and_tail() {
+        let width = 150;
+        let table = values(width * 9, 41);
+        let rows = [3u16, 0, 8, 3, 5];
+        let mut expected = values(width, 42);
+        for &row in &rows {
+            for (sum, value) in expected.iter_mut().zip(&table[row as usize * width..][..width]) {
+                *sum += value;
+            }
+        }
+        for kernel in kernels_on_this_cpu("add rows") {
+            let mut out = values(width, 42);
+            kernel.add_rows(&table, &rows, &mut out);
+            assert_eq!(out, expected, "{kernel:?}");
         }
     }
 
