@@ -275,6 +275,9 @@ impl Kernel {
         match self {
             // SAFETY: as in `quantize`.
             #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::add_rows(table, rows, out) },
+            // SAFETY: as in `quantize`.
+            #[cfg(target_arch = "x86_64")]
             Kernel::Avx512Vnni => unsafe { avx512::add_rows(table, rows, out) },
             _ => add_rows_lanes(table, rows, out),
         }
@@ -391,8 +394,8 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     const SATURATION: f32 = 7.905_311;
     const NUMERATOR: [f32; 7] =
-        [-2.760_768_5e-16, 2.000_187_9e-13, -8.604_671_5e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
-    const DENOMINATOR: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525_2e-3];
+        [-2.760_768_6e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_5e-4, 4.893_524_6e-3];
+    const DENOMINATOR: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_5e-3, 4.893_525e-3];
     let x = x.clamp(-SATURATION, SATURATION);
     let square = x * x;
     let horner = |coefficients: &[f32]| coefficients[1..].iter().fold(coefficients[0], |sum, &c| sum * square + c);
@@ -477,6 +480,11 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
         gate_lanes(filter, gate, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn add_rows(table: &[f32], rows: &[u16], out: &mut [f32]) {
+        add_rows_lanes(table, rows, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
