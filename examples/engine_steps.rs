@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         [kernel, precision, steps] => (kernel, precision, steps, "0"),
         [kernel, precision, steps, flag, batches] if flag == "--best-of" => (kernel, precision, steps, batches.as_str()),
         _ => {
-            eprintln!("usage: engine_steps KERNEL (avx512-vnni|avx-vnni|avx2|neon|portable) PRECISION (int8|f32) STEPS [--best-of BATCHES]");
+            eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES]");
+            eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
             return ExitCode::FAILURE;
         }
     };

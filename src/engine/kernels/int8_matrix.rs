@@ -155,7 +155,8 @@ mod tests {
         // 16 rows of 8 columns: group 0 of every block (columns 0..4 of every row), then group 1.
         let values: Vec<i8> = (0..16).flat_map(|r| (0..8).map(move |c| (8 * r + c) as i8)).collect();
         let matrix = Int8Matrix::new(&values, &[1.0; 16], 8, Layout::VnniBlocks { rows_per_block: 2 });
-        let expected: Vec<i8> = (0..2).flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8))).collect();
+        let expected: Vec<i8> =
+            (0..2).flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8))).collect();
         assert_eq!(matrix.values, expected);
     }
 
