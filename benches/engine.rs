@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
-use continuo::engine::{Engine, NaiveEngine};
+use continuo::engine::{Engine, Kernel, NaiveEngine};
 use continuo::model::{ModelFile, WaveNetConfig};
 use continuo::tokens::{Token, VOCAB_SIZE};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
 /// Tokens fed before measuring, so every delay line holds real history.
 const WARM_UP_TOKENS: usize = 4096;
@@ -27,14 +28,19 @@ fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
 }
 
 fn warmed_engine(model: &ModelFile) -> Engine {
-    let mut engine = Engine::from_model(model).expect("valid model");
+    warmed_engine_with(model, Kernel::detect())
+}
+
+fn warmed_engine_with(model: &ModelFile, kernel: Kernel) -> Engine {
+    let mut engine = Engine::with_kernel(model, kernel).expect("valid model");
     for index in 0..WARM_UP_TOKENS {
         engine.step(token(index));
     }
     engine
 }
 
-/// Step latency of the cached engine, f32 and int8, with weight bytes per step as throughput.
+/// Step latency of the cached engine, f32 and int8 (the fastest kernel), with weight bytes per
+/// step as throughput.
 fn bench_step(c: &mut Criterion) {
     let sizes = [
         ("default C64 S128 2x10 rf2047", WaveNetConfig::default()),
@@ -47,19 +53,41 @@ fn bench_step(c: &mut Criterion) {
     for (name, config) in sizes {
         let f32_model = random_wavenet(config, 1);
         for model in [quantize(&f32_model), f32_model] {
-            let mut engine = warmed_engine(&model);
-            group.throughput(Throughput::Bytes(engine.weight_bytes_per_step() as u64));
-            let id = BenchmarkId::new(format!("{:?}", model.meta.precision).to_lowercase(), name);
-            let mut index = 0;
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    index += 1;
-                    black_box(engine.step(token(index))[0])
-                })
-            });
+            let id = format!("{}/{name}", format!("{:?}", model.meta.precision).to_lowercase());
+            bench_one_step(&mut group, &id, warmed_engine(&model));
         }
     }
     group.finish();
+}
+
+/// The default model's int8 step with every int8 kernel this CPU runs (the others are named as
+/// skipped), and its f32 step with the fastest kernel, in the same run.
+fn bench_default_step_per_kernel(c: &mut Criterion) {
+    let f32_model = random_wavenet(WaveNetConfig::default(), 1);
+    let int8_model = quantize(&f32_model);
+    let mut group = c.benchmark_group("default_step_per_kernel");
+    for (name, kernel) in Kernel::survey() {
+        let Some(kernel) = kernel else {
+            eprintln!("default_step_per_kernel: skips int8 {name}: this CPU lacks it");
+            continue;
+        };
+        bench_one_step(&mut group, &format!("int8 {name}"), warmed_engine_with(&int8_model, kernel));
+    }
+    // The f32 products run the AVX2 + FMA kernel on every x86 SIMD kernel.
+    bench_one_step(&mut group, "f32", warmed_engine(&f32_model));
+    group.finish();
+}
+
+/// Times `engine.step` on the token cycle, with its weight bytes per step as throughput.
+fn bench_one_step(group: &mut BenchmarkGroup<WallTime>, id: &str, mut engine: Engine) {
+    group.throughput(Throughput::Bytes(engine.weight_bytes_per_step() as u64));
+    let mut index = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            index += 1;
+            black_box(engine.step(token(index))[0])
+        })
+    });
 }
 
 /// The cached engine and the naive reference on the default model (receptive field 2047),
@@ -136,5 +164,5 @@ fn short_runs() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = short_runs(); targets = bench_step, bench_cached_vs_naive, bench_read_bandwidth }
+criterion_group! { name = benches; config = short_runs(); targets = bench_default_step_per_kernel, bench_step, bench_cached_vs_naive, bench_read_bandwidth }
 criterion_main!(benches);

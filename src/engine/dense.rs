@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::{padded_len, Kernel, QuantizedInput, QuantizedRows, Write};
+use super::kernels::{padded_len, Int8Matrix, Kernel, QuantizedInput, Write};
 use crate::model::{names, ModelFile, Precision};
 
 /// An input vector of a dense layer: f32 values padded with zeros to the kernels' row chunk
@@ -42,23 +42,18 @@ impl Activations {
     /// int8 engine).
     pub fn finish(&mut self) {
         if !self.quantized.is_empty() {
-            self.scale = self.kernel.quantize(&self.values, &mut self.quantized);
+            self.scale = self.kernel.quantize_input(&self.values, &mut self.quantized);
         }
     }
 }
 
-/// The matrix of a dense layer, as the file stores it, rows padded to the kernels' chunk.
+/// The matrix of a dense layer, rows padded to the kernels' chunk.
 #[derive(Clone, Debug)]
 enum Weights {
     /// `rows x padded_cols` f32.
     F32(Vec<f32>),
-    /// Symmetric int8 with per-row scales.
-    Int8 {
-        /// `rows x padded_cols` int8 values.
-        values: Vec<i8>,
-        /// The real value of one int8 step, per row.
-        scales: Vec<f32>,
-    },
+    /// Symmetric int8 with per-row scales, laid out for the layer's kernel.
+    Int8(Int8Matrix),
 }
 
 /// What a dense layer learned: never changes after load.
@@ -90,10 +85,11 @@ impl Dense {
         let bias = model.f32(&names::bias(prefix)).expect("validated model has every bias").to_vec();
         let weights = match model.meta.precision {
             Precision::F32 => Weights::F32(pad_rows(model.f32(&weight_name).expect("validated f32 weight"), rows, cols)),
-            Precision::Int8 => Weights::Int8 {
-                values: pad_rows(model.i8(&weight_name).expect("validated int8 weight"), rows, cols),
-                scales: model.f32(&names::weight_scale(prefix)).expect("validated scale").to_vec(),
-            },
+            Precision::Int8 => Weights::Int8(kernel.pack_i8(
+                &pad_rows(model.i8(&weight_name).expect("validated int8 weight"), rows, cols),
+                model.f32(&names::weight_scale(prefix)).expect("validated scale"),
+                padded_len(cols),
+            )),
         };
         Self { parameters: Arc::new(Parameters { weights, bias }), kernel }
     }
@@ -117,7 +113,7 @@ impl Dense {
     pub fn weight_bytes(&self) -> usize {
         match &self.parameters.weights {
             Weights::F32(values) => values.len() * 4,
-            Weights::Int8 { values, scales } => values.len() + scales.len() * 4,
+            Weights::Int8(matrix) => matrix.bytes(),
         }
     }
 
@@ -125,11 +121,10 @@ impl Dense {
         let Parameters { weights, bias } = &*self.parameters;
         match weights {
             Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, bias, out, write),
-            Weights::Int8 { values, scales } => {
+            Weights::Int8(matrix) => {
                 debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
-                let rows = QuantizedRows { values, scales };
                 let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
-                self.kernel.matvec_i8(rows, quantized, bias, out, write)
+                self.kernel.matvec_i8(matrix, quantized, bias, out, write)
             }
         }
     }

@@ -18,11 +18,13 @@ pub struct InputLayer {
     /// The conditioning matrix transposed to `[FEATURE_COUNT, C]`, so each feature's column is
     /// contiguous; `None` for unconditioned models. Shared by every clone of the engine.
     conditioning_by_feature: Option<Arc<[f32]>>,
+    /// The instruction set that sums the active features' columns.
+    kernel: Kernel,
 }
 
 impl InputLayer {
     /// Loads the embedding and conditioning of a validated model.
-    pub fn from_model(model: &ModelFile, channels: usize) -> Self {
+    pub fn from_model(model: &ModelFile, channels: usize, kernel: Kernel) -> Self {
         let embedding = Arc::from(model.f32(names::EMBEDDING).expect("validated embedding"));
         let conditioning_by_feature = model.f32(names::CONDITIONING).map(|weight| {
             let mut transposed = vec![0.0; weight.len()];
@@ -33,7 +35,7 @@ impl InputLayer {
             }
             Arc::from(transposed)
         });
-        Self { channels, embedding, conditioning_by_feature }
+        Self { channels, embedding, conditioning_by_feature, kernel }
     }
 
     /// Writes the input vector for `token` given the indices of the active features of the
@@ -42,11 +44,7 @@ impl InputLayer {
         let c = self.channels;
         out.copy_from_slice(&self.embedding[token as usize * c..][..c]);
         if let Some(columns) = &self.conditioning_by_feature {
-            for &feature in active_features {
-                for (x, w) in out.iter_mut().zip(&columns[feature as usize * c..][..c]) {
-                    *x += w;
-                }
-            }
+            self.kernel.add_rows(columns, active_features, out);
         }
     }
 }

@@ -92,8 +92,9 @@ impl Engine {
         Self::from_model(model).map_err(|error| ModelError { file: file.to_string(), ..error })
     }
 
-    /// As [`Engine::from_model`] with a chosen instruction set (tests compare them).
-    fn with_kernel(model: &ModelFile, kernel: Kernel) -> Result<Engine, ModelError> {
+    /// As [`Engine::from_model`] with a chosen instruction set (tests and benchmarks compare
+    /// them; [`Kernel::survey`] gives those this CPU runs).
+    pub fn with_kernel(model: &ModelFile, kernel: Kernel) -> Result<Engine, ModelError> {
         let config = wavenet_config(model)?;
         let (c, s) = (config.residual_channels, config.skip_channels);
         let layers = config
@@ -105,7 +106,7 @@ impl Engine {
         let mut engine = Engine {
             config,
             precision: model.meta.precision,
-            input: InputLayer::from_model(model, c),
+            input: InputLayer::from_model(model, c, kernel),
             layers,
             logits: vec![0.0; head.outputs()],
             head,

@@ -48,7 +48,7 @@ impl NaiveEngine {
         let head = Head::from_model(model, s, kernel);
         let mut engine = NaiveEngine {
             channels: c,
-            input: InputLayer::from_model(model, c),
+            input: InputLayer::from_model(model, c, kernel),
             blocks: (0..config.layer_count()).map(|layer| ResidualBlock::from_model(model, layer, c, kernel)).collect(),
             dilations: config.dilations().collect(),
             logits: vec![0.0; head.outputs()],

@@ -34,13 +34,15 @@ fn cached_engine_matches_the_naive_reference_over_10000_steps() {
 }
 
 #[test]
-fn int8_cached_engine_matches_the_int8_naive_reference() {
+fn int8_cached_engine_matches_the_int8_naive_reference_on_every_kernel() {
     let model = quantize::quantize(&random_wavenet(small_config(), 3));
-    let mut cached = Engine::from_model(&model).unwrap();
-    let mut naive = NaiveEngine::from_model(&model).unwrap();
-    for (step, token) in random_tokens(500, 4).into_iter().enumerate() {
-        let difference = max_difference(cached.step(token), naive.step(token));
-        assert!(difference <= 1e-5, "step {step}: logits differ by {difference}");
+    for kernel in kernels::kernels_on_this_cpu("int8 engine vs naive reference") {
+        let mut cached = Engine::with_kernel(&model, kernel).unwrap();
+        let mut naive = NaiveEngine::from_model(&model).unwrap();
+        for (step, token) in random_tokens(500, 4).into_iter().enumerate() {
+            let difference = max_difference(cached.step(token), naive.step(token));
+            assert!(difference <= 1e-5, "{kernel:?} step {step}: logits differ by {difference}");
+        }
     }
 }
 
@@ -58,13 +60,16 @@ fn int8_logits_stay_close_to_f32() {
 }
 
 #[test]
-fn simd_and_portable_engines_agree() {
+fn every_kernel_gives_the_portable_engines_logits() {
+    let kernels = kernels::kernels_on_this_cpu("whole engine vs portable");
     for model in [random_wavenet(small_config(), 7), quantize::quantize(&random_wavenet(small_config(), 7))] {
-        let mut simd = Engine::from_model(&model).unwrap();
-        let mut portable = Engine::with_kernel(&model, Kernel::Portable).unwrap();
-        for token in random_tokens(300, 8) {
-            let difference = max_difference(simd.step(token), portable.step(token));
-            assert!(difference <= 1e-4, "{:?}: logits differ by {difference}", model.meta.precision);
+        for &kernel in &kernels {
+            let mut simd = Engine::with_kernel(&model, kernel).unwrap();
+            let mut portable = Engine::with_kernel(&model, Kernel::Portable).unwrap();
+            for token in random_tokens(300, 8) {
+                let difference = max_difference(simd.step(token), portable.step(token));
+                assert!(difference <= 1e-4, "{kernel:?} {:?}: logits differ by {difference}", model.meta.precision);
+            }
         }
     }
 }

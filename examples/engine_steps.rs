@@ -1,0 +1,91 @@
+//! `cargo run --release --no-default-features --example engine_steps -- KERNEL PRECISION STEPS`:
+//! feeds the default architecture (random weights) `STEPS` tokens with one kernel (`avx512-vnni`,
+//! `avx-vnni`, `avx2`, `neon` or `portable`) and precision (`int8` or `f32`), after a warm-up.
+//! Made to be counted, not timed: under
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*timed_steps*'` the
+//! instructions of `timed_steps` divided by `STEPS` are the instructions of one step, the same
+//! on every run (a shared, noisy machine does not change them). With `--best-of BATCHES` it also
+//! times `BATCHES` batches of `STEPS` steps and prints the fastest batch's time per step: on a
+//! shared machine, the batch least disturbed by other jobs.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use continuo::engine::quantize::quantize;
+use continuo::engine::random_model::random_wavenet;
+use continuo::engine::{Engine, Kernel};
+use continuo::model::WaveNetConfig;
+use continuo::tokens::{Token, VOCAB_SIZE};
+
+/// Tokens fed before counting, so every delay line holds real history (as in the benchmark).
+const WARM_UP_TOKENS: usize = 4096;
+
+/// A fixed pseudo-random token cycle (the benchmark's).
+fn token(index: usize) -> Token {
+    (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
+}
+
+/// The counted part: `steps` engine steps.
+#[inline(never)]
+fn timed_steps(engine: &mut Engine, first: usize, steps: usize) -> f32 {
+    (first..first + steps).map(|index| black_box(engine.step(token(index))[0])).sum()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (kernel_name, precision, steps, batches) = match &args[..] {
+        [kernel, precision, steps] => (kernel, precision, steps, "0"),
+        [kernel, precision, steps, flag, batches] if flag == "--best-of" => (kernel, precision, steps, batches.as_str()),
+        _ => {
+            eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES]");
+            eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ok(batches) = batches.parse::<usize>() else {
+        eprintln!("engine_steps: BATCHES must be a whole number, not {batches:?}");
+        return ExitCode::FAILURE;
+    };
+    let Ok(steps) = steps.parse::<usize>() else {
+        eprintln!("engine_steps: STEPS must be a whole number, not {steps:?}");
+        return ExitCode::FAILURE;
+    };
+    let survey = Kernel::survey();
+    let Some((_, available)) = survey.iter().find(|(name, _)| name == kernel_name) else {
+        let names: Vec<&str> = survey.iter().map(|(name, _)| *name).collect();
+        eprintln!("engine_steps: no kernel {kernel_name:?} on this architecture (it has {names:?})");
+        return ExitCode::FAILURE;
+    };
+    let Some(kernel) = *available else {
+        eprintln!("engine_steps: this CPU (or the emulator running it) lacks kernel {kernel_name}");
+        return ExitCode::FAILURE;
+    };
+    let f32_model = random_wavenet(WaveNetConfig::default(), 1);
+    let model = match precision.as_str() {
+        "int8" => quantize(&f32_model),
+        "f32" => f32_model,
+        other => {
+            eprintln!("engine_steps: PRECISION must be int8 or f32, not {other:?}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut engine = Engine::with_kernel(&model, kernel).expect("a random default model is valid");
+    for index in 0..WARM_UP_TOKENS {
+        engine.step(token(index));
+    }
+    let checksum = timed_steps(&mut engine, WARM_UP_TOKENS, steps);
+    println!("{kernel_name} {precision}: {steps} steps, logit checksum {checksum}");
+    if batches > 0 {
+        let best = (0..batches)
+            .map(|batch| {
+                let start = Instant::now();
+                timed_steps(&mut engine, WARM_UP_TOKENS + (batch + 1) * steps, steps);
+                start.elapsed()
+            })
+            .min()
+            .expect("at least one batch");
+        println!("{kernel_name} {precision}: best of {batches} batches: {:.2} us per step", best.as_secs_f64() * 1e6 / steps as f64);
+    }
+    ExitCode::SUCCESS
+}
