@@ -16,10 +16,11 @@ const MEMORY_TEST_SAMPLE_RATE: f64 = 24_000.0;
 const MOTIF_BEATS: f64 = 8.0;
 /// How often the player plays it before Continuo answers.
 const MOTIF_REPEATS: usize = 4;
-/// Answers of four bars: long enough for the reuse figure to mean something.
-const ANSWER_BARS: f64 = 4.0;
+/// Answers of eight bars: the memory steers harder as its match with the answer grows, so a
+/// long answer shows what it does (four bars left it to one lucky seed).
+const ANSWER_BARS: f64 = 8.0;
 /// Seeds each strength answers with: the comparison is of their mean, not one lucky draw.
-const SEEDS: [f64; 4] = [1.0, 2.0, 3.0, 4.0];
+const SEEDS: [f64; 8] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
 /// Parameter ranges (plain), as `set_parameter` needs them.
 const SEED_RANGE: (f64, f64) = (0.0, 99_999.0);
 const BARS_RANGE: (f64, f64) = (1.0, 16.0);

@@ -1,7 +1,7 @@
 //! Key events heard at stream ticks, as model tokens: the event encoder with long silences cut.
 //! The listening model and the style memory each follow one (the memory only the player's).
 
-use crate::tokens::{EventEncoder, KeyEvent, SequenceState, Token, TICKS_PER_BEAT};
+use crate::tokens::{EventEncoder, KeyEvent, Token, TICKS_PER_BEAT};
 
 /// Longest silence a stream holds: a longer gap (or a jump of the host's clock) is heard as
 /// this long, so moving a model to any tick costs at most a few time-shift tokens.
@@ -37,7 +37,7 @@ impl HeardStream {
 
     /// What the emitted tokens left sounding, and their tick (for the worker's tests).
     #[cfg(test)]
-    pub fn state(&self) -> &SequenceState {
+    pub fn state(&self) -> &crate::tokens::SequenceState {
         self.encoder.state()
     }
 

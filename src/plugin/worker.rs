@@ -945,6 +945,70 @@ mod tests {
         assert!(core.bouncing_an_answer());
     }
 
+    /// A motif the player plays `times` times from tick 0, every note heard as the player's.
+    fn play_motif(core: &mut WorkerCore, times: u64) {
+        for repeat in 0..times {
+            for (index, pitch) in [62u8, 69, 65, 64, 62, 61, 62, 64].into_iter().enumerate() {
+                let tick = repeat * 96 + index as u64 * 12;
+                core.handle(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 }, from: HeardFrom::Player }, |_| true);
+                core.handle(ToWorker::Heard { tick: tick + 9, key: KeyEvent::Off { pitch }, from: HeardFrom::Player }, |_| true);
+            }
+        }
+    }
+
+    #[test]
+    fn the_memory_learns_only_the_players_notes_and_forget_empties_it() {
+        let mut core = core();
+        core.handle(ToWorker::Heard { tick: 0, key: KeyEvent::On { pitch: 60, velocity: 90 }, from: HeardFrom::Player }, |_| true);
+        core.handle(ToWorker::Heard { tick: 6, key: KeyEvent::On { pitch: 67, velocity: 90 }, from: HeardFrom::Answer }, |_| true);
+        core.handle(ToWorker::Heard { tick: 12, key: KeyEvent::Off { pitch: 60 }, from: HeardFrom::Player }, |_| true);
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "the answer's note is not learned");
+        assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![67], "but the model heard it");
+        assert!(!core.saved_memory.read().unwrap().is_empty(), "what it learned is saved");
+        core.handle(ToWorker::Reset, |_| true);
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "a reset keeps the memory");
+        core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
+        core.follow_resets();
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 0);
+        assert_eq!(*core.saved_memory.read().unwrap(), "", "forgotten in the project too");
+    }
+
+    /// The note-on pitches of an answer to `motifs` motifs, asked for where the next motif
+    /// would start, with the memory at `strength` (emptied first by Forget when `forget`).
+    fn answer_after_motif(strength: f32, motifs: u64, forget: bool) -> Vec<u8> {
+        let mut core = core();
+        core.live.style_memory.store(strength, Ordering::Relaxed);
+        play_motif(&mut core, motifs);
+        if forget {
+            core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
+            core.follow_resets();
+        }
+        let start_tick = motifs * 96;
+        core.live.current_answer.store(2, Ordering::Release);
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick: start_tick + 192, seed: 5, constraints: CONSTRAINTS };
+        let mut pitches = vec![];
+        core.handle(ToWorker::Answer(request), |message| {
+            if let AnswerMessage::Note { key: KeyEvent::On { pitch, .. }, .. } = message {
+                pitches.push(pitch);
+            }
+            true
+        });
+        pitches
+    }
+
+    #[test]
+    fn the_memory_steers_answers_by_its_strength() {
+        let model_alone = answer_after_motif(0.0, 8, false);
+        assert_eq!(answer_after_motif(1.0, 8, true), model_alone, "an emptied memory leaves the model alone");
+        let steered = answer_after_motif(1.0, 8, false);
+        let in_motif = |pitches: &[u8]| pitches.iter().filter(|pitch| [61, 62, 64, 65, 69].contains(pitch)).count();
+        assert!(in_motif(&steered) * 2 > steered.len(), "most of the steered answer is the motif's pitches: {steered:?}");
+        assert!(in_motif(&model_alone) * 4 < model_alone.len(), "under a quarter of the model's alone: {model_alone:?}");
+    }
+
     /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
     #[test]
     fn any_tick_is_reached_in_a_few_tokens_and_an_answer_spans_a_bounded_window() {
