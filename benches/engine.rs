@@ -164,5 +164,9 @@ fn short_runs() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = short_runs(); targets = bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory }
+criterion_group! {
+    name = benches;
+    config = short_runs();
+    targets = bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory
+}
 criterion_main!(benches);

@@ -2,6 +2,7 @@
 //! and it is saved with the project, restored with it, and refused (leaving the rest of the
 //! state) when the saved memory is corrupt or oversized.
 
+#[allow(dead_code)]
 mod support;
 
 use continuo::reuse::reuse;
@@ -46,7 +47,9 @@ const MOTIF: [(f64, u8, f64); 13] = [
 
 /// The motif's notes once, as the reuse figure compares them.
 fn motif_notes() -> Vec<Note> {
-    MOTIF.iter().map(|&(start, pitch, length)| Note { pitch, velocity: 90, start_beats: start, duration_beats: length }).collect()
+    let note =
+        |&(start_beats, pitch, duration_beats): &(f64, u8, f64)| Note { pitch, velocity: 90, start_beats, duration_beats };
+    MOTIF.iter().map(note).collect()
 }
 
 /// The motif `repeats` times from beat 0, each note released just before the next starts.
@@ -93,7 +96,8 @@ fn answer_after_motif(plugin: &mut HostedPlugin, repeats: usize, seed: f64, stre
     events.push((0.0, set_parameter(plugin, "Answer Length (bars)", ANSWER_BARS, BARS_RANGE.0, BARS_RANGE.1)));
     events.push((0.0, set_parameter(plugin, "Style Memory", strength, STRENGTH_RANGE.0, STRENGTH_RANGE.1)));
     let beats = repeats as f64 * MOTIF_BEATS + 3.0 + ANSWER_BARS * 4.0;
-    let recording = plugin.perform(from_the_start(), &events, beats, block_sizes(seed as u64, 1024)).expect("the plugin plays");
+    let blocks = block_sizes(seed as u64, 1024);
+    let recording = plugin.perform(from_the_start(), &events, beats, blocks).expect("the plugin plays");
     assert_balanced(&recording.notes);
     recording
 }
@@ -142,7 +146,8 @@ fn learned_when(plugin: &mut HostedPlugin, ready: impl Fn(&str) -> bool) -> (Str
         if ready(&memory) {
             return (memory, state);
         }
-        assert!(std::time::Instant::now() < deadline, "the worker publishes the memory within seconds: {}", &memory[..memory.len().min(80)]);
+        let start = &memory[..memory.len().min(80)];
+        assert!(std::time::Instant::now() < deadline, "the worker publishes the memory within seconds: {start}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -175,7 +180,8 @@ fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refuse
     let (empty, mut fresh) = answer_after_loading(&state, "");
     let (learned_fresh, _) = learned_when(&mut fresh, |memory| !memory.is_empty());
     let oversized = "0000".repeat(continuo::style_memory::MEMORY_CAPACITY_TOKENS + 1);
-    for (bad, problem) in [("00zz".to_string(), "not hex"), ("0001000".to_string(), "a partial token"), (oversized, "oversized")] {
+    let bad_memories = [("00zz".into(), "not hex"), ("0001000".into(), "a partial token"), (oversized, "oversized")];
+    for (bad, problem) in bad_memories {
         let (refused, mut plugin) = answer_after_loading(&state, &bad);
         assert_eq!(refused, empty, "a saved memory that is {problem} is refused: the plugin starts with an empty one");
         let text = plugin.parameter("Response Gap (beats)").unwrap().text;

@@ -271,7 +271,8 @@ impl Continuo {
             NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 && self.hears(channel) => {
                 self.sustain.key_down(key);
                 let velocity = midi_velocity(velocity);
-                self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity }, from: HeardFrom::Player });
+                let heard = KeyEvent::On { pitch: key, velocity };
+                self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
                 self.display.push(DisplayEvent::Heard { beat, key, velocity });
                 if self.phrase.key_down(note_channel(channel), key, beat, settings) == Cue::Interrupt {
                     self.display.interrupted(beat);
@@ -282,7 +283,8 @@ impl Continuo {
                 if self.hears(channel) =>
             {
                 if self.sustain.key_up(key) {
-                    self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key }, from: HeardFrom::Player });
+                    let heard = KeyEvent::Off { pitch: key };
+                    self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
                 }
                 self.phrase.key_up(note_channel(channel), key, beat);
                 self.display.push(DisplayEvent::Heard { beat, key, velocity: 0 });

@@ -124,7 +124,8 @@ mod tests {
     fn a_corrupt_or_oversized_saved_memory_is_refused_and_leaves_it_empty() {
         let oversized = "0000".repeat(MEMORY_CAPACITY_TOKENS + 1);
         let unknown_token = "ffff".to_string();
-        for (text, problem) in [("00zz".to_string(), "not hex"), (oversized, "at most"), (unknown_token, "outside the vocabulary")] {
+        let refused = [("00zz".to_string(), "not hex"), (oversized, "at most"), (unknown_token, "outside the vocabulary")];
+        for (text, problem) in refused {
             let mut memory = SessionMemory::default();
             played(&mut memory);
             let field = RwLock::new(text);

@@ -280,7 +280,8 @@ impl WorkerCore {
     /// [`SessionMemory::sync_with_saved`]); logs a refused saved memory.
     fn sync_saved_memory(&mut self) {
         if let Err(error) = self.memory.sync_with_saved(&self.saved_memory) {
-            nice_plug::nice_error!("Continuo refused the style memory saved in the project: it {error}; starting with an empty memory");
+            let problem = "Continuo refused the style memory saved in the project: it";
+            nice_plug::nice_error!("{problem} {error}; starting with an empty memory");
         }
         self.live.memory_notes.store(self.memory.notes_held(), Ordering::Relaxed);
     }
@@ -341,7 +342,8 @@ impl WorkerCore {
                     memory.steer(&context, logits, strength);
                 }
             };
-            let token = speaker.generator.sample_next_steered(steer, &options, &request.constraints, |note| played.push(note));
+            let constraints = &request.constraints;
+            let token = speaker.generator.sample_next_steered(steer, &options, constraints, |note| played.push(note));
             speaker.context.push(token);
             for note in played.drain(..) {
                 let (tick, key) = match note {
@@ -587,7 +589,8 @@ pub fn wanted_model_path(persisted: &str) -> String {
 }
 
 /// The worker thread's loop: handle messages, follow the chosen model path and keep the saved
-/// style memory in step (once a second), until the audio side shuts down. It polls (sleeping `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
+/// style memory in step (once a second), until the audio side shuts down. It polls (sleeping
+/// `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
 /// Answer notes go to the audio thread and, as soon as sampled, to the editor.
 fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>, mut sampled: SampledFeed) {
     let mut model_check = ModelCheckTimer::default();
@@ -660,6 +663,16 @@ mod tests {
         WorkerCore::new(live, Arc::default())
     }
 
+    /// A key event the player played.
+    fn from_player(tick: u64, key: KeyEvent) -> ToWorker {
+        ToWorker::Heard { tick, key, from: HeardFrom::Player }
+    }
+
+    /// A key event of an answer, reported back as played.
+    fn from_answer(tick: u64, key: KeyEvent) -> ToWorker {
+        ToWorker::Heard { tick, key, from: HeardFrom::Answer }
+    }
+
     const CONSTRAINTS: Constraints =
         Constraints { pitch_low: 48, pitch_high: 84, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
 
@@ -667,8 +680,8 @@ mod tests {
     fn answer(core: &mut WorkerCore, answer_id: u64, seed: u64) -> Vec<AnswerMessage> {
         for (index, pitch) in [60u8, 64, 67, 72].into_iter().enumerate() {
             let tick = index as u64 * 12;
-            core.handle(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 }, from: HeardFrom::Player }, |_| true);
-            core.handle(ToWorker::Heard { tick: tick + 10, key: KeyEvent::Off { pitch }, from: HeardFrom::Player }, |_| true);
+            core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
+            core.handle(from_player(tick + 10, KeyEvent::Off { pitch }), |_| true);
         }
         core.live.current_answer.store(answer_id, Ordering::Release);
         let request = AnswerRequest { answer_id, start_tick: 72, end_tick: 72 + 96, seed, constraints: CONSTRAINTS };
@@ -730,7 +743,7 @@ mod tests {
     }
 
     fn answer_with(core: &mut WorkerCore, deliver: impl FnMut(AnswerMessage) -> bool) {
-        core.handle(ToWorker::Heard { tick: 0, key: KeyEvent::On { pitch: 60, velocity: 90 }, from: HeardFrom::Player }, |_| true);
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
         core.live.current_answer.store(3, Ordering::Release);
         let request = AnswerRequest { answer_id: 3, start_tick: 24, end_tick: 24 + 960, seed: 1, constraints: CONSTRAINTS };
         core.handle(ToWorker::Answer(request), deliver);
@@ -870,7 +883,7 @@ mod tests {
     }
 
     fn heard(tick: u64) -> ToWorker {
-        ToWorker::Heard { tick, key: KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 }, from: HeardFrom::Player }
+        from_player(tick, KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 })
     }
 
     /// Every message waiting in the worker's ring, as a worker that drains it would take them.
@@ -950,8 +963,8 @@ mod tests {
         for repeat in 0..times {
             for (index, pitch) in [62u8, 69, 65, 64, 62, 61, 62, 64].into_iter().enumerate() {
                 let tick = repeat * 96 + index as u64 * 12;
-                core.handle(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 }, from: HeardFrom::Player }, |_| true);
-                core.handle(ToWorker::Heard { tick: tick + 9, key: KeyEvent::Off { pitch }, from: HeardFrom::Player }, |_| true);
+                core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
+                core.handle(from_player(tick + 9, KeyEvent::Off { pitch }), |_| true);
             }
         }
     }
@@ -959,9 +972,9 @@ mod tests {
     #[test]
     fn the_memory_learns_only_the_players_notes_and_forget_empties_it() {
         let mut core = core();
-        core.handle(ToWorker::Heard { tick: 0, key: KeyEvent::On { pitch: 60, velocity: 90 }, from: HeardFrom::Player }, |_| true);
-        core.handle(ToWorker::Heard { tick: 6, key: KeyEvent::On { pitch: 67, velocity: 90 }, from: HeardFrom::Answer }, |_| true);
-        core.handle(ToWorker::Heard { tick: 12, key: KeyEvent::Off { pitch: 60 }, from: HeardFrom::Player }, |_| true);
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
+        core.handle(from_answer(6, KeyEvent::On { pitch: 67, velocity: 90 }), |_| true);
+        core.handle(from_player(12, KeyEvent::Off { pitch: 60 }), |_| true);
         core.sync_saved_memory();
         assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "the answer's note is not learned");
         assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![67], "but the model heard it");
@@ -988,7 +1001,8 @@ mod tests {
         }
         let start_tick = motifs * 96;
         core.live.current_answer.store(2, Ordering::Release);
-        let request = AnswerRequest { answer_id: 2, start_tick, end_tick: start_tick + 192, seed: 5, constraints: CONSTRAINTS };
+        let end_tick = start_tick + 192;
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed: 5, constraints: CONSTRAINTS };
         let mut pitches = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             if let AnswerMessage::Note { key: KeyEvent::On { pitch, .. }, .. } = message {
@@ -1015,7 +1029,7 @@ mod tests {
         let mut core = core();
         core.handle(heard(0), |_| true);
         let far = u64::MAX / 2;
-        core.handle(ToWorker::Heard { tick: far, key: KeyEvent::Off { pitch: 60 }, from: HeardFrom::Player }, |_| true);
+        core.handle(from_player(far, KeyEvent::Off { pitch: 60 }), |_| true);
         assert_eq!(core.listener.stream.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
         core.live.current_answer.store(9, Ordering::Release);
         let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS };
