@@ -45,7 +45,7 @@ pub fn decode(text: &str) -> Result<Vec<Token>, SavedMemoryError> {
     if text.len() > MAX_SAVED_MEMORY_CHARS {
         return Err(SavedMemoryError::TooLong(text.len()));
     }
-    if text.len() % HEX_DIGITS_PER_TOKEN != 0 {
+    if !text.len().is_multiple_of(HEX_DIGITS_PER_TOKEN) {
         return Err(SavedMemoryError::PartToken(text.len()));
     }
     let bytes = hex::decode(text)?;

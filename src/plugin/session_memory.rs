@@ -11,7 +11,7 @@ use crate::style_memory::StyleMemory;
 use crate::tokens::{Event, KeyEvent};
 
 /// The style memory and what keeps it learning and saved.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SessionMemory {
     /// What the player played, as the core's variable-order memory. Allocated once, with the
     /// worker; never cloned.
@@ -24,12 +24,6 @@ pub struct SessionMemory {
     published: String,
     /// Whether the memory learned or forgot since `published` was written.
     changed: bool,
-}
-
-impl Default for SessionMemory {
-    fn default() -> Self {
-        Self { memory: StyleMemory::new(), player: HeardStream::default(), published: String::new(), changed: false }
-    }
 }
 
 impl SessionMemory {
