@@ -1,6 +1,6 @@
 //! The style memory in the real plugin: it makes answers take up a motif the player repeated,
-//! and it is saved with the project, restored with it, and refused (leaving the rest of the
-//! state) when the saved memory is corrupt or oversized.
+//! it is saved with the project, restored with it, and refused (leaving the rest of the state)
+//! when the saved memory is corrupt or oversized; Forget empties it.
 
 #[allow(dead_code)]
 mod support;
@@ -195,4 +195,20 @@ fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refuse
     assert_eq!(reopened.parameter("Response Gap (beats)").unwrap().text, "2.0 beats");
     let (resaved, _) = learned_when(&mut reopened, |resaved| resaved.len() > memory.len());
     assert!(resaved.starts_with(&memory), "it keeps what it learned and learns on");
+}
+
+#[test]
+fn forget_empties_the_memory_and_the_project_keeps_it_empty() {
+    let mut plugin = load_plugin();
+    // A long gap: no answer is under way (an offline bounce holds the worker's saving back
+    // until its answer is done).
+    let mut events = motif_events(1);
+    events.push((0.0, set_parameter(&mut plugin, "Response Gap (beats)", 8.0, GAP_RANGE.0, GAP_RANGE.1)));
+    plugin.perform(from_the_start(), &events, MOTIF_BEATS, || 512).unwrap();
+    learned_when(&mut plugin, |memory| !memory.is_empty());
+    let forget = set_parameter(&mut plugin, "Forget", 1.0, 0.0, 1.0);
+    let later = Playback { start_beats: MOTIF_BEATS, ..from_the_start() };
+    let recording = plugin.perform(later, &[(MOTIF_BEATS, forget)], 0.5, || 512).unwrap();
+    assert!(recording.notes.is_empty(), "Forget plays nothing: {:?}", recording.notes);
+    learned_when(&mut plugin, str::is_empty);
 }
