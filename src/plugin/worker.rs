@@ -655,6 +655,9 @@ mod tests {
     use super::*;
     use crate::engine::ScaleMode;
     use crate::plugin::heard_stream::MAX_SILENCE_TICKS;
+    use crate::reuse::reuse;
+    use crate::style_memory::MEASURED_STRENGTH;
+    use crate::tokens::Note;
 
     fn core() -> WorkerCore {
         let live = Arc::new(LiveSettings::default());
@@ -958,15 +961,47 @@ mod tests {
         assert!(core.bouncing_an_answer());
     }
 
+    /// The motif of the memory tests: eighths (12 ticks apart), each held 9 ticks.
+    const MOTIF: [u8; 8] = [62, 69, 65, 64, 62, 61, 62, 64];
+
     /// A motif the player plays `times` times from tick 0, every note heard as the player's.
     fn play_motif(core: &mut WorkerCore, times: u64) {
         for repeat in 0..times {
-            for (index, pitch) in [62u8, 69, 65, 64, 62, 61, 62, 64].into_iter().enumerate() {
+            for (index, pitch) in MOTIF.into_iter().enumerate() {
                 let tick = repeat * 96 + index as u64 * 12;
                 core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
                 core.handle(from_player(tick + 9, KeyEvent::Off { pitch }), |_| true);
             }
         }
+    }
+
+    /// A note starting at `tick`, as the reuse figure reads it (onset and pitch).
+    fn onset(tick: u64, pitch: u8) -> Note {
+        Note { pitch, velocity: 90, start_beats: tick as f64 / TICKS_PER_BEAT as f64, duration_beats: 0.25 }
+    }
+
+    /// The notes of an answer with `seed` to `motifs` motifs, asked for where the next motif
+    /// would start, with the memory at `strength` (emptied first by Forget when `forget`).
+    fn answer_after_motif(strength: f32, motifs: u64, forget: bool, seed: u64) -> Vec<Note> {
+        let mut core = core();
+        core.live.style_memory.store(strength, Ordering::Relaxed);
+        play_motif(&mut core, motifs);
+        if forget {
+            core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
+            core.follow_resets();
+        }
+        let start_tick = motifs * 96;
+        core.live.current_answer.store(2, Ordering::Release);
+        let end_tick = start_tick + 192;
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS };
+        let mut notes = vec![];
+        core.handle(ToWorker::Answer(request), |message| {
+            if let AnswerMessage::Note { tick, key: KeyEvent::On { pitch, .. }, .. } = message {
+                notes.push(onset(tick, pitch));
+            }
+            true
+        });
+        notes
     }
 
     #[test]
@@ -989,38 +1024,21 @@ mod tests {
         assert_eq!(*core.saved_memory.read().unwrap(), "", "forgotten in the project too");
     }
 
-    /// The note-on pitches of an answer to `motifs` motifs, asked for where the next motif
-    /// would start, with the memory at `strength` (emptied first by Forget when `forget`).
-    fn answer_after_motif(strength: f32, motifs: u64, forget: bool) -> Vec<u8> {
-        let mut core = core();
-        core.live.style_memory.store(strength, Ordering::Relaxed);
-        play_motif(&mut core, motifs);
-        if forget {
-            core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
-            core.follow_resets();
-        }
-        let start_tick = motifs * 96;
-        core.live.current_answer.store(2, Ordering::Release);
-        let end_tick = start_tick + 192;
-        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed: 5, constraints: CONSTRAINTS };
-        let mut pitches = vec![];
-        core.handle(ToWorker::Answer(request), |message| {
-            if let AnswerMessage::Note { key: KeyEvent::On { pitch, .. }, .. } = message {
-                pitches.push(pitch);
-            }
-            true
-        });
-        pitches
-    }
-
     #[test]
-    fn the_memory_steers_answers_by_its_strength() {
-        let model_alone = answer_after_motif(0.0, 8, false);
-        assert_eq!(answer_after_motif(1.0, 8, true), model_alone, "an emptied memory leaves the model alone");
-        let steered = answer_after_motif(1.0, 8, false);
-        let in_motif = |pitches: &[u8]| pitches.iter().filter(|pitch| [61, 62, 64, 65, 69].contains(pitch)).count();
-        assert!(in_motif(&steered) * 2 > steered.len(), "most of the steered answer is the motif's pitches: {steered:?}");
-        assert!(in_motif(&model_alone) * 4 < model_alone.len(), "under a quarter of the model's alone: {model_alone:?}");
+    fn the_memory_steers_answers_to_quote_the_motif_by_its_strength() {
+        let emptied = answer_after_motif(1.0, 8, true, 5);
+        assert_eq!(emptied, answer_after_motif(0.0, 8, false, 5), "an emptied memory: the model alone");
+        let motif: Vec<Note> = MOTIF.into_iter().enumerate().map(|(index, pitch)| onset(index as u64 * 12, pitch)).collect();
+        // The mean share of the answers' interval and rhythm n-grams found in the motif.
+        let motif_reuse = |strength: f32| {
+            let seeds = 1..=8;
+            let shares = seeds.clone().map(|seed| reuse(&motif, &answer_after_motif(strength, 8, false, seed)).share());
+            shares.sum::<f64>() / seeds.count() as f64
+        };
+        let (steered, model_alone) = (motif_reuse(1.0), motif_reuse(0.0));
+        assert!(steered > model_alone + 0.2, "the memory makes the answers quote the motif: {steered} vs {model_alone}");
+        let measured = motif_reuse(MEASURED_STRENGTH);
+        assert!(measured > model_alone + 0.1, "at the default strength too: {measured} vs {model_alone}");
     }
 
     /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
