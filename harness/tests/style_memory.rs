@@ -121,7 +121,8 @@ fn mean_reuse(strength: f64) -> f64 {
 fn with_the_memory_on_an_answer_quotes_the_players_motif_more() {
     let (with_memory, without) = (mean_reuse(1.0), mean_reuse(0.0));
     println!("mean reuse of the motif: {with_memory:.3} with the memory at 100%, {without:.3} at 0%");
-    assert!(with_memory > without + 0.1, "the memory makes answers quote the motif: {with_memory:.3} vs {without:.3}");
+    let quoted_more = with_memory > 3.0 * without && with_memory > without + 0.05;
+    assert!(quoted_more, "the memory makes answers quote the motif: {with_memory:.3} vs {without:.3}");
 }
 
 /// The plugin's state as JSON (nice-plug writes its length, 8 bytes, then the JSON).
