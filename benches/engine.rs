@@ -1,6 +1,7 @@
 //! Engine speed: step latency (f32, int8) for the default model and a few sizes, cached vs the
 //! naive reference, and the effective weight bandwidth (criterion's throughput = weight bytes
-//! per step / step time) beside this machine's read bandwidth at cache and memory sizes.
+//! per step / step time) beside this machine's read bandwidth at cache and memory sizes, and
+//! the style memory's cost per sampled token with a full memory (to set beside the int8 step).
 //!
 //! `cargo bench --no-default-features --bench engine`
 
@@ -11,6 +12,7 @@ use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
 use continuo::engine::{Engine, Kernel, NaiveEngine};
 use continuo::model::{ModelFile, WaveNetConfig};
+use continuo::style_memory::{MemoryContext, StyleMemory, MEMORY_CAPACITY_TOKENS};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
@@ -90,6 +92,32 @@ fn bench_one_step(group: &mut BenchmarkGroup<WallTime>, id: &str, mut engine: En
     });
 }
 
+/// A played stream's token: 48-token phrases over 24 distinct tokens, in five variants that
+/// take turns, so contexts recur with several followers each, as a player's repeated motifs do.
+fn played_token(index: usize) -> Token {
+    let (position, variant) = (index % 48, index / 48 % 5);
+    token((position * 7 + variant * 3) % 24)
+}
+
+/// Cost per sampled token of the style memory with a full memory after a context it matches
+/// at full length: recall, then mixing into the default int8 model's logits.
+fn bench_style_memory(c: &mut Criterion) {
+    let mut memory = StyleMemory::new();
+    let mut context = MemoryContext::default();
+    for index in 0..MEMORY_CAPACITY_TOKENS {
+        memory.learn(played_token(index));
+        context.push(played_token(index));
+    }
+    let logits = warmed_engine(&quantize(&random_wavenet(WaveNetConfig::default(), 1))).logits().to_vec();
+    let mut steered = logits.clone();
+    c.bench_function("style memory steer, full memory", |b| {
+        b.iter(|| {
+            steered.copy_from_slice(&logits);
+            black_box(memory.steer(&context, &mut steered, 1.0).matched_order)
+        })
+    });
+}
+
 /// The cached engine and the naive reference on the default model (receptive field 2047),
 /// in the same run.
 fn bench_cached_vs_naive(c: &mut Criterion) {
@@ -164,5 +192,9 @@ fn short_runs() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = short_runs(); targets = bench_default_step_per_kernel, bench_step, bench_cached_vs_naive, bench_read_bandwidth }
+criterion_group! {
+    name = benches;
+    config = short_runs();
+    targets = bench_default_step_per_kernel, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory
+}
 criterion_main!(benches);

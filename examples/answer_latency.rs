@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use continuo::engine::{Constraints, ScaleMode};
 use continuo::plugin::display::display_channels;
 use continuo::plugin::schedule::{AnswerMessage, AnswerSource};
-use continuo::plugin::worker::{AnswerRequest, LiveSettings, ToWorker, WorkerHandle};
+use continuo::plugin::worker::{AnswerRequest, HeardFrom, LiveSettings, ToWorker, WorkerHandle};
+use continuo::style_memory::MEASURED_STRENGTH;
 use continuo::tokens::KeyEvent;
 
 /// Requests measured.
@@ -26,16 +27,19 @@ fn main() {
     let live = Arc::new(LiveSettings::default());
     live.temperature.store(1.0, Ordering::Relaxed);
     live.top_p.store(0.95, Ordering::Relaxed);
+    // The style memory on, as by default: it learns the phrases and steers every token.
+    live.style_memory.store(MEASURED_STRENGTH, Ordering::Relaxed);
     // The editor's feed of sampled notes: nobody reads it here, it just fills and drops.
     let (_, sampled, _) = display_channels();
-    let mut worker = WorkerHandle::spawn(Arc::new(RwLock::new(String::new())), live, sampled);
+    let (model_path, saved_memory) = (Arc::new(RwLock::new(String::new())), Arc::new(RwLock::new(String::new())));
+    let mut worker = WorkerHandle::spawn(model_path, saved_memory, live, sampled);
     let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
     let mut tick = 0;
     let mut latencies = vec![];
     for answer_id in 1..=TRIALS {
         for pitch in [60, 64, 67] {
-            worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 } });
-            worker.tell(ToWorker::Heard { tick: tick + 6, key: KeyEvent::Off { pitch } });
+            worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 }, from: HeardFrom::Player });
+            worker.tell(ToWorker::Heard { tick: tick + 6, key: KeyEvent::Off { pitch }, from: HeardFrom::Player });
             tick += 12;
         }
         std::thread::sleep(IDLE_BEFORE_REQUEST);

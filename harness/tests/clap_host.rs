@@ -104,7 +104,7 @@ fn parameters_are_listed_and_change_the_behaviour() {
         "Temperature", "Top-p", "Answer Length (bars)", "Response Gap (beats)", "Thru", "Preview Volume (%)",
         "Seed (0 = new each answer)", "Scale Lock", "Scale Root", "Lowest Pitch (MIDI note)",
         "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)", "Continue", "Answer Over Player", "Input Channel",
-        "Answer Channel", "Bypass",
+        "Answer Channel", "Bypass", "Style Memory", "Forget",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }

@@ -14,7 +14,7 @@ use super::params::{ContinuoParams, ScaleLock};
 use super::phrase::{Cue, Phrase, PhraseSettings, Sustain};
 use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostNotes, HostTime, NoteSource};
 use super::voice::PreviewVoice;
-use super::worker::{AnswerRequest, LiveSettings, ToWorker, WorkerHandle};
+use super::worker::{AnswerRequest, HeardFrom, LiveSettings, ToWorker, WorkerHandle};
 use crate::engine::{Constraints, ScaleMode};
 use crate::tokens::KeyEvent;
 
@@ -57,6 +57,8 @@ pub struct Continuo {
     seed_nonce: u64,
     /// The Continue parameter's value in the last block, to act on its rising edge.
     continue_was_on: bool,
+    /// The Forget parameter's value in the last block, to act on its rising edge.
+    forget_was_on: bool,
     /// Whether the last block was bypassed, to act on changes.
     was_bypassed: bool,
     /// What the editor shows: pushed wait-free, dropped when nobody reads.
@@ -70,7 +72,8 @@ impl Default for Continuo {
         let params = Arc::new(ContinuoParams::default());
         let answer_shape = AnswerShape::of(&params);
         let (display, sampled, display_reader) = display_channels();
-        let worker = WorkerHandle::spawn(params.model_path.clone(), Arc::new(LiveSettings::default()), sampled);
+        let live = Arc::new(LiveSettings::default());
+        let worker = WorkerHandle::spawn(params.model_path.clone(), params.learned_memory.clone(), live.clone(), sampled);
         let seed_nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -88,9 +91,10 @@ impl Default for Continuo {
             answers_requested: 0,
             seed_nonce,
             continue_was_on: false,
+            forget_was_on: false,
             was_bypassed: false,
             display,
-            editor_parts: EditorParts::new(display_reader),
+            editor_parts: EditorParts::new(display_reader, live),
         }
     }
 }
@@ -217,10 +221,17 @@ impl Continuo {
         self.display.publish(time, self.phrase.is_answering(), self.phrase.gap_end_beat(settings));
     }
 
-    fn share_live_settings(&self) {
+    /// Passes the sampling settings to the worker, and a Forget (on its rising edge) as a count.
+    fn share_live_settings(&mut self) {
         let live = self.worker.live();
         live.temperature.store(self.params.temperature.value(), Ordering::Relaxed);
         live.top_p.store(self.params.top_p.value(), Ordering::Relaxed);
+        live.style_memory.store(self.params.style_memory.value(), Ordering::Relaxed);
+        let forget_on = self.params.forget.value();
+        if forget_on && !self.forget_was_on {
+            live.forget_requests.fetch_add(1, Ordering::AcqRel);
+        }
+        self.forget_was_on = forget_on;
     }
 
     /// Renders the preview voice up to sample `until`.
@@ -260,7 +271,8 @@ impl Continuo {
             NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 && self.hears(channel) => {
                 self.sustain.key_down(key);
                 let velocity = midi_velocity(velocity);
-                self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch: key, velocity } });
+                let heard = KeyEvent::On { pitch: key, velocity };
+                self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
                 self.display.push(DisplayEvent::Heard { beat, key, velocity });
                 if self.phrase.key_down(note_channel(channel), key, beat, settings) == Cue::Interrupt {
                     self.display.interrupted(beat);
@@ -271,7 +283,8 @@ impl Continuo {
                 if self.hears(channel) =>
             {
                 if self.sustain.key_up(key) {
-                    self.worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
+                    let heard = KeyEvent::Off { pitch: key };
+                    self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
                 }
                 self.phrase.key_up(note_channel(channel), key, beat);
                 self.display.push(DisplayEvent::Heard { beat, key, velocity: 0 });
@@ -280,7 +293,7 @@ impl Continuo {
                 let down = value >= 0.5;
                 let worker = &mut self.worker;
                 self.sustain.pedal(down, |key| {
-                    worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key } });
+                    worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key }, from: HeardFrom::Player });
                 });
                 self.phrase.pedal(down, beat);
             }
@@ -346,7 +359,7 @@ impl Continuo {
             KeyEvent::On { pitch, velocity } => self.voice.note_on(NoteSource::Answer, pitch, velocity),
             KeyEvent::Off { pitch } => self.voice.note_off(NoteSource::Answer, pitch),
         }
-        self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key });
+        self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key, from: HeardFrom::Answer });
     }
 
     /// Answer channel, pitch range or scale changed: the answer in progress no longer fits,
@@ -415,7 +428,7 @@ impl Continuo {
         let (voice, worker) = (&mut self.voice, &mut self.worker);
         self.playback.stop(|pitch| {
             voice.note_off(NoteSource::Answer, pitch);
-            worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch } });
+            worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch }, from: HeardFrom::Answer });
         });
         self.host_notes.release_source(NoteSource::Answer, |channel, key| send_note(context, offset, channel, key));
     }

@@ -1,5 +1,6 @@
-//! Every parameter the host sees (automatable, saved with the project), and the model path and
-//! the editor's size saved beside them. Ids are short and must never change: projects store them.
+//! Every parameter the host sees (automatable, saved with the project), and the model path, the
+//! editor's size and the style memory saved beside them. Ids are short and must never change:
+//! projects store them.
 
 use std::sync::{Arc, RwLock};
 
@@ -8,6 +9,7 @@ use nice_plug::prelude::*;
 
 use super::editor::EditorSize;
 use super::phrase::PhraseSettings;
+use crate::style_memory::MEASURED_STRENGTH;
 
 /// Key and scale lock for the answer's pitches.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +88,15 @@ pub struct ContinuoParams {
     /// Host bypass: all notes off, silence, and the player's notes passed through.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// How much the answers lean on what the player played this session (0 = the model alone;
+    /// the default is the measured mix, 1 leans on the memory twice as much), so a musician
+    /// decides how much Continuo takes up their own motifs.
+    #[id = "memory"]
+    pub style_memory: FloatParam,
+    /// Switching it on empties the style memory (a new song, another player), as a momentary
+    /// action like Continue; the Style Memory setting stays.
+    #[id = "forget"]
+    pub forget: BoolParam,
     /// A `.safetensors` model chosen by the user; empty means the embedded default. Saved with
     /// the project; the worker loads it off the audio thread.
     #[persist = "model"]
@@ -94,6 +105,10 @@ pub struct ContinuoParams {
     /// the user left it. Written by the editor's window, never by the audio thread.
     #[persist = "editor-size"]
     pub editor_size: Arc<RwLock<EditorSize>>,
+    /// What the style memory learned, so a reopened project keeps it: hex text written and
+    /// read by the worker only (see `saved_memory`), bounded by the memory's capacity.
+    #[persist = "learned"]
+    pub learned_memory: Arc<RwLock<String>>,
 }
 
 impl Default for ContinuoParams {
@@ -142,8 +157,15 @@ impl Default for ContinuoParams {
                 .make_bypass()
                 .with_value_to_string(formatters::v2s_bool_bypass())
                 .with_string_to_value(formatters::s2v_bool_bypass()),
+            style_memory: FloatParam::new("Style Memory", MEASURED_STRENGTH, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.01)
+                .with_unit("%")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            forget: BoolParam::new("Forget", false),
             model_path: Arc::new(RwLock::new(String::new())),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
+            learned_memory: Arc::new(RwLock::new(String::new())),
         }
     }
 }

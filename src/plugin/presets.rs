@@ -8,7 +8,8 @@
 //! state JSON nice-plug reads and writes (a VST3 host's component state as is; the CLAP state
 //! stream frames it with its length as 8 little-endian bytes).
 //!
-//! A preset sets only the musical character (sampling, answer length and gap, key and range):
+//! A preset sets only the musical character (sampling, answer length and gap, key and range,
+//! how much the style memory steers; never what it learned):
 //! channels, Thru, volume, tempo, seed and the model stay as the user set them. Every preset
 //! uses the embedded default model, so none names a model file.
 
@@ -18,6 +19,7 @@ use nice_plug::plugin::{ParamValue, PluginState};
 use nice_plug::prelude::{ParamPtr, Params};
 
 use super::params::{ContinuoParams, ScaleLock};
+use crate::style_memory::MEASURED_STRENGTH;
 
 /// The folder of the preset files, relative to the repository root.
 pub const PRESETS_FOLDER: &str = "presets";
@@ -47,11 +49,14 @@ pub struct Preset {
     pub pitch_low: i32,
     /// Highest pitch of the answer (MIDI note).
     pub pitch_high: i32,
+    /// How much the answers take up what the player played (the Style Memory control, 0..=1).
+    pub style_memory: f32,
 }
 
 /// The factory presets, in the picker's order.
 pub static FACTORY_PRESETS: [Preset; 4] = [
-    // Four-part writing: in key, voices within a tenth of middle C, calm choices, 2-bar answers.
+    // Four-part writing: in key, voices within a tenth of middle C, calm choices, 2-bar answers,
+    // the measured style memory.
     Preset {
         name: "Chorale",
         file_stem: "chorale",
@@ -64,8 +69,10 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         root: 0,
         pitch_low: 48,
         pitch_high: 76,
+        style_memory: MEASURED_STRENGTH,
     },
-    // A reel in D on the fiddle's range (G3 to E6): quick turn-taking, 4-bar answers.
+    // A reel in D on the fiddle's range (G3 to E6): quick turn-taking, 4-bar answers, and a
+    // strong style memory: tunes are built from repeated figures, so the answers take them up.
     Preset {
         name: "Fiddle reel",
         file_stem: "fiddle-reel",
@@ -78,8 +85,10 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         root: 2,
         pitch_low: 55,
         pitch_high: 88,
+        style_memory: 0.75,
     },
-    // Room to breathe: a long gap and one-bar replies over the piano's middle, any key.
+    // Room to breathe: a long gap and one-bar replies over the piano's middle, any key, the
+    // measured style memory.
     Preset {
         name: "Piano, sparse",
         file_stem: "piano-sparse",
@@ -92,9 +101,10 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         root: 0,
         pitch_low: 36,
         pitch_high: 96,
+        style_memory: MEASURED_STRENGTH,
     },
-    // Everything the model dares: hot sampling, the whole nucleus, the whole keyboard, and it
-    // keeps playing over the player.
+    // Everything the model dares: hot sampling, the whole nucleus, the whole keyboard, a light
+    // style memory so it strays from the player, and it keeps playing over the player.
     Preset {
         name: "Wild",
         file_stem: "wild",
@@ -107,6 +117,7 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         root: 0,
         pitch_low: 21,
         pitch_high: 108,
+        style_memory: 0.2,
     },
 ];
 
@@ -130,6 +141,7 @@ impl Preset {
             ("root", ParamValue::I32(self.root)),
             ("low", ParamValue::I32(self.pitch_low)),
             ("high", ParamValue::I32(self.pitch_high)),
+            ("memory", ParamValue::F32(self.style_memory)),
         ]
         .into_iter()
         .map(|(id, value)| (id.to_string(), value))

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,8 +27,11 @@ use crate::bounded_file::read_regular_file;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
 use super::display::SampledFeed;
+use super::heard_stream::HeardStream;
 use super::schedule::{AnswerMessage, AnswerSource};
-use crate::tokens::{EventEncoder, KeyEvent, Played, TICKS_PER_BEAT};
+use super::session_memory::SessionMemory;
+use crate::style_memory::MemoryContext;
+use crate::tokens::{KeyEvent, Played, TICKS_PER_BEAT};
 
 /// The model used when the user has not chosen one.
 pub static DEFAULT_MODEL_BYTES: &[u8] = include_bytes!("../../assets/default-model.safetensors");
@@ -58,17 +61,24 @@ const MODEL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// request, before playing on without it (only reached if the worker is wedged: a bounce must
 /// never hang).
 const OFFLINE_WAIT: Duration = Duration::from_secs(10);
-/// Longest silence the model hears: a longer gap (or a jump of the host's clock) is heard as
-/// this long, so moving the model to any tick costs at most a few time-shift tokens.
-const MAX_SILENCE_TICKS: u64 = 32 * TICKS_PER_BEAT as u64;
 /// Longest answer sampled, whatever the request says (16 bars of 16/4).
 const MAX_ANSWER_TICKS: u64 = 256 * TICKS_PER_BEAT as u64;
+
+/// Who played a key event the worker hears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeardFrom {
+    /// The player: the model hears it and the style memory learns it.
+    Player,
+    /// Continuo's own answer, reported as it was played: the model hears it, the memory does
+    /// not learn it (it would learn its own habits).
+    Answer,
+}
 
 /// What the audio thread tells the worker.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ToWorker {
-    /// A key event that sounded (the player's, or an answer's as it was played), at a model tick.
-    Heard { tick: u64, key: KeyEvent },
+    /// A key event that sounded, at a stream tick, and who played it.
+    Heard { tick: u64, key: KeyEvent, from: HeardFrom },
     /// Sample an answer.
     Answer(AnswerRequest),
     /// Forget everything heard (reactivation: the model's clock restarts at tick 0).
@@ -107,6 +117,13 @@ pub struct LiveSettings {
     pub temperature: AtomicF32,
     /// Nucleus mass, read before every token.
     pub top_p: AtomicF32,
+    /// How much the style memory steers the answers (0..=1), read before every token.
+    pub style_memory: AtomicF32,
+    /// Counts the Forget actions; a counter rather than a message so the audio thread never
+    /// waits to send one and none is lost.
+    pub forget_requests: AtomicU64,
+    /// How many notes the style memory holds, as the worker last counted (for the editor).
+    pub memory_notes: AtomicUsize,
     /// The answer the audio thread is playing (0: none). The worker stops sampling any other.
     pub current_answer: AtomicU64,
     /// Whether the host renders offline: the worker may then be waited for.
@@ -126,16 +143,15 @@ struct Listener {
     /// The model and sampler.
     generator: Generator,
     /// Turns heard key events into tokens at their ticks.
-    encoder: EventEncoder,
-    /// Stream ticks not heard by the model (silences cut to `MAX_SILENCE_TICKS`): a stream
-    /// tick minus this is the model's tick.
-    skipped_ticks: u64,
+    stream: HeardStream,
+    /// The last tokens fed (player's and answers'), which the style memory looks up.
+    context: MemoryContext,
 }
 
 impl Listener {
     fn new(mut generator: Generator) -> Self {
         generator.reset();
-        Self { generator, encoder: EventEncoder::default(), skipped_ticks: 0 }
+        Self { generator, stream: HeardStream::default(), context: MemoryContext::default() }
     }
 
     /// A fresh listener with the same model.
@@ -144,23 +160,19 @@ impl Listener {
     }
 
     fn hear(&mut self, stream_tick: u64, key: KeyEvent) {
-        let tick = self.model_tick(stream_tick);
-        let Self { generator, encoder, .. } = self;
-        encoder.push(tick, key, |token| generator.feed(token));
+        let Self { generator, stream, context } = self;
+        stream.push(stream_tick, key, |token| {
+            generator.feed(token);
+            context.push(token);
+        });
     }
 
     fn advance_to(&mut self, stream_tick: u64) {
-        let tick = self.model_tick(stream_tick);
-        let Self { generator, encoder, .. } = self;
-        encoder.advance_to(tick, |token| generator.feed(token));
-    }
-
-    /// The model tick of a stream tick, cutting the silence before it to `MAX_SILENCE_TICKS`.
-    fn model_tick(&mut self, stream_tick: u64) -> u64 {
-        let tick = stream_tick.saturating_sub(self.skipped_ticks);
-        let cut = tick.saturating_sub(self.encoder.state().tick()).saturating_sub(MAX_SILENCE_TICKS);
-        self.skipped_ticks += cut;
-        tick - cut
+        let Self { generator, stream, context } = self;
+        stream.advance_to(stream_tick, |token| {
+            generator.feed(token);
+            context.push(token);
+        });
     }
 }
 
@@ -190,14 +202,32 @@ pub struct WorkerCore {
     live: Arc<LiveSettings>,
     /// The reset generation the listener belongs to.
     generation: u64,
+    /// What the player played this session, steering the answers.
+    memory: SessionMemory,
+    /// The project's saved memory (a persisted field), which the worker keeps in step with
+    /// `memory`.
+    saved_memory: Arc<RwLock<String>>,
+    /// The Forget count the memory has followed.
+    forgets_followed: u64,
 }
 
 impl WorkerCore {
-    /// A worker running the embedded default model.
-    pub fn new(live: Arc<LiveSettings>) -> Self {
+    /// A worker running the embedded default model, with an empty style memory kept in step
+    /// with the project's `saved_memory`.
+    pub fn new(live: Arc<LiveSettings>, saved_memory: Arc<RwLock<String>>) -> Self {
         let generator = load_generator("").expect("the embedded default model is valid (checked by a test)");
         let generation = live.reset_generation.load(Ordering::Acquire);
-        Self { listener: Listener::new(generator), model_path: String::new(), refused_path: None, live, generation }
+        let forgets_followed = live.forget_requests.load(Ordering::Acquire);
+        Self {
+            listener: Listener::new(generator),
+            model_path: String::new(),
+            refused_path: None,
+            live,
+            generation,
+            memory: SessionMemory::default(),
+            saved_memory,
+            forgets_followed,
+        }
     }
 
     /// The path of the running model ("" for the embedded default).
@@ -229,10 +259,31 @@ impl WorkerCore {
     /// Handles one message; answer notes go to `deliver`, which returns false to stop.
     pub fn handle(&mut self, message: ToWorker, deliver: impl FnMut(AnswerMessage) -> bool) {
         match message {
-            ToWorker::Heard { tick, key } => self.listener.hear(tick, key),
+            ToWorker::Heard { tick, key, from } => {
+                self.listener.hear(tick, key);
+                if from == HeardFrom::Player {
+                    self.memory.learn(tick, key);
+                }
+            }
             ToWorker::Answer(request) => self.answer(&request, deliver),
-            ToWorker::Reset => self.listener = self.listener.restarted(),
+            ToWorker::Reset => self.restart_listening(),
         }
+    }
+
+    /// The clock restarts: a fresh listener and player stream (the memory keeps what it learned).
+    fn restart_listening(&mut self) {
+        self.listener = self.listener.restarted();
+        self.memory.restart_stream();
+    }
+
+    /// Keeps the style memory and the project's saved memory in step (see
+    /// [`SessionMemory::sync_with_saved`]); logs a refused saved memory.
+    fn sync_saved_memory(&mut self) {
+        if let Err(error) = self.memory.sync_with_saved(&self.saved_memory) {
+            let problem = "Continuo refused the style memory saved in the project: it";
+            nice_plug::nice_error!("{problem} {error}; starting with an empty memory");
+        }
+        self.live.memory_notes.store(self.memory.notes_held(), Ordering::Relaxed);
     }
 
     /// Handles a message from the ring after following any reset or loss of sync; drops it if
@@ -244,35 +295,56 @@ impl WorkerCore {
         }
     }
 
-    /// Restarts the listener if the audio thread reset it or lost messages since the last look.
+    /// Restarts the listener if the audio thread reset it or lost messages since the last look,
+    /// and empties the style memory if Forget was asked for. A reset (which the host's
+    /// activation after loading a project makes) also brings back the project's saved memory
+    /// before the next message is handled, so an offline bounce hears it from its first note.
     fn follow_resets(&mut self) {
         let generation = self.live.reset_generation.load(Ordering::Acquire);
         let lost_sync = self.live.lost_sync.swap(false, Ordering::AcqRel);
         if generation != self.generation || lost_sync {
-            self.listener = self.listener.restarted();
+            self.restart_listening();
             self.generation = generation;
+            self.sync_saved_memory();
+        }
+        let forgets = self.live.forget_requests.load(Ordering::Acquire);
+        if forgets != self.forgets_followed {
+            self.forgets_followed = forgets;
+            self.memory.forget();
+            self.live.memory_notes.store(0, Ordering::Relaxed);
         }
     }
 
     /// Samples an answer from a copy of the listener, so the listener hears only what is
-    /// actually played (the audio thread reports it back).
+    /// actually played (the audio thread reports it back). The style memory steers each token
+    /// after the speaker's own context.
     fn answer(&mut self, request: &AnswerRequest, mut deliver: impl FnMut(AnswerMessage) -> bool) {
         let mut speaker = self.listener.clone();
         speaker.advance_to(request.start_tick);
-        let skipped_ticks = speaker.skipped_ticks;
+        let skipped_ticks = speaker.stream.skipped_ticks();
         let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
         speaker.generator.sampler_mut().reseed(request.seed);
         let answer_id = request.answer_id;
         let mut played = Vec::with_capacity(4);
-        while self.is_current(answer_id) && speaker.generator.engine().state().tick() < model_end_tick {
+        let (live, memory) = (&self.live, self.memory.memory_mut());
+        while is_current(live, answer_id) && speaker.generator.engine().state().tick() < model_end_tick {
             let options = SamplingOptions {
-                temperature: self.live.temperature.load(Ordering::Relaxed),
+                temperature: live.temperature.load(Ordering::Relaxed),
                 top_k: 0,
-                top_p: self.live.top_p.load(Ordering::Relaxed),
+                top_p: live.top_p.load(Ordering::Relaxed),
                 greedy: false,
             };
-            speaker.generator.sample_next(&options, &request.constraints, |note| played.push(note));
+            let strength = live.style_memory.load(Ordering::Relaxed);
+            let context = speaker.context;
+            let steer = |logits: &mut [f32]| {
+                if strength > 0.0 {
+                    memory.steer(&context, logits, strength);
+                }
+            };
+            let constraints = &request.constraints;
+            let token = speaker.generator.sample_next_steered(steer, &options, constraints, |note| played.push(note));
+            speaker.context.push(token);
             for note in played.drain(..) {
                 let (tick, key) = match note {
                     Played::On { tick, .. } if tick >= model_end_tick => continue,
@@ -293,18 +365,19 @@ impl WorkerCore {
         deliver(AnswerMessage::Done { answer_id });
     }
 
-    fn is_current(&self, answer_id: u64) -> bool {
-        self.live.current_answer.load(Ordering::Acquire) == answer_id
-    }
-
     /// Whether an offline bounce is in the middle of an answer (no model swap then).
     fn bouncing_an_answer(&self) -> bool {
         self.live.offline.load(Ordering::Relaxed) && self.live.current_answer.load(Ordering::Acquire) != 0
     }
 }
 
-/// When the worker next looks for a new model path: once per `MODEL_CHECK_INTERVAL`, at once
-/// at the start, and never while an offline bounce is mid-answer.
+/// Whether `answer_id` is the answer the audio thread plays.
+fn is_current(live: &LiveSettings, answer_id: u64) -> bool {
+    live.current_answer.load(Ordering::Acquire) == answer_id
+}
+
+/// When the worker next looks for a new model path and syncs the saved style memory: once per
+/// `MODEL_CHECK_INTERVAL`, at once at the start, and never while an offline bounce is mid-answer.
 #[derive(Clone, Copy, Debug, Default)]
 struct ModelCheckTimer {
     /// When the last check was made (`None`: never).
@@ -347,10 +420,16 @@ struct WorkerEnds {
 
 impl WorkerHandle {
     /// Starts a worker running the model at `model_path` ("" = embedded default), which it
-    /// watches for changes (state restore, a GUI); it shows the notes it samples on `sampled`.
-    pub fn spawn(model_path: Arc<RwLock<String>>, live: Arc<LiveSettings>, sampled: SampledFeed) -> Self {
+    /// watches for changes (state restore, a GUI), with a style memory kept in step with
+    /// `saved_memory`; it shows the notes it samples on `sampled`.
+    pub fn spawn(
+        model_path: Arc<RwLock<String>>,
+        saved_memory: Arc<RwLock<String>>,
+        live: Arc<LiveSettings>,
+        sampled: SampledFeed,
+    ) -> Self {
         let (mut handle, ends) = Self::without_thread(live.clone());
-        let core = WorkerCore::new(live);
+        let core = WorkerCore::new(live, saved_memory);
         let thread = std::thread::Builder::new()
             .name("continuo-inference".into())
             .spawn(move || run_worker(core, ends, model_path, sampled))
@@ -509,8 +588,9 @@ pub fn wanted_model_path(persisted: &str) -> String {
     resolve_model_path(persisted, env_value.as_deref(), config_dir.as_deref())
 }
 
-/// The worker thread's loop: handle messages, follow the chosen model path, until the audio side
-/// shuts down. It polls (sleeping `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
+/// The worker thread's loop: handle messages, follow the chosen model path and keep the saved
+/// style memory in step (once a second), until the audio side shuts down. It polls (sleeping
+/// `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
 /// Answer notes go to the audio thread and, as soon as sampled, to the editor.
 fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>, mut sampled: SampledFeed) {
     let mut model_check = ModelCheckTimer::default();
@@ -518,6 +598,7 @@ fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock
     while !live.shutting_down.load(Ordering::Acquire) {
         if model_check.due(Instant::now(), core.bouncing_an_answer()) {
             follow_model_choice(&mut core, &model_path);
+            core.sync_saved_memory();
         }
         match ends.inbox.pop() {
             Ok(stamped) => core.receive(stamped, |answer| {
@@ -573,12 +654,26 @@ fn describe_model(path: &str) -> String {
 mod tests {
     use super::*;
     use crate::engine::ScaleMode;
+    use crate::plugin::heard_stream::MAX_SILENCE_TICKS;
+    use crate::reuse::reuse;
+    use crate::style_memory::MEASURED_STRENGTH;
+    use crate::tokens::Note;
 
     fn core() -> WorkerCore {
         let live = Arc::new(LiveSettings::default());
         live.temperature.store(1.0, Ordering::Relaxed);
         live.top_p.store(1.0, Ordering::Relaxed);
-        WorkerCore::new(live)
+        WorkerCore::new(live, Arc::default())
+    }
+
+    /// A key event the player played.
+    fn from_player(tick: u64, key: KeyEvent) -> ToWorker {
+        ToWorker::Heard { tick, key, from: HeardFrom::Player }
+    }
+
+    /// A key event of an answer, reported back as played.
+    fn from_answer(tick: u64, key: KeyEvent) -> ToWorker {
+        ToWorker::Heard { tick, key, from: HeardFrom::Answer }
     }
 
     const CONSTRAINTS: Constraints =
@@ -588,8 +683,8 @@ mod tests {
     fn answer(core: &mut WorkerCore, answer_id: u64, seed: u64) -> Vec<AnswerMessage> {
         for (index, pitch) in [60u8, 64, 67, 72].into_iter().enumerate() {
             let tick = index as u64 * 12;
-            core.handle(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 } }, |_| true);
-            core.handle(ToWorker::Heard { tick: tick + 10, key: KeyEvent::Off { pitch } }, |_| true);
+            core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
+            core.handle(from_player(tick + 10, KeyEvent::Off { pitch }), |_| true);
         }
         core.live.current_answer.store(answer_id, Ordering::Release);
         let request = AnswerRequest { answer_id, start_tick: 72, end_tick: 72 + 96, seed, constraints: CONSTRAINTS };
@@ -651,7 +746,7 @@ mod tests {
     }
 
     fn answer_with(core: &mut WorkerCore, deliver: impl FnMut(AnswerMessage) -> bool) {
-        core.handle(ToWorker::Heard { tick: 0, key: KeyEvent::On { pitch: 60, velocity: 90 } }, |_| true);
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
         core.live.current_answer.store(3, Ordering::Release);
         let request = AnswerRequest { answer_id: 3, start_tick: 24, end_tick: 24 + 960, seed: 1, constraints: CONSTRAINTS };
         core.handle(ToWorker::Answer(request), deliver);
@@ -791,7 +886,7 @@ mod tests {
     }
 
     fn heard(tick: u64) -> ToWorker {
-        ToWorker::Heard { tick, key: KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 } }
+        from_player(tick, KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 })
     }
 
     /// Every message waiting in the worker's ring, as a worker that drains it would take them.
@@ -830,8 +925,8 @@ mod tests {
             }
             handle.flush();
         }
-        assert_eq!(core.listener.encoder.state().tick(), 5, "only the note after the reset was heard");
-        assert_eq!(core.listener.encoder.state().sounding().collect::<Vec<_>>(), vec![65]);
+        assert_eq!(core.listener.stream.state().tick(), 5, "only the note after the reset was heard");
+        assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![65]);
     }
 
     #[test]
@@ -843,7 +938,7 @@ mod tests {
         assert!((0..room).all(|tick| handle.tell(heard(tick))));
         assert!(!handle.tell(heard(room)), "a message beyond every buffer is reported lost");
         core.follow_resets();
-        assert_eq!(core.listener.encoder.state().tick(), 0, "the listener starts afresh");
+        assert_eq!(core.listener.stream.state().tick(), 0, "the listener starts afresh");
         assert!(!core.live.lost_sync.load(Ordering::Acquire), "once");
     }
 
@@ -866,14 +961,94 @@ mod tests {
         assert!(core.bouncing_an_answer());
     }
 
+    /// The motif of the memory tests: eighths (12 ticks apart), each held 9 ticks.
+    const MOTIF: [u8; 8] = [62, 69, 65, 64, 62, 61, 62, 64];
+
+    /// A motif the player plays `times` times from tick 0, every note heard as the player's.
+    fn play_motif(core: &mut WorkerCore, times: u64) {
+        for repeat in 0..times {
+            for (index, pitch) in MOTIF.into_iter().enumerate() {
+                let tick = repeat * 96 + index as u64 * 12;
+                core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
+                core.handle(from_player(tick + 9, KeyEvent::Off { pitch }), |_| true);
+            }
+        }
+    }
+
+    /// A note starting at `tick`, as the reuse figure reads it (onset and pitch).
+    fn onset(tick: u64, pitch: u8) -> Note {
+        Note { pitch, velocity: 90, start_beats: tick as f64 / TICKS_PER_BEAT as f64, duration_beats: 0.25 }
+    }
+
+    /// The notes of an answer with `seed` to `motifs` motifs, asked for where the next motif
+    /// would start, with the memory at `strength` (emptied first by Forget when `forget`).
+    fn answer_after_motif(strength: f32, motifs: u64, forget: bool, seed: u64) -> Vec<Note> {
+        let mut core = core();
+        core.live.style_memory.store(strength, Ordering::Relaxed);
+        play_motif(&mut core, motifs);
+        if forget {
+            core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
+            core.follow_resets();
+        }
+        let start_tick = motifs * 96;
+        core.live.current_answer.store(2, Ordering::Release);
+        let end_tick = start_tick + 192;
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS };
+        let mut notes = vec![];
+        core.handle(ToWorker::Answer(request), |message| {
+            if let AnswerMessage::Note { tick, key: KeyEvent::On { pitch, .. }, .. } = message {
+                notes.push(onset(tick, pitch));
+            }
+            true
+        });
+        notes
+    }
+
+    #[test]
+    fn the_memory_learns_only_the_players_notes_and_forget_empties_it() {
+        let mut core = core();
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
+        core.handle(from_answer(6, KeyEvent::On { pitch: 67, velocity: 90 }), |_| true);
+        core.handle(from_player(12, KeyEvent::Off { pitch: 60 }), |_| true);
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "the answer's note is not learned");
+        assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![67], "but the model heard it");
+        assert!(!core.saved_memory.read().unwrap().is_empty(), "what it learned is saved");
+        core.handle(ToWorker::Reset, |_| true);
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "a reset keeps the memory");
+        core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
+        core.follow_resets();
+        core.sync_saved_memory();
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 0);
+        assert_eq!(*core.saved_memory.read().unwrap(), "", "forgotten in the project too");
+    }
+
+    #[test]
+    fn the_memory_steers_answers_to_quote_the_motif_by_its_strength() {
+        let emptied = answer_after_motif(1.0, 8, true, 5);
+        assert_eq!(emptied, answer_after_motif(0.0, 8, false, 5), "an emptied memory: the model alone");
+        let motif: Vec<Note> = MOTIF.into_iter().enumerate().map(|(index, pitch)| onset(index as u64 * 12, pitch)).collect();
+        // The mean share of the answers' interval and rhythm n-grams found in the motif.
+        let motif_reuse = |strength: f32| {
+            let seeds = 1..=8;
+            let shares = seeds.clone().map(|seed| reuse(&motif, &answer_after_motif(strength, 8, false, seed)).share());
+            shares.sum::<f64>() / seeds.count() as f64
+        };
+        let (steered, model_alone) = (motif_reuse(1.0), motif_reuse(0.0));
+        assert!(steered > model_alone + 0.2, "the memory makes the answers quote the motif: {steered} vs {model_alone}");
+        let measured = motif_reuse(MEASURED_STRENGTH);
+        assert!(measured > model_alone + 0.1, "at the default strength too: {measured} vs {model_alone}");
+    }
+
     /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
     #[test]
     fn any_tick_is_reached_in_a_few_tokens_and_an_answer_spans_a_bounded_window() {
         let mut core = core();
         core.handle(heard(0), |_| true);
         let far = u64::MAX / 2;
-        core.handle(ToWorker::Heard { tick: far, key: KeyEvent::Off { pitch: 60 } }, |_| true);
-        assert_eq!(core.listener.encoder.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
+        core.handle(from_player(far, KeyEvent::Off { pitch: 60 }), |_| true);
+        assert_eq!(core.listener.stream.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
         core.live.current_answer.store(9, Ordering::Release);
         let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS };
         let mut messages = vec![];

@@ -1,6 +1,6 @@
 //! The editor: a live piano roll of the phrase Continuo heard and its answer, where the
-//! dialogue stands, every parameter in groups, the model panel, "Continue now" and "Save
-//! answer as MIDI".
+//! dialogue stands, every parameter in groups, the model panel, "Continue now", the style
+//! memory's "Forget" and "Save answer as MIDI".
 //!
 //! Drawn with iced through `nice-plug-iced`, which renders with wgpu where a GPU adapter exists
 //! and falls back to its tiny-skia software renderer where none does (iced tries wgpu first,
@@ -18,11 +18,12 @@ mod preset_picker;
 mod recording_host;
 mod roll_view;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nice_plug::context::gui::GuiContext;
-use nice_plug::prelude::{Param, ParamPtr, ResizeHint};
+use nice_plug::prelude::{BoolParam, Param, ParamPtr, ResizeHint};
 use nice_plug_iced::iced::widget::{button, canvas, column, container, row, space, text};
 use nice_plug_iced::iced::{poll_events, Color, Element, Fill, PollSubNotifier, Subscription, Theme};
 use nice_plug_iced::{application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceContext, IcedNiceSettings};
@@ -37,14 +38,15 @@ use super::display::{DisplayReader, DisplayStatus, Roll, Stage, ROLL_KEPT_BEATS}
 use super::model_choice::{choose_model, describe_model, ModelSummary};
 use super::params::ContinuoParams;
 use super::presets::Preset;
+use super::worker::LiveSettings;
 
 /// Height of the piano roll, in logical pixels.
 const ROLL_HEIGHT_PX: f32 = 300.0;
 /// How often the editor reads the display: about once a frame.
 const POLL_INTERVAL: Duration = Duration::from_micros(1_000_000 / 60);
-/// How long "Continue now" holds the Continue parameter on: several audio blocks, so the audio
-/// thread sees its rising edge.
-const CONTINUE_HOLD: Duration = Duration::from_millis(150);
+/// How long a momentary button ("Continue now", "Forget") holds its switch parameter on:
+/// several audio blocks, so the audio thread sees its rising edge.
+const MOMENTARY_HOLD: Duration = Duration::from_millis(150);
 /// Text size of headings, in logical pixels.
 const HEADING_SIZE_PX: f32 = 15.0;
 
@@ -53,19 +55,24 @@ pub struct EditorParts {
     /// The editor's end of the display (a GUI thread is its only user: the audio thread never
     /// touches this lock).
     reader: Arc<Mutex<DisplayReader>>,
+    /// The worker's live values, for how many notes the style memory holds.
+    live: Arc<LiveSettings>,
 }
 
 impl EditorParts {
-    /// Keeps the editor's end of the display.
-    pub fn new(reader: DisplayReader) -> Self {
-        Self { reader: Arc::new(Mutex::new(reader)) }
+    /// Keeps the editor's end of the display and the worker's live values.
+    pub fn new(reader: DisplayReader, live: Arc<LiveSettings>) -> Self {
+        Self { reader: Arc::new(Mutex::new(reader)), live }
     }
 
     /// The editor for the host, at the size saved in `params`.
     pub fn editor(&self, params: Arc<ContinuoParams>) -> Option<ContinuoEditor> {
         let geometry = Arc::new(EditorGeometry::new(params.editor_size.clone()));
-        let reader = self.reader.clone();
-        let build = move |geometry: Arc<EditorGeometry>| iced_editor(params.clone(), reader.clone(), geometry);
+        let (reader, live) = (self.reader.clone(), self.live.clone());
+        let build = move |geometry: Arc<EditorGeometry>| {
+            let notifier = PollSubNotifier::new();
+            iced_editor(params.clone(), EditorDisplay { reader: reader.clone(), live: live.clone(), notifier }, geometry)
+        };
         Some(ContinuoEditor::new(geometry, resize_hint(), Box::new(build)))
     }
 }
@@ -76,21 +83,18 @@ fn resize_hint() -> ResizeHint {
 }
 
 /// One opening's iced editor, at the geometry's saved size.
-fn iced_editor(params: Arc<ContinuoParams>, reader: Arc<Mutex<DisplayReader>>, geometry: Arc<EditorGeometry>) -> IcedEditor {
+fn iced_editor(params: Arc<ContinuoParams>, display: EditorDisplay, geometry: Arc<EditorGeometry>) -> IcedEditor {
     let settings = IcedNiceSettings {
         title: "Continuo".into(),
         resize_hint: resize_hint(),
         poll_interval: POLL_INTERVAL,
         ..IcedNiceSettings::default()
     };
-    let notifier = PollSubNotifier::new();
-    let editor_notifier = notifier.clone();
+    let editor_notifier = display.notifier.clone();
     let state = IcedEditorState::from_size(geometry.logical_size(), 1.0);
     let editor = create_iced_editor(state, (), editor_notifier, settings, move |persistent, context| {
-        let (params, reader, notifier, geometry) = (params.clone(), reader.clone(), notifier.clone(), geometry.clone());
-        let boot = move |_: _, context: IcedNiceContext| {
-            EditorApp::new(params.clone(), reader.clone(), notifier.clone(), context, geometry.clone())
-        };
+        let (params, display, geometry) = (params.clone(), display.clone(), geometry.clone());
+        let boot = move |_: _, context: IcedNiceContext| EditorApp::new(params.clone(), display.clone(), context, geometry.clone());
         Ok(application(persistent, context, boot, EditorApp::update, EditorApp::view)
             .subscription(EditorApp::subscription)
             .theme(Theme::Dark)
@@ -110,8 +114,8 @@ pub enum Message {
     Release(ParamPtr),
     /// A switch was clicked.
     Toggle(ParamPtr, bool),
-    /// "Continue now".
-    ContinueNow,
+    /// A momentary button ("Continue now", "Forget"): its switch goes on, then off again.
+    Press(ParamPtr),
     /// "Load model…".
     LoadModel,
     /// "Default model".
@@ -120,6 +124,18 @@ pub enum Message {
     SaveAnswer,
     /// A factory preset was picked.
     ApplyPreset(Preset),
+}
+
+/// What the editor reads of the audio thread and the worker, each frame.
+#[derive(Clone)]
+struct EditorDisplay {
+    /// The editor's end of the display.
+    reader: Arc<Mutex<DisplayReader>>,
+    /// The worker's live values (how many notes the style memory holds).
+    live: Arc<LiveSettings>,
+    /// Raised after each poll so the next frame polls again: iced_baseview polls only when it
+    /// is raised, and the display changes every frame while the editor is open.
+    notifier: PollSubNotifier,
 }
 
 /// The editor's state.
@@ -132,19 +148,16 @@ struct EditorApp {
     window: IcedNiceContext,
     /// Where the window's size is saved and its scale reported.
     geometry: Arc<EditorGeometry>,
-    /// The editor's end of the display.
-    reader: Arc<Mutex<DisplayReader>>,
-    /// Raised after each poll so the next frame polls again: iced_baseview polls only when it
-    /// is raised, and the display changes every frame while the editor is open.
-    notifier: PollSubNotifier,
+    /// What the editor reads of the audio thread and the worker.
+    display: EditorDisplay,
     /// The notes drawn.
     roll: Roll,
     /// The latest playhead, tempo and stage.
     status: DisplayStatus,
     /// Slider drags in progress.
     gestures: Gestures,
-    /// When "Continue now" lets the Continue parameter go again.
-    continue_release_at: Option<Instant>,
+    /// The switches momentary buttons hold on, and when each lets go again.
+    held: Vec<(ParamPtr, Instant)>,
     /// The model chosen, as its file describes itself.
     model: Option<ModelSummary>,
     /// The last thing the model panel or Save has to say (an error, a file written).
@@ -152,13 +165,7 @@ struct EditorApp {
 }
 
 impl EditorApp {
-    fn new(
-        params: Arc<ContinuoParams>,
-        reader: Arc<Mutex<DisplayReader>>,
-        notifier: PollSubNotifier,
-        window: IcedNiceContext,
-        geometry: Arc<EditorGeometry>,
-    ) -> Self {
+    fn new(params: Arc<ContinuoParams>, display: EditorDisplay, window: IcedNiceContext, geometry: Arc<EditorGeometry>) -> Self {
         let chosen = super::worker::wanted_model_path(&params.model_path.read().map(|path| path.clone()).unwrap_or_default());
         let (model, notice) = match describe_model(&chosen) {
             Ok(summary) => (Some(summary), None),
@@ -169,12 +176,11 @@ impl EditorApp {
             context: window.nice_context.clone(),
             window,
             geometry,
-            reader,
-            notifier,
+            display,
             roll: Roll::default(),
             status: DisplayStatus::default(),
             gestures: Gestures::default(),
-            continue_release_at: None,
+            held: vec![],
             model,
             notice,
         }
@@ -190,9 +196,9 @@ impl EditorApp {
             Message::Drag(param, normalized) => self.gestures.drag(&self.context, param, normalized),
             Message::Release(param) => self.gestures.release(&self.context, param),
             Message::Toggle(param, on) => self.gestures.set(&self.context, param, if on { 1.0 } else { 0.0 }),
-            Message::ContinueNow => {
-                self.gestures.set(&self.context, self.params.continue_now.as_ptr(), 1.0);
-                self.continue_release_at = Some(Instant::now() + CONTINUE_HOLD);
+            Message::Press(param) => {
+                self.gestures.set(&self.context, param, 1.0);
+                self.held.push((param, Instant::now() + MOMENTARY_HOLD));
             }
             Message::LoadModel => {
                 let picked = rfd::FileDialog::new().add_filter("Continuo model", &["safetensors"]).pick_file();
@@ -208,18 +214,23 @@ impl EditorApp {
 
     /// Reads what the audio thread and the worker produced since the last frame.
     fn poll(&mut self) {
-        self.notifier.notify();
-        if let Ok(mut reader) = self.reader.lock() {
+        self.display.notifier.notify();
+        if let Ok(mut reader) = self.display.reader.lock() {
             reader.drain_into(&mut self.roll);
             self.status = reader.status();
         }
         self.roll.forget_before(self.status.playhead_beat - ROLL_KEPT_BEATS);
         let window = self.window.window_size();
         self.geometry.window_reported(window.logical, window.scale_factor);
-        if self.continue_release_at.is_some_and(|at| Instant::now() >= at) {
-            self.continue_release_at = None;
-            self.gestures.set(&self.context, self.params.continue_now.as_ptr(), 0.0);
-        }
+        let now = Instant::now();
+        let (gestures, context) = (&mut self.gestures, &self.context);
+        self.held.retain(|&(param, release_at)| {
+            let released = now >= release_at;
+            if released {
+                gestures.set(context, param, 0.0);
+            }
+            !released
+        });
     }
 
     fn choose_model(&mut self, path: &str) {
@@ -252,12 +263,14 @@ impl EditorApp {
                 param_slider(&params.answer_bars),
                 param_slider(&params.response_gap_beats),
                 param_checkbox(&params.answer_over_player),
-                button(text("Continue now").size(LABEL_SIZE_PX)).on_press(Message::ContinueNow).into(),
+                momentary_button("Continue now", &params.continue_now),
             ]),
             group("Character", vec![
                 param_slider(&params.temperature),
                 param_slider(&params.top_p),
                 param_slider(&params.seed),
+                param_slider(&params.style_memory),
+                self.memory_line(),
             ]),
             group("Key and range", vec![
                 param_slider(&params.scale),
@@ -306,6 +319,15 @@ impl EditorApp {
         canvas(view).width(Fill).height(ROLL_HEIGHT_PX).into()
     }
 
+    /// "Forget" and how many notes the style memory holds.
+    fn memory_line(&self) -> Element<'_, Message> {
+        let notes = self.display.live.memory_notes.load(Ordering::Relaxed);
+        row![momentary_button("Forget", &self.params.forget), small_text(format!("Remembers {notes} notes"))]
+            .spacing(8)
+            .align_y(nice_plug_iced::iced::Center)
+            .into()
+    }
+
     fn model_panel(&self) -> Element<'_, Message> {
         let mut lines: Vec<Element<'_, Message>> = match &self.model {
             Some(model) => vec![
@@ -342,6 +364,11 @@ fn group<'a>(title: &'a str, controls: Vec<Element<'a, Message>>) -> Element<'a,
         .width(Fill)
         .style(container::rounded_box)
         .into()
+}
+
+/// A button that switches `param` on for a moment.
+fn momentary_button<'a>(label: &'a str, param: &BoolParam) -> Element<'a, Message> {
+    button(text(label).size(LABEL_SIZE_PX)).on_press(Message::Press(param.as_ptr())).into()
 }
 
 fn small_text<'a>(content: String) -> Element<'a, Message> {
