@@ -11,19 +11,32 @@ use crate::style_memory::StyleMemory;
 use crate::tokens::{Event, KeyEvent};
 
 /// The style memory and what keeps it learning and saved.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionMemory {
     /// What the player played, as the core's variable-order memory. Allocated once, with the
     /// worker; never cloned.
     memory: StyleMemory,
     /// The player's key events as tokens: their own stream, so the answers' notes between
-    /// phrases are heard as silence, not learned.
+    /// phrases are not learned, and with the silences between phrases left out, so the memory
+    /// learns how one phrase leads into the next (an answer's context skips its gap the same
+    /// way).
     player: HeardStream,
     /// The saved text last written to (or read from) the project's field: a field that differs
     /// from it was loaded by the host.
     published: String,
     /// Whether the memory learned or forgot since `published` was written.
     changed: bool,
+}
+
+impl Default for SessionMemory {
+    fn default() -> Self {
+        SessionMemory {
+            memory: StyleMemory::new(),
+            player: HeardStream::joining_phrases(),
+            published: String::new(),
+            changed: false,
+        }
+    }
 }
 
 impl SessionMemory {
@@ -37,7 +50,7 @@ impl SessionMemory {
     /// The stream clock restarts (a reset): the player's next notes start a new stream; the
     /// memory keeps what it learned.
     pub fn restart_stream(&mut self) {
-        self.player = HeardStream::default();
+        self.player = HeardStream::joining_phrases();
     }
 
     /// Empties the memory (the Forget action).

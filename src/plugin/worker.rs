@@ -321,6 +321,9 @@ impl WorkerCore {
     fn answer(&mut self, request: &AnswerRequest, mut deliver: impl FnMut(AnswerMessage) -> bool) {
         let mut speaker = self.listener.clone();
         speaker.advance_to(request.start_tick);
+        // The memory looks up what followed the end of a phrase, not the answer's gap, which
+        // its stream of the player leaves out (`HeardStream::joining_phrases`).
+        speaker.context = self.listener.context;
         let skipped_ticks = speaker.stream.skipped_ticks();
         let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
