@@ -1,7 +1,7 @@
 //! Key events heard at stream ticks, as model tokens: the event encoder with long silences cut.
 //! The listening model and the style memory each follow one (the memory only the player's).
 
-use crate::tokens::{EventEncoder, KeyEvent, Token, TICKS_PER_BEAT};
+use crate::tokens::{EventEncoder, KeyEvent, SequenceState, Token, TICKS_PER_BEAT};
 
 /// Longest silence a stream holds: a longer gap (or a jump of the host's clock) is heard as
 /// this long, so moving a model to any tick costs at most a few time-shift tokens.
@@ -57,13 +57,18 @@ impl HeardStream {
     /// (or out, between phrases, when joining them).
     fn model_tick(&mut self, stream_tick: u64) -> u64 {
         let tick = stream_tick.saturating_sub(self.skipped_ticks);
-        let state = self.encoder.state();
-        let silence = tick.saturating_sub(state.tick());
-        let phrase_break = self.joins_phrases && silence >= PHRASE_BREAK_TICKS && state.sounding().next().is_none();
+        let silence = tick.saturating_sub(self.encoder.state().tick());
+        let phrase_break = self.joins_phrases && breaks_phrase(self.encoder.state(), tick);
         let cut = if phrase_break { silence } else { silence.saturating_sub(MAX_SILENCE_TICKS) };
         self.skipped_ticks += cut;
         tick - cut
     }
+}
+
+/// Whether moving a stream in `state` on to `tick` is a silence that ends a phrase: nothing
+/// held, for `PHRASE_BREAK_TICKS` or more.
+pub fn breaks_phrase(state: &SequenceState, tick: u64) -> bool {
+    tick.saturating_sub(state.tick()) >= PHRASE_BREAK_TICKS && state.sounding().next().is_none()
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::bounded_file::read_regular_file;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
 use crate::model::{ModelError, ModelFile};
 use super::display::SampledFeed;
-use super::heard_stream::HeardStream;
+use super::heard_stream::{breaks_phrase, HeardStream};
 use super::schedule::{AnswerMessage, AnswerSource};
 use super::session_memory::SessionMemory;
 use crate::style_memory::MemoryContext;
@@ -320,10 +320,14 @@ impl WorkerCore {
     /// after the speaker's own context.
     fn answer(&mut self, request: &AnswerRequest, mut deliver: impl FnMut(AnswerMessage) -> bool) {
         let mut speaker = self.listener.clone();
+        let model_start_tick = request.start_tick.saturating_sub(speaker.stream.skipped_ticks());
+        let after_phrase = breaks_phrase(speaker.generator.engine().state(), model_start_tick);
         speaker.advance_to(request.start_tick);
-        // The memory looks up what followed the end of a phrase, not the answer's gap, which
-        // its stream of the player leaves out (`HeardStream::joining_phrases`).
-        speaker.context = self.listener.context;
+        if after_phrase {
+            // The memory looks up how the player went on from the end of a phrase: its stream
+            // of the player leaves such silences out (`HeardStream::joining_phrases`).
+            speaker.context = self.listener.context;
+        }
         let skipped_ticks = speaker.stream.skipped_ticks();
         let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
@@ -967,11 +971,12 @@ mod tests {
     /// The motif of the memory tests: eighths (12 ticks apart), each held 9 ticks.
     const MOTIF: [u8; 8] = [62, 69, 65, 64, 62, 61, 62, 64];
 
-    /// A motif the player plays `times` times from tick 0, every note heard as the player's.
-    fn play_motif(core: &mut WorkerCore, times: u64) {
+    /// A motif the player plays `times` times from tick 0, every `period` ticks (96: back to
+    /// back), every note heard as the player's.
+    fn play_motif(core: &mut WorkerCore, times: u64, period: u64) {
         for repeat in 0..times {
             for (index, pitch) in MOTIF.into_iter().enumerate() {
-                let tick = repeat * 96 + index as u64 * 12;
+                let tick = repeat * period + index as u64 * 12;
                 core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
                 core.handle(from_player(tick + 9, KeyEvent::Off { pitch }), |_| true);
             }
@@ -983,17 +988,18 @@ mod tests {
         Note { pitch, velocity: 90, start_beats: tick as f64 / TICKS_PER_BEAT as f64, duration_beats: 0.25 }
     }
 
-    /// The notes of an answer with `seed` to `motifs` motifs, asked for where the next motif
-    /// would start, with the memory at `strength` (emptied first by Forget when `forget`).
-    fn answer_after_motif(strength: f32, motifs: u64, forget: bool, seed: u64) -> Vec<Note> {
+    /// The notes of an answer with `seed` to `motifs` motifs played every `period` ticks, asked
+    /// for `gap` ticks after the last motif's bar, with the memory at `strength` (emptied first
+    /// by Forget when `forget`).
+    fn answer_after_motif(strength: f32, motifs: u64, forget: bool, seed: u64, (period, gap): (u64, u64)) -> Vec<Note> {
         let mut core = core();
         core.live.style_memory.store(strength, Ordering::Relaxed);
-        play_motif(&mut core, motifs);
+        play_motif(&mut core, motifs, period);
         if forget {
             core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
             core.follow_resets();
         }
-        let start_tick = motifs * 96;
+        let start_tick = (motifs - 1) * period + 96 + gap;
         core.live.current_answer.store(2, Ordering::Release);
         let end_tick = start_tick + 192;
         let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS };
@@ -1027,21 +1033,36 @@ mod tests {
         assert_eq!(*core.saved_memory.read().unwrap(), "", "forgotten in the project too");
     }
 
+    /// The mean share of the answers' interval and rhythm n-grams found in the motif, over
+    /// eight seeds, for answers `gap` ticks after eight motifs played every `period` ticks.
+    fn motif_reuse(strength: f32, timing: (u64, u64)) -> f64 {
+        let motif: Vec<Note> = MOTIF.into_iter().enumerate().map(|(index, pitch)| onset(index as u64 * 12, pitch)).collect();
+        let seeds = 1..=8;
+        let answers = seeds.clone().map(|seed| answer_after_motif(strength, 8, false, seed, timing));
+        answers.map(|answer| reuse(&motif, &answer).share()).sum::<f64>() / seeds.count() as f64
+    }
+
     #[test]
     fn the_memory_steers_answers_to_quote_the_motif_by_its_strength() {
-        let emptied = answer_after_motif(1.0, 8, true, 5);
-        assert_eq!(emptied, answer_after_motif(0.0, 8, false, 5), "an emptied memory: the model alone");
-        let motif: Vec<Note> = MOTIF.into_iter().enumerate().map(|(index, pitch)| onset(index as u64 * 12, pitch)).collect();
-        // The mean share of the answers' interval and rhythm n-grams found in the motif.
-        let motif_reuse = |strength: f32| {
-            let seeds = 1..=8;
-            let shares = seeds.clone().map(|seed| reuse(&motif, &answer_after_motif(strength, 8, false, seed)).share());
-            shares.sum::<f64>() / seeds.count() as f64
-        };
-        let (steered, model_alone) = (motif_reuse(1.0), motif_reuse(0.0));
+        let back_to_back = (96, 0);
+        let emptied = answer_after_motif(1.0, 8, true, 5, back_to_back);
+        assert_eq!(emptied, answer_after_motif(0.0, 8, false, 5, back_to_back), "an emptied memory: the model alone");
+        let (steered, model_alone) = (motif_reuse(1.0, back_to_back), motif_reuse(0.0, back_to_back));
         assert!(steered > model_alone + 0.2, "the memory makes the answers quote the motif: {steered} vs {model_alone}");
-        let measured = motif_reuse(MEASURED_STRENGTH);
+        let measured = motif_reuse(MEASURED_STRENGTH, back_to_back);
         assert!(measured > model_alone + 0.1, "at the default strength too: {measured} vs {model_alone}");
+    }
+
+    /// Call and response: the motif, a pause of two beats, the motif again..., and the answer
+    /// one beat after the last. Would fail if an answer's context held its gap, a silence the
+    /// memory never heard after the motif: it then matches nothing at the answer's start and
+    /// barely steers.
+    #[test]
+    fn after_a_pause_the_memory_goes_on_as_the_player_did_after_pauses() {
+        let beat = TICKS_PER_BEAT as u64;
+        let timing = (96 + 2 * beat, beat);
+        let (measured, model_alone) = (motif_reuse(MEASURED_STRENGTH, timing), motif_reuse(0.0, timing));
+        assert!(measured > model_alone + 0.1, "at the default strength: {measured} vs {model_alone}");
     }
 
     /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
