@@ -222,7 +222,7 @@ mod tests {
         let mut state = 7u64;
         for step in 0..20_000 {
             state = splitmix64(state);
-            let remove = !live.is_empty() && (live.len() >= 60 || state % 3 == 0);
+            let remove = !live.is_empty() && (live.len() >= 60 || state.is_multiple_of(3));
             if remove {
                 let (hash, token) = live.swap_remove((state >> 8) as usize % live.len());
                 table.remove(hash, token);

@@ -48,7 +48,7 @@ fn phrase_stream(length: usize, seed: u64) -> Vec<Token> {
     while stream.len() < length {
         state = splitmix64(state);
         stream.extend_from_slice(phrases[(state % 3) as usize]);
-        if state % 5 == 0 {
+        if state.is_multiple_of(5) {
             stream.push(40 + (state >> 32) as Token % 4);
         }
     }
