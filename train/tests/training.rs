@@ -8,6 +8,7 @@ use burn::prelude::*;
 use continuo::engine::Engine;
 use continuo::midi_file::write_midi;
 use continuo::model::{Architecture, ModelFile, WaveNetConfig};
+use continuo::style_memory::{MEASURED_STRENGTH, MEMORY_MAX_ORDER};
 use continuo::tokens::{Note, VOCAB_SIZE};
 use continuo_train::batches::Batch;
 use continuo_train::corpus::read_corpus;
@@ -154,12 +155,39 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
         frame_beats: 1.0,
         grammar_mask: false,
         include_drums: false,
+        memory: false,
+        memory_strength: MEASURED_STRENGTH,
+        fit_memory: false,
     })
     .unwrap();
     assert_eq!(report.files, 12);
     assert_eq!(report.frames, Some(12 * 24), "48 eighth notes per piece = 24 beats");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap()).unwrap();
     assert_eq!(json["tokens"], report.tokens);
+    assert!(json["nll_per_token_without_memory"].is_null());
+
+    // The same files with the style memory: the pieces repeat one pattern, so it helps.
+    let with_memory = eval(&EvalOptions {
+        model: out.path().join(MODEL_FILE),
+        data: vec![data.path().to_path_buf()],
+        split: SplitChoice::All,
+        json: Some(out.path().join("memory.json")),
+        frames: false,
+        frame_beats: 1.0,
+        grammar_mask: false,
+        include_drums: false,
+        memory: true,
+        memory_strength: MEASURED_STRENGTH,
+        fit_memory: true,
+    })
+    .unwrap();
+    let without = with_memory.nll_per_token_without_memory.expect("scored both ways");
+    assert!((without - report.nll_per_token).abs() < 1e-9, "{without} vs {}", report.nll_per_token);
+    assert!(with_memory.nll_per_token < without, "{} vs {without}", with_memory.nll_per_token);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("memory.json")).unwrap()).unwrap();
+    assert_eq!(json["nll_per_token"], with_memory.nll_per_token);
+    assert_eq!(json["collections"][0]["nll_per_token_without_memory"], without);
+    assert_eq!(json["fitted_memory_weights"].as_array().map(Vec::len), Some(MEMORY_MAX_ORDER + 1));
 }
 
 #[test]
@@ -267,6 +295,9 @@ fn a_run_from_init_starts_with_exactly_the_init_weights() {
         frame_beats: 1.0,
         grammar_mask: false,
         include_drums: false,
+        memory: false,
+        memory_strength: MEASURED_STRENGTH,
+        fit_memory: false,
     })
     .unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
