@@ -33,6 +33,23 @@ fn write_corpus(dir: &Path, count: usize) {
     }
 }
 
+/// `eval` of `model` on every file of `data`, per token, without the style memory.
+fn eval_options(model: &Path, data: &Path) -> EvalOptions {
+    EvalOptions {
+        model: model.to_path_buf(),
+        data: vec![data.to_path_buf()],
+        split: SplitChoice::All,
+        json: None,
+        frames: false,
+        frame_beats: 1.0,
+        grammar_mask: false,
+        include_drums: false,
+        memory: false,
+        memory_strength: MEASURED_STRENGTH,
+        fit_memory: false,
+    }
+}
+
 fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
     TrainOptions {
         data: vec![data.to_path_buf()],
@@ -146,20 +163,9 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(model.meta.training["options"]["seq"], 48);
     Engine::from_model(&model).unwrap();
 
-    let report = eval(&EvalOptions {
-        model: out.path().join(MODEL_FILE),
-        data: vec![data.path().to_path_buf()],
-        split: SplitChoice::All,
-        json: Some(out.path().join("eval.json")),
-        frames: true,
-        frame_beats: 1.0,
-        grammar_mask: false,
-        include_drums: false,
-        memory: false,
-        memory_strength: MEASURED_STRENGTH,
-        fit_memory: false,
-    })
-    .unwrap();
+    let model = out.path().join(MODEL_FILE);
+    let json = Some(out.path().join("eval.json"));
+    let report = eval(&EvalOptions { json, frames: true, ..eval_options(&model, data.path()) }).unwrap();
     assert_eq!(report.files, 12);
     assert_eq!(report.frames, Some(12 * 24), "48 eighth notes per piece = 24 beats");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap()).unwrap();
@@ -167,20 +173,9 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert!(json["nll_per_token_without_memory"].is_null());
 
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
-    let with_memory = eval(&EvalOptions {
-        model: out.path().join(MODEL_FILE),
-        data: vec![data.path().to_path_buf()],
-        split: SplitChoice::All,
-        json: Some(out.path().join("memory.json")),
-        frames: false,
-        frame_beats: 1.0,
-        grammar_mask: false,
-        include_drums: false,
-        memory: true,
-        memory_strength: MEASURED_STRENGTH,
-        fit_memory: true,
-    })
-    .unwrap();
+    let json = Some(out.path().join("memory.json"));
+    let with_memory =
+        eval(&EvalOptions { json, memory: true, fit_memory: true, ..eval_options(&model, data.path()) }).unwrap();
     let without = with_memory.nll_per_token_without_memory.expect("scored both ways");
     assert!((without - report.nll_per_token).abs() < 1e-9, "{without} vs {}", report.nll_per_token);
     assert!(with_memory.nll_per_token < without, "{} vs {without}", with_memory.nll_per_token);
@@ -286,20 +281,7 @@ fn a_run_from_init_starts_with_exactly_the_init_weights() {
     assert_eq!(exported.meta.architecture, init.meta.architecture, "the architecture comes from the file, not the options");
     assert_eq!(exported.meta.training["options"]["channels"], 8);
 
-    let report = eval(&EvalOptions {
-        model: init_path,
-        data: vec![valid.path().to_path_buf()],
-        split: SplitChoice::All,
-        json: None,
-        frames: false,
-        frame_beats: 1.0,
-        grammar_mask: false,
-        include_drums: false,
-        memory: false,
-        memory_strength: MEASURED_STRENGTH,
-        fit_memory: false,
-    })
-    .unwrap();
+    let report = eval(&eval_options(&init_path, valid.path())).unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
     let before_training = state.init_valid_nll.expect("the init model is validated before any step");
     assert!((before_training - report.nll_per_token).abs() < 1e-4, "trainer {before_training} vs eval {}", report.nll_per_token);
