@@ -204,14 +204,7 @@ impl StyleMemory {
         if self.learned.len() == MEMORY_CAPACITY_TOKENS {
             self.forget_oldest();
         }
-        let mut hashes = [0u64; MEMORY_MAX_ORDER];
-        let mut orders = 0;
-        let mut hash = CONTEXT_HASH_SEED;
-        for (slot, earlier) in hashes.iter_mut().zip(self.learned_newest_first()) {
-            hash = extend_hash(hash, earlier);
-            *slot = hash;
-            orders += 1;
-        }
+        let (hashes, orders) = context_hashes(self.learned_newest_first());
         for &hash in &hashes[..orders] {
             self.counts.add(hash, token);
         }
@@ -225,23 +218,21 @@ impl StyleMemory {
 
     /// Looks `context` up and keeps the memory's distribution after it for the mixing steps.
     pub fn recall(&mut self, context: &MemoryContext) -> Recall {
-        self.recalled.clear();
-        let mut hashes = [0u64; MEMORY_MAX_ORDER];
+        let Self { counts, recalled, .. } = self;
+        recalled.clear();
+        let (hashes, orders) = context_hashes(context.newest_first());
+        let mut matched = [None; MEMORY_MAX_ORDER];
         let mut matched_order = 0;
-        let mut hash = CONTEXT_HASH_SEED;
-        for (order, token) in context.newest_first().enumerate() {
-            hash = extend_hash(hash, token);
-            if self.counts.get(hash).is_none() {
-                break;
-            }
-            hashes[order] = hash;
-            matched_order = order + 1;
+        for (slot, &hash) in matched.iter_mut().zip(&hashes[..orders]) {
+            let Some(heard) = counts.get(hash) else { break };
+            *slot = Some(heard);
+            matched_order += 1;
         }
         // Longest order first; what each passes down goes to the shorter ones, and what the
         // shortest passes down to the network.
         let mut share = 1.0;
-        for &hash in hashes[..matched_order].iter().rev() {
-            share = self.recalled.add_counts(&self.counts.get(hash).expect("matched above"), share);
+        for heard in matched[..matched_order].iter().rev().flatten() {
+            share = recalled.add_counts(heard, share);
         }
         Recall { matched_order, network_share: share }
     }
@@ -297,10 +288,24 @@ impl StyleMemory {
             held += 1;
         }
         for order in 1..held {
-            let hash = window[..order].iter().rev().fold(CONTEXT_HASH_SEED, |hash, &token| extend_hash(hash, token));
-            self.counts.remove(hash, window[order]);
+            let (hashes, _) = context_hashes(window[..order].iter().rev().copied());
+            self.counts.remove(hashes[order - 1], window[order]);
         }
     }
+}
+
+/// The hashes of the contexts of 1, 2, ... up to `MEMORY_MAX_ORDER` of `newest_first`'s tokens,
+/// and how many there are (fewer when it runs out).
+fn context_hashes(newest_first: impl Iterator<Item = Token>) -> ([u64; MEMORY_MAX_ORDER], usize) {
+    let mut hashes = [0u64; MEMORY_MAX_ORDER];
+    let mut count = 0;
+    let mut hash = CONTEXT_HASH_SEED;
+    for (slot, token) in hashes.iter_mut().zip(newest_first) {
+        hash = extend_hash(hash, token);
+        *slot = hash;
+        count += 1;
+    }
+    (hashes, count)
 }
 
 /// The hash of a context one token longer (tokens are added newest first).
