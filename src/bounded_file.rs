@@ -41,7 +41,9 @@ fn ensure_regular(metadata: &std::fs::Metadata) -> Result<(), BoundedReadError> 
     if kind.is_file() {
         Ok(())
     } else {
-        Err(BoundedReadError::NotRegular { kind: describe(kind) })
+        Err(BoundedReadError::NotRegular {
+            kind: describe(kind),
+        })
     }
 }
 
@@ -70,7 +72,10 @@ fn describe(kind: std::fs::FileType) -> &'static str {
 #[cfg(unix)]
 fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 #[cfg(not(unix))]

@@ -15,5 +15,6 @@ pub mod lstm;
 pub mod network;
 pub mod options;
 pub mod plot;
+pub mod sizes;
 pub mod train;
 pub mod wavenet;

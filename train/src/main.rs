@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use continuo_train::eval::{eval, EvalOptions};
 use continuo_train::options::TrainOptions;
+use continuo_train::sizes::{sizes, table, SizesOptions};
 use continuo_train::train::{train, Start};
 
 #[derive(Parser)]
@@ -35,6 +36,9 @@ enum Command {
     },
     /// Score a model on a folder of .mid files.
     Eval(EvalOptions),
+    /// Measure model files against each other: validation NLL, engine step time, parameters and
+    /// file size, as a Markdown table and a plot of NLL against step time.
+    Sizes(SizesOptions),
     /// Training throughput on random tokens (the protocol of shared/tools/wavenet_torch.py).
     BenchThroughput {
         #[arg(long, default_value_t = 16)]
@@ -49,19 +53,34 @@ enum Command {
 fn main() -> Result<()> {
     continuo_train::allocator::keep_freed_buffers();
     match Cli::parse().command {
-        Command::Train { resume, until_epoch, options } => {
+        Command::Train {
+            resume,
+            until_epoch,
+            options,
+        } => {
             let start = match resume {
                 Some(run) => Start::Resume { run, until_epoch },
-                None => Start::New(options.expect("clap requires --data and --out without --resume")),
+                None => {
+                    Start::New(options.expect("clap requires --data and --out without --resume"))
+                }
             };
             train(start, |line| eprintln!("{line}"))?;
         }
         Command::Eval(options) => println!("{}", eval(&options)?),
+        Command::Sizes(options) => {
+            println!("{}", table(&sizes(&options)?));
+            eprintln!("drew {}", options.plot.display());
+        }
         Command::BenchThroughput { batch, seq, steps } => {
             let device = burn::prelude::Device::flex();
-            let throughput = continuo_train::bench::measure(Default::default(), batch, seq, steps, &device, |step, seconds| {
-                eprintln!("step {step} {seconds:.3}s")
-            })?;
+            let throughput = continuo_train::bench::measure(
+                Default::default(),
+                batch,
+                seq,
+                steps,
+                &device,
+                |step, seconds| eprintln!("step {step} {seconds:.3}s"),
+            )?;
             println!(
                 "RESULT burn-flex batch={batch} seq={seq} s/step={:.3} tokens/s={:.0}",
                 throughput.seconds_per_step, throughput.tokens_per_second

@@ -24,6 +24,18 @@ pub enum BackendChoice {
     Wgpu,
 }
 
+/// How the learning rate moves over a run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LrSchedule {
+    /// Multiplied by `--lr-decay` after `--lr-patience` epochs without a better validation NLL:
+    /// for runs whose length is not known in advance.
+    Plateau,
+    /// Half a cosine from the starting rate down to zero at the end of the `--epochs` limit,
+    /// step by step: for a run of a fixed budget, whose last steps then settle the weights
+    /// instead of stopping at full speed.
+    Cosine,
+}
+
 /// `continuo-train train` options.
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
 pub struct TrainOptions {
@@ -78,8 +90,12 @@ pub struct TrainOptions {
     /// Adam learning rate [default: 2e-3, or 5e-4 with --init].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// The learning rate is multiplied by this each time validation has not improved for
-    /// `--lr-patience` epochs (1: a constant rate).
+    /// How the learning rate moves over the run.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Plateau)]
+    #[serde(default = "plateau_schedule")]
+    pub lr_schedule: LrSchedule,
+    /// With `--lr-schedule plateau`: the learning rate is multiplied by this each time
+    /// validation has not improved for `--lr-patience` epochs (1: a constant rate).
     #[arg(long, default_value_t = 0.5)]
     #[serde(default = "constant_learning_rate")]
     pub lr_decay: f64,
@@ -154,6 +170,10 @@ pub const SCRATCH_EPOCHS: usize = 12;
 /// of 40 batches, and early stopping (`--patience`) ends the run once validation stops gaining.
 pub const FINE_TUNE_EPOCHS: usize = 20;
 
+fn plateau_schedule() -> LrSchedule {
+    LrSchedule::Plateau
+}
+
 fn default_lr_patience() -> usize {
     2
 }
@@ -166,13 +186,28 @@ impl TrainOptions {
     /// The learning rate to start with: `--lr`, or the default for a run from scratch or from
     /// `--init`.
     pub fn learning_rate(&self) -> f64 {
-        self.lr.unwrap_or(if self.init.is_some() { FINE_TUNE_LEARNING_RATE } else { SCRATCH_LEARNING_RATE })
+        self.lr.unwrap_or(if self.init.is_some() {
+            FINE_TUNE_LEARNING_RATE
+        } else {
+            SCRATCH_LEARNING_RATE
+        })
     }
 
     /// The most epochs to train: `--epochs`, or the default for a run from scratch or from
     /// `--init`.
     pub fn epoch_limit(&self) -> usize {
-        self.epochs.unwrap_or(if self.init.is_some() { FINE_TUNE_EPOCHS } else { SCRATCH_EPOCHS })
+        self.epochs.unwrap_or(if self.init.is_some() {
+            FINE_TUNE_EPOCHS
+        } else {
+            SCRATCH_EPOCHS
+        })
+    }
+
+    /// The cosine schedule's rate for the optimizer step after `steps_done` steps.
+    pub fn cosine_learning_rate(&self, steps_done: usize) -> f64 {
+        let total_steps = (self.epoch_limit() * self.steps_per_epoch).max(1);
+        let progress = (steps_done as f64 / total_steps as f64).min(1.0);
+        self.learning_rate() * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 
     /// The options with the architecture fields set to `architecture` (an `--init` file's), so
@@ -208,9 +243,11 @@ impl TrainOptions {
                 layers_per_stack: self.layers,
                 conditioned: !self.no_conditioning,
             }),
-            ArchChoice::Lstm => {
-                Architecture::Lstm(LstmConfig { embedding: self.channels, hidden: self.skip, layers: self.layers })
-            }
+            ArchChoice::Lstm => Architecture::Lstm(LstmConfig {
+                embedding: self.channels,
+                hidden: self.skip,
+                layers: self.layers,
+            }),
         }
     }
 }
@@ -228,45 +265,122 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<TrainOptions, clap::Error> {
-        let all = ["train", "--data", "songs", "--out", "run"].iter().chain(args);
+        let all = ["train", "--data", "songs", "--out", "run"]
+            .iter()
+            .chain(args);
         Cli::try_parse_from(all).map(|cli| cli.options)
     }
 
     #[test]
     fn init_takes_the_fine_tuning_defaults_unless_they_are_given() {
         let scratch = parse(&[]).unwrap();
-        assert_eq!((scratch.learning_rate(), scratch.epoch_limit()), (SCRATCH_LEARNING_RATE, SCRATCH_EPOCHS));
+        assert_eq!(
+            (scratch.learning_rate(), scratch.epoch_limit()),
+            (SCRATCH_LEARNING_RATE, SCRATCH_EPOCHS)
+        );
         let fine_tune = parse(&["--init", "default.safetensors"]).unwrap();
-        assert_eq!((fine_tune.learning_rate(), fine_tune.epoch_limit()), (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS));
-        let chosen = parse(&["--init", "default.safetensors", "--lr", "1e-4", "--epochs", "3"]).unwrap();
+        assert_eq!(
+            (fine_tune.learning_rate(), fine_tune.epoch_limit()),
+            (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS)
+        );
+        let chosen = parse(&[
+            "--init",
+            "default.safetensors",
+            "--lr",
+            "1e-4",
+            "--epochs",
+            "3",
+        ])
+        .unwrap();
         assert_eq!((chosen.learning_rate(), chosen.epoch_limit()), (1e-4, 3));
     }
 
     #[test]
     fn init_refuses_architecture_options() {
-        let architecture_flags =
-            [&["--channels", "96"][..], &["--skip", "64"], &["--stacks", "3"], &["--layers", "8"], &["--arch", "lstm"]];
-        for flag in architecture_flags.into_iter().chain([&["--no-conditioning"][..]]) {
-            let args: Vec<&str> = ["--init", "default.safetensors"].iter().chain(flag).copied().collect();
-            let error = parse(&args).err().unwrap_or_else(|| panic!("{flag:?} accepted with --init")).to_string();
-            assert!(error.contains("--init") && error.contains(flag[0]), "{flag:?}: {error}");
+        let architecture_flags = [
+            &["--channels", "96"][..],
+            &["--skip", "64"],
+            &["--stacks", "3"],
+            &["--layers", "8"],
+            &["--arch", "lstm"],
+        ];
+        for flag in architecture_flags
+            .into_iter()
+            .chain([&["--no-conditioning"][..]])
+        {
+            let args: Vec<&str> = ["--init", "default.safetensors"]
+                .iter()
+                .chain(flag)
+                .copied()
+                .collect();
+            let error = parse(&args)
+                .err()
+                .unwrap_or_else(|| panic!("{flag:?} accepted with --init"))
+                .to_string();
+            assert!(
+                error.contains("--init") && error.contains(flag[0]),
+                "{flag:?}: {error}"
+            );
         }
     }
 
     #[test]
     fn options_saved_before_init_existed_still_load() {
-        let mut saved = serde_json::to_value(parse(&["--lr", "0.002", "--epochs", "60"]).unwrap()).unwrap();
+        let mut saved =
+            serde_json::to_value(parse(&["--lr", "0.002", "--epochs", "60"]).unwrap()).unwrap();
         let fields = saved.as_object_mut().unwrap();
         fields.remove("init");
         fields.remove("max_minutes");
+        fields.remove("lr_schedule");
         let options: TrainOptions = serde_json::from_value(saved).unwrap();
-        assert_eq!((options.init.clone(), options.learning_rate(), options.epoch_limit()), (None, 2e-3, 60));
+        assert_eq!(
+            (
+                options.init.clone(),
+                options.learning_rate(),
+                options.epoch_limit()
+            ),
+            (None, 2e-3, 60)
+        );
+        assert_eq!(options.lr_schedule, LrSchedule::Plateau);
+    }
+
+    #[test]
+    fn the_cosine_schedule_falls_from_the_rate_to_zero_over_the_epoch_limit() {
+        let options = parse(&[
+            "--lr-schedule",
+            "cosine",
+            "--lr",
+            "0.002",
+            "--epochs",
+            "10",
+            "--steps-per-epoch",
+            "40",
+        ])
+        .unwrap();
+        let rates: Vec<f64> = [0, 200, 400, 500]
+            .iter()
+            .map(|&step| options.cosine_learning_rate(step))
+            .collect();
+        assert!(
+            (rates[0] - 0.002).abs() < 1e-12 && (rates[1] - 0.001).abs() < 1e-12,
+            "{rates:?}"
+        );
+        assert!(rates[2] < 1e-12 && rates[3] < 1e-12, "{rates:?}");
+        assert!(rates.windows(2).all(|pair| pair[1] <= pair[0]), "{rates:?}");
     }
 
     #[test]
     fn with_architecture_records_the_file_s_network() {
-        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false };
-        let options = parse(&["--init", "x.safetensors"]).unwrap().with_architecture(Architecture::WaveNet(config));
+        let config = WaveNetConfig {
+            residual_channels: 96,
+            skip_channels: 192,
+            stacks: 3,
+            layers_per_stack: 9,
+            conditioned: false,
+        };
+        let options = parse(&["--init", "x.safetensors"])
+            .unwrap()
+            .with_architecture(Architecture::WaveNet(config));
         assert_eq!(options.architecture(), Architecture::WaveNet(config));
     }
 }

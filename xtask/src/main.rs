@@ -20,6 +20,8 @@ commands:
   train --init MODEL --data DIR --out RUN
                                 fine-tune a model (the default: assets/default-model.safetensors)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
+  sizes --model A --model B --data DIR --plot PNG
+                                validation NLL against engine step time, as a table and a plot
   generate --model FILE --prompt phrase.mid --bars 8 -o out.mid
                                 continue a phrase (see `generate --help`)
   quantize --model f32.safetensors --out int8.safetensors
@@ -42,8 +44,10 @@ fn main() -> Result<()> {
             bundle_notices::add_to_bundles(&root, &host_tests::target_dir().join("bundled"))?;
             Ok(())
         }
-        "known-packages" => nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest)),
-        "train" | "eval" => run_trainer(&command, &rest),
+        "known-packages" => {
+            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
+        }
+        "train" | "eval" | "sizes" => run_trainer(&command, &rest),
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
