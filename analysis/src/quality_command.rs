@@ -61,6 +61,11 @@ pub struct QualityArgs {
     /// before continuing it, as the plugin's hears the player (0 = leave that run out).
     #[arg(long, default_value_t = MEASURED_STRENGTH)]
     memory_strength: f32,
+    /// The collection was never trained on: take the phrases from every file, not only its
+    /// validation split (four times the phrases of a small collection). The Markov baseline,
+    /// which learns from the train split, would then have heard the phrases: it is left out.
+    #[arg(long)]
+    every_file: bool,
     /// Folder for quality.md, quality.json and the piano rolls.
     #[arg(long)]
     out: PathBuf,
@@ -71,11 +76,16 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         prompt_bars: args.prompt_bars,
         continuation_bars: args.bars,
     };
-    let held_out = read_pieces(&args.data, Selection::Side(Split::Validation))?;
+    let selection = if args.every_file {
+        Selection::All
+    } else {
+        Selection::Side(Split::Validation)
+    };
+    let held_out = read_pieces(&args.data, selection)?;
     let phrases = pick_phrases(&held_out, args.phrases, shape, args.seed);
     if phrases.len() < 2 {
         bail!(
-            "only {} validation pieces are long enough for {} + {} bars",
+            "only {} pieces are long enough for {} + {} bars",
             phrases.len(),
             args.prompt_bars,
             args.bars
@@ -117,7 +127,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
             )?);
         }
     }
-    if args.markov_order > 0 {
+    if args.markov_order > 0 && !args.every_file {
         candidates.push(markov_candidate(args, &phrases, &request)?);
     }
     let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();

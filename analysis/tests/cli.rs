@@ -142,3 +142,50 @@ fn quality_writes_the_table_json_and_piano_rolls() {
         assert!(midi.unwrap().notes.len() >= 8, "the prompt and the answer");
     }
 }
+
+#[test]
+fn quality_on_an_unseen_collection_takes_phrases_from_every_file() {
+    let corpus = tempfile::tempdir().unwrap();
+    write_corpus(corpus.path(), 40);
+    let validation = midi_files(corpus.path())
+        .unwrap()
+        .iter()
+        .filter(|f| split_of(corpus.path(), f) == Split::Validation)
+        .count();
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("random.safetensors");
+    let config = WaveNetConfig {
+        residual_channels: 8,
+        skip_channels: 8,
+        stacks: 1,
+        layers_per_stack: 3,
+        conditioned: true,
+    };
+    random_wavenet(config, 5).save(&model).unwrap();
+    let phrases = validation + 5;
+    let table = analysis(&[
+        "quality",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        corpus.path().to_str().unwrap(),
+        "--phrases",
+        &phrases.to_string(),
+        "--bars",
+        "2",
+        "--every-file",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(
+        !table.contains("Markov"),
+        "the baseline learnt these phrases: {table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("quality.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["phrases"].as_array().unwrap().len(),
+        phrases,
+        "more than the {validation} validation pieces give"
+    );
+}

@@ -1,5 +1,6 @@
-//! The cost of Continuo's `process()` per 64-sample block at 48 kHz while it answers
-//! (the real plugin through the CLAP ABI, real-time mode, timed around the call alone).
+//! The cost of Continuo's `process()` per 64-sample block at 48 kHz while it answers and the
+//! player comes back in over the answer (the real plugin through the CLAP ABI, real-time mode,
+//! timed around the call alone).
 //! Budget: 64 samples at 48 kHz = 1.33 ms; goal: worst case <= 5% of it (67 us).
 //!
 //! `cargo bench -p continuo-harness --bench process` (set CONTINUO_CLAP to a bundled
@@ -21,6 +22,9 @@ const BLOCK_SAMPLES: usize = 64;
 /// The phrase ends on beat 4; the default 2-bar answer spans beats 5 to 13.
 const ANSWER_START_BEATS: f64 = 5.0;
 const ANSWER_END_BEATS: f64 = 13.0;
+/// The player starts a new phrase half-way through the answer, so the timed blocks also carry
+/// played notes: the answer is interrupted (its notes released) and the new phrase is heard.
+const PLAYER_RETURNS_BEATS: f64 = 9.0;
 /// Lets the worker sample the answer ahead before the timed blocks (it runs ahead of the
 /// playhead in a DAW too; here blocks run faster than real time).
 const WORKER_HEAD_START: Duration = Duration::from_millis(50);
@@ -41,8 +45,22 @@ fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<Duration> {
     std::thread::sleep(WORKER_HEAD_START);
     let beats_per_block = BLOCK_SAMPLES as f64 / SAMPLE_RATE * 2.0;
     let mut position = start_beats + ANSWER_START_BEATS - 0.25;
-    let (mut notes, mut timings) = (vec![], vec![]);
+    let played = phrase(start_beats + PLAYER_RETURNS_BEATS);
+    let (mut notes, mut timings, mut block_events) =
+        (vec![], vec![], Vec::with_capacity(played.len()));
     while position < start_beats + ANSWER_END_BEATS + 0.5 {
+        block_events.clear();
+        block_events.extend(
+            played
+                .iter()
+                .filter(|(beat, _)| (position..position + beats_per_block).contains(beat))
+                .map(|&(beat, event)| {
+                    (
+                        ((beat - position) / beats_per_block * BLOCK_SAMPLES as f64) as u32,
+                        event,
+                    )
+                }),
+        );
         let transport = Transport {
             playing: true,
             tempo_bpm: 120.0,
@@ -54,7 +72,13 @@ fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<Duration> {
             Vec::with_capacity(BLOCK_SAMPLES),
         ];
         plugin
-            .process(BLOCK_SAMPLES, transport, &[], &mut notes, &mut audio)
+            .process(
+                BLOCK_SAMPLES,
+                transport,
+                &block_events,
+                &mut notes,
+                &mut audio,
+            )
             .expect("processes");
         timings.push(plugin.last_process_time());
         position += beats_per_block;
@@ -63,6 +87,14 @@ fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<Duration> {
         notes.iter().any(|note| note.on),
         "the plugin answered during the timed blocks"
     );
+    let (ons, offs) = notes.iter().fold((0, 0), |(ons, offs), note| {
+        if note.on {
+            (ons + 1, offs)
+        } else {
+            (ons, offs + 1)
+        }
+    });
+    assert_eq!(ons, offs, "the player's return released every answer note");
     timings
 }
 

@@ -12,6 +12,7 @@ use continuo::model::{plain_tensors, Architecture, ModelFile, WaveNetConfig};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use continuo_analysis::plot_font;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::eval::{eval, EvalOptions, SplitChoice};
@@ -41,6 +42,10 @@ pub struct SizesOptions {
     /// A model file to measure (repeat for each size).
     #[arg(long, required = true)]
     pub model: Vec<PathBuf>,
+    /// A name for each model in the plot and the table, in the order of `--model` (default: its
+    /// shape, which several runs may share).
+    #[arg(long)]
+    pub label: Vec<String>,
     /// Folder of .mid files whose validation split scores the models (repeat for several).
     #[arg(long, required = true)]
     pub data: Vec<PathBuf>,
@@ -53,6 +58,8 @@ pub struct SizesOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct SizeReport {
     pub model: String,
+    /// What the plot calls it.
+    pub label: String,
     /// Residual channels, skip channels, stacks x layers.
     pub shape: String,
     pub parameters: usize,
@@ -101,6 +108,7 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<SizeReport> {
     let mut engine = Engine::from_model_file(&model, &path.display().to_string())?;
     Ok(SizeReport {
         model: path.display().to_string(),
+        label: shape(&config),
         shape: shape(&config),
         parameters: plain_tensors(&model.meta.architecture, model.meta.vocab_size)
             .iter()
@@ -147,15 +155,16 @@ fn fastest_step_microseconds(engine: &mut Engine) -> f64 {
     fastest
 }
 
-/// The Markdown table of the reports, best NLL marked by nothing: the reader compares.
+/// The Markdown table of the reports.
 pub fn table(reports: &[SizeReport]) -> String {
     let mut lines = vec![
-        "| model | shape | parameters | file | validation NLL (nats/token) | top-1 | int8 step (µs) | kernel |".to_string(),
-        "|---|---|---|---|---|---|---|---|".to_string(),
+        "| model | path | shape | parameters | file size | validation NLL (nats/token) | top-1 | int8 step (µs) | kernel |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     lines.extend(reports.iter().map(|report| {
         format!(
-            "| `{}` | {} | {} | {:.2} MB | {:.4} | {:.1}% | {:.1} | {} |",
+            "| {} | `{}` | {} | {} | {:.2} MB | {:.4} | {:.1}% | {:.1} | {} |",
+            report.label,
             report.model,
             report.shape,
             report.parameters,
@@ -193,6 +202,7 @@ fn draw_on<DB: DrawingBackend>(
             (low.min(report.valid_nll), high.max(report.valid_nll))
         });
     let padding = ((worst - best) * 0.15).max(0.02);
+    let x_end = slowest * 1.15;
     let kernel = reports.first().map_or("", |report| report.kernel);
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -202,7 +212,7 @@ fn draw_on<DB: DrawingBackend>(
         .margin(MARGIN_PIXELS)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(0.0..slowest * 1.15, (best - padding)..(worst + padding))?;
+        .build_cartesian_2d(0.0..x_end, (best - padding)..(worst + padding))?;
     chart
         .configure_mesh()
         .x_desc(format!(
@@ -220,19 +230,22 @@ fn draw_on<DB: DrawingBackend>(
                 MODEL_COLOUR.filled(),
             )
         }))?
-        .label("trained model (shape: channels, skip, stacks x layers)")
+        .label("model: validation NLL against step time")
         .legend(|(x, y)| Circle::new((x + 10, y), POINT_RADIUS_PIXELS, MODEL_COLOUR.filled()));
     chart.draw_series(reports.iter().map(|report| {
+        // Labels of points in the right half go to their left, so none runs off the chart.
+        let side = if report.step_microseconds > 0.5 * x_end {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
         Text::new(
-            format!("{}  {:.3}", report.shape, report.valid_nll),
+            format!("  {}  {:.3}  ", report.label, report.valid_nll),
             (report.step_microseconds, report.valid_nll),
             (plot_font::FAMILY, LABEL_FONT_PIXELS)
                 .into_font()
                 .color(&BLACK)
-                .pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Left,
-                    plotters::style::text_anchor::VPos::Bottom,
-                )),
+                .pos(Pos::new(side, VPos::Bottom)),
         )
     }))?;
     chart
@@ -261,6 +274,7 @@ mod tests {
     fn report(shape: &str, step_microseconds: f64, valid_nll: f64) -> SizeReport {
         SizeReport {
             model: format!("{shape}.safetensors"),
+            label: format!("run {shape}"),
             shape: shape.to_string(),
             parameters: 1000,
             file_bytes: 2_500_000,
