@@ -23,7 +23,7 @@ fn the_clap_binary_carries_the_model_notice_and_its_description_credits_the_data
     assert!(
         contains(
             &binary,
-            "© Bernd Krüger, CC BY-SA 3.0 DE) and the music21 corpus".as_bytes()
+            "© Bernd Krüger, CC BY-SA 3.0 DE), the music21 corpus (Cuthbert & Ariza) and the Nottingham Music Database".as_bytes()
         ),
         "the description credits the data"
     );

@@ -4,8 +4,8 @@
 /// The CLAP description: what Continuo does, and the default model's credit in brief.
 pub const DESCRIPTION: &str =
     "Listens to a phrase and continues it live. Default model trained on \
-piano-midi.de (© Bernd Krüger, CC BY-SA 3.0 DE) and the music21 corpus (Cuthbert & Ariza); weights \
-CC BY-SA 4.0 / GPL-3.0, plugin GPL-3.0-or-later";
+piano-midi.de (© Bernd Krüger, CC BY-SA 3.0 DE), the music21 corpus (Cuthbert & Ariza) and the \
+Nottingham Music Database (via Jukedeck, GPL-3.0); weights GPL-3.0, plugin GPL-3.0-or-later";
 
 /// The full attribution and licence notice of the embedded default model. `#[used]` keeps it in
 /// the binary although no code reads it.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use continuo::engine::{Engine, Kernel};
-use continuo::model::{plain_tensors, Architecture, ModelFile, WaveNetConfig};
+use continuo::model::{Architecture, ModelFile, WaveNetConfig};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use continuo_analysis::plot_font;
 use plotters::prelude::*;
@@ -20,9 +20,10 @@ use crate::eval::{eval, EvalOptions, SplitChoice};
 /// Tokens fed before timing, so every delay line holds history (as in the benchmark).
 const WARM_UP_TOKENS: usize = 4096;
 /// Steps in one timed batch.
-const STEPS_PER_BATCH: usize = 2000;
-/// Timed batches; the fastest is reported, as the one least disturbed on a shared machine.
-const TIMED_BATCHES: usize = 25;
+const STEPS_PER_BATCH: usize = 500;
+/// Timed batches; the fastest is reported, as the one least disturbed on a shared machine
+/// (whose hypervisor takes whole milliseconds now and then).
+const TIMED_BATCHES: usize = 200;
 
 /// The plugin's budget for one engine step, microseconds (issue 12: the new default's limit).
 pub const STEP_BUDGET_MICROSECONDS: f64 = 30.0;
@@ -74,16 +75,34 @@ pub struct SizeReport {
 
 /// Measures every model, draws the plot and returns the reports in the order given.
 pub fn sizes(options: &SizesOptions) -> Result<Vec<SizeReport>> {
-    let reports = options
+    if !options.label.is_empty() && options.label.len() != options.model.len() {
+        bail!(
+            "{} labels for {} models: give one --label per --model, or none",
+            options.label.len(),
+            options.model.len()
+        );
+    }
+    let measured = options
         .model
         .iter()
         .map(|path| measure(path, &options.data))
         .collect::<Result<Vec<_>>>()?;
+    let (mut reports, mut engines): (Vec<SizeReport>, Vec<Engine>) = measured.into_iter().unzip();
+    for (report, step) in reports
+        .iter_mut()
+        .zip(fastest_steps_microseconds(&mut engines))
+    {
+        report.step_microseconds = step;
+    }
+    for (report, label) in reports.iter_mut().zip(&options.label) {
+        report.label = label.clone();
+    }
     draw(&options.plot, &reports)?;
     Ok(reports)
 }
 
-fn measure(path: &Path, data: &[PathBuf]) -> Result<SizeReport> {
+/// A model's report (its step time still to come) and its engine.
+fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
     let model = ModelFile::load(path)?;
     let Architecture::WaveNet(config) = model.meta.architecture else {
         bail!(
@@ -105,23 +124,26 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<SizeReport> {
         fit_memory: false,
     };
     let scored = eval(&eval_options)?;
-    let mut engine = Engine::from_model_file(&model, &path.display().to_string())?;
-    Ok(SizeReport {
+    let engine = Engine::from_model_file(&model, &path.display().to_string())?;
+    let report = SizeReport {
         model: path.display().to_string(),
         label: shape(&config),
         shape: shape(&config),
-        parameters: plain_tensors(&model.meta.architecture, model.meta.vocab_size)
+        parameters: model
+            .tensors
             .iter()
-            .map(|(_, dimensions)| dimensions.iter().product::<usize>())
+            .filter(|(name, _)| !name.ends_with("_scale"))
+            .map(|(_, tensor)| tensor.shape.iter().product::<usize>())
             .sum(),
         file_bytes: std::fs::metadata(path)
             .with_context(|| path.display().to_string())?
             .len(),
         valid_nll: scored.nll_per_token,
         top1_accuracy: scored.top1_accuracy,
-        step_microseconds: fastest_step_microseconds(&mut engine),
+        step_microseconds: f64::NAN,
         kernel: Kernel::detect().name(),
-    })
+    };
+    Ok((report, engine))
 }
 
 /// "C64 S128 2x10": residual and skip channels, stacks by layers per stack.
@@ -137,19 +159,26 @@ fn token(index: usize) -> Token {
     (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
 }
 
-fn fastest_step_microseconds(engine: &mut Engine) -> f64 {
+/// Each engine's fastest batch, the batches taken in turn (one of each engine per round), so
+/// that a spell of contention on a shared machine slows one batch of every model alike instead of
+/// all the batches of one.
+fn fastest_steps_microseconds(engines: &mut [Engine]) -> Vec<f64> {
     let mut checksum = 0.0f32;
-    for index in 0..WARM_UP_TOKENS {
-        checksum += engine.step(token(index))[0];
-    }
-    let mut fastest = f64::INFINITY;
-    for batch in 0..TIMED_BATCHES {
-        let first = WARM_UP_TOKENS + batch * STEPS_PER_BATCH;
-        let started = Instant::now();
-        for index in first..first + STEPS_PER_BATCH {
-            checksum += std::hint::black_box(engine.step(token(index))[0]);
+    for engine in engines.iter_mut() {
+        for index in 0..WARM_UP_TOKENS {
+            checksum += engine.step(token(index))[0];
         }
-        fastest = fastest.min(started.elapsed().as_secs_f64() * 1e6 / STEPS_PER_BATCH as f64);
+    }
+    let mut fastest = vec![f64::INFINITY; engines.len()];
+    for round in 0..TIMED_BATCHES {
+        let first = WARM_UP_TOKENS + round * STEPS_PER_BATCH;
+        for (engine, fastest) in engines.iter_mut().zip(&mut fastest) {
+            let started = Instant::now();
+            for index in first..first + STEPS_PER_BATCH {
+                checksum += std::hint::black_box(engine.step(token(index))[0]);
+            }
+            *fastest = fastest.min(started.elapsed().as_secs_f64() * 1e6 / STEPS_PER_BATCH as f64);
+        }
     }
     std::hint::black_box(checksum);
     fastest
@@ -305,6 +334,18 @@ mod tests {
             "{}",
             lines[3]
         );
+    }
+
+    #[test]
+    fn labels_must_name_every_model_or_none() {
+        let options = SizesOptions {
+            model: vec!["a.safetensors".into(), "b.safetensors".into()],
+            label: vec!["only one".to_string()],
+            data: vec!["songs".into()],
+            plot: "sizes.png".into(),
+        };
+        let error = sizes(&options).unwrap_err().to_string();
+        assert!(error.contains("1 labels for 2 models"), "{error}");
     }
 
     #[test]
