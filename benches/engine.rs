@@ -15,9 +15,7 @@ use continuo::model::{ModelFile, WaveNetConfig};
 use continuo::style_memory::{MemoryContext, StyleMemory, MEMORY_CAPACITY_TOKENS};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
 /// Tokens fed before measuring, so every delay line holds real history.
 const WARM_UP_TOKENS: usize = 4096;
@@ -28,13 +26,7 @@ fn token(index: usize) -> Token {
 }
 
 fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
-    WaveNetConfig {
-        residual_channels: channels,
-        skip_channels: 2 * channels,
-        stacks: 2,
-        layers_per_stack,
-        conditioned: true,
-    }
+    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true }
 }
 
 fn warmed_engine(model: &ModelFile) -> Engine {
@@ -63,10 +55,7 @@ fn bench_step(c: &mut Criterion) {
     for (name, config) in sizes {
         let f32_model = random_wavenet(config, 1);
         for model in [quantize(&f32_model), f32_model] {
-            let id = format!(
-                "{}/{name}",
-                format!("{:?}", model.meta.precision).to_lowercase()
-            );
+            let id = format!("{}/{name}", format!("{:?}", model.meta.precision).to_lowercase());
             bench_one_step(&mut group, &id, warmed_engine(&model));
         }
     }
@@ -84,11 +73,7 @@ fn bench_default_step_per_kernel(c: &mut Criterion) {
             eprintln!("default_step_per_kernel: skips int8 {name}: this CPU lacks it");
             continue;
         };
-        bench_one_step(
-            &mut group,
-            &format!("int8 {name}"),
-            warmed_engine_with(&int8_model, kernel),
-        );
+        bench_one_step(&mut group, &format!("int8 {name}"), warmed_engine_with(&int8_model, kernel));
     }
     // The f32 products run the AVX2 + FMA kernel on every x86 SIMD kernel.
     bench_one_step(&mut group, "f32", warmed_engine(&f32_model));
@@ -123,9 +108,7 @@ fn bench_style_memory(c: &mut Criterion) {
         memory.learn(played_token(index));
         context.push(played_token(index));
     }
-    let logits = warmed_engine(&quantize(&random_wavenet(WaveNetConfig::default(), 1)))
-        .logits()
-        .to_vec();
+    let logits = warmed_engine(&quantize(&random_wavenet(WaveNetConfig::default(), 1))).logits().to_vec();
     let mut steered = logits.clone();
     c.bench_function("style memory steer, full memory", |b| {
         b.iter(|| {

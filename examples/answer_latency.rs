@@ -28,64 +28,29 @@ fn main() {
     live.temperature.store(1.0, Ordering::Relaxed);
     live.top_p.store(0.95, Ordering::Relaxed);
     // The style memory on, as by default: it learns the phrases and steers every token.
-    live.style_memory
-        .store(MEASURED_STRENGTH, Ordering::Relaxed);
+    live.style_memory.store(MEASURED_STRENGTH, Ordering::Relaxed);
     // The editor's feed of sampled notes: nobody reads it here, it just fills and drops.
     let (_, sampled, _) = display_channels();
-    let (model_path, saved_memory) = (
-        Arc::new(RwLock::new(String::new())),
-        Arc::new(RwLock::new(String::new())),
-    );
+    let (model_path, saved_memory) = (Arc::new(RwLock::new(String::new())), Arc::new(RwLock::new(String::new())));
     let mut worker = WorkerHandle::spawn(model_path, saved_memory, live, sampled);
-    let constraints = Constraints {
-        pitch_low: 36,
-        pitch_high: 96,
-        root: 0,
-        mode: ScaleMode::Chromatic,
-        allow_end: false,
-    };
+    let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
     let mut tick = 0;
     let mut latencies = vec![];
     for answer_id in 1..=TRIALS {
         for pitch in [60, 64, 67] {
-            worker.tell(ToWorker::Heard {
-                tick,
-                key: KeyEvent::On {
-                    pitch,
-                    velocity: 90,
-                },
-                from: HeardFrom::Player,
-            });
-            worker.tell(ToWorker::Heard {
-                tick: tick + 6,
-                key: KeyEvent::Off { pitch },
-                from: HeardFrom::Player,
-            });
+            worker.tell(ToWorker::Heard { tick, key: KeyEvent::On { pitch, velocity: 90 }, from: HeardFrom::Player });
+            worker.tell(ToWorker::Heard { tick: tick + 6, key: KeyEvent::Off { pitch }, from: HeardFrom::Player });
             tick += 12;
         }
         std::thread::sleep(IDLE_BEFORE_REQUEST);
         let start_tick = tick + ANSWER_GAP_TICKS;
-        let request = AnswerRequest {
-            answer_id,
-            start_tick,
-            end_tick: start_tick + ANSWER_TICKS,
-            seed: answer_id,
-            constraints,
-        };
+        let request = AnswerRequest { answer_id, start_tick, end_tick: start_tick + ANSWER_TICKS, seed: answer_id, constraints };
         let asked = Instant::now();
-        worker
-            .live()
-            .current_answer
-            .store(answer_id, Ordering::Release);
+        worker.live().current_answer.store(answer_id, Ordering::Release);
         worker.tell(ToWorker::Answer(request));
         loop {
             match worker.poll() {
-                Some(AnswerMessage::Note { answer_id: id, .. })
-                | Some(AnswerMessage::Done { answer_id: id })
-                    if id == answer_id =>
-                {
-                    break
-                }
+                Some(AnswerMessage::Note { answer_id: id, .. }) | Some(AnswerMessage::Done { answer_id: id }) if id == answer_id => break,
                 _ => std::hint::spin_loop(),
             }
         }

@@ -29,23 +29,17 @@ fn token(index: usize) -> Token {
 /// The counted part: `steps` engine steps.
 #[inline(never)]
 fn timed_steps(engine: &mut Engine, first: usize, steps: usize) -> f32 {
-    (first..first + steps)
-        .map(|index| black_box(engine.step(token(index))[0]))
-        .sum()
+    (first..first + steps).map(|index| black_box(engine.step(token(index))[0])).sum()
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (kernel_name, precision, steps, batches) = match &args[..] {
         [kernel, precision, steps] => (kernel, precision, steps, "0"),
-        [kernel, precision, steps, flag, batches] if flag == "--best-of" => {
-            (kernel, precision, steps, batches.as_str())
-        }
+        [kernel, precision, steps, flag, batches] if flag == "--best-of" => (kernel, precision, steps, batches.as_str()),
         _ => {
             eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES]");
-            eprintln!(
-                "  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32"
-            );
+            eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
             return ExitCode::FAILURE;
         }
     };
@@ -60,9 +54,7 @@ fn main() -> ExitCode {
     let survey = Kernel::survey();
     let Some((_, available)) = survey.iter().find(|(name, _)| name == kernel_name) else {
         let names: Vec<&str> = survey.iter().map(|(name, _)| *name).collect();
-        eprintln!(
-            "engine_steps: no kernel {kernel_name:?} on this architecture (it has {names:?})"
-        );
+        eprintln!("engine_steps: no kernel {kernel_name:?} on this architecture (it has {names:?})");
         return ExitCode::FAILURE;
     };
     let Some(kernel) = *available else {
@@ -93,10 +85,7 @@ fn main() -> ExitCode {
             })
             .min()
             .expect("at least one batch");
-        println!(
-            "{kernel_name} {precision}: best of {batches} batches: {:.2} us per step",
-            best.as_secs_f64() * 1e6 / steps as f64
-        );
+        println!("{kernel_name} {precision}: best of {batches} batches: {:.2} us per step", best.as_secs_f64() * 1e6 / steps as f64);
     }
     ExitCode::SUCCESS
 }

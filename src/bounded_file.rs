@@ -41,9 +41,7 @@ fn ensure_regular(metadata: &std::fs::Metadata) -> Result<(), BoundedReadError> 
     if kind.is_file() {
         Ok(())
     } else {
-        Err(BoundedReadError::NotRegular {
-            kind: describe(kind),
-        })
+        Err(BoundedReadError::NotRegular { kind: describe(kind) })
     }
 }
 
@@ -72,10 +70,7 @@ fn describe(kind: std::fs::FileType) -> &'static str {
 #[cfg(unix)]
 fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
 }
 
 #[cfg(not(unix))]

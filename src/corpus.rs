@@ -69,10 +69,7 @@ pub struct SongFile {
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     #[error("{folder}: cannot list folder: {source}")]
-    Unlistable {
-        folder: String,
-        source: std::io::Error,
-    },
+    Unlistable { folder: String, source: std::io::Error },
     #[error("{folder}: no .mid files found")]
     NoMidiFiles { folder: String },
 }
@@ -87,23 +84,14 @@ pub fn read_songs(
     mut skipped: impl FnMut(MidiError),
 ) -> Result<Vec<SongFile>, CorpusError> {
     let folder_name = || folder.display().to_string();
-    let files = midi_files(folder).map_err(|source| CorpusError::Unlistable {
-        folder: folder_name(),
-        source,
-    })?;
+    let files = midi_files(folder).map_err(|source| CorpusError::Unlistable { folder: folder_name(), source })?;
     if files.is_empty() {
-        return Err(CorpusError::NoMidiFiles {
-            folder: folder_name(),
-        });
+        return Err(CorpusError::NoMidiFiles { folder: folder_name() });
     }
     let mut songs = Vec::with_capacity(files.len());
     for path in files.into_iter().filter(|path| keep(path)) {
         match read_midi_file(&path, options) {
-            Ok(song) => songs.push(SongFile {
-                name: relative_name(folder, &path),
-                path,
-                song,
-            }),
+            Ok(song) => songs.push(SongFile { name: relative_name(folder, &path), path, song }),
             Err(error) => skipped(error),
         }
     }
@@ -113,11 +101,7 @@ pub fn read_songs(
 /// The path below `folder`, `/`-separated whatever the platform.
 fn relative_name(folder: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(folder).unwrap_or(path);
-    relative
-        .iter()
-        .map(|part| part.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    relative.iter().map(|part| part.to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// The split of `file`, found under `root`.
@@ -131,9 +115,7 @@ pub fn split_of(root: &Path, file: &Path) -> Split {
 
 /// FNV-1a, 64 bits: tiny, stable, and well spread over similar names.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -143,21 +125,13 @@ mod tests {
     #[test]
     fn the_split_is_stable_and_about_the_validation_share() {
         let root = Path::new("/data");
-        let files: Vec<PathBuf> = (0..2000)
-            .map(|i| root.join(format!("set/piece_{i:04}.mid")))
-            .collect();
-        let validation = files
-            .iter()
-            .filter(|f| split_of(root, f) == Split::Validation)
-            .count();
+        let files: Vec<PathBuf> = (0..2000).map(|i| root.join(format!("set/piece_{i:04}.mid"))).collect();
+        let validation = files.iter().filter(|f| split_of(root, f) == Split::Validation).count();
         assert!((150..250).contains(&validation), "{validation} of 2000");
         // The same relative path lands on the same side under any root.
         for file in &files {
             let moved = Path::new("/elsewhere").join(file.strip_prefix(root).unwrap());
-            assert_eq!(
-                split_of(root, file),
-                split_of(Path::new("/elsewhere"), &moved)
-            );
+            assert_eq!(split_of(root, file), split_of(Path::new("/elsewhere"), &moved));
         }
     }
 
@@ -166,35 +140,21 @@ mod tests {
         use crate::midi_file::write_midi;
         use crate::tokens::Note;
         let dir = tempfile::tempdir().unwrap();
-        let note = Note {
-            pitch: 60,
-            velocity: 80,
-            start_beats: 0.0,
-            duration_beats: 1.0,
-        };
+        let note = Note { pitch: 60, velocity: 80, start_beats: 0.0, duration_beats: 1.0 };
         for name in ["a.mid", "b.mid", "c.mid"] {
             std::fs::write(dir.path().join(name), write_midi(&[note], 120.0, (4, 4))).unwrap();
         }
         std::fs::write(dir.path().join("broken.mid"), b"MThd").unwrap();
         let mut skipped = Vec::new();
         let keep = |path: &Path| !path.ends_with("c.mid");
-        let songs = read_songs(dir.path(), ReadOptions::default(), keep, |error| {
-            skipped.push(error.to_string())
-        })
-        .unwrap();
+        let songs = read_songs(dir.path(), ReadOptions::default(), keep, |error| skipped.push(error.to_string())).unwrap();
         let names: Vec<&str> = songs.iter().map(|song| song.name.as_str()).collect();
         assert_eq!(names, vec!["a.mid", "b.mid"]);
         assert_eq!(skipped.len(), 1);
-        assert!(
-            skipped[0].contains("broken.mid") && skipped[0].contains("not a valid MIDI file"),
-            "{skipped:?}"
-        );
+        assert!(skipped[0].contains("broken.mid") && skipped[0].contains("not a valid MIDI file"), "{skipped:?}");
         let empty = tempfile::tempdir().unwrap();
         let error = read_songs(empty.path(), ReadOptions::default(), |_| true, |_| {}).unwrap_err();
-        assert!(
-            error.to_string().ends_with("no .mid files found"),
-            "{error}"
-        );
+        assert!(error.to_string().ends_with("no .mid files found"), "{error}");
     }
 
     /// Failed before: the recursive walk followed `b/up` back to the root again and again, its
@@ -210,18 +170,9 @@ mod tests {
         let found: Vec<String> = midi_files(dir.path())
             .unwrap()
             .iter()
-            .map(|p| {
-                p.strip_prefix(dir.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|p| p.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(
-            found,
-            vec!["a/song.mid"],
-            "the folder b is read once, by its first name in sorted order"
-        );
+        assert_eq!(found, vec!["a/song.mid"], "the folder b is read once, by its first name in sorted order");
     }
 
     /// A file of more notes than the limit is skipped with its reason, and the rest are read.
@@ -230,43 +181,15 @@ mod tests {
         use crate::midi_file::{write_midi, MAX_NOTES_PER_FILE};
         use crate::tokens::Note;
         let dir = tempfile::tempdir().unwrap();
-        let note = |index: usize| Note {
-            pitch: 60,
-            velocity: 80,
-            start_beats: index as f64,
-            duration_beats: 0.5,
-        };
-        std::fs::write(
-            dir.path().join("small.mid"),
-            write_midi(&[note(0)], 120.0, (4, 4)),
-        )
-        .unwrap();
+        let note = |index: usize| Note { pitch: 60, velocity: 80, start_beats: index as f64, duration_beats: 0.5 };
+        std::fs::write(dir.path().join("small.mid"), write_midi(&[note(0)], 120.0, (4, 4))).unwrap();
         let busy: Vec<Note> = (0..=MAX_NOTES_PER_FILE).map(note).collect();
-        std::fs::write(
-            dir.path().join("busy.mid"),
-            write_midi(&busy, 120.0, (4, 4)),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("busy.mid"), write_midi(&busy, 120.0, (4, 4))).unwrap();
         let mut skipped = Vec::new();
-        let songs = read_songs(
-            dir.path(),
-            ReadOptions::default(),
-            |_| true,
-            |error| skipped.push(error.to_string()),
-        )
-        .unwrap();
-        assert_eq!(
-            songs
-                .iter()
-                .map(|song| song.name.as_str())
-                .collect::<Vec<_>>(),
-            vec!["small.mid"]
-        );
+        let songs = read_songs(dir.path(), ReadOptions::default(), |_| true, |error| skipped.push(error.to_string())).unwrap();
+        assert_eq!(songs.iter().map(|song| song.name.as_str()).collect::<Vec<_>>(), vec!["small.mid"]);
         assert_eq!(skipped.len(), 1);
-        assert!(
-            skipped[0].contains("busy.mid: holds more than 500000 notes"),
-            "{skipped:?}"
-        );
+        assert!(skipped[0].contains("busy.mid: holds more than 500000 notes"), "{skipped:?}");
     }
 
     #[test]
@@ -279,12 +202,7 @@ mod tests {
         let found: Vec<String> = midi_files(dir.path())
             .unwrap()
             .iter()
-            .map(|p| {
-                p.strip_prefix(dir.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|p| p.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(found, vec!["b/three.midi", "b/two.MID", "one.mid"]);
     }

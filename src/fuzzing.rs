@@ -23,11 +23,7 @@ pub fn exercise_midi(bytes: &[u8]) -> Result<usize, MidiError> {
     let mut tokens = 0;
     for include_drums in [false, true] {
         let song = parse_midi(bytes, FUZZ_INPUT_NAME, ReadOptions { include_drums })?;
-        let _ = (
-            song.length_beats(),
-            song.beats_per_bar(),
-            song.seconds_at(song.length_beats()),
-        );
+        let _ = (song.length_beats(), song.beats_per_bar(), song.seconds_at(song.length_beats()));
         tokens = encode_notes(&song.notes).tokens.len();
     }
     Ok(tokens)
@@ -39,12 +35,7 @@ pub fn exercise_model(bytes: &[u8]) -> Result<(), ModelError> {
     let model = ModelFile::from_bytes(bytes, FUZZ_INPUT_NAME)?;
     let mut generator = Generator::new(Engine::from_model_file(&model, FUZZ_INPUT_NAME)?, 0);
     generator.reset();
-    for event in [
-        Event::Velocity(20),
-        Event::NoteOn(60),
-        Event::TimeShift(12),
-        Event::NoteOff(60),
-    ] {
+    for event in [Event::Velocity(20), Event::NoteOn(60), Event::TimeShift(12), Event::NoteOff(60)] {
         generator.feed(event.token());
     }
     let (options, constraints) = (SamplingOptions::default(), Constraints::default());
@@ -60,13 +51,8 @@ pub fn exercise_model(bytes: &[u8]) -> Result<(), ModelError> {
 const METADATA_TARGET_MAX_MODEL_BYTES: u64 = 256 << 10;
 /// The architecture of the model seeds (`fuzz/make_seeds.py`): whose tensors a fuzzed metadata
 /// gets when it describes no small WaveNet.
-const SEED_ARCHITECTURE: WaveNetConfig = WaveNetConfig {
-    residual_channels: 2,
-    skip_channels: 3,
-    stacks: 1,
-    layers_per_stack: 2,
-    conditioned: true,
-};
+const SEED_ARCHITECTURE: WaveNetConfig =
+    WaveNetConfig { residual_channels: 2, skip_channels: 3, stacks: 1, layers_per_stack: 2, conditioned: true };
 /// Seed of the random weights of the models the metadata target builds.
 const METADATA_TARGET_WEIGHTS_SEED: u64 = 1;
 
@@ -83,18 +69,14 @@ pub fn exercise_model_metadata(meta_json: &[u8]) -> Result<(), ModelError> {
 /// says int8), so that architectures the checks let through reach the engine; otherwise the
 /// seeds' tensors, which the loader must then find mismatched or never look at.
 fn tensors_for_metadata(meta_json: &str) -> ModelFile {
-    let small_wavenet =
-        serde_json::from_str::<ModelMeta>(meta_json)
-            .ok()
-            .and_then(|meta| match meta.architecture {
-                Architecture::WaveNet(config)
-                    if meta.validate().is_ok()
-                        && meta.memory_bytes()? <= METADATA_TARGET_MAX_MODEL_BYTES =>
-                {
-                    Some((config, meta.precision))
-                }
-                _ => None,
-            });
+    let small_wavenet = serde_json::from_str::<ModelMeta>(meta_json).ok().and_then(|meta| match meta.architecture {
+        Architecture::WaveNet(config)
+            if meta.validate().is_ok() && meta.memory_bytes()? <= METADATA_TARGET_MAX_MODEL_BYTES =>
+        {
+            Some((config, meta.precision))
+        }
+        _ => None,
+    });
     let (config, precision) = small_wavenet.unwrap_or((SEED_ARCHITECTURE, Precision::F32));
     let model = random_wavenet(config, METADATA_TARGET_WEIGHTS_SEED);
     match precision {
@@ -122,26 +104,13 @@ mod plugin_state {
     /// every parameter ends inside its range, and returns the model path the worker would then
     /// choose (no environment, no config file). An error names the input and why it was refused.
     pub fn exercise_plugin_state(bytes: &[u8]) -> Result<String, String> {
-        let mut state: PluginState = serde_json::from_slice(bytes).map_err(|error| {
-            format!(
-                "{}: unreadable plugin state: {error}",
-                super::FUZZ_INPUT_NAME
-            )
-        })?;
+        let mut state: PluginState = serde_json::from_slice(bytes)
+            .map_err(|error| format!("{}: unreadable plugin state: {error}", super::FUZZ_INPUT_NAME))?;
         let params = ContinuoParams::default();
         apply_state(&mut state, &params);
         assert_parameters_in_range(&params);
-        let _ = (
-            params.phrase_settings(4.0),
-            params.pitch_range(),
-            params.preview_gain(),
-            params.scale.value(),
-        );
-        let persisted = params
-            .model_path
-            .read()
-            .map(|path| path.clone())
-            .unwrap_or_default();
+        let _ = (params.phrase_settings(4.0), params.pitch_range(), params.preview_gain(), params.scale.value());
+        let persisted = params.model_path.read().map(|path| path.clone()).unwrap_or_default();
         Ok(resolve_model_path(&persisted, None, None))
     }
 
@@ -150,24 +119,14 @@ mod plugin_state {
         Continuo::filter_state(state);
         let by_id = params.param_map();
         for (id, value) in &state.params {
-            let Some((_, param, _)) = by_id.iter().find(|(known, _, _)| known == id) else {
-                continue;
-            };
+            let Some((_, param, _)) = by_id.iter().find(|(known, _, _)| known == id) else { continue };
             // SAFETY: the pointers come from `params`, which outlives this loop.
             unsafe {
                 match (*param, value) {
-                    (ParamPtr::FloatParam(p), ParamValue::F32(v)) => {
-                        _ = (*p)._internal_set_plain_value(*v)
-                    }
-                    (ParamPtr::IntParam(p), ParamValue::I32(v)) => {
-                        _ = (*p)._internal_set_plain_value(*v)
-                    }
-                    (ParamPtr::BoolParam(p), ParamValue::Bool(v)) => {
-                        _ = (*p)._internal_set_plain_value(*v)
-                    }
-                    (ParamPtr::EnumParam(p), ParamValue::I32(v)) => {
-                        _ = (*p)._internal_set_plain_value(*v)
-                    }
+                    (ParamPtr::FloatParam(p), ParamValue::F32(v)) => _ = (*p)._internal_set_plain_value(*v),
+                    (ParamPtr::IntParam(p), ParamValue::I32(v)) => _ = (*p)._internal_set_plain_value(*v),
+                    (ParamPtr::BoolParam(p), ParamValue::Bool(v)) => _ = (*p)._internal_set_plain_value(*v),
+                    (ParamPtr::EnumParam(p), ParamValue::I32(v)) => _ = (*p)._internal_set_plain_value(*v),
                     (ParamPtr::EnumParam(p), ParamValue::String(v)) => _ = (*p).set_from_id(v),
                     _ => {}
                 }
@@ -181,17 +140,9 @@ mod plugin_state {
     fn assert_parameters_in_range(params: &ContinuoParams) {
         for (id, param, _) in params.param_map() {
             // SAFETY: the pointer comes from `params`, alive for this call.
-            let (plain, low, high) = unsafe {
-                (
-                    param.unmodulated_plain_value(),
-                    param.preview_plain(0.0),
-                    param.preview_plain(1.0),
-                )
-            };
-            assert!(
-                (low..=high).contains(&plain),
-                "parameter {id} loaded as {plain}, outside its range {low}..={high}"
-            );
+            let (plain, low, high) =
+                unsafe { (param.unmodulated_plain_value(), param.preview_plain(0.0), param.preview_plain(1.0)) };
+            assert!((low..=high).contains(&plain), "parameter {id} loaded as {plain}, outside its range {low}..={high}");
         }
     }
 }
@@ -211,13 +162,7 @@ mod tests {
     /// small WaveNet of any shape, f32 or int8, gets matching tensors and loads.
     #[test]
     fn small_wavenets_of_other_shapes_load_and_run_from_their_metadata_alone() {
-        let config = WaveNetConfig {
-            residual_channels: 5,
-            skip_channels: 7,
-            stacks: 2,
-            layers_per_stack: 5,
-            conditioned: false,
-        };
+        let config = WaveNetConfig { residual_channels: 5, skip_channels: 7, stacks: 2, layers_per_stack: 5, conditioned: false };
         for precision in [Precision::F32, Precision::Int8] {
             exercise_model_metadata(metadata(config, precision).as_bytes()).unwrap();
         }
@@ -225,12 +170,8 @@ mod tests {
 
     #[test]
     fn metadata_beyond_the_limits_is_refused_naming_the_field() {
-        let config = WaveNetConfig {
-            layers_per_stack: limits::MAX_LAYERS_PER_STACK + 1,
-            ..SEED_ARCHITECTURE
-        };
-        let error =
-            exercise_model_metadata(metadata(config, Precision::F32).as_bytes()).unwrap_err();
+        let config = WaveNetConfig { layers_per_stack: limits::MAX_LAYERS_PER_STACK + 1, ..SEED_ARCHITECTURE };
+        let error = exercise_model_metadata(metadata(config, Precision::F32).as_bytes()).unwrap_err();
         assert!(error.to_string().contains("layers_per_stack"), "{error}");
     }
 }

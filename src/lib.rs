@@ -15,9 +15,9 @@ pub mod engine;
 /// The fuzz targets' code, shared with the replay test; not an API.
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod markov;
 pub mod midi_file;
 pub mod model;
+pub mod markov;
 pub mod plugin;
 pub mod reuse;
 pub mod style_memory;

@@ -111,14 +111,9 @@ fn modified_discounts(counts: &[u32]) -> [f64; 3] {
         return [0.5, 1.0, 1.5];
     }
     let y = n1 / (n1 + 2.0 * n2);
-    let discount = |count: f64, ratio: f64| {
-        (count - (count + 1.0) * y * ratio).clamp(MIN_DISCOUNT, count - MIN_DISCOUNT)
-    };
-    [
-        discount(1.0, n2 / n1),
-        discount(2.0, n3 / n2),
-        discount(3.0, n4 / n3),
-    ]
+    let discount =
+        |count: f64, ratio: f64| (count - (count + 1.0) * y * ratio).clamp(MIN_DISCOUNT, count - MIN_DISCOUNT);
+    [discount(1.0, n2 / n1), discount(2.0, n3 / n2), discount(3.0, n4 / n3)]
 }
 
 /// Hash of the last `length` tokens of `history`, read backwards (so each length extends the
@@ -127,9 +122,7 @@ fn context_hash(history: &[Token], length: usize) -> u64 {
     history[history.len() - length..]
         .iter()
         .rev()
-        .fold(length as u64, |hash, &token| {
-            splitmix64(hash ^ (token as u64 + 1))
-        })
+        .fold(length as u64, |hash, &token| splitmix64(hash ^ (token as u64 + 1)))
 }
 
 pub(crate) fn splitmix64(value: u64) -> u64 {
@@ -162,14 +155,8 @@ impl MarkovModel {
         }
         let total: f64 = counts.iter().sum();
         let unigram = counts.iter().map(|count| count / total).collect();
-        let contexts = (1..=max_order)
-            .map(|length| ContextTable::build(sequences, length))
-            .collect();
-        MarkovModel {
-            unigram,
-            contexts,
-            smoothing,
-        }
+        let contexts = (1..=max_order).map(|length| ContextTable::build(sequences, length)).collect();
+        MarkovModel { unigram, contexts, smoothing }
     }
 
     /// The longest context the model holds.
@@ -222,11 +209,7 @@ impl MarkovModel {
         };
         // Witten-Bell adds `distinct` escape counts to the total; the discounts take theirs
         // from the counts.
-        let denominator = if self.smoothing == Smoothing::WittenBell {
-            total + distinct
-        } else {
-            total
-        };
+        let denominator = if self.smoothing == Smoothing::WittenBell { total + distinct } else { total };
         let escaped = if self.smoothing == Smoothing::WittenBell {
             distinct
         } else {
@@ -251,20 +234,13 @@ mod tests {
     #[test]
     fn every_order_is_a_proper_distribution() {
         let sequences = vec![vec![1, 10, 11, 12, 10, 11, 13, 2], vec![1, 10, 11, 12, 2]];
-        for smoothing in [
-            Smoothing::WittenBell,
-            Smoothing::Discount(0.7),
-            Smoothing::ModifiedDiscount,
-        ] {
+        for smoothing in [Smoothing::WittenBell, Smoothing::Discount(0.7), Smoothing::ModifiedDiscount] {
             let model = MarkovModel::train(&sequences, 4, smoothing);
             let mut scratch = vec![0.0; VOCAB_SIZE];
             let mut orders = 0;
             model.for_each_order(&[1, 10, 11], 4, &mut scratch, |_, distribution| {
                 assert!(sums_to_one(distribution), "{smoothing:?}");
-                assert!(
-                    distribution.iter().all(|&p| p > 0.0),
-                    "no token gets zero probability"
-                );
+                assert!(distribution.iter().all(|&p| p > 0.0), "no token gets zero probability");
                 orders += 1;
             });
             assert_eq!(orders, 5);
@@ -300,11 +276,7 @@ mod tests {
     fn modified_discounts_follow_the_counts_of_counts() {
         // n1 = 4, n2 = 2, n3 = 1, n4 = 1: y = 4 / (4 + 2 * 2) = 0.5.
         let discounts = modified_discounts(&[1, 1, 1, 1, 2, 2, 3, 4, 9]);
-        let expected = [
-            1.0 - 2.0 * 0.5 * 2.0 / 4.0,
-            2.0 - 3.0 * 0.5 * 1.0 / 2.0,
-            3.0 - 4.0 * 0.5 * 1.0,
-        ];
+        let expected = [1.0 - 2.0 * 0.5 * 2.0 / 4.0, 2.0 - 3.0 * 0.5 * 1.0 / 2.0, 3.0 - 4.0 * 0.5 * 1.0];
         for (got, want) in discounts.iter().zip(expected) {
             assert!((got - want).abs() < 1e-12, "{discounts:?}");
         }
@@ -312,10 +284,7 @@ mod tests {
         // positive, so the escape never vanishes.
         let skewed = modified_discounts(&[1, 2, 3, 3, 3, 3, 3, 4]);
         assert!(
-            skewed
-                .iter()
-                .zip([1.0, 2.0, 3.0])
-                .all(|(&d, count)| d >= MIN_DISCOUNT && d <= count - MIN_DISCOUNT),
+            skewed.iter().zip([1.0, 2.0, 3.0]).all(|(&d, count)| d >= MIN_DISCOUNT && d <= count - MIN_DISCOUNT),
             "{skewed:?}"
         );
     }

@@ -32,10 +32,7 @@ pub const MAX_NOTES_PER_FILE: usize = 500_000;
 #[derive(Debug, thiserror::Error)]
 pub enum MidiError {
     #[error("{file}: {source}")]
-    Io {
-        file: String,
-        source: BoundedReadError,
-    },
+    Io { file: String, source: BoundedReadError },
     #[error("{file}: not a valid MIDI file: {reason}")]
     Invalid { file: String, reason: String },
     #[error("{file}: holds no notes")]
@@ -74,9 +71,7 @@ pub struct Song {
 impl Song {
     /// The tempo at the start of the piece.
     pub fn initial_tempo_bpm(&self) -> f64 {
-        self.tempo_map
-            .first()
-            .map_or(DEFAULT_TEMPO_BPM, |change| change.bpm)
+        self.tempo_map.first().map_or(DEFAULT_TEMPO_BPM, |change| change.bpm)
     }
 
     /// Quarter-note beats in one bar of the first time signature.
@@ -89,10 +84,7 @@ impl Song {
     pub fn seconds_at(&self, beat: f64) -> f64 {
         let mut seconds = 0.0;
         for (index, change) in self.tempo_map.iter().enumerate() {
-            let end = self
-                .tempo_map
-                .get(index + 1)
-                .map_or(f64::INFINITY, |next| next.beat);
+            let end = self.tempo_map.get(index + 1).map_or(f64::INFINITY, |next| next.beat);
             if beat <= change.beat {
                 break;
             }
@@ -111,10 +103,8 @@ impl Song {
 /// [`MAX_MIDI_FILE_BYTES`].
 pub fn read_midi_file(path: &Path, options: ReadOptions) -> Result<Song, MidiError> {
     let file = path.display().to_string();
-    let bytes = read_regular_file(path, MAX_MIDI_FILE_BYTES).map_err(|source| MidiError::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let bytes =
+        read_regular_file(path, MAX_MIDI_FILE_BYTES).map_err(|source| MidiError::Io { file: file.clone(), source })?;
     parse_midi(&bytes, &file, options)
 }
 
@@ -125,18 +115,13 @@ pub fn read_midi_file(path: &Path, options: ReadOptions) -> Result<Song, MidiErr
 /// (fuzz/regressions/midi_file/smpte_division_minus_128_fps.mid).
 fn has_minus_128_fps_header(bytes: &[u8]) -> bool {
     const DIVISION_OFFSET: usize = 12;
-    bytes
-        .windows(DIVISION_OFFSET + 2)
-        .any(|chunk| chunk.starts_with(b"MThd") && chunk[DIVISION_OFFSET] == 0x80)
+    bytes.windows(DIVISION_OFFSET + 2).any(|chunk| chunk.starts_with(b"MThd") && chunk[DIVISION_OFFSET] == 0x80)
 }
 
 /// Parses MIDI bytes; `file` names them in errors. A file of more than [`MAX_NOTES_PER_FILE`]
 /// notes is refused as soon as the count passes it.
 pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song, MidiError> {
-    let invalid = |reason: String| MidiError::Invalid {
-        file: file.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| MidiError::Invalid { file: file.to_string(), reason };
     if has_minus_128_fps_header(bytes) {
         return Err(invalid("SMPTE timing of -128 frames per second".into()));
     }
@@ -145,11 +130,7 @@ pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song
     let mut timed = merged_events(&smf.tracks);
     timed.sort_by_key(|event| event.tick);
 
-    let mut song = Song {
-        notes: Vec::new(),
-        tempo_map: Vec::new(),
-        time_signature: (4, 4),
-    };
+    let mut song = Song { notes: Vec::new(), tempo_map: Vec::new(), time_signature: (4, 4) };
     let mut seen_time_signature = false;
     let mut keys = KeyTracker::default();
     for event in timed {
@@ -159,12 +140,9 @@ pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song
                 let bpm = 60_000_000.0 / micros_per_beat.as_int().max(1) as f64;
                 push_tempo(&mut song.tempo_map, TempoChange { beat, bpm });
             }
-            TrackEventKind::Meta(MetaMessage::TimeSignature(
-                numerator,
-                denominator_power,
-                _,
-                _,
-            )) if !seen_time_signature && numerator > 0 && denominator_power < 7 => {
+            TrackEventKind::Meta(MetaMessage::TimeSignature(numerator, denominator_power, _, _))
+                if !seen_time_signature && numerator > 0 && denominator_power < 7 =>
+            {
                 song.time_signature = (numerator, 1 << denominator_power);
                 seen_time_signature = true;
             }
@@ -181,33 +159,18 @@ pub fn parse_midi(bytes: &[u8], file: &str, options: ReadOptions) -> Result<Song
     keys.finish(&mut song.notes);
     refuse_too_many_notes(&song.notes, file)?;
     if song.tempo_map.first().is_none_or(|first| first.beat > 0.0) {
-        song.tempo_map.insert(
-            0,
-            TempoChange {
-                beat: 0.0,
-                bpm: DEFAULT_TEMPO_BPM,
-            },
-        );
+        song.tempo_map.insert(0, TempoChange { beat: 0.0, bpm: DEFAULT_TEMPO_BPM });
     }
     if song.notes.is_empty() {
-        return Err(MidiError::NoNotes {
-            file: file.to_string(),
-        });
+        return Err(MidiError::NoNotes { file: file.to_string() });
     }
-    song.notes.sort_by(|a, b| {
-        a.start_beats
-            .total_cmp(&b.start_beats)
-            .then(a.pitch.cmp(&b.pitch))
-    });
+    song.notes.sort_by(|a, b| a.start_beats.total_cmp(&b.start_beats).then(a.pitch.cmp(&b.pitch)));
     Ok(song)
 }
 
 fn refuse_too_many_notes(notes: &[Note], file: &str) -> Result<(), MidiError> {
     if notes.len() > MAX_NOTES_PER_FILE {
-        return Err(MidiError::TooManyNotes {
-            file: file.to_string(),
-            limit: MAX_NOTES_PER_FILE,
-        });
+        return Err(MidiError::TooManyNotes { file: file.to_string(), limit: MAX_NOTES_PER_FILE });
     }
     Ok(())
 }
@@ -231,10 +194,7 @@ fn merged_events<'a>(tracks: &[Vec<TrackEvent<'a>>]) -> Vec<TimedEvent<'a>> {
         let mut tick = 0u64;
         for event in track {
             tick += event.delta.as_int() as u64;
-            merged.push(TimedEvent {
-                tick,
-                kind: event.kind,
-            });
+            merged.push(TimedEvent { tick, kind: event.kind });
         }
     }
     merged
@@ -251,13 +211,11 @@ enum Clock {
 impl Clock {
     fn new(timing: Timing) -> Result<Self, String> {
         match timing {
-            Timing::Metrical(ticks) if ticks.as_int() > 0 => {
-                Ok(Clock::Metrical(ticks.as_int() as f64))
-            }
+            Timing::Metrical(ticks) if ticks.as_int() > 0 => Ok(Clock::Metrical(ticks.as_int() as f64)),
             Timing::Metrical(_) => Err("zero ticks per quarter note".to_string()),
-            Timing::Timecode(fps, subframes) => Ok(Clock::Timecode(
-                fps.as_f32() as f64 * subframes.max(1) as f64,
-            )),
+            Timing::Timecode(fps, subframes) => {
+                Ok(Clock::Timecode(fps.as_f32() as f64 * subframes.max(1) as f64))
+            }
         }
     }
 
@@ -292,11 +250,7 @@ struct KeyTracker {
 
 impl Default for KeyTracker {
     fn default() -> Self {
-        Self {
-            held: vec![None; 16 * 128],
-            pedal_down: [false; 16],
-            last_beat: 0.0,
-        }
+        Self { held: vec![None; 16 * 128], pedal_down: [false; 16], last_beat: 0.0 }
     }
 }
 
@@ -306,11 +260,8 @@ impl KeyTracker {
         match message {
             MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
                 self.end(channel, key.as_int(), beat, notes);
-                self.held[slot(channel, key.as_int())] = Some(HeldKey {
-                    start_beats: beat,
-                    velocity: vel.as_int(),
-                    released: false,
-                });
+                self.held[slot(channel, key.as_int())] =
+                    Some(HeldKey { start_beats: beat, velocity: vel.as_int(), released: false });
             }
             MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
                 if self.pedal_down[channel as usize] {
@@ -321,9 +272,7 @@ impl KeyTracker {
                     self.end(channel, key.as_int(), beat, notes);
                 }
             }
-            MidiMessage::Controller { controller, value }
-                if controller.as_int() == SUSTAIN_CONTROLLER =>
-            {
+            MidiMessage::Controller { controller, value } if controller.as_int() == SUSTAIN_CONTROLLER => {
                 let down = value.as_int() >= SUSTAIN_DOWN_VALUE;
                 if self.pedal_down[channel as usize] && !down {
                     for key in 0..128 {
@@ -371,22 +320,8 @@ pub fn write_midi(notes: &[Note], tempo_bpm: f64, time_signature: (u8, u8)) -> V
         let start = (note.start_beats * per_beat).round() as u64;
         let end = ((note.end_beats() * per_beat).round() as u64).max(start + 1);
         let key = u7::new(note.pitch.min(127));
-        events.push((
-            start,
-            1,
-            MidiMessage::NoteOn {
-                key,
-                vel: u7::new(note.velocity.clamp(1, 127)),
-            },
-        ));
-        events.push((
-            end,
-            0,
-            MidiMessage::NoteOff {
-                key,
-                vel: u7::new(0),
-            },
-        ));
+        events.push((start, 1, MidiMessage::NoteOn { key, vel: u7::new(note.velocity.clamp(1, 127)) }));
+        events.push((end, 0, MidiMessage::NoteOff { key, vel: u7::new(0) }));
     }
     // Offs before ons at the same tick, so a re-struck key is released before it sounds again.
     events.sort_by_key(|&(tick, order, message)| (tick, order, message_key(message)));
@@ -395,42 +330,26 @@ pub fn write_midi(notes: &[Note], tempo_bpm: f64, time_signature: (u8, u8)) -> V
     let denominator_power = time_signature.1.max(1).trailing_zeros() as u8;
     let mut track = vec![
         meta(0, MetaMessage::Tempo(u24::new(micros_per_beat))),
-        meta(
-            0,
-            MetaMessage::TimeSignature(time_signature.0, denominator_power, 24, 8),
-        ),
+        meta(0, MetaMessage::TimeSignature(time_signature.0, denominator_power, 24, 8)),
     ];
     let mut last_tick = 0;
     for (tick, _, message) in events {
         track.push(TrackEvent {
             delta: u28::new((tick - last_tick) as u32),
-            kind: TrackEventKind::Midi {
-                channel: u4::new(0),
-                message,
-            },
+            kind: TrackEventKind::Midi { channel: u4::new(0), message },
         });
         last_tick = tick;
     }
     track.push(meta(0, MetaMessage::EndOfTrack));
-    let header = Header::new(
-        Format::SingleTrack,
-        Timing::Metrical(u15::new(WRITE_TICKS_PER_BEAT)),
-    );
-    let smf = Smf {
-        header,
-        tracks: vec![track],
-    };
+    let header = Header::new(Format::SingleTrack, Timing::Metrical(u15::new(WRITE_TICKS_PER_BEAT)));
+    let smf = Smf { header, tracks: vec![track] };
     let mut bytes = Vec::new();
-    smf.write_std(&mut bytes)
-        .expect("writing to memory cannot fail");
+    smf.write_std(&mut bytes).expect("writing to memory cannot fail");
     bytes
 }
 
 fn meta(delta: u32, message: MetaMessage<'static>) -> TrackEvent<'static> {
-    TrackEvent {
-        delta: u28::new(delta),
-        kind: TrackEventKind::Meta(message),
-    }
+    TrackEvent { delta: u28::new(delta), kind: TrackEventKind::Meta(message) }
 }
 
 fn message_key(message: MidiMessage) -> u8 {
@@ -445,12 +364,7 @@ mod tests {
     use super::*;
 
     fn note(pitch: u8, start_beats: f64, duration_beats: f64) -> Note {
-        Note {
-            pitch,
-            velocity: 90,
-            start_beats,
-            duration_beats,
-        }
+        Note { pitch, velocity: 90, start_beats, duration_beats }
     }
 
     #[test]
@@ -466,28 +380,14 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_the_file_name() {
         let error = parse_midi(b"MThd garbage", "song.mid", ReadOptions::default()).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("song.mid: not a valid MIDI file"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("song.mid: not a valid MIDI file"), "{error}");
     }
 
     #[test]
     fn seconds_follow_the_tempo_map() {
         let song = Song {
             notes: vec![],
-            tempo_map: vec![
-                TempoChange {
-                    beat: 0.0,
-                    bpm: 120.0,
-                },
-                TempoChange {
-                    beat: 4.0,
-                    bpm: 60.0,
-                },
-            ],
+            tempo_map: vec![TempoChange { beat: 0.0, bpm: 120.0 }, TempoChange { beat: 4.0, bpm: 60.0 }],
             time_signature: (4, 4),
         };
         assert!((song.seconds_at(4.0) - 2.0).abs() < 1e-9);

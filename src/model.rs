@@ -54,13 +54,7 @@ pub struct WaveNetConfig {
 
 impl Default for WaveNetConfig {
     fn default() -> Self {
-        Self {
-            residual_channels: 64,
-            skip_channels: 128,
-            stacks: 2,
-            layers_per_stack: 10,
-            conditioned: true,
-        }
+        Self { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 10, conditioned: true }
     }
 }
 
@@ -179,22 +173,14 @@ impl ModelMeta {
         let mut total: u64 = 0;
         for ExpectedTensor { shape, dtype, .. } in expected_tensors(self) {
             let (&cols, outer) = shape.split_last()?;
-            let rows = outer
-                .iter()
-                .try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+            let rows = outer.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
             let cols = padded_len(cols) as u64;
             let element_bytes = if dtype == Dtype::I8 { 1 } else { 4 };
             total = total.checked_add(rows.checked_mul(cols)?.checked_mul(element_bytes)?)?;
         }
         if let Architecture::WaveNet(config) = self.architecture {
-            let delay_slots = config
-                .dilations()
-                .try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
-            total = total.checked_add(
-                delay_slots
-                    .checked_mul(config.residual_channels as u64)?
-                    .checked_mul(4)?,
-            )?;
+            let delay_slots = config.dilations().try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
+            total = total.checked_add(delay_slots.checked_mul(config.residual_channels as u64)?.checked_mul(4)?)?;
         }
         Some(total)
     }
@@ -217,28 +203,14 @@ pub struct StoredTensor {
 impl StoredTensor {
     /// An f32 tensor; panics if the values do not fill the shape.
     pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Self {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "shape {shape:?}"
-        );
-        Self {
-            shape,
-            data: TensorData::F32(values),
-        }
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "shape {shape:?}");
+        Self { shape, data: TensorData::F32(values) }
     }
 
     /// An int8 tensor; panics if the values do not fill the shape.
     pub fn i8(shape: Vec<usize>, values: Vec<i8>) -> Self {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "shape {shape:?}"
-        );
-        Self {
-            shape,
-            data: TensorData::I8(values),
-        }
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "shape {shape:?}");
+        Self { shape, data: TensorData::I8(values) }
     }
 
     fn dtype(&self) -> Dtype {
@@ -311,11 +283,7 @@ pub struct DenseLayout {
 
 /// Every dense layer (weight + bias) of an architecture, in network order.
 pub fn dense_layers(architecture: &Architecture, vocab_size: usize) -> Vec<DenseLayout> {
-    let dense = |prefix: String, outputs, inputs| DenseLayout {
-        prefix,
-        outputs,
-        inputs,
-    };
+    let dense = |prefix: String, outputs, inputs| DenseLayout { prefix, outputs, inputs };
     match architecture {
         Architecture::WaveNet(config) => {
             let (c, s) = (config.residual_channels, config.skip_channels);
@@ -332,23 +300,11 @@ pub fn dense_layers(architecture: &Architecture, vocab_size: usize) -> Vec<Dense
         Architecture::Lstm(config) => {
             let mut layers = Vec::new();
             for layer in 0..config.layers {
-                let inputs = if layer == 0 {
-                    config.embedding
-                } else {
-                    config.hidden
-                };
+                let inputs = if layer == 0 { config.embedding } else { config.hidden };
                 layers.push(dense(names::lstm_input(layer), 4 * config.hidden, inputs));
-                layers.push(dense(
-                    names::lstm_hidden(layer),
-                    4 * config.hidden,
-                    config.hidden,
-                ));
+                layers.push(dense(names::lstm_hidden(layer), 4 * config.hidden, config.hidden));
             }
-            layers.push(dense(
-                names::HEAD_OUTPUT.to_string(),
-                vocab_size,
-                config.hidden,
-            ));
+            layers.push(dense(names::HEAD_OUTPUT.to_string(), vocab_size, config.hidden));
             layers
         }
     }
@@ -365,10 +321,7 @@ pub fn plain_tensors(architecture: &Architecture, vocab_size: usize) -> Vec<(Str
             }
             tensors
         }
-        Architecture::Lstm(config) => vec![(
-            names::EMBEDDING.to_string(),
-            vec![vocab_size, config.embedding],
-        )],
+        Architecture::Lstm(config) => vec![(names::EMBEDDING.to_string(), vec![vocab_size, config.embedding])],
     }
 }
 
@@ -384,53 +337,36 @@ impl ModelFile {
     /// [`limits::MAX_MODEL_FILE_BYTES`].
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let file = path.display().to_string();
-        let bytes =
-            read_regular_file(path, limits::MAX_MODEL_FILE_BYTES).map_err(|error| ModelError {
-                file: file.clone(),
-                problem: error.to_string(),
-            })?;
+        let bytes = read_regular_file(path, limits::MAX_MODEL_FILE_BYTES)
+            .map_err(|error| ModelError { file: file.clone(), problem: error.to_string() })?;
         Self::from_bytes(&bytes, &file)
     }
 
     /// Parses and validates model bytes; `file` names them in errors. The metadata (versions,
     /// architecture, memory) is checked before any tensor is decoded.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Self, ModelError> {
-        let refuse = |problem: String| ModelError {
-            file: file.to_string(),
-            problem,
-        };
+        let refuse = |problem: String| ModelError { file: file.to_string(), problem };
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|error| refuse(format!("not a safetensors file: {error}")))?;
         let text = header.metadata().as_ref();
         if text.and_then(|m| m.get(FORMAT_KEY)).map(String::as_str) != Some(FORMAT_NAME) {
-            return Err(refuse(
-                "not a Continuo model (no \"format\": \"continuo-model\" metadata)".into(),
-            ));
+            return Err(refuse("not a Continuo model (no \"format\": \"continuo-model\" metadata)".into()));
         }
-        let meta_json = text
-            .and_then(|m| m.get(META_KEY))
-            .ok_or_else(|| refuse("no model metadata".into()))?;
-        let meta: ModelMeta = serde_json::from_str(meta_json)
-            .map_err(|error| refuse(format!("unreadable metadata: {error}")))?;
+        let meta_json = text.and_then(|m| m.get(META_KEY)).ok_or_else(|| refuse("no model metadata".into()))?;
+        let meta: ModelMeta =
+            serde_json::from_str(meta_json).map_err(|error| refuse(format!("unreadable metadata: {error}")))?;
         meta.validate().map_err(refuse)?;
-        let parsed = SafeTensors::deserialize(bytes)
-            .map_err(|error| refuse(format!("corrupt tensor data: {error}")))?;
+        let parsed =
+            SafeTensors::deserialize(bytes).map_err(|error| refuse(format!("corrupt tensor data: {error}")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in parsed.iter() {
             let shape = view.shape().to_vec();
             let data = match view.dtype() {
                 Dtype::F32 => TensorData::F32(
-                    view.data()
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
+                    view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
                 ),
                 Dtype::I8 => TensorData::I8(view.data().iter().map(|&b| b as i8).collect()),
-                other => {
-                    return Err(refuse(format!(
-                        "tensor {name} has unsupported type {other:?}"
-                    )))
-                }
+                other => return Err(refuse(format!("tensor {name} has unsupported type {other:?}"))),
             };
             tensors.insert(name.to_string(), StoredTensor { shape, data });
         }
@@ -441,9 +377,7 @@ impl ModelFile {
 
     /// Serializes the model to safetensors bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_bytes_with_metadata(
-            &serde_json::to_string(&self.meta).expect("metadata serializes"),
-        )
+        self.to_bytes_with_metadata(&serde_json::to_string(&self.meta).expect("metadata serializes"))
     }
 
     /// Serializes the tensors with `meta_json` as the model metadata in place of `self.meta`:
@@ -453,22 +387,14 @@ impl ModelFile {
             .tensors
             .iter()
             .map(|(name, tensor)| {
-                (
-                    name.clone(),
-                    RawView {
-                        dtype: tensor.dtype(),
-                        shape: tensor.shape.clone(),
-                        bytes: tensor.bytes(),
-                    },
-                )
+                (name.clone(), RawView { dtype: tensor.dtype(), shape: tensor.shape.clone(), bytes: tensor.bytes() })
             })
             .collect();
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
             (META_KEY.to_string(), meta_json.to_string()),
         ]);
-        safetensors::serialize(views, Some(metadata))
-            .expect("tensors with matching shapes serialize")
+        safetensors::serialize(views, Some(metadata)).expect("tensors with matching shapes serialize")
     }
 
     /// Writes the file atomically (a temporary file beside it, then a rename), so a reader or
@@ -497,17 +423,8 @@ impl ModelFile {
     /// that its values are finite and within range (the metadata is already checked).
     fn validate_tensors(&self) -> Result<(), String> {
         let expected = expected_tensors(&self.meta);
-        for ExpectedTensor {
-            name,
-            shape,
-            dtype,
-            values,
-        } in &expected
-        {
-            let tensor = self
-                .tensors
-                .get(name)
-                .ok_or_else(|| format!("tensor {name} is missing"))?;
+        for ExpectedTensor { name, shape, dtype, values } in &expected {
+            let tensor = self.tensors.get(name).ok_or_else(|| format!("tensor {name} is missing"))?;
             if &tensor.shape != shape || tensor.dtype() != *dtype {
                 return Err(format!(
                     "tensor {name} is {:?} {:?}, expected {dtype:?} {shape:?}",
@@ -520,14 +437,8 @@ impl ModelFile {
             }
         }
         if self.tensors.len() != expected.len() {
-            let unexpected = self
-                .tensors
-                .keys()
-                .find(|name| !expected.iter().any(|tensor| &tensor.name == *name));
-            return Err(format!(
-                "unexpected tensor {}",
-                unexpected.map_or("", String::as_str)
-            ));
+            let unexpected = self.tensors.keys().find(|name| !expected.iter().any(|tensor| &tensor.name == *name));
+            return Err(format!("unexpected tensor {}", unexpected.map_or("", String::as_str)));
         }
         Ok(())
     }
@@ -565,22 +476,10 @@ impl Architecture {
     pub fn validate(&self) -> Result<(), String> {
         let fields = match self {
             Architecture::WaveNet(config) => vec![
-                (
-                    "residual_channels",
-                    config.residual_channels,
-                    limits::MAX_RESIDUAL_CHANNELS,
-                ),
-                (
-                    "skip_channels",
-                    config.skip_channels,
-                    limits::MAX_SKIP_CHANNELS,
-                ),
+                ("residual_channels", config.residual_channels, limits::MAX_RESIDUAL_CHANNELS),
+                ("skip_channels", config.skip_channels, limits::MAX_SKIP_CHANNELS),
                 ("stacks", config.stacks, limits::MAX_STACKS),
-                (
-                    "layers_per_stack",
-                    config.layers_per_stack,
-                    limits::MAX_LAYERS_PER_STACK,
-                ),
+                ("layers_per_stack", config.layers_per_stack, limits::MAX_LAYERS_PER_STACK),
             ],
             Architecture::Lstm(config) => vec![
                 ("embedding", config.embedding, limits::MAX_LSTM_EMBEDDING),
@@ -590,9 +489,7 @@ impl Architecture {
         };
         for (field, value, limit) in fields {
             if !(1..=limit).contains(&value) {
-                return Err(format!(
-                    "architecture field {field} is {value}, outside the limits 1..={limit}"
-                ));
+                return Err(format!("architecture field {field} is {value}, outside the limits 1..={limit}"));
             }
         }
         Ok(())
@@ -628,9 +525,7 @@ impl ValueRange {
         };
         match values.iter().find(|v| !(low..=high).contains(*v)) {
             None => Ok(()),
-            Some(v) if !v.is_finite() => {
-                Err(format!("tensor {name} holds NaN or infinite values ({v})"))
-            }
+            Some(v) if !v.is_finite() => Err(format!("tensor {name} holds NaN or infinite values ({v})")),
             Some(v) => Err(format!("tensor {name} holds {v}, outside {low}..={high}")),
         }
     }
@@ -638,12 +533,7 @@ impl ValueRange {
 
 /// Every tensor a model with this metadata holds, in a fixed order.
 fn expected_tensors(meta: &ModelMeta) -> Vec<ExpectedTensor> {
-    let expect = |name, shape, dtype, values| ExpectedTensor {
-        name,
-        shape,
-        dtype,
-        values,
-    };
+    let expect = |name, shape, dtype, values| ExpectedTensor { name, shape, dtype, values };
     let mut expected: Vec<ExpectedTensor> = plain_tensors(&meta.architecture, meta.vocab_size)
         .into_iter()
         .map(|(name, shape)| expect(name, shape, Dtype::F32, ValueRange::Weights))
@@ -654,25 +544,10 @@ fn expected_tensors(meta: &ModelMeta) -> Vec<ExpectedTensor> {
     };
     for layer in dense_layers(&meta.architecture, meta.vocab_size) {
         let (rows, cols) = (layer.outputs, layer.inputs);
-        expected.push(expect(
-            names::weight(&layer.prefix),
-            vec![rows, cols],
-            matrix_type,
-            ValueRange::Weights,
-        ));
-        expected.push(expect(
-            names::bias(&layer.prefix),
-            vec![rows],
-            Dtype::F32,
-            ValueRange::Weights,
-        ));
+        expected.push(expect(names::weight(&layer.prefix), vec![rows, cols], matrix_type, ValueRange::Weights));
+        expected.push(expect(names::bias(&layer.prefix), vec![rows], Dtype::F32, ValueRange::Weights));
         if meta.precision == Precision::Int8 {
-            expected.push(expect(
-                names::weight_scale(&layer.prefix),
-                vec![rows],
-                Dtype::F32,
-                ValueRange::Scales,
-            ));
+            expected.push(expect(names::weight_scale(&layer.prefix), vec![rows], Dtype::F32, ValueRange::Scales));
         }
     }
     expected
@@ -719,13 +594,7 @@ mod tests {
 
     /// A small WaveNet file with deterministic values.
     fn tiny_wavenet() -> ModelFile {
-        let config = WaveNetConfig {
-            residual_channels: 4,
-            skip_channels: 6,
-            stacks: 1,
-            layers_per_stack: 2,
-            conditioned: true,
-        };
+        let config = WaveNetConfig { residual_channels: 4, skip_channels: 6, stacks: 1, layers_per_stack: 2, conditioned: true };
         let architecture = Architecture::WaveNet(config);
         let mut tensors = BTreeMap::new();
         let mut counter = 0.0f32;
@@ -743,19 +612,10 @@ mod tests {
         }
         for layer in dense_layers(&architecture, VOCAB_SIZE) {
             let weights = values(layer.outputs * layer.inputs);
-            tensors.insert(
-                names::weight(&layer.prefix),
-                StoredTensor::f32(vec![layer.outputs, layer.inputs], weights),
-            );
-            tensors.insert(
-                names::bias(&layer.prefix),
-                StoredTensor::f32(vec![layer.outputs], values(layer.outputs)),
-            );
+            tensors.insert(names::weight(&layer.prefix), StoredTensor::f32(vec![layer.outputs, layer.inputs], weights));
+            tensors.insert(names::bias(&layer.prefix), StoredTensor::f32(vec![layer.outputs], values(layer.outputs)));
         }
-        ModelFile {
-            meta: ModelMeta::new(architecture, serde_json::json!({"files": 1})),
-            tensors,
-        }
+        ModelFile { meta: ModelMeta::new(architecture, serde_json::json!({"files": 1})), tensors }
     }
 
     #[test]
@@ -773,48 +633,27 @@ mod tests {
     #[test]
     fn mismatched_or_corrupt_files_are_refused_with_the_reason() {
         let model = tiny_wavenet();
-        let refused = |model: &ModelFile| {
-            ModelFile::from_bytes(&model.to_bytes(), "x.safetensors")
-                .unwrap_err()
-                .to_string()
-        };
+        let refused = |model: &ModelFile| ModelFile::from_bytes(&model.to_bytes(), "x.safetensors").unwrap_err().to_string();
 
         let mut wrong_vocab = model.clone();
         wrong_vocab.meta.vocab_version += 1;
-        assert!(
-            refused(&wrong_vocab).contains("vocabulary"),
-            "{}",
-            refused(&wrong_vocab)
-        );
+        assert!(refused(&wrong_vocab).contains("vocabulary"), "{}", refused(&wrong_vocab));
 
         let mut missing = model.clone();
         missing.tensors.remove("layers.1.skip.bias");
-        assert_eq!(
-            refused(&missing),
-            "x.safetensors: tensor layers.1.skip.bias is missing"
-        );
+        assert_eq!(refused(&missing), "x.safetensors: tensor layers.1.skip.bias is missing");
 
         let mut reshaped = model.clone();
-        reshaped.tensors.insert(
-            names::EMBEDDING.into(),
-            StoredTensor::f32(vec![1, 4], vec![0.0; 4]),
-        );
+        reshaped.tensors.insert(names::EMBEDDING.into(), StoredTensor::f32(vec![1, 4], vec![0.0; 4]));
         assert!(refused(&reshaped).contains("tensor embedding.weight is F32 [1, 4]"));
 
         let mut not_finite = model.clone();
-        not_finite.tensors.insert(
-            "head.output.bias".into(),
-            StoredTensor::f32(vec![VOCAB_SIZE], vec![f32::NAN; VOCAB_SIZE]),
-        );
+        not_finite.tensors.insert("head.output.bias".into(), StoredTensor::f32(vec![VOCAB_SIZE], vec![f32::NAN; VOCAB_SIZE]));
         assert!(refused(&not_finite).contains("NaN"));
 
         let bytes = model.to_bytes();
-        let truncated =
-            ModelFile::from_bytes(&bytes[..bytes.len() / 2], "cut.safetensors").unwrap_err();
-        assert!(
-            truncated.to_string().starts_with("cut.safetensors: "),
-            "{truncated}"
-        );
+        let truncated = ModelFile::from_bytes(&bytes[..bytes.len() / 2], "cut.safetensors").unwrap_err();
+        assert!(truncated.to_string().starts_with("cut.safetensors: "), "{truncated}");
         let garbage = ModelFile::from_bytes(b"hello", "g.safetensors").unwrap_err();
         assert!(garbage.to_string().contains("not a safetensors file"));
     }
@@ -822,13 +661,9 @@ mod tests {
     /// The error for `model` with its WaveNet configuration changed by `change`.
     fn refusal_of_architecture(change: impl FnOnce(&mut WaveNetConfig)) -> String {
         let mut model = tiny_wavenet();
-        let Architecture::WaveNet(config) = &mut model.meta.architecture else {
-            unreachable!()
-        };
+        let Architecture::WaveNet(config) = &mut model.meta.architecture else { unreachable!() };
         change(config);
-        ModelFile::from_bytes(&model.to_bytes(), "big.safetensors")
-            .unwrap_err()
-            .to_string()
+        ModelFile::from_bytes(&model.to_bytes(), "big.safetensors").unwrap_err().to_string()
     }
 
     /// Failed before the limits: `layers_per_stack: 36` passed the metadata and failed only on
@@ -839,29 +674,13 @@ mod tests {
             refusal_of_architecture(|config| config.layers_per_stack = 36),
             "big.safetensors: architecture field layers_per_stack is 36, outside the limits 1..=16"
         );
-        assert!(refusal_of_architecture(|config| config.stacks = 1 << 40)
-            .contains("field stacks is 1099511627776"));
-        assert!(
-            refusal_of_architecture(|config| config.residual_channels = 0)
-                .contains("field residual_channels is 0")
-        );
-        assert!(
-            refusal_of_architecture(|config| config.skip_channels = usize::MAX)
-                .contains("field skip_channels")
-        );
+        assert!(refusal_of_architecture(|config| config.stacks = 1 << 40).contains("field stacks is 1099511627776"));
+        assert!(refusal_of_architecture(|config| config.residual_channels = 0).contains("field residual_channels is 0"));
+        assert!(refusal_of_architecture(|config| config.skip_channels = usize::MAX).contains("field skip_channels"));
         let mut lstm = tiny_wavenet();
-        lstm.meta.architecture = Architecture::Lstm(LstmConfig {
-            embedding: 8,
-            hidden: 1 << 20,
-            layers: 1,
-        });
-        let refused = ModelFile::from_bytes(&lstm.to_bytes(), "lstm.safetensors")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            refused.contains("field hidden is 1048576, outside the limits 1..=4096"),
-            "{refused}"
-        );
+        lstm.meta.architecture = Architecture::Lstm(LstmConfig { embedding: 8, hidden: 1 << 20, layers: 1 });
+        let refused = ModelFile::from_bytes(&lstm.to_bytes(), "lstm.safetensors").unwrap_err().to_string();
+        assert!(refused.contains("field hidden is 1048576, outside the limits 1..=4096"), "{refused}");
     }
 
     #[test]
@@ -875,59 +694,29 @@ mod tests {
                 conditioned: true,
             }
         });
-        assert!(
-            refused
-                .contains("bytes of memory (weights and delay lines), over the limit of 268435456"),
-            "{refused}"
-        );
-        let default = ModelMeta::new(
-            Architecture::WaveNet(WaveNetConfig::default()),
-            serde_json::Value::Null,
-        );
+        assert!(refused.contains("bytes of memory (weights and delay lines), over the limit of 268435456"), "{refused}");
+        let default = ModelMeta::new(Architecture::WaveNet(WaveNetConfig::default()), serde_json::Value::Null);
         let bytes = default.memory_bytes().unwrap();
-        assert!(
-            (500_000..limits::MAX_MODEL_MEMORY_BYTES / 16).contains(&bytes),
-            "the default model needs {bytes}"
-        );
+        assert!((500_000..limits::MAX_MODEL_MEMORY_BYTES / 16).contains(&bytes), "the default model needs {bytes}");
     }
 
     /// Failed before: only NaN and infinities were refused, and int8 scales not at all.
     #[test]
     fn values_out_of_range_and_bad_int8_scales_are_refused() {
-        let refused = |model: &ModelFile| {
-            ModelFile::from_bytes(&model.to_bytes(), "w.safetensors")
-                .unwrap_err()
-                .to_string()
-        };
+        let refused = |model: &ModelFile| ModelFile::from_bytes(&model.to_bytes(), "w.safetensors").unwrap_err().to_string();
         let mut huge = tiny_wavenet();
-        huge.tensors.insert(
-            "head.output.bias".into(),
-            StoredTensor::f32(vec![VOCAB_SIZE], vec![1e30; VOCAB_SIZE]),
-        );
+        huge.tensors.insert("head.output.bias".into(), StoredTensor::f32(vec![VOCAB_SIZE], vec![1e30; VOCAB_SIZE]));
         let error = refused(&huge);
-        assert!(
-            error.contains("tensor head.output.bias holds 1")
-                && error.contains(", outside -10000..=10000"),
-            "{error}"
-        );
+        assert!(error.contains("tensor head.output.bias holds 1") && error.contains(", outside -10000..=10000"), "{error}");
 
         let int8 = crate::engine::quantize::quantize(&tiny_wavenet());
         ModelFile::from_bytes(&int8.to_bytes(), "int8").expect("a quantized model is valid");
         let scale_name = names::weight_scale("head.hidden");
-        for (bad, expected) in [
-            (f32::NAN, "NaN"),
-            (-0.5, "holds -0.5"),
-            (1e6, "holds 1000000"),
-        ] {
+        for (bad, expected) in [(f32::NAN, "NaN"), (-0.5, "holds -0.5"), (1e6, "holds 1000000")] {
             let mut model = int8.clone();
-            model
-                .tensors
-                .insert(scale_name.clone(), StoredTensor::f32(vec![6], vec![bad; 6]));
+            model.tensors.insert(scale_name.clone(), StoredTensor::f32(vec![6], vec![bad; 6]));
             let error = refused(&model);
-            assert!(
-                error.contains(&format!("tensor {scale_name}")) && error.contains(expected),
-                "{error}"
-            );
+            assert!(error.contains(&format!("tensor {scale_name}")) && error.contains(expected), "{error}");
         }
     }
 
@@ -939,9 +728,7 @@ mod tests {
         std::thread::spawn(move || {
             let _ = sender.send(ModelFile::load(&path));
         });
-        receiver
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("the load returns instead of blocking")
+        receiver.recv_timeout(std::time::Duration::from_secs(60)).expect("the load returns instead of blocking")
     }
 
     /// Failed before: `/dev/zero` read until memory ran out, a FIFO blocked forever.
@@ -950,27 +737,15 @@ mod tests {
     fn devices_fifos_folders_and_oversized_files_are_refused_without_reading_them() {
         let directory = tempfile::tempdir().unwrap();
         let fifo = directory.path().join("model.fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
         assert!(made.success());
         let oversized = directory.path().join("huge.safetensors");
-        std::fs::File::create(&oversized)
-            .unwrap()
-            .set_len(limits::MAX_MODEL_FILE_BYTES + 1)
-            .unwrap();
+        std::fs::File::create(&oversized).unwrap().set_len(limits::MAX_MODEL_FILE_BYTES + 1).unwrap();
         let cases = [
-            (
-                Path::new("/dev/zero"),
-                "not a regular file (a character device)",
-            ),
+            (Path::new("/dev/zero"), "not a regular file (a character device)"),
             (fifo.as_path(), "not a regular file (a FIFO)"),
             (directory.path(), "not a regular file (a directory)"),
-            (
-                oversized.as_path(),
-                "larger than the limit of 67108864 bytes",
-            ),
+            (oversized.as_path(), "larger than the limit of 67108864 bytes"),
         ];
         for (path, problem) in cases {
             let error = load_within_a_minute(path).unwrap_err();

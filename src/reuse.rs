@@ -46,19 +46,11 @@ pub fn reuse(prompt: &[Note], continuation: &[Note]) -> Reuse {
 fn steps(notes: &[Note]) -> (Vec<i32>, Vec<i64>) {
     let mut onsets: Vec<(i64, u8)> = notes
         .iter()
-        .map(|note| {
-            (
-                (note.start_beats * TICKS_PER_BEAT as f64).round() as i64,
-                note.pitch,
-            )
-        })
+        .map(|note| ((note.start_beats * TICKS_PER_BEAT as f64).round() as i64, note.pitch))
         .collect();
     onsets.sort_unstable();
     let pairs = onsets.windows(2);
-    let intervals = pairs
-        .clone()
-        .map(|pair| pair[1].1 as i32 - pair[0].1 as i32)
-        .collect();
+    let intervals = pairs.clone().map(|pair| pair[1].1 as i32 - pair[0].1 as i32).collect();
     let rhythm = pairs.map(|pair| pair[1].0 - pair[0].0).collect();
     (intervals, rhythm)
 }

@@ -27,8 +27,7 @@ pub const MAX_SHIFT_TICKS: u32 = 4 * TICKS_PER_BEAT;
 pub const MAX_REST_TICKS: u64 = 16 * TICKS_PER_BEAT as u64;
 /// Most tokens one note adds to an encoding: a velocity, its on and off, and the time shifts
 /// before each of those two ticks (a rest of at most `MAX_REST_TICKS`).
-pub const MAX_TOKENS_PER_NOTE: usize =
-    3 + 2 * (MAX_REST_TICKS as usize).div_ceil(MAX_SHIFT_TICKS as usize);
+pub const MAX_TOKENS_PER_NOTE: usize = 3 + 2 * (MAX_REST_TICKS as usize).div_ceil(MAX_SHIFT_TICKS as usize);
 /// Bumped whenever token ids change meaning; model files record the version they were trained on.
 pub const VOCAB_VERSION: u32 = 1;
 
@@ -77,17 +76,11 @@ impl Event {
             Event::NoteOn(pitch) => NOTE_ON_BASE + pitch_index(pitch),
             Event::NoteOff(pitch) => NOTE_OFF_BASE + pitch_index(pitch),
             Event::Velocity(bin) => {
-                assert!(
-                    (bin as usize) < VELOCITY_BINS,
-                    "velocity bin {bin} out of range"
-                );
+                assert!((bin as usize) < VELOCITY_BINS, "velocity bin {bin} out of range");
                 VELOCITY_BASE + bin as usize
             }
             Event::TimeShift(ticks) => {
-                assert!(
-                    (1..=MAX_SHIFT_TICKS).contains(&ticks),
-                    "time shift {ticks} out of range"
-                );
+                assert!((1..=MAX_SHIFT_TICKS).contains(&ticks), "time shift {ticks} out of range");
                 TIME_SHIFT_BASE + ticks as usize - 1
             }
         };
@@ -111,10 +104,7 @@ impl Event {
 }
 
 fn pitch_index(pitch: u8) -> usize {
-    assert!(
-        (PITCH_MIN..=PITCH_MAX).contains(&pitch),
-        "pitch {pitch} outside the vocabulary"
-    );
+    assert!((PITCH_MIN..=PITCH_MAX).contains(&pitch), "pitch {pitch} outside the vocabulary");
     (pitch - PITCH_MIN) as usize
 }
 
@@ -278,11 +268,7 @@ impl SequenceState {
                 }
                 self.sounding_since[pitch_index(pitch)] = Some(self.tick);
                 self.after_key(KeyEvent::On { pitch, velocity: 0 });
-                played(Played::On {
-                    pitch,
-                    velocity: bin_velocity(self.velocity_bin),
-                    tick: self.tick,
-                });
+                played(Played::On { pitch, velocity: bin_velocity(self.velocity_bin), tick: self.tick });
             }
             Event::NoteOff(pitch) => {
                 if let Some(off) = self.release(pitch) {
@@ -302,11 +288,7 @@ impl SequenceState {
 
     fn release(&mut self, pitch: u8) -> Option<Played> {
         let since = self.sounding_since[pitch_index(pitch)].take()?;
-        Some(Played::Off {
-            pitch,
-            since,
-            tick: self.tick,
-        })
+        Some(Played::Off { pitch, since, tick: self.tick })
     }
 
     fn after_key(&mut self, key: KeyEvent) {
@@ -489,9 +471,7 @@ pub fn encode_notes(notes: &[Note]) -> Encoded {
         let rest = tick - previous_tick;
         encoded.rest_ticks_removed += rest.saturating_sub(MAX_REST_TICKS);
         previous_tick = tick;
-        encoder.push(tick - encoded.rest_ticks_removed, key, |token| {
-            encoded.tokens.push(token)
-        });
+        encoder.push(tick - encoded.rest_ticks_removed, key, |token| encoded.tokens.push(token));
     }
     encoded.tokens.push(Event::End.token());
     encoded
@@ -504,9 +484,7 @@ pub fn decode_tokens(tokens: &[Token]) -> Vec<Note> {
     let mut velocities = [0u8; PITCH_COUNT];
     let mut notes = Vec::new();
     let mut collect = |played: Played, velocities: &mut [u8; PITCH_COUNT]| match played {
-        Played::On {
-            pitch, velocity, ..
-        } => velocities[pitch_index(pitch)] = velocity,
+        Played::On { pitch, velocity, .. } => velocities[pitch_index(pitch)] = velocity,
         Played::Off { pitch, since, tick } => notes.push(Note {
             pitch,
             velocity: velocities[pitch_index(pitch)],
@@ -521,11 +499,7 @@ pub fn decode_tokens(tokens: &[Token]) -> Vec<Note> {
         state.apply_token(token, |played| collect(played, &mut velocities));
     }
     state.release_all(|played| collect(played, &mut velocities));
-    notes.sort_by(|a, b| {
-        a.start_beats
-            .total_cmp(&b.start_beats)
-            .then(a.pitch.cmp(&b.pitch))
-    });
+    notes.sort_by(|a, b| a.start_beats.total_cmp(&b.start_beats).then(a.pitch.cmp(&b.pitch)));
     notes
 }
 
@@ -545,17 +519,9 @@ mod tests {
     #[test]
     fn chords_are_ordered_offs_first_then_ascending_pitch() {
         let chord = |start, pitches: [u8; 3]| {
-            pitches.map(|pitch| Note {
-                pitch,
-                velocity: 100,
-                start_beats: start,
-                duration_beats: 1.0,
-            })
+            pitches.map(|pitch| Note { pitch, velocity: 100, start_beats: start, duration_beats: 1.0 })
         };
-        let notes: Vec<Note> = chord(0.0, [67, 60, 64])
-            .into_iter()
-            .chain(chord(1.0, [65, 62, 62]))
-            .collect();
+        let notes: Vec<Note> = chord(0.0, [67, 60, 64]).into_iter().chain(chord(1.0, [65, 62, 62])).collect();
         let events: Vec<Event> = encode_notes(&notes)
             .tokens
             .iter()
@@ -586,87 +552,36 @@ mod tests {
 
     #[test]
     fn long_gaps_chain_full_time_shifts() {
-        let notes = [Note {
-            pitch: 60,
-            velocity: 64,
-            start_beats: 9.0,
-            duration_beats: 0.5,
-        }];
+        let notes = [Note { pitch: 60, velocity: 64, start_beats: 9.0, duration_beats: 0.5 }];
         let events: Vec<Event> = encode_notes(&notes)
             .tokens
             .iter()
             .map(|&t| Event::from_token(t).unwrap())
             .collect();
-        assert_eq!(
-            &events[1..4],
-            &[
-                Event::TimeShift(96),
-                Event::TimeShift(96),
-                Event::TimeShift(24)
-            ]
-        );
+        assert_eq!(&events[1..4], &[Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(24)]);
     }
 
     /// Failed before: the 40-beat rest became ten full time shifts.
     #[test]
     fn rests_longer_than_the_limit_are_shortened_to_it_and_counted() {
-        let note = |start_beats| Note {
-            pitch: 60,
-            velocity: 64,
-            start_beats,
-            duration_beats: 1.0,
-        };
+        let note = |start_beats| Note { pitch: 60, velocity: 64, start_beats, duration_beats: 1.0 };
         let encoded = encode_notes(&[note(0.0), note(41.0)]);
-        let shifts: Vec<Event> = encoded
-            .tokens
-            .iter()
-            .map(|&t| Event::from_token(t).unwrap())
-            .filter(|e| matches!(e, Event::TimeShift(_)))
-            .collect();
-        assert_eq!(
-            shifts,
-            vec![
-                Event::TimeShift(24),
-                Event::TimeShift(96),
-                Event::TimeShift(96),
-                Event::TimeShift(96),
-                Event::TimeShift(96),
-                Event::TimeShift(24)
-            ]
-        );
-        assert_eq!(
-            encoded.rest_ticks_removed,
-            40 * TICKS_PER_BEAT as u64 - MAX_REST_TICKS
-        );
-        let starts: Vec<f64> = decode_tokens(&encoded.tokens)
-            .iter()
-            .map(|n| n.start_beats)
-            .collect();
+        let shifts: Vec<Event> = encoded.tokens.iter().map(|&t| Event::from_token(t).unwrap()).filter(|e| matches!(e, Event::TimeShift(_))).collect();
+        assert_eq!(shifts, vec![Event::TimeShift(24), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(96), Event::TimeShift(24)]);
+        assert_eq!(encoded.rest_ticks_removed, 40 * TICKS_PER_BEAT as u64 - MAX_REST_TICKS);
+        let starts: Vec<f64> = decode_tokens(&encoded.tokens).iter().map(|n| n.start_beats).collect();
         assert_eq!(starts, vec![0.0, 17.0]);
     }
 
     #[test]
     fn out_of_range_pitches_fold_by_octaves_and_are_counted() {
         let notes = [
-            Note {
-                pitch: 12,
-                velocity: 64,
-                start_beats: 0.0,
-                duration_beats: 1.0,
-            },
-            Note {
-                pitch: 120,
-                velocity: 64,
-                start_beats: 0.0,
-                duration_beats: 1.0,
-            },
+            Note { pitch: 12, velocity: 64, start_beats: 0.0, duration_beats: 1.0 },
+            Note { pitch: 120, velocity: 64, start_beats: 0.0, duration_beats: 1.0 },
         ];
         let encoded = encode_notes(&notes);
         assert_eq!(encoded.octave_folded, 2);
-        let pitches: Vec<u8> = decode_tokens(&encoded.tokens)
-            .iter()
-            .map(|n| n.pitch)
-            .collect();
+        let pitches: Vec<u8> = decode_tokens(&encoded.tokens).iter().map(|n| n.pitch).collect();
         assert_eq!(pitches, vec![24, 108]);
     }
 
@@ -677,26 +592,14 @@ mod tests {
         assert!(state.is_legal(Event::NoteOn(60)));
         state.apply(Event::NoteOn(60), |_| {});
         assert!(!state.is_legal(Event::NoteOn(60)), "already sounding");
-        assert!(
-            !state.is_legal(Event::NoteOn(59)),
-            "below the last note-on of this tick"
-        );
-        assert!(
-            !state.is_legal(Event::NoteOff(60)),
-            "an off after an on in the same tick"
-        );
+        assert!(!state.is_legal(Event::NoteOn(59)), "below the last note-on of this tick");
+        assert!(!state.is_legal(Event::NoteOff(60)), "an off after an on in the same tick");
         assert!(state.is_legal(Event::NoteOn(64)));
         state.apply(Event::TimeShift(12), |_| {});
         assert!(state.is_legal(Event::NoteOff(60)));
-        assert!(
-            !state.is_legal(Event::TimeShift(3)),
-            "only full shifts chain"
-        );
+        assert!(!state.is_legal(Event::TimeShift(3)), "only full shifts chain");
         state.apply(Event::Velocity(5), |_| {});
-        assert!(
-            !state.is_legal(Event::TimeShift(3)),
-            "a velocity announces a note-on"
-        );
+        assert!(!state.is_legal(Event::TimeShift(3)), "a velocity announces a note-on");
         assert!(!state.is_legal(Event::Velocity(6)));
     }
 
@@ -709,10 +612,7 @@ mod tests {
         state.write_features(&mut dense);
         let mut sparse = [0u16; PITCH_COUNT + 1];
         let count = state.active_features(&mut sparse);
-        assert_eq!(
-            &sparse[..count],
-            &[(60 - PITCH_MIN) as u16, (PITCH_COUNT + 6) as u16]
-        );
+        assert_eq!(&sparse[..count], &[(60 - PITCH_MIN) as u16, (PITCH_COUNT + 6) as u16]);
         let ones: Vec<usize> = (0..FEATURE_COUNT).filter(|&i| dense[i] == 1.0).collect();
         assert_eq!(ones, vec![39, PITCH_COUNT + 6]);
     }

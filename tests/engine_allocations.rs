@@ -59,13 +59,7 @@ fn bytes_allocated_during(work: impl FnOnce()) -> usize {
 /// allocated more than the weights' size.
 #[test]
 fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
-    let config = WaveNetConfig {
-        residual_channels: 64,
-        skip_channels: 128,
-        stacks: 2,
-        layers_per_stack: 6,
-        conditioned: true,
-    };
+    let config = WaveNetConfig { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 6, conditioned: true };
     let f32_model = random_wavenet(config, 2);
     for model in [quantize(&f32_model), f32_model] {
         let engine = Engine::from_model(&model).unwrap();
@@ -76,38 +70,17 @@ fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
         // The state: delay lines (2 * 63 steps of 64 floats, 32 KB) and scratch vectors; the
         // weights are 344 KB in int8.
         for cloned in [engine_clone, generator_clone] {
-            assert!(
-                cloned * 3 < weight_bytes,
-                "{:?}: a clone allocates {cloned} bytes, the weights are {weight_bytes}",
-                model.meta.precision
-            );
+            assert!(cloned * 3 < weight_bytes, "{:?}: a clone allocates {cloned} bytes, the weights are {weight_bytes}", model.meta.precision);
         }
     }
 }
 
 #[test]
 fn stepping_and_sampling_never_allocate() {
-    let config = WaveNetConfig {
-        residual_channels: 32,
-        skip_channels: 64,
-        stacks: 2,
-        layers_per_stack: 6,
-        conditioned: true,
-    };
+    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true };
     let f32_model = random_wavenet(config, 1);
-    let options = SamplingOptions {
-        temperature: 0.9,
-        top_k: 50,
-        top_p: 0.95,
-        greedy: false,
-    };
-    let constraints = Constraints {
-        pitch_low: 40,
-        pitch_high: 90,
-        root: 7,
-        mode: ScaleMode::Major,
-        allow_end: true,
-    };
+    let options = SamplingOptions { temperature: 0.9, top_k: 50, top_p: 0.95, greedy: false };
+    let constraints = Constraints { pitch_low: 40, pitch_high: 90, root: 7, mode: ScaleMode::Major, allow_end: true };
     for model in [quantize(&f32_model), f32_model] {
         let mut engine = Engine::from_model(&model).unwrap();
         let mut sampler = Sampler::new(3);
@@ -123,10 +96,6 @@ fn stepping_and_sampling_never_allocate() {
             engine.reset();
             generator.feed(Event::TimeShift(12).token());
         });
-        assert_eq!(
-            count, 0,
-            "{:?} engine allocated {count} times",
-            model.meta.precision
-        );
+        assert_eq!(count, 0, "{:?} engine allocated {count} times", model.meta.precision);
     }
 }

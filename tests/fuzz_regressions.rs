@@ -7,9 +7,7 @@ use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use continuo::fuzzing::{
-    exercise_midi, exercise_model, exercise_model_metadata, exercise_plugin_state, FUZZ_INPUT_NAME,
-};
+use continuo::fuzzing::{exercise_midi, exercise_model, exercise_model_metadata, exercise_plugin_state, FUZZ_INPUT_NAME};
 
 fn fuzz_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -19,14 +17,8 @@ fn fuzz_folder() -> PathBuf {
 fn inputs_of(target: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for kind in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(fuzz_folder().join(kind).join(target)) else {
-            continue;
-        };
-        files.extend(
-            entries
-                .map(|entry| entry.unwrap().path())
-                .filter(|path| path.is_file()),
-        );
+        let Ok(entries) = std::fs::read_dir(fuzz_folder().join(kind).join(target)) else { continue };
+        files.extend(entries.map(|entry| entry.unwrap().path()).filter(|path| path.is_file()));
     }
     files.sort();
     files
@@ -34,26 +26,17 @@ fn inputs_of(target: &str) -> Vec<PathBuf> {
 
 /// Runs `exercise` on each input; returns what went wrong, one line per input, and how many
 /// inputs were accepted.
-fn replay<T, E: Display>(
-    inputs: &[PathBuf],
-    exercise: impl Fn(&[u8]) -> Result<T, E>,
-) -> (Vec<String>, usize) {
+fn replay<T, E: Display>(inputs: &[PathBuf], exercise: impl Fn(&[u8]) -> Result<T, E>) -> (Vec<String>, usize) {
     let (mut failures, mut accepted) = (Vec::new(), 0);
     for path in inputs {
-        let bytes = std::fs::read(path)
-            .unwrap_or_else(|error| panic!("{}: cannot read: {error}", path.display()));
+        let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("{}: cannot read: {error}", path.display()));
         match catch_unwind(AssertUnwindSafe(|| exercise(&bytes))) {
             Err(_) => failures.push(format!("{}: panicked", path.display())),
             Ok(Err(error)) => {
                 let message = error.to_string();
-                let problem = message
-                    .strip_prefix(&format!("{FUZZ_INPUT_NAME}: "))
-                    .unwrap_or("");
+                let problem = message.strip_prefix(&format!("{FUZZ_INPUT_NAME}: ")).unwrap_or("");
                 if problem.trim().is_empty() {
-                    failures.push(format!(
-                        "{}: refused without naming the input and the problem: {message:?}",
-                        path.display()
-                    ));
+                    failures.push(format!("{}: refused without naming the input and the problem: {message:?}", path.display()));
                 }
             }
             Ok(Ok(_)) => accepted += 1,
@@ -66,17 +49,8 @@ fn replay_target<T, E: Display>(target: &str, exercise: impl Fn(&[u8]) -> Result
     let inputs = inputs_of(target);
     assert!(!inputs.is_empty(), "no seeds in fuzz/corpus/{target}");
     let (failures, accepted) = replay(&inputs, exercise);
-    assert!(
-        failures.is_empty(),
-        "{} of {} inputs failed:\n{}",
-        failures.len(),
-        inputs.len(),
-        failures.join("\n")
-    );
-    assert!(
-        accepted > 0,
-        "no seed of fuzz/corpus/{target} gets past the parser: the fuzzer would not reach the rest"
-    );
+    assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), inputs.len(), failures.join("\n"));
+    assert!(accepted > 0, "no seed of fuzz/corpus/{target} gets past the parser: the fuzzer would not reach the rest");
 }
 
 #[test]
@@ -102,9 +76,6 @@ fn plugin_state_inputs_are_loaded_or_refused_by_name() {
 /// The default model is the loader's main real seed; it is too big to copy into the corpus.
 #[test]
 fn the_default_model_loads_and_runs_as_the_fuzz_target_runs_it() {
-    let bytes = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-model.safetensors"),
-    )
-    .unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-model.safetensors")).unwrap();
     exercise_model(&bytes).unwrap();
 }

@@ -1,8 +1,8 @@
 //! Property tests of the event vocabulary: MIDI notes -> tokens -> notes keeps every note.
 
 use continuo::tokens::{
-    decode_tokens, encode_notes, velocity_bin, Event, Note, SequenceState, Token, PITCH_MAX,
-    PITCH_MIN, TICKS_PER_BEAT, VOCAB_SIZE,
+    decode_tokens, encode_notes, velocity_bin, Event, Note, SequenceState, Token, PITCH_MAX, PITCH_MIN,
+    TICKS_PER_BEAT, VOCAB_SIZE,
 };
 use proptest::prelude::*;
 
@@ -20,12 +20,7 @@ fn pitch_line(pitch: u8) -> impl Strategy<Value = Vec<Note>> {
             .map(|(gap, duration, velocity)| {
                 let start = time + gap;
                 time = start + duration + 2.0 * TICK_BEATS;
-                Note {
-                    pitch,
-                    velocity,
-                    start_beats: start,
-                    duration_beats: duration,
-                }
+                Note { pitch, velocity, start_beats: start, duration_beats: duration }
             })
             .collect()
     })
@@ -39,12 +34,7 @@ fn phrase() -> impl Strategy<Value = Vec<Note>> {
 }
 
 fn sorted_by_onset(mut notes: Vec<Note>) -> Vec<Note> {
-    let key = |n: &Note| {
-        (
-            (n.start_beats * TICKS_PER_BEAT as f64).round() as i64,
-            n.pitch,
-        )
-    };
+    let key = |n: &Note| ((n.start_beats * TICKS_PER_BEAT as f64).round() as i64, n.pitch);
     notes.sort_by_key(key);
     notes
 }

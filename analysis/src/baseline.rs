@@ -50,10 +50,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// The order with the lowest NLL.
     pub fn best_order(&self) -> usize {
-        self.orders
-            .iter()
-            .min_by(|a, b| a.total_nats.total_cmp(&b.total_nats))
-            .map_or(0, |score| score.order)
+        self.orders.iter().min_by(|a, b| a.total_nats.total_cmp(&b.total_nats)).map_or(0, |score| score.order)
     }
 }
 
@@ -64,12 +61,7 @@ pub fn evaluate(model: &MarkovModel, pieces: &[ScoredPiece]) -> Evaluation {
         tokens: 0,
         length_beats: pieces.iter().map(|piece| piece.length_beats).sum(),
         illegal_targets: 0,
-        orders: (0..=model.max_order())
-            .map(|order| OrderScore {
-                order,
-                ..OrderScore::default()
-            })
-            .collect(),
+        orders: (0..=model.max_order()).map(|order| OrderScore { order, ..OrderScore::default() }).collect(),
     };
     let mut scratch = vec![0.0; VOCAB_SIZE];
     let mut legal = vec![false; VOCAB_SIZE];
@@ -81,30 +73,15 @@ pub fn evaluate(model: &MarkovModel, pieces: &[ScoredPiece]) -> Evaluation {
             let target_legal = legal[target];
             evaluation.illegal_targets += usize::from(!target_legal);
             let history = &piece.tokens[..target_index];
-            model.for_each_order(
-                history,
-                model.max_order(),
-                &mut scratch,
-                |order, distribution| {
-                    let score = &mut evaluation.orders[order];
-                    score.total_nats -= distribution[target].ln();
-                    score.correct += usize::from(argmax(distribution, |_| true) == target);
-                    let legal_mass: f64 = distribution
-                        .iter()
-                        .zip(&legal)
-                        .filter(|(_, &ok)| ok)
-                        .map(|(p, _)| p)
-                        .sum();
-                    let masked = if target_legal {
-                        distribution[target] / legal_mass
-                    } else {
-                        distribution[target]
-                    };
-                    score.masked_total_nats -= masked.ln();
-                    score.masked_correct +=
-                        usize::from(argmax(distribution, |token| legal[token]) == target);
-                },
-            );
+            model.for_each_order(history, model.max_order(), &mut scratch, |order, distribution| {
+                let score = &mut evaluation.orders[order];
+                score.total_nats -= distribution[target].ln();
+                score.correct += usize::from(argmax(distribution, |_| true) == target);
+                let legal_mass: f64 = distribution.iter().zip(&legal).filter(|(_, &ok)| ok).map(|(p, _)| p).sum();
+                let masked = if target_legal { distribution[target] / legal_mass } else { distribution[target] };
+                score.masked_total_nats -= masked.ln();
+                score.masked_correct += usize::from(argmax(distribution, |token| legal[token]) == target);
+            });
             state.apply_token(piece.tokens[target_index], |_| {});
             evaluation.tokens += 1;
         }
@@ -150,28 +127,14 @@ mod tests {
         let train = scale_tokens(20);
         let model = MarkovModel::train(&[train], 4, Smoothing::WittenBell);
         let held_out = scale_tokens(5);
-        let evaluation = evaluate(
-            &model,
-            &[ScoredPiece {
-                tokens: &held_out,
-                length_beats: 20.0,
-            }],
-        );
+        let evaluation = evaluate(&model, &[ScoredPiece { tokens: &held_out, length_beats: 20.0 }]);
         assert_eq!(evaluation.tokens, held_out.len() - 1);
         assert_eq!(evaluation.illegal_targets, 0);
         let unigram = &evaluation.orders[0];
         let order4 = &evaluation.orders[4];
-        assert!(
-            order4.total_nats < unigram.total_nats / 4.0,
-            "{} vs {}",
-            order4.total_nats,
-            unigram.total_nats
-        );
+        assert!(order4.total_nats < unigram.total_nats / 4.0, "{} vs {}", order4.total_nats, unigram.total_nats);
         assert!(order4.correct > evaluation.tokens * 9 / 10);
-        assert!(
-            unigram.masked_total_nats < unigram.total_nats,
-            "the mask only removes impossible events"
-        );
+        assert!(unigram.masked_total_nats < unigram.total_nats, "the mask only removes impossible events");
         assert_eq!(evaluation.best_order(), 4);
     }
 }

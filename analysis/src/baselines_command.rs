@@ -42,24 +42,16 @@ fn parse_smoothing(text: &str) -> Result<Smoothing, String> {
         "modified-discount" => return Ok(Smoothing::ModifiedDiscount),
         _ => {}
     }
-    let discount = text
-        .strip_prefix("discount=")
-        .and_then(|value| value.parse::<f64>().ok());
+    let discount = text.strip_prefix("discount=").and_then(|value| value.parse::<f64>().ok());
     match discount {
         Some(d) if d > 0.0 && d < 1.0 => Ok(Smoothing::Discount(d)),
-        _ => Err(format!(
-            "'{text}': expected witten-bell, modified-discount or discount=D with 0 < D < 1"
-        )),
+        _ => Err(format!("'{text}': expected witten-bell, modified-discount or discount=D with 0 < D < 1")),
     }
 }
 
 pub fn run(args: &BaselinesArgs) -> Result<()> {
     let started = Instant::now();
-    let training_side = if args.test.is_some() {
-        Selection::All
-    } else {
-        Selection::Side(Split::Train)
-    };
+    let training_side = if args.test.is_some() { Selection::All } else { Selection::Side(Split::Train) };
     let train = read_pieces(&args.data, training_side)?;
     if train.is_empty() {
         bail!("no readable training pieces in {:?}", args.data);
@@ -67,31 +59,20 @@ pub fn run(args: &BaselinesArgs) -> Result<()> {
     let sequences: Vec<_> = train.iter().map(|piece| piece.tokens.clone()).collect();
     let model = MarkovModel::train(&sequences, args.max_order, args.smoothing);
     let train_tokens: usize = sequences.iter().map(Vec::len).sum();
-    eprintln!(
-        "trained on {} pieces, {train_tokens} tokens in {:.1} s",
-        train.len(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("trained on {} pieces, {train_tokens} tokens in {:.1} s", train.len(), started.elapsed().as_secs_f64());
 
     let (scored_name, scored) = match &args.test {
-        Some(test) => (
-            "test",
-            read_pieces(std::slice::from_ref(test), Selection::All)?,
-        ),
-        None => (
-            "validation",
-            read_pieces(&args.data, Selection::Side(Split::Validation))?,
-        ),
+        Some(test) => ("test", read_pieces(std::slice::from_ref(test), Selection::All)?),
+        None => ("validation", read_pieces(&args.data, Selection::Side(Split::Validation))?),
     };
     if scored.is_empty() {
         bail!("no readable pieces to score");
     }
     let evaluation = evaluate(&model, &scored_pieces(&scored));
     let selection = match &args.valid {
-        Some(valid) if args.test.is_some() => Some(evaluate(
-            &model,
-            &scored_pieces(&read_pieces(std::slice::from_ref(valid), Selection::All)?),
-        )),
+        Some(valid) if args.test.is_some() => {
+            Some(evaluate(&model, &scored_pieces(&read_pieces(std::slice::from_ref(valid), Selection::All)?)))
+        }
         _ => None,
     };
     let chosen = selection.as_ref().unwrap_or(&evaluation).best_order();
@@ -112,13 +93,7 @@ pub fn run(args: &BaselinesArgs) -> Result<()> {
 }
 
 fn scored_pieces(pieces: &[Piece]) -> Vec<ScoredPiece<'_>> {
-    pieces
-        .iter()
-        .map(|piece| ScoredPiece {
-            tokens: &piece.tokens,
-            length_beats: piece.song.length_beats(),
-        })
-        .collect()
+    pieces.iter().map(|piece| ScoredPiece { tokens: &piece.tokens, length_beats: piece.song.length_beats() }).collect()
 }
 
 /// A markdown table: one row per order, the unigram first, the chosen order marked.
@@ -129,24 +104,14 @@ fn print_table(scored_name: &str, evaluation: &Evaluation, chosen: usize, frames
         evaluation.tokens,
         evaluation.length_beats,
         if evaluation.illegal_targets > 0 {
-            format!(
-                ", {} targets the grammar rejects",
-                evaluation.illegal_targets
-            )
+            format!(", {} targets the grammar rejects", evaluation.illegal_targets)
         } else {
             String::new()
         }
     );
-    let frame_header = if frames {
-        " nats/frame | masked nats/frame |"
-    } else {
-        ""
-    };
+    let frame_header = if frames { " nats/frame | masked nats/frame |" } else { "" };
     println!("| model | NLL/token | top-1 | masked NLL/token | masked top-1 |{frame_header}");
-    println!(
-        "|---|---|---|---|---|{}",
-        if frames { "---|---|" } else { "" }
-    );
+    println!("|---|---|---|---|---|{}", if frames { "---|---|" } else { "" });
     for score in &evaluation.orders {
         let name = match score.order {
             0 => "unigram (add-one)".to_string(),

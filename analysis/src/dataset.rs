@@ -37,9 +37,7 @@ pub fn read_pieces(folders: &[PathBuf], selection: Selection) -> Result<Vec<Piec
             Selection::All => true,
             Selection::Side(side) => split_of(folder, file) == side,
         };
-        let songs = read_songs(folder, ReadOptions::default(), selected, |error| {
-            eprintln!("warning: skipped {error}")
-        })?;
+        let songs = read_songs(folder, ReadOptions::default(), selected, |error| eprintln!("warning: skipped {error}"))?;
         pieces.extend(songs.into_iter().map(|file| Piece {
             tokens: encode_notes(&file.song.notes).tokens,
             path: file.path,
@@ -58,18 +56,10 @@ mod tests {
     #[test]
     fn unreadable_files_are_skipped_and_sides_partition_the_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let note = Note {
-            pitch: 60,
-            velocity: 80,
-            start_beats: 0.0,
-            duration_beats: 1.0,
-        };
+        let note = Note { pitch: 60, velocity: 80, start_beats: 0.0, duration_beats: 1.0 };
         for index in 0..30 {
-            std::fs::write(
-                dir.path().join(format!("piece{index:02}.mid")),
-                write_midi(&[note], 120.0, (4, 4)),
-            )
-            .unwrap();
+            std::fs::write(dir.path().join(format!("piece{index:02}.mid")), write_midi(&[note], 120.0, (4, 4)))
+                .unwrap();
         }
         std::fs::write(dir.path().join("broken.mid"), b"not midi").unwrap();
         let folders = [dir.path().to_path_buf()];
@@ -78,22 +68,14 @@ mod tests {
         let train = read_pieces(&folders, Selection::Side(Split::Train)).unwrap();
         let validation = read_pieces(&folders, Selection::Side(Split::Validation)).unwrap();
         assert_eq!(train.len() + validation.len(), 30);
-        assert!(train
-            .iter()
-            .all(|piece| split_of(dir.path(), &piece.path) == Split::Train));
-        assert_eq!(
-            all[0].tokens.len(),
-            5,
-            "Start, NoteOn, TimeShift, NoteOff, End"
-        );
+        assert!(train.iter().all(|piece| split_of(dir.path(), &piece.path) == Split::Train));
+        assert_eq!(all[0].tokens.len(), 5, "Start, NoteOn, TimeShift, NoteOff, End");
     }
 
     #[test]
     fn an_empty_folder_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let error = read_pieces(&[dir.path().to_path_buf()], Selection::All).unwrap_err();
-        assert!(error
-            .to_string()
-            .contains(&dir.path().display().to_string()));
+        assert!(error.to_string().contains(&dir.path().display().to_string()));
     }
 }

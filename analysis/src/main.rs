@@ -6,10 +6,7 @@ mod quality_command;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "continuo-analysis",
-    about = "Baselines and music-quality measurements for Continuo"
-)]
+#[command(name = "continuo-analysis", about = "Baselines and music-quality measurements for Continuo")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -43,12 +43,7 @@ pub struct PhraseShape {
 /// Picks up to `count` phrases, at most one per piece, deterministically for a seed: pieces in a
 /// seeded random order, and in each a seeded choice among the windows (starting on a multiple of
 /// `prompt_bars`) whose prompt and continuation hold enough notes.
-pub fn pick_phrases(
-    pieces: &[Piece],
-    count: usize,
-    shape: PhraseShape,
-    seed: u64,
-) -> Vec<HeldOutPhrase> {
+pub fn pick_phrases(pieces: &[Piece], count: usize, shape: PhraseShape, seed: u64) -> Vec<HeldOutPhrase> {
     let mut random = Pcg64Mcg::seed_from_u64(seed);
     let mut order: Vec<&Piece> = pieces.iter().collect();
     order.shuffle(&mut random);
@@ -75,8 +70,7 @@ fn eligible_windows(piece: &Piece, shape: PhraseShape) -> Vec<u32> {
         .filter(|&start_bar| start_bar + window_bars <= whole_bars)
         .filter(|&start_bar| {
             let phrase = cut_phrase(piece, start_bar, shape);
-            phrase.real.prompt.len() >= MIN_PROMPT_NOTES
-                && phrase.real.continuation.len() >= MIN_CONTINUATION_NOTES
+            phrase.real.prompt.len() >= MIN_PROMPT_NOTES && phrase.real.continuation.len() >= MIN_CONTINUATION_NOTES
         })
         .collect()
 }
@@ -87,27 +81,16 @@ fn cut_phrase(piece: &Piece, start_bar: u32, shape: PhraseShape) -> HeldOutPhras
     let prompt_beats = shape.prompt_bars as f64 * bar;
     let continuation_beats = shape.continuation_bars as f64 * bar;
     let prompt = notes_between(&piece.song.notes, start, start + prompt_beats);
-    let continuation = notes_between(
-        &piece.song.notes,
-        start + prompt_beats,
-        start + prompt_beats + continuation_beats,
-    );
+    let continuation =
+        notes_between(&piece.song.notes, start + prompt_beats, start + prompt_beats + continuation_beats);
     HeldOutPhrase {
         name: format!("{} bar {}", piece.path.display(), start_bar + 1),
         prompt: Song {
             notes: prompt.clone(),
-            tempo_map: vec![TempoChange {
-                beat: 0.0,
-                bpm: tempo_at(&piece.song, start),
-            }],
+            tempo_map: vec![TempoChange { beat: 0.0, bpm: tempo_at(&piece.song, start) }],
             time_signature: piece.song.time_signature,
         },
-        real: Phrase {
-            prompt,
-            continuation,
-            continuation_beats,
-            continuation_start_beats: prompt_beats,
-        },
+        real: Phrase { prompt, continuation, continuation_beats, continuation_start_beats: prompt_beats },
         prompt_beats,
         first_bar: start_bar + 1,
     }
@@ -115,11 +98,7 @@ fn cut_phrase(piece: &Piece, start_bar: u32, shape: PhraseShape) -> HeldOutPhras
 
 /// The tempo in force at a beat (so a prompt written out plays at the speed it had in the piece).
 fn tempo_at(song: &Song, beat: f64) -> f64 {
-    song.tempo_map
-        .iter()
-        .take_while(|change| change.beat <= beat)
-        .last()
-        .map_or(DEFAULT_TEMPO_BPM, |change| change.bpm)
+    song.tempo_map.iter().take_while(|change| change.beat <= beat).last().map_or(DEFAULT_TEMPO_BPM, |change| change.bpm)
 }
 
 /// The notes starting in `[from, to)`, moved to start from beat 0 and cut off at `to`.
@@ -152,18 +131,11 @@ mod tests {
         Piece {
             path: PathBuf::from(name),
             tokens: Vec::new(),
-            song: Song {
-                notes,
-                tempo_map: Vec::new(),
-                time_signature: (4, 4),
-            },
+            song: Song { notes, tempo_map: Vec::new(), time_signature: (4, 4) },
         }
     }
 
-    const SHAPE: PhraseShape = PhraseShape {
-        prompt_bars: 4,
-        continuation_bars: 4,
-    };
+    const SHAPE: PhraseShape = PhraseShape { prompt_bars: 4, continuation_bars: 4 };
 
     #[test]
     fn phrases_are_cut_on_bars_and_clipped_to_their_window() {
@@ -176,73 +148,30 @@ mod tests {
         assert_eq!(phrase.real.continuation.len(), 16);
         assert_eq!(phrase.real.continuation_beats, 16.0);
         assert_eq!(phrase.real.continuation[0].start_beats, 0.0);
-        assert!(phrase
-            .real
-            .prompt
-            .iter()
-            .all(|note| note.end_beats() <= 16.0));
+        assert!(phrase.real.prompt.iter().all(|note| note.end_beats() <= 16.0));
         assert_eq!(phrase.prompt.notes, phrase.real.prompt);
     }
 
     #[test]
     fn a_prompt_keeps_the_tempo_in_force_where_it_starts() {
         let mut song = piece("a.mid", 12, 4).song;
-        song.tempo_map = vec![
-            TempoChange {
-                beat: 0.0,
-                bpm: 90.0,
-            },
-            TempoChange {
-                beat: 10.0,
-                bpm: 140.0,
-            },
-        ];
+        song.tempo_map = vec![TempoChange { beat: 0.0, bpm: 90.0 }, TempoChange { beat: 10.0, bpm: 140.0 }];
         assert_eq!(tempo_at(&song, 0.0), 90.0);
         assert_eq!(tempo_at(&song, 16.0), 140.0);
-        assert_eq!(
-            tempo_at(
-                &Song {
-                    tempo_map: Vec::new(),
-                    ..song
-                },
-                4.0
-            ),
-            DEFAULT_TEMPO_BPM
-        );
+        assert_eq!(tempo_at(&Song { tempo_map: Vec::new(), ..song }, 4.0), DEFAULT_TEMPO_BPM);
     }
 
     #[test]
     fn short_or_sparse_pieces_are_left_out_and_picks_follow_the_seed() {
-        let pieces = vec![
-            piece("short.mid", 7, 4),
-            piece("sparse.mid", 16, 1),
-            piece("b.mid", 40, 4),
-            piece("c.mid", 40, 4),
-        ];
+        let pieces =
+            vec![piece("short.mid", 7, 4), piece("sparse.mid", 16, 1), piece("b.mid", 40, 4), piece("c.mid", 40, 4)];
         let phrases = pick_phrases(&pieces, 10, SHAPE, 3);
-        let names: Vec<&str> = phrases
-            .iter()
-            .map(|p| p.name.split(' ').next().unwrap())
-            .collect();
+        let names: Vec<&str> = phrases.iter().map(|p| p.name.split(' ').next().unwrap()).collect();
         assert_eq!(names.len(), 2);
         assert!(names.contains(&"b.mid") && names.contains(&"c.mid"));
-        let again: Vec<String> = pick_phrases(&pieces, 10, SHAPE, 3)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        assert_eq!(
-            again,
-            phrases.iter().map(|p| p.name.clone()).collect::<Vec<_>>()
-        );
-        let starts = |seed| {
-            pick_phrases(&pieces, 10, SHAPE, seed)
-                .into_iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-        };
-        assert!(
-            (4..12).any(|seed| starts(seed) != starts(3)),
-            "other seeds pick other windows"
-        );
+        let again: Vec<String> = pick_phrases(&pieces, 10, SHAPE, 3).into_iter().map(|p| p.name).collect();
+        assert_eq!(again, phrases.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+        let starts = |seed| pick_phrases(&pieces, 10, SHAPE, seed).into_iter().map(|p| p.name).collect::<Vec<_>>();
+        assert!((4..12).any(|seed| starts(seed) != starts(3)), "other seeds pick other windows");
     }
 }

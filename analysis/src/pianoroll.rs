@@ -84,15 +84,10 @@ impl PianoRoll<'_> {
     pub fn size(&self) -> (u32, u32) {
         let beats_width = self.beats_width_pixels() as u32;
         let lanes = self.continuations.len().max(1) as u32;
-        let height = TITLE_PIXELS
-            + LEGEND_PIXELS
-            + lanes * (LANE_HEADER_PIXELS + self.lane_height())
+        let height = TITLE_PIXELS + LEGEND_PIXELS + lanes * (LANE_HEADER_PIXELS + self.lane_height())
             + (lanes - 1) * LANE_GAP_PIXELS
             + BAR_NUMBER_PIXELS;
-        (
-            PITCH_LABEL_PIXELS + beats_width.max(1) + RIGHT_MARGIN_PIXELS,
-            height,
-        )
+        (PITCH_LABEL_PIXELS + beats_width.max(1) + RIGHT_MARGIN_PIXELS, height)
     }
 
     /// Pixels per beat: `PIXELS_PER_BEAT`, or more to fill `MIN_BEATS_WIDTH_PIXELS`.
@@ -113,38 +108,21 @@ impl PianoRoll<'_> {
 
     /// Lowest and highest pitch drawn.
     fn pitch_range(&self) -> (u8, u8) {
-        let all = self.prompt.iter().chain(
-            self.continuations
-                .iter()
-                .flat_map(|continuation| continuation.notes),
-        );
-        let (low, high) = all.fold((u8::MAX, 0), |(low, high), note| {
-            (low.min(note.pitch), high.max(note.pitch))
-        });
+        let all = self.prompt.iter().chain(self.continuations.iter().flat_map(|continuation| continuation.notes));
+        let (low, high) = all.fold((u8::MAX, 0), |(low, high), note| (low.min(note.pitch), high.max(note.pitch)));
         if low > high {
             return (60, 72);
         }
-        (
-            low.saturating_sub(PITCH_MARGIN_SEMITONES),
-            high.saturating_add(PITCH_MARGIN_SEMITONES).min(127),
-        )
+        (low.saturating_sub(PITCH_MARGIN_SEMITONES), high.saturating_add(PITCH_MARGIN_SEMITONES).min(127))
     }
 
     /// Where lane `index` sits.
     fn lane(&self, index: usize) -> Lane {
         let (low, high) = self.pitch_range();
         let stride = (LANE_HEADER_PIXELS + self.lane_height() + LANE_GAP_PIXELS) as i32;
-        let top =
-            (TITLE_PIXELS + LEGEND_PIXELS + LANE_HEADER_PIXELS) as i32 + index as i32 * stride;
+        let top = (TITLE_PIXELS + LEGEND_PIXELS + LANE_HEADER_PIXELS) as i32 + index as i32 * stride;
         let (left, width) = (PITCH_LABEL_PIXELS as i32, self.beats_width_pixels());
-        Lane {
-            top,
-            low,
-            high,
-            left,
-            width,
-            pixels_per_beat: self.pixels_per_beat(),
-        }
+        Lane { top, low, high, left, width, pixels_per_beat: self.pixels_per_beat() }
     }
 
     /// Writes the picture as a PNG.
@@ -152,15 +130,12 @@ impl PianoRoll<'_> {
         plot_font::register();
         let root = BitMapBackend::new(path, self.size()).into_drawing_area();
         self.draw(&root)?;
-        root.present()
-            .map_err(|error| anyhow!("{}: cannot write the piano roll: {error}", path.display()))
+        root.present().map_err(|error| anyhow!("{}: cannot write the piano roll: {error}", path.display()))
     }
 
     /// Draws onto any plotters area of `size()` pixels (with `plot_font::register()` called).
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let failed = |error: DrawingAreaErrorKind<DB::ErrorType>| {
-            anyhow!("drawing the piano roll failed: {error}")
-        };
+        let failed = |error: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the piano roll failed: {error}");
         root.fill(&WHITE).map_err(failed)?;
         self.draw_title_and_legend(root).map_err(failed)?;
         for (index, continuation) in self.continuations.iter().enumerate() {
@@ -168,34 +143,16 @@ impl PianoRoll<'_> {
             if index > 0 {
                 let gap_top = lane.top - (LANE_HEADER_PIXELS + LANE_GAP_PIXELS) as i32;
                 let right = root.dim_in_pixel().0 as i32;
-                let gap = Rectangle::new(
-                    [(0, gap_top), (right, gap_top + LANE_GAP_PIXELS as i32)],
-                    LANE_GAP_COLOUR.filled(),
-                );
+                let gap = Rectangle::new([(0, gap_top), (right, gap_top + LANE_GAP_PIXELS as i32)], LANE_GAP_COLOUR.filled());
                 root.draw(&gap).map_err(failed)?;
             }
             let header = (lane.left, lane.top - LANE_HEADER_PIXELS as i32 / 2);
-            root.draw_text(
-                continuation.label,
-                &text_style(TEXT_FONT_PIXELS, HPos::Left),
-                header,
-            )
-            .map_err(failed)?;
+            root.draw_text(continuation.label, &text_style(TEXT_FONT_PIXELS, HPos::Left), header).map_err(failed)?;
             self.draw_grid(root, &lane).map_err(failed)?;
             draw_notes(root, &lane, self.prompt, 0.0, PROMPT_COLOUR).map_err(failed)?;
-            draw_notes(
-                root,
-                &lane,
-                continuation.notes,
-                continuation.start_beats,
-                CONTINUATION_COLOUR,
-            )
-            .map_err(failed)?;
+            draw_notes(root, &lane, continuation.notes, continuation.start_beats, CONTINUATION_COLOUR).map_err(failed)?;
             let x = lane.x(continuation.start_beats);
-            let boundary = Rectangle::new(
-                [(x - 1, lane.top), (x + 1, lane.bottom())],
-                BOUNDARY_COLOUR.filled(),
-            );
+            let boundary = Rectangle::new([(x - 1, lane.top), (x + 1, lane.bottom())], BOUNDARY_COLOUR.filled());
             root.draw(&boundary).map_err(failed)?;
         }
         self.draw_bar_numbers(root).map_err(failed)
@@ -206,30 +163,17 @@ impl PianoRoll<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let centre = root.dim_in_pixel().0 as i32 / 2;
-        root.draw_text(
-            self.title,
-            &text_style(TITLE_FONT_PIXELS, HPos::Center),
-            (centre, TITLE_PIXELS as i32 / 2),
-        )?;
+        root.draw_text(self.title, &text_style(TITLE_FONT_PIXELS, HPos::Center), (centre, TITLE_PIXELS as i32 / 2))?;
         let y = (TITLE_PIXELS + LEGEND_PIXELS / 2) as i32;
-        let entries = [
-            ("prompt", PROMPT_COLOUR),
-            ("continuation", CONTINUATION_COLOUR),
-            ("continuation starts", BOUNDARY_COLOUR),
-        ];
+        let entries =
+            [("prompt", PROMPT_COLOUR), ("continuation", CONTINUATION_COLOUR), ("continuation starts", BOUNDARY_COLOUR)];
         let mut x = PITCH_LABEL_PIXELS as i32;
         for (name, colour) in entries {
             let swatch_width = if colour == BOUNDARY_COLOUR { 3 } else { 14 };
-            root.draw(&Rectangle::new(
-                [(x, y - 5), (x + swatch_width, y + 5)],
-                colour.filled(),
-            ))?;
+            root.draw(&Rectangle::new([(x, y - 5), (x + swatch_width, y + 5)], colour.filled()))?;
             x += swatch_width + 5;
             root.draw_text(name, &text_style(TEXT_FONT_PIXELS, HPos::Left), (x, y))?;
-            x += root
-                .estimate_text_size(name, &text_style(TEXT_FONT_PIXELS, HPos::Left))?
-                .0 as i32
-                + 18;
+            x += root.estimate_text_size(name, &text_style(TEXT_FONT_PIXELS, HPos::Left))?.0 as i32 + 18;
         }
         Ok(())
     }
@@ -241,20 +185,14 @@ impl PianoRoll<'_> {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         for pitch in (lane.low..=lane.high).filter(|pitch| pitch % 12 == 0) {
             let y = lane.pitch_top(pitch) + PIXELS_PER_SEMITONE as i32 - 1;
-            root.draw(&PathElement::new(
-                vec![(lane.left, y), (lane.right(), y)],
-                OCTAVE_LINE_COLOUR,
-            ))?;
+            root.draw(&PathElement::new(vec![(lane.left, y), (lane.right(), y)], OCTAVE_LINE_COLOUR))?;
             let name = format!("C{}", pitch as i32 / 12 - 1);
             let at = (lane.left - 4, y - PIXELS_PER_SEMITONE as i32 / 2);
             root.draw_text(&name, &text_style(TEXT_FONT_PIXELS, HPos::Right), at)?;
         }
         for bar in 0..=self.bar_count() {
             let x = lane.x(bar as f64 * self.beats_per_bar);
-            root.draw(&PathElement::new(
-                vec![(x, lane.top), (x, lane.bottom())],
-                BAR_LINE_COLOUR,
-            ))?;
+            root.draw(&PathElement::new(vec![(x, lane.top), (x, lane.bottom())], BAR_LINE_COLOUR))?;
         }
         Ok(())
     }
@@ -291,20 +229,14 @@ fn draw_notes<DB: DrawingBackend>(
         let left = lane.x(offset_beats + note.start_beats);
         let right = lane.x(offset_beats + note.end_beats()).max(left + 2);
         let top = lane.pitch_top(note.pitch);
-        root.draw(&Rectangle::new(
-            [(left, top), (right, top + PIXELS_PER_SEMITONE as i32 - 1)],
-            colour.filled(),
-        ))?;
+        root.draw(&Rectangle::new([(left, top), (right, top + PIXELS_PER_SEMITONE as i32 - 1)], colour.filled()))?;
     }
     Ok(())
 }
 
 /// Text in the embedded font, anchored vertically at its centre.
 fn text_style(size_pixels: u32, horizontal: HPos) -> TextStyle<'static> {
-    (plot_font::FAMILY, size_pixels)
-        .into_font()
-        .color(&TEXT_COLOUR)
-        .pos(Pos::new(horizontal, VPos::Center))
+    (plot_font::FAMILY, size_pixels).into_font().color(&TEXT_COLOUR).pos(Pos::new(horizontal, VPos::Center))
 }
 
 /// Where one lane's notes sit in the picture.
@@ -347,12 +279,7 @@ mod tests {
     use super::*;
 
     fn note(pitch: u8, start_beats: f64) -> Note {
-        Note {
-            pitch,
-            velocity: 80,
-            start_beats,
-            duration_beats: 1.0,
-        }
+        Note { pitch, velocity: 80, start_beats, duration_beats: 1.0 }
     }
 
     fn pixel(buffer: &[u8], width: u32, x: i32, y: i32) -> RGBColor {
@@ -365,16 +292,8 @@ mod tests {
             title: "piece.mid bar 5",
             prompt,
             continuations: vec![
-                Continuation {
-                    label: "generated",
-                    notes: generated,
-                    start_beats: 4.0,
-                },
-                Continuation {
-                    label: "real",
-                    notes: real,
-                    start_beats: 4.0,
-                },
+                Continuation { label: "generated", notes: generated, start_beats: 4.0 },
+                Continuation { label: "real", notes: real, start_beats: 4.0 },
             ],
             prompt_beats: 4.0,
             continuation_beats: 4.0,
@@ -394,10 +313,7 @@ mod tests {
         // header; title, legend and bar numbers around them, pitch names on the left. The 8
         // beats are stretched to 560 pixels (70 per beat) so the legend fits.
         let (width, height) = roll.size();
-        assert_eq!(
-            (width, height),
-            (40 + 560 + 12, 30 + 22 + 2 * (18 + 60) + 8 + 20)
-        );
+        assert_eq!((width, height), (40 + 560 + 12, 30 + 22 + 2 * (18 + 60) + 8 + 20));
         let mut buffer = vec![0u8; (width * height * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
@@ -407,62 +323,25 @@ mod tests {
         let lane_top = |lane: i32| 30 + 22 + 18 + lane * (18 + 60 + 8);
         let row = |lane: i32, pitch: u8| lane_top(lane) + (69 - pitch) as i32 * 5 + 2;
         let beat = |beats: f64| 40 + (beats * 70.0) as i32;
-        assert_eq!(
-            pixel(&buffer, width, beat(0.5), row(0, 60)),
-            PROMPT_COLOUR,
-            "C4 at beat 0.5, first lane"
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(0.5), row(1, 60)),
-            PROMPT_COLOUR,
-            "the prompt repeats in each lane"
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(5.5), row(0, 62)),
-            CONTINUATION_COLOUR,
-            "generated D at beat 5.5"
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(4.5), row(1, 67)),
-            CONTINUATION_COLOUR,
-            "real G at beat 4.5"
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(5.5), row(1, 62)),
-            WHITE,
-            "the lanes stay apart"
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(4.0), row(0, 65)),
-            BOUNDARY_COLOUR
-        );
-        assert_eq!(
-            pixel(&buffer, width, beat(4.0), row(1, 65)),
-            BOUNDARY_COLOUR
-        );
+        assert_eq!(pixel(&buffer, width, beat(0.5), row(0, 60)), PROMPT_COLOUR, "C4 at beat 0.5, first lane");
+        assert_eq!(pixel(&buffer, width, beat(0.5), row(1, 60)), PROMPT_COLOUR, "the prompt repeats in each lane");
+        assert_eq!(pixel(&buffer, width, beat(5.5), row(0, 62)), CONTINUATION_COLOUR, "generated D at beat 5.5");
+        assert_eq!(pixel(&buffer, width, beat(4.5), row(1, 67)), CONTINUATION_COLOUR, "real G at beat 4.5");
+        assert_eq!(pixel(&buffer, width, beat(5.5), row(1, 62)), WHITE, "the lanes stay apart");
+        assert_eq!(pixel(&buffer, width, beat(4.0), row(0, 65)), BOUNDARY_COLOUR);
+        assert_eq!(pixel(&buffer, width, beat(4.0), row(1, 65)), BOUNDARY_COLOUR);
         // Text pixels: darker than the grid lines, and grey, unlike the notes.
         let dark_in = |left: i32, top: i32, right: i32, bottom: i32| {
-            (top..bottom)
-                .flat_map(|y| (left..right).map(move |x| (x, y)))
-                .filter(|&(x, y)| {
-                    let RGBColor(r, g, b) = pixel(&buffer, width, x, y);
-                    r < 160 && r == g && g == b
-                })
-                .count()
+            (top..bottom).flat_map(|y| (left..right).map(move |x| (x, y))).filter(|&(x, y)| {
+                let RGBColor(r, g, b) = pixel(&buffer, width, x, y);
+                r < 160 && r == g && g == b
+            })
+            .count()
         };
         assert!(dark_in(0, 0, width as i32, 30) > 30, "the title");
-        assert!(
-            dark_in(0, row(0, 60) - 8, 40, row(0, 60) + 8) > 10,
-            "C4 named beside its row"
-        );
-        assert!(
-            dark_in(40, height as i32 - 20, 80, height as i32) > 10,
-            "bar number 5 under the first bar"
-        );
-        assert!(
-            dark_in(40, lane_top(1) - 18, 100, lane_top(1)) > 10,
-            "the second lane's name"
-        );
+        assert!(dark_in(0, row(0, 60) - 8, 40, row(0, 60) + 8) > 10, "C4 named beside its row");
+        assert!(dark_in(40, height as i32 - 20, 80, height as i32) > 10, "bar number 5 under the first bar");
+        assert!(dark_in(40, lane_top(1) - 18, 100, lane_top(1)) > 10, "the second lane's name");
     }
 
     #[test]

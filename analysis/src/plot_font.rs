@@ -32,18 +32,10 @@ mod tests {
         let mut buffer = vec![255u8; (width * height * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-            root.draw_text(
-                "Continuo",
-                &(super::FAMILY, 24).into_font().color(&BLACK),
-                (4, 4),
-            )
-            .unwrap();
+            root.draw_text("Continuo", &(super::FAMILY, 24).into_font().color(&BLACK), (4, 4)).unwrap();
             root.present().unwrap();
         }
-        let dark = buffer
-            .chunks_exact(3)
-            .filter(|pixel| pixel.iter().all(|&channel| channel < 128))
-            .count();
+        let dark = buffer.chunks_exact(3).filter(|pixel| pixel.iter().all(|&channel| channel < 128)).count();
         assert!(dark > 50, "{dark} dark pixels: the text was not drawn");
     }
 }

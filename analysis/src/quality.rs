@@ -4,9 +4,7 @@
 use continuo::engine::generate::{continue_song, ContinuationRequest};
 use continuo::engine::{Generator, Sampler};
 use continuo::style_memory::StyleMemory;
-use continuo::tokens::{
-    decode_tokens, encode_notes, Event, Note, SequenceState, Token, TICKS_PER_BEAT, VOCAB_SIZE,
-};
+use continuo::tokens::{decode_tokens, encode_notes, Event, Note, SequenceState, Token, TICKS_PER_BEAT, VOCAB_SIZE};
 use serde::Serialize;
 
 use crate::markov::MarkovModel;
@@ -28,12 +26,7 @@ pub fn network_continuation(
         memory.forget();
     }
     let continuation = continue_song(generator, &phrase.prompt, request, memory);
-    window_after(
-        phrase,
-        &continuation.notes,
-        continuation.prompt_end_beats,
-        request,
-    )
+    window_after(phrase, &continuation.notes, continuation.prompt_end_beats, request)
 }
 
 /// The Markov model's continuation of a phrase: tokens drawn from its distribution (as logits)
@@ -49,19 +42,14 @@ pub fn markov_continuation(
     let mut tokens: Vec<Token> = encode_notes(&phrase.prompt.notes).tokens;
     tokens.pop(); // the prompt's End: the phrase goes on
     let mut state = SequenceState::default();
-    tokens
-        .iter()
-        .for_each(|&token| state.apply_token(token, |_| {}));
+    tokens.iter().for_each(|&token| state.apply_token(token, |_| {}));
     let prompt_end_ticks = state.tick();
     let end_tick = prompt_end_ticks + continuation_ticks(phrase, request);
     let mut probabilities = vec![0.0; VOCAB_SIZE];
     let mut logits = vec![0.0f32; VOCAB_SIZE];
     while state.tick() < end_tick {
         model.distribution(&tokens, order, &mut probabilities);
-        logits
-            .iter_mut()
-            .zip(&probabilities)
-            .for_each(|(logit, p)| *logit = p.ln() as f32);
+        logits.iter_mut().zip(&probabilities).for_each(|(logit, p)| *logit = p.ln() as f32);
         let token = sampler.sample(&logits, &state, &request.options, &request.constraints);
         if Event::from_token(token) == Some(Event::End) {
             break;
@@ -87,11 +75,7 @@ fn window_after(
     let continuation_beats = request.bars as f64 * phrase.prompt.beats_per_bar();
     Phrase {
         prompt: phrase.real.prompt.clone(),
-        continuation: notes_between(
-            notes,
-            prompt_end_beats,
-            prompt_end_beats + continuation_beats,
-        ),
+        continuation: notes_between(notes, prompt_end_beats, prompt_end_beats + continuation_beats),
         continuation_beats,
         continuation_start_beats: prompt_end_beats,
     }
@@ -146,11 +130,7 @@ pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRo
                 .map(|candidate| CandidateDistance {
                     name: candidate.name.clone(),
                     mean: statistic.histogram(&candidate.continuations).mean(),
-                    versus_real: distance(
-                        statistic,
-                        &half(&candidate.continuations, 1),
-                        &real_even,
-                    ),
+                    versus_real: distance(statistic, &half(&candidate.continuations, 1), &real_even),
                 })
                 .collect(),
         })
@@ -159,9 +139,8 @@ pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRo
 
 /// The table as markdown: overlap (1 = identical) and symmetric KL (0 = identical) per set.
 pub fn markdown_table(rows: &[QualityRow]) -> String {
-    let names: Vec<&str> = rows.first().map_or(Vec::new(), |row| {
-        row.candidates.iter().map(|c| c.name.as_str()).collect()
-    });
+    let names: Vec<&str> =
+        rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
     let mut header = "| statistic | real vs real: overlap / sym. KL |".to_string();
     let mut rule = "|---|---|".to_string();
     for name in &names {
@@ -213,21 +192,12 @@ mod tests {
         let notes: Vec<Note> = pitches
             .iter()
             .enumerate()
-            .map(|(i, &pitch)| Note {
-                pitch,
-                velocity: 80,
-                start_beats: i as f64 * 0.5,
-                duration_beats: 0.5,
-            })
+            .map(|(i, &pitch)| Note { pitch, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 })
             .collect();
         let beats = pitches.len() as f64 * 0.5;
         HeldOutPhrase {
             name: "test".into(),
-            prompt: Song {
-                notes: notes.clone(),
-                tempo_map: Vec::new(),
-                time_signature: (4, 4),
-            },
+            prompt: Song { notes: notes.clone(), tempo_map: Vec::new(), time_signature: (4, 4) },
             real: Phrase {
                 prompt: notes.clone(),
                 continuation: notes,
@@ -240,12 +210,7 @@ mod tests {
     }
 
     fn request(bars: u32) -> ContinuationRequest {
-        ContinuationRequest {
-            bars,
-            options: SamplingOptions::default(),
-            constraints: Constraints::default(),
-            memory_strength: 0.0,
-        }
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 }
     }
 
     #[test]
@@ -254,114 +219,60 @@ mod tests {
         let melody: Vec<u8> = pattern.iter().copied().cycle().take(64).collect();
         let training = encode_notes(&phrase_of(&melody).prompt.notes).tokens;
         let model = MarkovModel::train(&[training], 6, crate::markov::Smoothing::WittenBell);
-        let continuation =
-            markov_continuation(&model, 6, &phrase_of(&melody[..16]), &request(2), 5);
+        let continuation = markov_continuation(&model, 6, &phrase_of(&melody[..16]), &request(2), 5);
         assert_eq!(continuation.continuation_beats, 8.0);
-        assert!(
-            continuation.continuation.len() >= 12,
-            "{} notes",
-            continuation.continuation.len()
-        );
-        let in_pattern = continuation
-            .continuation
-            .iter()
-            .filter(|note| pattern.contains(&note.pitch))
-            .count();
-        assert!(
-            in_pattern * 10 >= continuation.continuation.len() * 9,
-            "{:?}",
-            continuation.continuation
-        );
-        assert!(continuation
-            .continuation
-            .iter()
-            .all(|note| note.start_beats >= 0.0 && note.start_beats < 8.0));
+        assert!(continuation.continuation.len() >= 12, "{} notes", continuation.continuation.len());
+        let in_pattern = continuation.continuation.iter().filter(|note| pattern.contains(&note.pitch)).count();
+        assert!(in_pattern * 10 >= continuation.continuation.len() * 9, "{:?}", continuation.continuation);
+        assert!(continuation.continuation.iter().all(|note| note.start_beats >= 0.0 && note.start_beats < 8.0));
     }
 
     #[test]
     fn network_continuations_fill_the_window_after_the_prompt() {
-        let mut generator = Generator::new(
-            Engine::from_model(&random_wavenet(small_config(), 3)).unwrap(),
-            1,
-        );
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 3)).unwrap(), 1);
         let phrase = phrase_of(&[60, 62, 64, 65, 67, 69, 71, 72]);
         let first = network_continuation(&mut generator, None, &phrase, &request(1), 9);
         assert_eq!(first.continuation_beats, 4.0);
-        assert!(first.continuation.iter().all(|note| note.start_beats >= 0.0
-            && note.start_beats < 4.0
-            && note.end_beats() <= 4.0));
+        assert!(first
+            .continuation
+            .iter()
+            .all(|note| note.start_beats >= 0.0 && note.start_beats < 4.0 && note.end_beats() <= 4.0));
         let again = network_continuation(&mut generator, None, &phrase, &request(1), 9);
-        assert_eq!(
-            first.continuation, again.continuation,
-            "same seed, same continuation"
-        );
+        assert_eq!(first.continuation, again.continuation, "same seed, same continuation");
     }
 
     #[test]
     fn the_style_memory_makes_continuations_quote_their_prompt() {
-        let mut generator = Generator::new(
-            Engine::from_model(&random_wavenet(small_config(), 5)).unwrap(),
-            1,
-        );
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 5)).unwrap(), 1);
         let motif = [60, 64, 62, 67, 65, 60, 72, 71];
         let phrase = phrase_of(&[motif, motif, motif].concat());
         let mut memory = StyleMemory::new();
-        let strong = ContinuationRequest {
-            memory_strength: 1.0,
-            ..request(2)
-        };
+        let strong = ContinuationRequest { memory_strength: 1.0, ..request(2) };
         let reuse_over_seeds = |memory: Option<&mut StyleMemory>, generator: &mut Generator| {
             let mut memory = memory;
             (0..6)
                 .map(|seed| {
-                    let continuation = network_continuation(
-                        generator,
-                        memory.as_deref_mut(),
-                        &phrase,
-                        &strong,
-                        seed,
-                    );
+                    let continuation = network_continuation(generator, memory.as_deref_mut(), &phrase, &strong, seed);
                     continuo::reuse::reuse(&continuation.prompt, &continuation.continuation).share()
                 })
                 .sum::<f64>()
         };
         let with_memory = reuse_over_seeds(Some(&mut memory), &mut generator);
         let without = reuse_over_seeds(None, &mut generator);
-        assert!(
-            with_memory > without + 1.0,
-            "re-use summed over 6 seeds: {with_memory:.2} with, {without:.2} without"
-        );
+        assert!(with_memory > without + 1.0, "re-use summed over 6 seeds: {with_memory:.2} with, {without:.2} without");
     }
 
     fn small_config() -> WaveNetConfig {
-        WaveNetConfig {
-            residual_channels: 8,
-            skip_channels: 8,
-            stacks: 1,
-            layers_per_stack: 3,
-            conditioned: true,
-        }
+        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true }
     }
 
     #[test]
     fn a_candidate_equal_to_the_real_set_matches_the_reference() {
-        let real: Vec<Phrase> = (0..6u8)
-            .map(|i| phrase_of(&[60 + i, 64, 67, 72]).real)
-            .collect();
-        let rows = quality_table(
-            &real,
-            &[Candidate {
-                name: "copy".into(),
-                continuations: real.clone(),
-            }],
-        );
+        let real: Vec<Phrase> = (0..6u8).map(|i| phrase_of(&[60 + i, 64, 67, 72]).real).collect();
+        let rows = quality_table(&real, &[Candidate { name: "copy".into(), continuations: real.clone() }]);
         assert_eq!(rows.len(), STATISTICS.len());
         for row in &rows {
-            assert_eq!(
-                row.real_vs_real.overlap, row.candidates[0].versus_real.overlap,
-                "{}",
-                row.statistic
-            );
+            assert_eq!(row.real_vs_real.overlap, row.candidates[0].versus_real.overlap, "{}", row.statistic);
             assert_eq!(row.real_mean, row.candidates[0].mean);
         }
         let table = markdown_table(&rows);

@@ -15,9 +15,7 @@ use continuo_analysis::dataset::{read_pieces, Selection};
 use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
 use continuo_analysis::pianoroll::{Continuation, PianoRoll};
-use continuo_analysis::quality::{
-    markdown_table, markov_continuation, network_continuation, quality_table, Candidate,
-};
+use continuo_analysis::quality::{markdown_table, markov_continuation, network_continuation, quality_table, Candidate};
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
 
@@ -72,59 +70,28 @@ pub struct QualityArgs {
 }
 
 pub fn run(args: &QualityArgs) -> Result<()> {
-    let shape = PhraseShape {
-        prompt_bars: args.prompt_bars,
-        continuation_bars: args.bars,
-    };
-    let selection = if args.every_file {
-        Selection::All
-    } else {
-        Selection::Side(Split::Validation)
-    };
+    let shape = PhraseShape { prompt_bars: args.prompt_bars, continuation_bars: args.bars };
+    let selection = if args.every_file { Selection::All } else { Selection::Side(Split::Validation) };
     let held_out = read_pieces(&args.data, selection)?;
     let phrases = pick_phrases(&held_out, args.phrases, shape, args.seed);
     if phrases.len() < 2 {
-        bail!(
-            "only {} pieces are long enough for {} + {} bars",
-            phrases.len(),
-            args.prompt_bars,
-            args.bars
-        );
+        bail!("only {} pieces are long enough for {} + {} bars", phrases.len(), args.prompt_bars, args.bars);
     }
     if phrases.len() < args.phrases {
-        eprintln!(
-            "warning: only {} of the {} phrases asked for could be cut",
-            phrases.len(),
-            args.phrases
-        );
+        eprintln!("warning: only {} of the {} phrases asked for could be cut", phrases.len(), args.phrases);
     }
     let request = ContinuationRequest {
         bars: args.bars,
-        options: SamplingOptions {
-            temperature: args.temperature,
-            top_p: args.top_p,
-            ..SamplingOptions::default()
-        },
+        options: SamplingOptions { temperature: args.temperature, top_p: args.top_p, ..SamplingOptions::default() },
         constraints: Constraints::default(),
         memory_strength: 0.0,
     };
     let mut candidates = Vec::new();
     for path in &args.models {
-        candidates.push(network_candidate(
-            path, &phrases, &request, args.seed, None,
-        )?);
+        candidates.push(network_candidate(path, &phrases, &request, args.seed, None)?);
         if args.memory_strength > 0.0 {
-            let with_memory = ContinuationRequest {
-                memory_strength: args.memory_strength.min(1.0),
-                ..request
-            };
-            candidates.push(network_candidate(
-                path,
-                &phrases,
-                &with_memory,
-                args.seed,
-                Some(&mut StyleMemory::new()),
-            )?);
+            let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..request };
+            candidates.push(network_candidate(path, &phrases, &with_memory, args.seed, Some(&mut StyleMemory::new()))?);
         }
     }
     if args.markov_order > 0 && !args.every_file {
@@ -132,8 +99,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     }
     let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();
     let rows = quality_table(&real, &candidates);
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create folder", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create folder", args.out.display()))?;
     let table = markdown_table(&rows);
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
@@ -142,16 +108,8 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
         "markov_order": args.markov_order, "memory_strength": args.memory_strength, "rows": rows,
     });
-    std::fs::write(
-        args.out.join("quality.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    write_examples(
-        &args.out,
-        &candidates[0].name,
-        &phrases,
-        &candidates[0].continuations,
-    )
+    std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
+    write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)
 }
 
 /// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
@@ -168,35 +126,16 @@ fn network_candidate(
         .iter()
         .enumerate()
         .map(|(index, phrase)| {
-            network_continuation(
-                &mut generator,
-                memory.as_deref_mut(),
-                phrase,
-                request,
-                seed + index as u64,
-            )
+            network_continuation(&mut generator, memory.as_deref_mut(), phrase, request, seed + index as u64)
         })
         .collect();
-    let stem = path.file_stem().map_or("model".to_string(), |stem| {
-        stem.to_string_lossy().into_owned()
-    });
-    let name = if memory.is_some() {
-        format!("{stem} + memory {}", request.memory_strength)
-    } else {
-        stem
-    };
-    Ok(Candidate {
-        name,
-        continuations,
-    })
+    let stem = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+    let name = if memory.is_some() { format!("{stem} + memory {}", request.memory_strength) } else { stem };
+    Ok(Candidate { name, continuations })
 }
 
 /// The Markov baseline, trained on the train split, continuing the same phrases.
-fn markov_candidate(
-    args: &QualityArgs,
-    phrases: &[HeldOutPhrase],
-    request: &ContinuationRequest,
-) -> Result<Candidate> {
+fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &ContinuationRequest) -> Result<Candidate> {
     let train = read_pieces(&args.data, Selection::Side(Split::Train))?;
     let sequences: Vec<_> = train.into_iter().map(|piece| piece.tokens).collect();
     let model = MarkovModel::train(&sequences, args.markov_order, Smoothing::ModifiedDiscount);
@@ -204,49 +143,27 @@ fn markov_candidate(
         .iter()
         .enumerate()
         .map(|(index, phrase)| {
-            markov_continuation(
-                &model,
-                args.markov_order,
-                phrase,
-                request,
-                args.seed + index as u64,
-            )
+            markov_continuation(&model, args.markov_order, phrase, request, args.seed + index as u64)
         })
         .collect();
-    Ok(Candidate {
-        name: format!("Markov order {}", args.markov_order),
-        continuations,
-    })
+    Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
 }
 
 fn lane<'a>(label: &'a str, phrase: &'a Phrase) -> Continuation<'a> {
-    Continuation {
-        label,
-        notes: &phrase.continuation,
-        start_beats: phrase.continuation_start_beats,
-    }
+    Continuation { label, notes: &phrase.continuation, start_beats: phrase.continuation_start_beats }
 }
 
 /// `example_N.png`: the prompt with the generated continuation (top) and the real one (bottom);
 /// `example_N.mid`: the prompt and the generated continuation, to listen to.
-fn write_examples(
-    out: &Path,
-    model_name: &str,
-    phrases: &[HeldOutPhrase],
-    generated: &[Phrase],
-) -> Result<()> {
+fn write_examples(out: &Path, model_name: &str, phrases: &[HeldOutPhrase], generated: &[Phrase]) -> Result<()> {
     let generated_label = format!("continued by {model_name}");
-    for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate()
-    {
+    for (index, (phrase, continuation)) in phrases.iter().zip(generated).take(EXAMPLES).enumerate() {
         // The name without its folders: "piece.mid bar 5".
         let title = phrase.name.rsplit('/').next().unwrap_or(&phrase.name);
         let roll = PianoRoll {
             title,
             prompt: &phrase.real.prompt,
-            continuations: vec![
-                lane(&generated_label, continuation),
-                lane("the real continuation", &phrase.real),
-            ],
+            continuations: vec![lane(&generated_label, continuation), lane("the real continuation", &phrase.real)],
             prompt_beats: phrase.prompt_beats,
             continuation_beats: phrase.real.continuation_beats,
             beats_per_bar: phrase.prompt.beats_per_bar(),
@@ -254,26 +171,15 @@ fn write_examples(
         };
         let picture = out.join(format!("example_{}.png", index + 1));
         roll.save_png(&picture)?;
-        let answer = continuation.continuation.iter().map(|note| Note {
-            start_beats: note.start_beats + continuation.continuation_start_beats,
-            ..*note
-        });
+        let answer = continuation
+            .continuation
+            .iter()
+            .map(|note| Note { start_beats: note.start_beats + continuation.continuation_start_beats, ..*note });
         let notes: Vec<Note> = phrase.real.prompt.iter().copied().chain(answer).collect();
         let midi = out.join(format!("example_{}.mid", index + 1));
-        std::fs::write(
-            &midi,
-            write_midi(
-                &notes,
-                phrase.prompt.initial_tempo_bpm(),
-                phrase.prompt.time_signature,
-            ),
-        )
-        .with_context(|| format!("{}: cannot write", midi.display()))?;
-        eprintln!(
-            "{} and .mid: {} (generated above, real below)",
-            picture.display(),
-            phrase.name
-        );
+        std::fs::write(&midi, write_midi(&notes, phrase.prompt.initial_tempo_bpm(), phrase.prompt.time_signature))
+            .with_context(|| format!("{}: cannot write", midi.display()))?;
+        eprintln!("{} and .mid: {} (generated above, real below)", picture.display(), phrase.name);
     }
     Ok(())
 }

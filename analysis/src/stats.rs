@@ -30,12 +30,8 @@ pub struct Key {
 }
 
 /// Krumhansl-Kessler key profiles (probe-tone ratings), from the tonic up.
-const MAJOR_PROFILE: [f64; 12] = [
-    6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
-];
-const MINOR_PROFILE: [f64; 12] = [
-    6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
-];
+const MAJOR_PROFILE: [f64; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+const MINOR_PROFILE: [f64; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
 /// Major scale degrees in semitones from the tonic.
 const MAJOR_SCALE: [u8; 7] = [0, 2, 4, 5, 7, 9, 11];
 /// Minor: natural minor plus the raised seventh of harmonic minor, both common in this music.
@@ -57,34 +53,21 @@ pub fn estimate_key(notes: &[Note]) -> Option<Key> {
         return None;
     }
     let weights = pitch_class_weights(notes);
-    let candidates =
-        (0..12u8).flat_map(|root| [Key { root, minor: false }, Key { root, minor: true }]);
-    candidates
-        .max_by(|a, b| key_correlation(&weights, *a).total_cmp(&key_correlation(&weights, *b)))
+    let candidates = (0..12u8).flat_map(|root| [Key { root, minor: false }, Key { root, minor: true }]);
+    candidates.max_by(|a, b| key_correlation(&weights, *a).total_cmp(&key_correlation(&weights, *b)))
 }
 
 fn key_correlation(weights: &[f64; 12], key: Key) -> f64 {
-    let profile = if key.minor {
-        &MINOR_PROFILE
-    } else {
-        &MAJOR_PROFILE
-    };
-    let rotated: Vec<f64> = (0..12)
-        .map(|pc| profile[(pc + 12 - key.root as usize) % 12])
-        .collect();
+    let profile = if key.minor { &MINOR_PROFILE } else { &MAJOR_PROFILE };
+    let rotated: Vec<f64> = (0..12).map(|pc| profile[(pc + 12 - key.root as usize) % 12]).collect();
     pearson(weights, &rotated)
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
     let (mean_a, mean_b) = (mean(a), mean(b));
-    let covariance: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - mean_a) * (y - mean_b))
-        .sum();
-    let spread =
-        |values: &[f64], m: f64| values.iter().map(|x| (x - m).powi(2)).sum::<f64>().sqrt();
+    let covariance: f64 = a.iter().zip(b).map(|(x, y)| (x - mean_a) * (y - mean_b)).sum();
+    let spread = |values: &[f64], m: f64| values.iter().map(|x| (x - m).powi(2)).sum::<f64>().sqrt();
     covariance / (spread(a, mean_a) * spread(b, mean_b)).max(f64::MIN_POSITIVE)
 }
 
@@ -137,9 +120,7 @@ pub const STATISTICS: [Statistic; 9] = [
 
 /// Inter-onset intervals are bucketed at these upper edges, in ticks (24 per beat): 32nd,
 /// triplet 16th, 16th, triplet 8th, 8th, ..., a whole bar; longer ones share the last bucket.
-const INTER_ONSET_EDGES_TICKS: [f64; 13] = [
-    1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 36.0, 48.0, 72.0, 96.0,
-];
+const INTER_ONSET_EDGES_TICKS: [f64; 13] = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 36.0, 48.0, 72.0, 96.0];
 
 /// How a statistic's values become histogram bins.
 enum Binning {
@@ -159,13 +140,8 @@ impl Binning {
 
     fn bin(&self, value: f64) -> usize {
         match self {
-            Binning::Uniform { low, width, bins } => {
-                (((value - low) / width).floor().max(0.0) as usize).min(bins - 1)
-            }
-            Binning::Edges(edges) => edges
-                .iter()
-                .position(|&edge| value <= edge)
-                .unwrap_or(edges.len()),
+            Binning::Uniform { low, width, bins } => (((value - low) / width).floor().max(0.0) as usize).min(bins - 1),
+            Binning::Edges(edges) => edges.iter().position(|&edge| value <= edge).unwrap_or(edges.len()),
         }
     }
 }
@@ -188,42 +164,14 @@ impl Statistic {
 
     fn binning(self) -> Binning {
         match self {
-            Statistic::PitchClass => Binning::Uniform {
-                low: 0.0,
-                width: 1.0,
-                bins: 12,
-            },
-            Statistic::Pitch => Binning::Uniform {
-                low: 0.0,
-                width: 1.0,
-                bins: 128,
-            },
-            Statistic::PitchSpan => Binning::Uniform {
-                low: 0.0,
-                width: 3.0,
-                bins: 17,
-            },
-            Statistic::Density => Binning::Uniform {
-                low: 0.0,
-                width: 0.5,
-                bins: 25,
-            },
+            Statistic::PitchClass => Binning::Uniform { low: 0.0, width: 1.0, bins: 12 },
+            Statistic::Pitch => Binning::Uniform { low: 0.0, width: 1.0, bins: 128 },
+            Statistic::PitchSpan => Binning::Uniform { low: 0.0, width: 3.0, bins: 17 },
+            Statistic::Density => Binning::Uniform { low: 0.0, width: 0.5, bins: 25 },
             Statistic::InterOnset => Binning::Edges(&INTER_ONSET_EDGES_TICKS),
-            Statistic::Velocity => Binning::Uniform {
-                low: 0.0,
-                width: 8.0,
-                bins: 16,
-            },
-            Statistic::Polyphony => Binning::Uniform {
-                low: 1.0,
-                width: 1.0,
-                bins: 10,
-            },
-            Statistic::InKeyShare | Statistic::PromptReuse => Binning::Uniform {
-                low: 0.0,
-                width: 0.1,
-                bins: 11,
-            },
+            Statistic::Velocity => Binning::Uniform { low: 0.0, width: 8.0, bins: 16 },
+            Statistic::Polyphony => Binning::Uniform { low: 1.0, width: 1.0, bins: 10 },
+            Statistic::InKeyShare | Statistic::PromptReuse => Binning::Uniform { low: 0.0, width: 0.1, bins: 11 },
         }
     }
 
@@ -241,10 +189,7 @@ impl Statistic {
                 vec![(pitches.clone().max().unwrap_or(0) - pitches.min().unwrap_or(0)) as f64]
             }
             Statistic::Density => vec![notes.len() as f64 / phrase.continuation_beats],
-            Statistic::InterOnset => onset_ticks(notes)
-                .windows(2)
-                .map(|pair| (pair[1] - pair[0]) as f64)
-                .collect(),
+            Statistic::InterOnset => onset_ticks(notes).windows(2).map(|pair| (pair[1] - pair[0]) as f64).collect(),
             Statistic::Velocity => notes.iter().map(|note| note.velocity as f64).collect(),
             Statistic::Polyphony => polyphony_at_onsets(notes),
             Statistic::InKeyShare => match estimate_key(&phrase.prompt) {
@@ -256,11 +201,7 @@ impl Statistic {
             },
             Statistic::PromptReuse => {
                 let reuse = reuse(&phrase.prompt, notes);
-                if reuse.continuation_ngrams > 0 {
-                    vec![reuse.share()]
-                } else {
-                    Vec::new()
-                }
+                if reuse.continuation_ngrams > 0 { vec![reuse.share()] } else { Vec::new() }
             }
         }
     }
@@ -268,10 +209,7 @@ impl Statistic {
     /// The values of a set of phrases, binned.
     pub fn histogram(self, phrases: &[Phrase]) -> Histogram {
         let binning = self.binning();
-        let mut histogram = Histogram {
-            counts: vec![0.0; binning.bins()],
-            sum: 0.0,
-        };
+        let mut histogram = Histogram { counts: vec![0.0; binning.bins()], sum: 0.0 };
         for value in phrases.iter().flat_map(|phrase| self.values(phrase)) {
             histogram.counts[binning.bin(value)] += 1.0;
             histogram.sum += value;
@@ -282,10 +220,7 @@ impl Statistic {
 
 /// Distinct onset ticks, ascending.
 fn onset_ticks(notes: &[Note]) -> Vec<u64> {
-    let mut onsets: Vec<u64> = notes
-        .iter()
-        .map(|note| beats_to_ticks(note.start_beats))
-        .collect();
+    let mut onsets: Vec<u64> = notes.iter().map(|note| beats_to_ticks(note.start_beats)).collect();
     onsets.sort_unstable();
     onsets.dedup();
     onsets
@@ -302,12 +237,7 @@ fn polyphony_at_onsets(notes: &[Note]) -> Vec<f64> {
         .collect();
     onset_ticks(notes)
         .into_iter()
-        .map(|tick| {
-            spans
-                .iter()
-                .filter(|&&(start, end)| start <= tick && tick < end)
-                .count() as f64
-        })
+        .map(|tick| spans.iter().filter(|&&(start, end)| start <= tick && tick < end).count() as f64)
         .collect()
 }
 
@@ -338,11 +268,7 @@ impl Histogram {
         if total == 0.0 {
             return None;
         }
-        let smoothed: Vec<f64> = self
-            .counts
-            .iter()
-            .map(|count| count / total + smoothing)
-            .collect();
+        let smoothed: Vec<f64> = self.counts.iter().map(|count| count / total + smoothing).collect();
         let sum: f64 = smoothed.iter().sum();
         Some(smoothed.into_iter().map(|p| p / sum).collect())
     }
@@ -355,10 +281,7 @@ impl Histogram {
 
     /// KL(p‖q) + KL(q‖p) in nats, after adding `KL_SMOOTHING` to every bin.
     pub fn symmetric_kl(&self, other: &Histogram) -> Option<f64> {
-        let (p, q) = (
-            self.normalised(KL_SMOOTHING)?,
-            other.normalised(KL_SMOOTHING)?,
-        );
+        let (p, q) = (self.normalised(KL_SMOOTHING)?, other.normalised(KL_SMOOTHING)?);
         Some(p.iter().zip(&q).map(|(a, b)| (a - b) * (a / b).ln()).sum())
     }
 }
@@ -375,10 +298,7 @@ pub struct Distance {
 /// Distance between the statistic of two sets of phrases.
 pub fn distance(statistic: Statistic, a: &[Phrase], b: &[Phrase]) -> Distance {
     let (left, right) = (statistic.histogram(a), statistic.histogram(b));
-    Distance {
-        overlap: left.overlap(&right),
-        symmetric_kl: left.symmetric_kl(&right),
-    }
+    Distance { overlap: left.overlap(&right), symmetric_kl: left.symmetric_kl(&right) }
 }
 
 /// Every other phrase (indices `parity`, `parity + 2`, ...): halves for the real-vs-real
@@ -392,98 +312,42 @@ mod tests {
     use super::*;
 
     fn note(pitch: u8, start_beats: f64, duration_beats: f64) -> Note {
-        Note {
-            pitch,
-            velocity: 80,
-            start_beats,
-            duration_beats,
-        }
+        Note { pitch, velocity: 80, start_beats, duration_beats }
     }
 
     fn phrase(prompt: Vec<Note>, continuation: Vec<Note>) -> Phrase {
-        Phrase {
-            prompt,
-            continuation,
-            continuation_beats: 4.0,
-            continuation_start_beats: 4.0,
-        }
+        Phrase { prompt, continuation, continuation_beats: 4.0, continuation_start_beats: 4.0 }
     }
 
     fn scale(root: u8, steps: &[u8]) -> Vec<Note> {
-        steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| note(root + step, i as f64, 1.0))
-            .collect()
+        steps.iter().enumerate().map(|(i, step)| note(root + step, i as f64, 1.0)).collect()
     }
 
     #[test]
     fn krumhansl_schmuckler_finds_major_and_minor_keys() {
         let g_major = scale(67, &[0, 2, 4, 5, 7, 9, 11, 12, 7, 4, 0]);
-        assert_eq!(
-            estimate_key(&g_major),
-            Some(Key {
-                root: 7,
-                minor: false
-            })
-        );
+        assert_eq!(estimate_key(&g_major), Some(Key { root: 7, minor: false }));
         let a_minor = scale(57, &[0, 2, 3, 5, 7, 8, 11, 12, 7, 3, 0, 0]);
-        assert_eq!(
-            estimate_key(&a_minor),
-            Some(Key {
-                root: 9,
-                minor: true
-            })
-        );
+        assert_eq!(estimate_key(&a_minor), Some(Key { root: 9, minor: true }));
         assert_eq!(estimate_key(&[]), None);
-        assert!(
-            in_key(
-                66,
-                Key {
-                    root: 7,
-                    minor: false
-                }
-            ),
-            "F# is in G major"
-        );
-        assert!(
-            !in_key(
-                65,
-                Key {
-                    root: 7,
-                    minor: false
-                }
-            ),
-            "F is not"
-        );
+        assert!(in_key(66, Key { root: 7, minor: false }), "F# is in G major");
+        assert!(!in_key(65, Key { root: 7, minor: false }), "F is not");
     }
 
     #[test]
     fn statistics_of_a_known_phrase() {
         // A C major triad held for a beat, then E and G eighths over the held C.
-        let continuation = vec![
-            note(60, 0.0, 2.0),
-            note(64, 0.0, 1.0),
-            note(67, 0.0, 1.0),
-            note(64, 1.0, 0.5),
-            note(66, 1.5, 0.5),
-        ];
+        let continuation =
+            vec![note(60, 0.0, 2.0), note(64, 0.0, 1.0), note(67, 0.0, 1.0), note(64, 1.0, 0.5), note(66, 1.5, 0.5)];
         let p = phrase(scale(60, &[0, 2, 4, 5, 7, 9, 11]), continuation);
         assert_eq!(Statistic::InterOnset.values(&p), vec![24.0, 12.0]);
         assert_eq!(Statistic::Polyphony.values(&p), vec![3.0, 2.0, 2.0]);
         assert_eq!(Statistic::PitchSpan.values(&p), vec![7.0]);
         assert_eq!(Statistic::Density.values(&p), vec![5.0 / 4.0]);
-        assert_eq!(
-            Statistic::InKeyShare.values(&p),
-            vec![4.0 / 5.0],
-            "F# is outside C major"
-        );
+        assert_eq!(Statistic::InKeyShare.values(&p), vec![4.0 / 5.0], "F# is outside C major");
         let histogram = Statistic::InterOnset.histogram(&[p]);
         assert_eq!(histogram.counts[6], 1.0, "12 ticks falls in the 8th bucket");
-        assert_eq!(
-            histogram.counts[8], 1.0,
-            "24 ticks falls in the quarter bucket"
-        );
+        assert_eq!(histogram.counts[8], 1.0, "24 ticks falls in the quarter bucket");
         assert_eq!(histogram.mean(), Some(18.0));
     }
 
@@ -503,14 +367,8 @@ mod tests {
 
     #[test]
     fn halves_interleave() {
-        let phrases: Vec<Phrase> = (0..5)
-            .map(|i| phrase(vec![], scale(60 + i, &[0])))
-            .collect();
-        let pitches = |set: Vec<Phrase>| {
-            set.iter()
-                .map(|p| p.continuation[0].pitch)
-                .collect::<Vec<_>>()
-        };
+        let phrases: Vec<Phrase> = (0..5).map(|i| phrase(vec![], scale(60 + i, &[0]))).collect();
+        let pitches = |set: Vec<Phrase>| set.iter().map(|p| p.continuation[0].pitch).collect::<Vec<_>>();
         assert_eq!(pitches(half(&phrases, 0)), vec![60, 62, 64]);
         assert_eq!(pitches(half(&phrases, 1)), vec![61, 63]);
     }

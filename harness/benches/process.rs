@@ -32,69 +32,31 @@ const WORKER_HEAD_START: Duration = Duration::from_millis(50);
 /// Plays a phrase untimed, then times every block of the answer; returns the timings.
 fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<Duration> {
     let start_beats = cycle as f64 * 100.0;
-    let playback = Playback {
-        start_beats,
-        ..Playback::default()
-    };
+    let playback = Playback { start_beats, ..Playback::default() };
     let events: Vec<_> = phrase(start_beats).into_iter().collect();
-    plugin
-        .perform(playback, &events, ANSWER_START_BEATS - 0.25, || {
-            BLOCK_SAMPLES
-        })
-        .expect("plays");
+    plugin.perform(playback, &events, ANSWER_START_BEATS - 0.25, || BLOCK_SAMPLES).expect("plays");
     std::thread::sleep(WORKER_HEAD_START);
     let beats_per_block = BLOCK_SAMPLES as f64 / SAMPLE_RATE * 2.0;
     let mut position = start_beats + ANSWER_START_BEATS - 0.25;
     let played = phrase(start_beats + PLAYER_RETURNS_BEATS);
-    let (mut notes, mut timings, mut block_events) =
-        (vec![], vec![], Vec::with_capacity(played.len()));
+    let (mut notes, mut timings, mut block_events) = (vec![], vec![], Vec::with_capacity(played.len()));
     while position < start_beats + ANSWER_END_BEATS + 0.5 {
         block_events.clear();
         block_events.extend(
             played
                 .iter()
                 .filter(|(beat, _)| (position..position + beats_per_block).contains(beat))
-                .map(|&(beat, event)| {
-                    (
-                        ((beat - position) / beats_per_block * BLOCK_SAMPLES as f64) as u32,
-                        event,
-                    )
-                }),
+                .map(|&(beat, event)| (((beat - position) / beats_per_block * BLOCK_SAMPLES as f64) as u32, event)),
         );
-        let transport = Transport {
-            playing: true,
-            tempo_bpm: 120.0,
-            position_beats: position,
-            time_signature: (4, 4),
-        };
-        let mut audio = [
-            Vec::with_capacity(BLOCK_SAMPLES),
-            Vec::with_capacity(BLOCK_SAMPLES),
-        ];
-        plugin
-            .process(
-                BLOCK_SAMPLES,
-                transport,
-                &block_events,
-                &mut notes,
-                &mut audio,
-            )
-            .expect("processes");
+        let transport = Transport { playing: true, tempo_bpm: 120.0, position_beats: position, time_signature: (4, 4) };
+        let mut audio = [Vec::with_capacity(BLOCK_SAMPLES), Vec::with_capacity(BLOCK_SAMPLES)];
+        plugin.process(BLOCK_SAMPLES, transport, &block_events, &mut notes, &mut audio).expect("processes");
         timings.push(plugin.last_process_time());
         position += beats_per_block;
     }
-    assert!(
-        notes.iter().any(|note| note.on),
-        "the plugin answered during the timed blocks"
-    );
-    let (ons, offs) = notes.iter().fold((0, 0), |(ons, offs), note| {
-        if note.on {
-            (ons + 1, offs)
-        } else {
-            (ons, offs + 1)
-        }
-    });
-    assert_eq!(ons, offs, "the player's return released every answer note");
+    assert!(notes.iter().any(|note| note.on), "the plugin answered during the timed blocks");
+    let ons = notes.iter().filter(|note| note.on).count();
+    assert_eq!(ons, notes.len() - ons, "the player's return released every answer note");
     timings
 }
 
@@ -115,12 +77,10 @@ fn process_while_answering(criterion: &mut Criterion) {
             total
         })
     });
-    let mut all: Vec<Duration> = (0..3)
-        .flat_map(|_| {
-            cycle += 1;
-            time_one_answer(&mut plugin, cycle)
-        })
-        .collect();
+    let mut all: Vec<Duration> = (0..3).flat_map(|_| {
+        cycle += 1;
+        time_one_answer(&mut plugin, cycle)
+    }).collect();
     all.sort();
     let mean = all.iter().sum::<Duration>() / all.len() as u32;
     let percentile = all[(all.len() as f64 * 0.999) as usize - 1];

@@ -19,23 +19,16 @@ pub struct EditorSize {
 
 impl HostedPlugin {
     fn gui(&mut self) -> Result<PluginGui, HarnessError> {
-        self.instance
-            .access_handler(|main| main.gui.get())
-            .ok_or_else(|| HarnessError::Refused("no gui extension".into()))
+        self.instance.access_handler(|main| main.gui.get()).ok_or_else(|| HarnessError::Refused("no gui extension".into()))
     }
 
     /// Opens the editor embedded in the X11 window `parent`, at the host scale `scale` if one is
     /// given (hosts pass their own HiDPI factor), and shows it.
     pub fn open_editor(&mut self, parent: u32, scale: Option<f64>) -> Result<(), HarnessError> {
         let gui = self.gui()?;
-        let embedded_x11 = GuiConfiguration {
-            api_type: GuiApiType::X11,
-            is_floating: false,
-        };
+        let embedded_x11 = GuiConfiguration { api_type: GuiApiType::X11, is_floating: false };
         if !gui.is_api_supported(&self.instance.plugin_handle(), embedded_x11) {
-            return Err(HarnessError::Refused(
-                "the editor does not embed in X11 windows".into(),
-            ));
+            return Err(HarnessError::Refused("the editor does not embed in X11 windows".into()));
         }
         gui.create(&self.instance.plugin_handle(), embedded_x11)
             .map_err(|error| HarnessError::Refused(format!("gui create: {error:?}")))?;
@@ -43,15 +36,9 @@ impl HostedPlugin {
             self.set_editor_scale(scale)?;
         }
         // SAFETY: the caller's parent window outlives the editor: tests close the editor first.
-        unsafe {
-            gui.set_parent(
-                &self.instance.plugin_handle(),
-                Window::from_x11_handle(parent.into()),
-            )
-        }
-        .map_err(|error| HarnessError::Refused(format!("gui set_parent: {error:?}")))?;
-        gui.show(&self.instance.plugin_handle())
-            .map_err(|error| HarnessError::Refused(format!("gui show: {error:?}")))
+        unsafe { gui.set_parent(&self.instance.plugin_handle(), Window::from_x11_handle(parent.into())) }
+            .map_err(|error| HarnessError::Refused(format!("gui set_parent: {error:?}")))?;
+        gui.show(&self.instance.plugin_handle()).map_err(|error| HarnessError::Refused(format!("gui show: {error:?}")))
     }
 
     /// Tells the open editor the host's scale factor.
@@ -64,11 +51,7 @@ impl HostedPlugin {
     /// The size the editor asks its parent window for now.
     pub fn editor_size(&mut self) -> Option<EditorSize> {
         let gui = self.gui().ok()?;
-        gui.get_size(&self.instance.plugin_handle())
-            .map(|size| EditorSize {
-                width: size.width,
-                height: size.height,
-            })
+        gui.get_size(&self.instance.plugin_handle()).map(|size| EditorSize { width: size.width, height: size.height })
     }
 
     /// Resizes the open editor, as a host does when the user drags its window's corner.
@@ -78,21 +61,14 @@ impl HostedPlugin {
         if !gui.can_resize(handle) {
             return Err(HarnessError::Refused("the editor cannot be resized".into()));
         }
-        gui.set_size(
-            handle,
-            GuiSize {
-                width: size.width,
-                height: size.height,
-            },
-        )
-        .map_err(|error| HarnessError::Refused(format!("gui set_size {size:?}: {error:?}")))
+        gui.set_size(handle, GuiSize { width: size.width, height: size.height })
+            .map_err(|error| HarnessError::Refused(format!("gui set_size {size:?}: {error:?}")))
     }
 
     /// Whether the editor closed its window without being asked (a crash of its window thread,
     /// a lost display).
     pub fn editor_closed_itself(&self) -> bool {
-        self.instance
-            .access_shared_handler(|shared| shared.editor_closed_itself.load(Ordering::SeqCst))
+        self.instance.access_shared_handler(|shared| shared.editor_closed_itself.load(Ordering::SeqCst))
     }
 
     /// Closes the editor, as a host does when the user closes its window.

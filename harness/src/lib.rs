@@ -205,17 +205,10 @@ pub fn check_balanced(notes: &[OutputNote]) -> Result<(), String> {
         let count = sounding.entry((note.channel, note.key)).or_insert(0i32);
         *count += if note.on { 1 } else { -1 };
         if !(0..=1).contains(count) {
-            return Err(format!(
-                "unbalanced at note {index} of {}: {note:?}",
-                notes.len()
-            ));
+            return Err(format!("unbalanced at note {index} of {}: {note:?}", notes.len()));
         }
     }
-    let hanging: Vec<_> = sounding
-        .iter()
-        .filter(|(_, &count)| count != 0)
-        .map(|(slot, _)| slot)
-        .collect();
+    let hanging: Vec<_> = sounding.iter().filter(|(_, &count)| count != 0).map(|(slot, _)| slot).collect();
     if hanging.is_empty() {
         Ok(())
     } else {
@@ -255,31 +248,14 @@ impl HostedPlugin {
     pub fn load(path: &Path) -> Result<Self, HarnessError> {
         let file = path.display().to_string();
         // SAFETY: loading a CLAP library runs its initializer; the tests load plugins they built.
-        let entry = unsafe { PluginEntry::load(path) }.map_err(|error| HarnessError::Load {
-            file: file.clone(),
-            reason: format!("{error:?}"),
-        })?;
-        let plugin_error = |reason: String| HarnessError::Plugin {
-            file: file.clone(),
-            reason,
-        };
-        let factory = entry
-            .get_plugin_factory()
-            .ok_or_else(|| plugin_error("no plugin factory".into()))?;
-        let descriptor = factory
-            .plugin_descriptor(0)
-            .ok_or_else(|| plugin_error("no plugin in the factory".into()))?;
-        let id: CString = descriptor
-            .id()
-            .ok_or_else(|| plugin_error("a plugin without an id".into()))?
-            .to_owned();
-        let host_info = HostInfo::new(
-            "continuo-harness",
-            "Continuo",
-            "https://example.invalid",
-            "0.1",
-        )
-        .map_err(|error| plugin_error(format!("{error:?}")))?;
+        let entry = unsafe { PluginEntry::load(path) }
+            .map_err(|error| HarnessError::Load { file: file.clone(), reason: format!("{error:?}") })?;
+        let plugin_error = |reason: String| HarnessError::Plugin { file: file.clone(), reason };
+        let factory = entry.get_plugin_factory().ok_or_else(|| plugin_error("no plugin factory".into()))?;
+        let descriptor = factory.plugin_descriptor(0).ok_or_else(|| plugin_error("no plugin in the factory".into()))?;
+        let id: CString = descriptor.id().ok_or_else(|| plugin_error("a plugin without an id".into()))?.to_owned();
+        let host_info = HostInfo::new("continuo-harness", "Continuo", "https://example.invalid", "0.1")
+            .map_err(|error| plugin_error(format!("{error:?}")))?;
         let instance = PluginInstance::<HarnessHost>::new(
             |_| HarnessShared::default(),
             |_| HarnessMainThread {
@@ -312,30 +288,18 @@ impl HostedPlugin {
     pub fn set_offline(&mut self, offline: bool) -> Result<(), HarnessError> {
         let render = self.instance.access_handler(|main| main.render.get());
         let render = render.ok_or_else(|| HarnessError::Refused("no render extension".into()))?;
-        let mode = if offline {
-            RenderMode::Offline
-        } else {
-            RenderMode::Realtime
-        };
-        render
-            .set(&self.instance.plugin_handle(), mode)
-            .map_err(|_| HarnessError::Refused("render mode".into()))
+        let mode = if offline { RenderMode::Offline } else { RenderMode::Realtime };
+        render.set(&self.instance.plugin_handle(), mode).map_err(|_| HarnessError::Refused("render mode".into()))
     }
 
     /// Activates and starts processing at a sample rate, for blocks up to `max_block` samples.
     pub fn activate(&mut self, sample_rate: f64, max_block: u32) -> Result<(), HarnessError> {
-        let configuration = PluginAudioConfiguration {
-            sample_rate,
-            min_frames_count: 1,
-            max_frames_count: max_block,
-        };
+        let configuration = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_block };
         let stopped = self
             .instance
             .activate(|_, _| (), configuration)
             .map_err(|error| HarnessError::Refused(format!("activate: {error:?}")))?;
-        let started = stopped
-            .start_processing()
-            .map_err(|error| HarnessError::Refused(format!("start: {error:?}")))?;
+        let started = stopped.start_processing().map_err(|error| HarnessError::Refused(format!("start: {error:?}")))?;
         self.processor = Some(started);
         self.sample_rate = sample_rate;
         self.samples_processed = 0;
@@ -353,14 +317,8 @@ impl HostedPlugin {
     /// Stops and starts processing again, as a DAW does when its engine pauses: nice-plug
     /// resets the plugin on the start.
     pub fn restart_processing(&mut self) -> Result<(), HarnessError> {
-        let processor = self
-            .processor
-            .take()
-            .ok_or_else(|| HarnessError::Refused("not active".into()))?;
-        let started = processor
-            .stop_processing()
-            .start_processing()
-            .map_err(|error| HarnessError::Refused(format!("start: {error:?}")))?;
+        let processor = self.processor.take().ok_or_else(|| HarnessError::Refused("not active".into()))?;
+        let started = processor.stop_processing().start_processing().map_err(|error| HarnessError::Refused(format!("start: {error:?}")))?;
         self.processor = Some(started);
         Ok(())
     }
@@ -377,67 +335,41 @@ impl HostedPlugin {
 
     /// Every parameter, with its value now.
     pub fn parameters(&mut self) -> Vec<Parameter> {
-        let Some(params) = self.instance.access_handler(|main| main.params.get()) else {
-            return vec![];
-        };
+        let Some(params) = self.instance.access_handler(|main| main.params.get()) else { return vec![] };
         let handle = self.instance.plugin_handle();
         let mut buffer = ParamInfoBuffer::new();
         let mut listed = vec![];
         for index in 0..params.count(&handle) {
-            let Some(info) = params.get_info(&handle, index, &mut buffer) else {
-                continue;
-            };
+            let Some(info) = params.get_info(&handle, index, &mut buffer) else { continue };
             let id = info.id;
             let name = String::from_utf8_lossy(trim_nul(info.name)).into_owned();
             let (min, max, default) = (info.min_value, info.max_value, info.default_value);
             let value = params.get_value(&handle, id).unwrap_or(f64::NAN);
             let mut text = [0u8; 128];
-            let text = params
-                .value_to_text(&handle, id, value, &mut text)
-                .map(|t| String::from_utf8_lossy(trim_nul(t)).into_owned());
-            listed.push(Parameter {
-                id: id.get(),
-                name,
-                min,
-                max,
-                default,
-                value,
-                text: text.unwrap_or_default(),
-            });
+            let text = params.value_to_text(&handle, id, value, &mut text).map(|t| String::from_utf8_lossy(trim_nul(t)).into_owned());
+            listed.push(Parameter { id: id.get(), name, min, max, default, value, text: text.unwrap_or_default() });
         }
         listed
     }
 
     /// The parameter with a display name.
     pub fn parameter(&mut self, name: &str) -> Option<Parameter> {
-        self.parameters()
-            .into_iter()
-            .find(|parameter| parameter.name == name)
+        self.parameters().into_iter().find(|parameter| parameter.name == name)
     }
 
     /// The plugin's saved state.
     pub fn save_state(&mut self) -> Result<Vec<u8>, HarnessError> {
-        let state = self
-            .instance
-            .access_handler(|main| main.state.get())
-            .ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
+        let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut bytes = vec![];
-        state
-            .save(&self.instance.plugin_handle(), &mut bytes)
-            .map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
+        state.save(&self.instance.plugin_handle(), &mut bytes).map_err(|error| HarnessError::Refused(format!("save: {error}")))?;
         Ok(bytes)
     }
 
     /// Loads a saved state.
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), HarnessError> {
-        let state = self
-            .instance
-            .access_handler(|main| main.state.get())
-            .ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
+        let state = self.instance.access_handler(|main| main.state.get()).ok_or_else(|| HarnessError::Refused("no state extension".into()))?;
         let mut reader = std::io::Cursor::new(bytes);
-        state
-            .load(&self.instance.plugin_handle(), &mut reader)
-            .map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
+        state.load(&self.instance.plugin_handle(), &mut reader).map_err(|error| HarnessError::Refused(format!("load: {error}")))?;
         self.serve_main_thread();
         Ok(())
     }
@@ -453,10 +385,7 @@ impl HostedPlugin {
         audio: &mut [Vec<f32>; 2],
     ) -> Result<(), HarnessError> {
         self.serve_main_thread();
-        let processor = self
-            .processor
-            .as_mut()
-            .ok_or_else(|| HarnessError::Refused("not active".into()))?;
+        let processor = self.processor.as_mut().ok_or_else(|| HarnessError::Refused("not active".into()))?;
         self.input_events.clear();
         let mut sorted: Vec<(u32, InputEvent)> = events.to_vec();
         sorted.sort_by_key(|(offset, _)| *offset);
@@ -475,19 +404,16 @@ impl HostedPlugin {
             channels: AudioPortBufferType::f32_output_only([&mut *left, &mut *right].into_iter()),
         }]);
         let inputs = InputAudioBuffers::empty();
-        let mut capped = CappedEvents {
-            events: &mut self.output_events,
-            room: self.output_capacity.unwrap_or(usize::MAX),
-        };
+        let mut capped = CappedEvents { events: &mut self.output_events, room: self.output_capacity.unwrap_or(usize::MAX) };
         let started = std::time::Instant::now();
         let result = processor.process(
-            &inputs,
-            &mut outputs,
-            &self.input_events.as_input(),
-            &mut OutputEvents::from_buffer(&mut capped),
-            Some(self.samples_processed),
-            Some(&transport_event),
-        );
+                &inputs,
+                &mut outputs,
+                &self.input_events.as_input(),
+                &mut OutputEvents::from_buffer(&mut capped),
+                Some(self.samples_processed),
+                Some(&transport_event),
+            );
         self.last_process_time = started.elapsed();
         result.map_err(|error| HarnessError::Refused(format!("process: {error:?}")))?;
         for event in self.output_events.iter() {
@@ -495,10 +421,7 @@ impl HostedPlugin {
                 notes.push(note);
             }
             if let Some(midi) = event.as_event::<MidiEvent>() {
-                self.output_midi.push(OutputMidi {
-                    sample: self.samples_processed + midi.header().time() as u64,
-                    data: midi.data(),
-                });
+                self.output_midi.push(OutputMidi { sample: self.samples_processed + midi.header().time() as u64, data: midi.data() });
             }
         }
         audio[0].extend_from_slice(left);
@@ -511,10 +434,7 @@ impl HostedPlugin {
     /// window's calls); a host's main thread does this all the time, the harness before each
     /// block and whenever a test calls it.
     pub fn serve_main_thread(&mut self) {
-        if self
-            .instance
-            .access_shared_handler(|shared| shared.callback_requested.swap(false, Ordering::SeqCst))
-        {
+        if self.instance.access_shared_handler(|shared| shared.callback_requested.swap(false, Ordering::SeqCst)) {
             self.instance.call_on_main_thread_callback();
         }
     }
@@ -523,6 +443,7 @@ impl HostedPlugin {
     pub fn last_process_time(&self) -> std::time::Duration {
         self.last_process_time
     }
+
 }
 
 impl Drop for HostedPlugin {
@@ -555,26 +476,14 @@ fn trim_nul(bytes: &[u8]) -> &[u8] {
 fn push_input(buffer: &mut EventBuffer, offset: u32, event: InputEvent) {
     let any_note = Match::All;
     match event {
-        InputEvent::NoteOn { key, velocity } => buffer.push(&NoteOnEvent::new(
-            offset,
-            Pckn::new(0u16, 0u16, key as u16, any_note),
-            velocity,
-        )),
-        InputEvent::NoteOff { key } => buffer.push(&NoteOffEvent::new(
-            offset,
-            Pckn::new(0u16, 0u16, key as u16, any_note),
-            0.0,
-        )),
-        InputEvent::Sustain { down } => buffer.push(&MidiEvent::new(
-            offset,
-            0,
-            [0xB0, 64, if down { 127 } else { 0 }],
-        )),
+        InputEvent::NoteOn { key, velocity } => {
+            buffer.push(&NoteOnEvent::new(offset, Pckn::new(0u16, 0u16, key as u16, any_note), velocity))
+        }
+        InputEvent::NoteOff { key } => buffer.push(&NoteOffEvent::new(offset, Pckn::new(0u16, 0u16, key as u16, any_note), 0.0)),
+        InputEvent::Sustain { down } => buffer.push(&MidiEvent::new(offset, 0, [0xB0, 64, if down { 127 } else { 0 }])),
         InputEvent::Midi(data) => buffer.push(&MidiEvent::new(offset, 0, data)),
         InputEvent::Param { id, value } => {
-            let Some(id) = ClapId::from_raw(id) else {
-                return;
-            };
+            let Some(id) = ClapId::from_raw(id) else { return };
             buffer.push(&ParamValueEvent::new(offset, id, Pckn::match_all(), value))
         }
     }
@@ -598,15 +507,11 @@ fn output_note(event: &UnknownEvent, block_start: u64) -> Option<OutputNote> {
     if let Some(on) = event.as_event::<NoteOnEvent>() {
         return Some(note(&on.pckn(), true, on.velocity()));
     }
-    event
-        .as_event::<NoteOffEvent>()
-        .map(|off| note(&off.pckn(), false, off.velocity()))
+    event.as_event::<NoteOffEvent>().map(|off| note(&off.pckn(), false, off.velocity()))
 }
 
 fn clap_transport(transport: &Transport) -> TransportEvent {
-    let mut flags = TransportFlags::HAS_TEMPO
-        | TransportFlags::HAS_BEATS_TIMELINE
-        | TransportFlags::HAS_SECONDS_TIMELINE;
+    let mut flags = TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_SECONDS_TIMELINE;
     flags |= TransportFlags::HAS_TIME_SIGNATURE;
     if transport.playing {
         flags |= TransportFlags::IS_PLAYING;
@@ -618,9 +523,7 @@ fn clap_transport(transport: &Transport) -> TransportEvent {
         header: EventHeader::new_core(0, EventFlags::empty()),
         flags,
         song_pos_beats: BeatTime::from_float(transport.position_beats),
-        song_pos_seconds: SecondsTime::from_float(
-            transport.position_beats * 60.0 / transport.tempo_bpm,
-        ),
+        song_pos_seconds: SecondsTime::from_float(transport.position_beats * 60.0 / transport.tempo_bpm),
         tempo: transport.tempo_bpm,
         tempo_inc: 0.0,
         loop_start_beats: BeatTime::from_int(0),
@@ -649,12 +552,7 @@ pub struct Playback {
 
 impl Default for Playback {
     fn default() -> Self {
-        Self {
-            tempo_bpm: 120.0,
-            start_beats: 0.0,
-            playing: true,
-            time_signature: (4, 4),
-        }
+        Self { tempo_bpm: 120.0, start_beats: 0.0, playing: true, time_signature: (4, 4) }
     }
 }
 
@@ -678,28 +576,19 @@ pub struct Recording {
 impl Recording {
     /// The song beat of an absolute sample position.
     pub fn beat_of(&self, sample: u64) -> f64 {
-        self.start_beats
-            + (sample - self.first_sample) as f64 / self.sample_rate * self.tempo_bpm / 60.0
+        self.start_beats + (sample - self.first_sample) as f64 / self.sample_rate * self.tempo_bpm / 60.0
     }
 
     /// The sample index into `audio` of a song beat.
     pub fn audio_index_of(&self, beat: f64) -> usize {
-        (((beat - self.start_beats) * 60.0 / self.tempo_bpm * self.sample_rate)
-            .round()
-            .max(0.0) as usize)
-            .min(self.audio[0].len())
+        (((beat - self.start_beats) * 60.0 / self.tempo_bpm * self.sample_rate).round().max(0.0) as usize).min(self.audio[0].len())
     }
 
     /// Root-mean-square level of both channels between two song beats.
     pub fn rms_between(&self, from_beat: f64, to_beat: f64) -> f32 {
         let (from, to) = (self.audio_index_of(from_beat), self.audio_index_of(to_beat));
         let count = (to.saturating_sub(from) * 2).max(1) as f32;
-        let sum: f32 = self
-            .audio
-            .iter()
-            .flat_map(|channel| &channel[from..to])
-            .map(|s| s * s)
-            .sum();
+        let sum: f32 = self.audio.iter().flat_map(|channel| &channel[from..to]).map(|s| s * s).sum();
         (sum / count).sqrt()
     }
 }
@@ -715,15 +604,8 @@ impl HostedPlugin {
         mut next_block_size: impl FnMut() -> usize,
     ) -> Result<Recording, HarnessError> {
         let samples_per_beat = self.sample_rate * 60.0 / playback.tempo_bpm;
-        let to_sample = |beat: f64| {
-            ((beat - playback.start_beats) * samples_per_beat)
-                .round()
-                .max(0.0) as u64
-        };
-        let mut timed: Vec<(u64, InputEvent)> = events
-            .iter()
-            .map(|&(beat, event)| (to_sample(beat), event))
-            .collect();
+        let to_sample = |beat: f64| ((beat - playback.start_beats) * samples_per_beat).round().max(0.0) as u64;
+        let mut timed: Vec<(u64, InputEvent)> = events.iter().map(|&(beat, event)| (to_sample(beat), event)).collect();
         timed.sort_by_key(|(sample, _)| *sample);
         let total = (length_beats * samples_per_beat).round() as u64;
         let mut recording = Recording {
@@ -736,9 +618,7 @@ impl HostedPlugin {
         let (mut position, mut next_event) = (0u64, 0usize);
         let max_block = self.output[0].len();
         while position < total {
-            let samples = next_block_size()
-                .clamp(1, max_block)
-                .min((total - position) as usize);
+            let samples = next_block_size().clamp(1, max_block).min((total - position) as usize);
             let end = position + samples as u64;
             let mut block_events = vec![];
             while next_event < timed.len() && timed[next_event].0 < end {
@@ -751,13 +631,7 @@ impl HostedPlugin {
                 position_beats: playback.start_beats + position as f64 / samples_per_beat,
                 time_signature: playback.time_signature,
             };
-            self.process(
-                samples,
-                transport,
-                &block_events,
-                &mut recording.notes,
-                &mut recording.audio,
-            )?;
+            self.process(samples, transport, &block_events, &mut recording.notes, &mut recording.audio)?;
             position = end;
         }
         Ok(recording)

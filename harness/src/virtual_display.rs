@@ -23,16 +23,7 @@ impl VirtualDisplay {
     /// its standard output). The error says why no display could be started.
     pub fn start() -> Result<Self, String> {
         let mut server = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                SCREEN,
-                "-nolisten",
-                "tcp",
-                "-terminate",
-            ])
+            .args(["-displayfd", "1", "-screen", "0", SCREEN, "-nolisten", "tcp", "-terminate"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -46,10 +37,7 @@ impl VirtualDisplay {
             let _ = server.wait();
             return Err("Xvfb exited without opening a display".into());
         }
-        Ok(Self {
-            name: format!(":{number}"),
-            server,
-        })
+        Ok(Self { name: format!(":{number}"), server })
     }
 
     /// The display name, as `DISPLAY` takes it.

@@ -6,10 +6,7 @@
 
 use clack_host::prelude::*;
 
-use crate::{
-    clap_transport, output_note, push_input, HarnessError, HarnessHost, HostedPlugin, InputEvent,
-    OutputNote, Transport,
-};
+use crate::{clap_transport, output_note, push_input, HarnessError, HarnessHost, HostedPlugin, InputEvent, OutputNote, Transport};
 
 /// The audio thread's half of a hosted plugin: its processor and every buffer a block needs.
 pub struct AudioThreadPlugin {
@@ -37,11 +34,7 @@ impl HostedPlugin {
         max_block: u32,
         events: usize,
     ) -> Result<AudioThreadPlugin, HarnessError> {
-        let configuration = PluginAudioConfiguration {
-            sample_rate,
-            min_frames_count: 1,
-            max_frames_count: max_block,
-        };
+        let configuration = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_block };
         let stopped = self
             .instance
             .activate(|_, _| (), configuration)
@@ -60,10 +53,7 @@ impl HostedPlugin {
 impl AudioThreadPlugin {
     /// Starts processing; call on the audio thread, before syscalls are forbidden there.
     pub fn start(&mut self) -> Result<(), HarnessError> {
-        self.processor
-            .ensure_processing_started()
-            .map(|_| ())
-            .map_err(|error| HarnessError::Refused(format!("start: {error:?}")))
+        self.processor.ensure_processing_started().map(|_| ()).map_err(|error| HarnessError::Refused(format!("start: {error:?}")))
     }
 
     /// Runs one block like [`HostedPlugin::process`], without a syscall or an allocation on
@@ -77,10 +67,7 @@ impl AudioThreadPlugin {
         sorted_events: &[(u32, InputEvent)],
         mut on_note: impl FnMut(OutputNote),
     ) -> Result<(), HarnessError> {
-        let processor = self
-            .processor
-            .as_started_mut()
-            .map_err(|_| HarnessError::NotActive)?;
+        let processor = self.processor.as_started_mut().map_err(|_| HarnessError::NotActive)?;
         self.input_events.clear();
         for &(offset, event) in sorted_events {
             push_input(&mut self.input_events, offset, event);

@@ -16,15 +16,9 @@ use continuo_harness::virtual_display::VirtualDisplay;
 use continuo_harness::{EditorSize, HostedPlugin};
 
 /// The editor's default size in logical pixels (src/plugin/editor/geometry.rs).
-const DEFAULT_SIZE: EditorSize = EditorSize {
-    width: 1040,
-    height: 680,
-};
+const DEFAULT_SIZE: EditorSize = EditorSize { width: 1040, height: 680 };
 /// A size the user drags the editor to.
-const DRAGGED_SIZE: EditorSize = EditorSize {
-    width: 1200,
-    height: 800,
-};
+const DRAGGED_SIZE: EditorSize = EditorSize { width: 1200, height: 800 };
 /// The host's window: room for the editor at twice its default size.
 const PARENT_SIZE: (u16, u16) = (2200, 1400);
 /// How long the editor's window may take to follow a change of size or scale.
@@ -46,11 +40,7 @@ fn with_parent_window(test: impl FnOnce(&ParentWindow)) {
         Ok((display, Mutex::new(parent)))
     });
     match display {
-        Ok((_, parent)) => test(
-            &parent
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        ),
+        Ok((_, parent)) => test(&parent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
         Err(reason) => eprintln!("SKIPPED: no X display for the editor: {reason}"),
     }
 }
@@ -65,10 +55,7 @@ fn wait_for_window(plugin: &mut HostedPlugin, parent: &ParentWindow, size: Edito
         if windows == [wanted] {
             return;
         }
-        assert!(
-            started.elapsed() < WINDOW_DEADLINE,
-            "the editor's window is {windows:?}, not {wanted:?}"
-        );
+        assert!(started.elapsed() < WINDOW_DEADLINE, "the editor's window is {windows:?}, not {wanted:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -77,11 +64,7 @@ fn wait_for_window(plugin: &mut HostedPlugin, parent: &ParentWindow, size: Edito
 fn wait_for_reported_size(plugin: &mut HostedPlugin, size: EditorSize) {
     let started = Instant::now();
     while plugin.editor_size() != Some(size) {
-        assert!(
-            started.elapsed() < WINDOW_DEADLINE,
-            "the editor reports {:?}, not {size:?}",
-            plugin.editor_size()
-        );
+        assert!(started.elapsed() < WINDOW_DEADLINE, "the editor reports {:?}, not {size:?}", plugin.editor_size());
         plugin.serve_main_thread();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -91,27 +74,12 @@ fn wait_for_reported_size(plugin: &mut HostedPlugin, size: EditorSize) {
 fn at_the_host_scale_two_the_editor_asks_for_twice_its_logical_size() {
     with_parent_window(|parent| {
         let mut plugin = support::load(false, support::SAMPLE_RATE);
-        plugin
-            .open_editor(parent.id(), None)
-            .expect("the editor opens");
-        assert_eq!(
-            plugin.editor_size(),
-            Some(DEFAULT_SIZE),
-            "at scale 1 the logical size"
-        );
+        plugin.open_editor(parent.id(), None).expect("the editor opens");
+        assert_eq!(plugin.editor_size(), Some(DEFAULT_SIZE), "at scale 1 the logical size");
         wait_for_window(&mut plugin, parent, DEFAULT_SIZE);
-        plugin
-            .set_editor_scale(2.0)
-            .expect("the editor takes the host's scale");
-        let doubled = EditorSize {
-            width: 2 * DEFAULT_SIZE.width,
-            height: 2 * DEFAULT_SIZE.height,
-        };
-        assert_eq!(
-            plugin.editor_size(),
-            Some(doubled),
-            "at scale 2 twice the logical size, at once"
-        );
+        plugin.set_editor_scale(2.0).expect("the editor takes the host's scale");
+        let doubled = EditorSize { width: 2 * DEFAULT_SIZE.width, height: 2 * DEFAULT_SIZE.height };
+        assert_eq!(plugin.editor_size(), Some(doubled), "at scale 2 twice the logical size, at once");
         wait_for_window(&mut plugin, parent, doubled);
         plugin.close_editor().expect("closes");
     });
@@ -121,33 +89,19 @@ fn at_the_host_scale_two_the_editor_asks_for_twice_its_logical_size() {
 fn a_size_the_user_gives_the_editor_is_saved_with_the_project() {
     with_parent_window(|parent| {
         let mut plugin = support::load(false, support::SAMPLE_RATE);
-        plugin
-            .open_editor(parent.id(), None)
-            .expect("the editor opens");
+        plugin.open_editor(parent.id(), None).expect("the editor opens");
         wait_for_window(&mut plugin, parent, DEFAULT_SIZE);
-        plugin
-            .set_editor_size(DRAGGED_SIZE)
-            .expect("the editor is resizable");
+        plugin.set_editor_size(DRAGGED_SIZE).expect("the editor is resizable");
         wait_for_window(&mut plugin, parent, DRAGGED_SIZE);
         wait_for_reported_size(&mut plugin, DRAGGED_SIZE);
         plugin.close_editor().expect("closes");
         let project = plugin.save_state().expect("saves");
 
         let mut reopened = support::load(false, support::SAMPLE_RATE);
-        assert_eq!(
-            reopened.editor_size(),
-            Some(DEFAULT_SIZE),
-            "a new instance starts at the default size"
-        );
+        assert_eq!(reopened.editor_size(), Some(DEFAULT_SIZE), "a new instance starts at the default size");
         reopened.load_state(&project).expect("loads the project");
-        assert_eq!(
-            reopened.editor_size(),
-            Some(DRAGGED_SIZE),
-            "the host is told the saved size"
-        );
-        reopened
-            .open_editor(parent.id(), None)
-            .expect("the editor opens again");
+        assert_eq!(reopened.editor_size(), Some(DRAGGED_SIZE), "the host is told the saved size");
+        reopened.open_editor(parent.id(), None).expect("the editor opens again");
         wait_for_window(&mut reopened, parent, DRAGGED_SIZE);
         reopened.close_editor().expect("closes");
     });

@@ -24,41 +24,26 @@ fn preset_files() -> Vec<PathBuf> {
         .map(|entry| entry.unwrap().path())
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 4,
-        "{}: the factory presets are there",
-        folder.display()
-    );
+    assert!(files.len() >= 4, "{}: the factory presets are there", folder.display());
     files
 }
 
 /// The JSON as the CLAP state stream carries it: nice-plug reads its length (8 bytes,
 /// little-endian) first.
 fn clap_framed(json: &[u8]) -> Vec<u8> {
-    (json.len() as u64)
-        .to_le_bytes()
-        .into_iter()
-        .chain(json.iter().copied())
-        .collect()
+    (json.len() as u64).to_le_bytes().into_iter().chain(json.iter().copied()).collect()
 }
 
 /// The plugin's saved parameter values, by id.
 fn saved_params(plugin: &mut HostedPlugin) -> serde_json::Map<String, Value> {
     let saved = plugin.save_state().expect("the plugin saves its state");
-    let state: Value =
-        serde_json::from_slice(&saved[8..]).expect("nice-plug saves JSON after the length");
-    state["params"]
-        .as_object()
-        .expect("the state lists parameters")
-        .clone()
+    let state: Value = serde_json::from_slice(&saved[8..]).expect("nice-plug saves JSON after the length");
+    state["params"].as_object().expect("the state lists parameters").clone()
 }
 
 /// Whether two saved values (`{"f32": 0.6}`, `{"i32": 2}`, `{"bool": true}`) are the same.
 fn same_value(saved: &Value, preset: &Value) -> bool {
-    match (
-        saved.get("f32").and_then(Value::as_f64),
-        preset.get("f32").and_then(Value::as_f64),
-    ) {
+    match (saved.get("f32").and_then(Value::as_f64), preset.get("f32").and_then(Value::as_f64)) {
         (Some(saved), Some(preset)) => (saved - preset).abs() < FLOAT_TOLERANCE,
         _ => saved == preset,
     }
@@ -69,34 +54,17 @@ fn each_preset_file_loads_through_clap_state_and_sets_exactly_its_values() {
     let defaults = saved_params(&mut load(true, SAMPLE_RATE));
     for path in preset_files() {
         let bytes = std::fs::read(&path).unwrap();
-        let preset: Value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-        let preset_params = preset["params"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{}: no params", path.display()));
+        let preset: Value = serde_json::from_slice(&bytes).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let preset_params = preset["params"].as_object().unwrap_or_else(|| panic!("{}: no params", path.display()));
         let mut plugin = load(true, SAMPLE_RATE);
-        plugin
-            .load_state(&clap_framed(&bytes))
-            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        plugin.load_state(&clap_framed(&bytes)).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let loaded = saved_params(&mut plugin);
         for (id, default) in &defaults {
             let want = preset_params.get(id).unwrap_or(default);
-            assert!(
-                same_value(&loaded[id], want),
-                "{}: {id} reads back {} not {want}",
-                path.display(),
-                loaded[id]
-            );
+            assert!(same_value(&loaded[id], want), "{}: {id} reads back {} not {want}", path.display(), loaded[id]);
         }
-        let changed = preset_params
-            .iter()
-            .filter(|(id, value)| !same_value(&defaults[*id], value))
-            .count();
-        assert!(
-            changed > 0,
-            "{}: the preset changes something",
-            path.display()
-        );
+        let changed = preset_params.iter().filter(|(id, value)| !same_value(&defaults[*id], value)).count();
+        assert!(changed > 0, "{}: the preset changes something", path.display());
     }
 }
 
@@ -104,54 +72,27 @@ fn each_preset_file_loads_through_clap_state_and_sets_exactly_its_values() {
 fn saving_after_a_preset_and_loading_that_brings_the_same_parameters_back() {
     for path in preset_files() {
         let mut plugin = load(true, SAMPLE_RATE);
-        plugin
-            .load_state(&clap_framed(&std::fs::read(&path).unwrap()))
-            .unwrap();
+        plugin.load_state(&clap_framed(&std::fs::read(&path).unwrap())).unwrap();
         let saved = plugin.save_state().unwrap();
         let mut restored = load(true, SAMPLE_RATE);
-        restored
-            .load_state(&saved)
-            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-        assert_eq!(
-            restored.parameters(),
-            plugin.parameters(),
-            "{}: what the host sees comes back",
-            path.display()
-        );
-        assert_eq!(
-            saved_params(&mut restored),
-            saved_params(&mut plugin),
-            "{}",
-            path.display()
-        );
+        restored.load_state(&saved).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        assert_eq!(restored.parameters(), plugin.parameters(), "{}: what the host sees comes back", path.display());
+        assert_eq!(saved_params(&mut restored), saved_params(&mut plugin), "{}", path.display());
     }
 }
 
 #[test]
 fn the_vst3_bundle_carries_the_preset_files() {
-    let Some(vst3) = support::plugin_path()
-        .parent()
-        .map(|folder| folder.join("Continuo.vst3"))
-        .filter(|bundle| bundle.is_dir())
-    else {
+    let Some(vst3) = support::plugin_path().parent().map(|folder| folder.join("Continuo.vst3")).filter(|bundle| bundle.is_dir()) else {
         // Only `cargo xtask test` (and `cargo xtask bundle`) make bundles; xtask's own tests
         // check the copying.
-        assert!(
-            std::env::var_os(support::CLAP_PATH_VARIABLE).is_none(),
-            "a bundled .clap has its .vst3 beside it"
-        );
+        assert!(std::env::var_os(support::CLAP_PATH_VARIABLE).is_none(), "a bundled .clap has its .vst3 beside it");
         return;
     };
     let bundled = vst3.join("Contents/Resources/presets");
     for path in preset_files() {
         let copy = bundled.join(path.file_name().unwrap());
-        let copied =
-            std::fs::read(&copy).unwrap_or_else(|error| panic!("{}: {error}", copy.display()));
-        assert_eq!(
-            copied,
-            std::fs::read(&path).unwrap(),
-            "{} is the committed file",
-            copy.display()
-        );
+        let copied = std::fs::read(&copy).unwrap_or_else(|error| panic!("{}: {error}", copy.display()));
+        assert_eq!(copied, std::fs::read(&path).unwrap(), "{} is the committed file", copy.display());
     }
 }

@@ -47,12 +47,8 @@ const MOTIF: [(f64, u8, f64); 13] = [
 
 /// The motif's notes once, as the reuse figure compares them.
 fn motif_notes() -> Vec<Note> {
-    let note = |&(start_beats, pitch, duration_beats): &(f64, u8, f64)| Note {
-        pitch,
-        velocity: 90,
-        start_beats,
-        duration_beats,
-    };
+    let note =
+        |&(start_beats, pitch, duration_beats): &(f64, u8, f64)| Note { pitch, velocity: 90, start_beats, duration_beats };
     MOTIF.iter().map(note).collect()
 }
 
@@ -70,10 +66,7 @@ fn motif_events(repeats: usize) -> Vec<(f64, InputEvent)> {
 }
 
 fn from_the_start() -> Playback {
-    Playback {
-        start_beats: 0.0,
-        ..Playback::default()
-    }
+    Playback { start_beats: 0.0, ..Playback::default() }
 }
 
 fn load_plugin() -> HostedPlugin {
@@ -84,24 +77,12 @@ fn load_plugin() -> HostedPlugin {
 fn answer_notes(recording: &Recording) -> Vec<Note> {
     let mut started: [Option<(f64, u8)>; 128] = [None; 128];
     let mut notes = vec![];
-    for &OutputNote {
-        sample,
-        key,
-        on,
-        velocity,
-        ..
-    } in &recording.notes
-    {
+    for &OutputNote { sample, key, on, velocity, .. } in &recording.notes {
         let beat = recording.beat_of(sample);
         if on {
             started[key as usize] = Some((beat, (velocity * 127.0).round() as u8));
         } else if let Some((start_beats, velocity)) = started[key as usize].take() {
-            notes.push(Note {
-                pitch: key,
-                velocity,
-                start_beats,
-                duration_beats: beat - start_beats,
-            });
+            notes.push(Note { pitch: key, velocity, start_beats, duration_beats: beat - start_beats });
         }
     }
     notes
@@ -109,48 +90,14 @@ fn answer_notes(recording: &Recording) -> Vec<Note> {
 
 /// Plays the motif `repeats` times into `plugin` and lets it answer with `seed` and the Style
 /// Memory at `strength`; returns what it played.
-fn answer_after_motif(
-    plugin: &mut HostedPlugin,
-    repeats: usize,
-    seed: f64,
-    strength: f64,
-) -> Recording {
+fn answer_after_motif(plugin: &mut HostedPlugin, repeats: usize, seed: f64, strength: f64) -> Recording {
     let mut events = motif_events(repeats);
-    events.push((
-        0.0,
-        set_parameter(
-            plugin,
-            "Seed (0 = new each answer)",
-            seed,
-            SEED_RANGE.0,
-            SEED_RANGE.1,
-        ),
-    ));
-    events.push((
-        0.0,
-        set_parameter(
-            plugin,
-            "Answer Length (bars)",
-            ANSWER_BARS,
-            BARS_RANGE.0,
-            BARS_RANGE.1,
-        ),
-    ));
-    events.push((
-        0.0,
-        set_parameter(
-            plugin,
-            "Style Memory",
-            strength,
-            STRENGTH_RANGE.0,
-            STRENGTH_RANGE.1,
-        ),
-    ));
+    events.push((0.0, set_parameter(plugin, "Seed (0 = new each answer)", seed, SEED_RANGE.0, SEED_RANGE.1)));
+    events.push((0.0, set_parameter(plugin, "Answer Length (bars)", ANSWER_BARS, BARS_RANGE.0, BARS_RANGE.1)));
+    events.push((0.0, set_parameter(plugin, "Style Memory", strength, STRENGTH_RANGE.0, STRENGTH_RANGE.1)));
     let beats = repeats as f64 * MOTIF_BEATS + 3.0 + ANSWER_BARS * 4.0;
     let blocks = block_sizes(seed as u64, 1024);
-    let recording = plugin
-        .perform(from_the_start(), &events, beats, blocks)
-        .expect("the plugin plays");
+    let recording = plugin.perform(from_the_start(), &events, beats, blocks).expect("the plugin plays");
     assert_balanced(&recording.notes);
     recording
 }
@@ -162,10 +109,7 @@ fn mean_reuse(strength: f64) -> f64 {
         .map(|&seed| {
             let recording = answer_after_motif(&mut load_plugin(), MOTIF_REPEATS, seed, strength);
             let answer = answer_notes(&recording);
-            assert!(
-                answer.len() >= 4,
-                "seed {seed}, strength {strength}: a four-bar answer has notes: {answer:?}"
-            );
+            assert!(answer.len() >= 4, "seed {seed}, strength {strength}: a four-bar answer has notes: {answer:?}");
             reuse(&motif_notes(), &answer).share()
         })
         .collect();
@@ -176,14 +120,9 @@ fn mean_reuse(strength: f64) -> f64 {
 #[test]
 fn with_the_memory_on_an_answer_quotes_the_players_motif_more() {
     let (with_memory, without) = (mean_reuse(1.0), mean_reuse(0.0));
-    println!(
-        "mean reuse of the motif: {with_memory:.3} with the memory at 100%, {without:.3} at 0%"
-    );
+    println!("mean reuse of the motif: {with_memory:.3} with the memory at 100%, {without:.3} at 0%");
     let quoted_more = with_memory > 3.0 * without && with_memory > without + 0.05;
-    assert!(
-        quoted_more,
-        "the memory makes answers quote the motif: {with_memory:.3} vs {without:.3}"
-    );
+    assert!(quoted_more, "the memory makes answers quote the motif: {with_memory:.3} vs {without:.3}");
 }
 
 /// The plugin's state as JSON (nice-plug writes its length, 8 bytes, then the JSON).
@@ -194,9 +133,7 @@ fn saved_state(plugin: &mut HostedPlugin) -> Value {
 
 /// The saved memory's text (nice-plug stores a persisted field as its JSON).
 fn learned(state: &Value) -> String {
-    let field = state["fields"]["learned"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the style memory is saved: {state}"));
+    let field = state["fields"]["learned"].as_str().unwrap_or_else(|| panic!("the style memory is saved: {state}"));
     serde_json::from_str(field).expect("the field is a JSON string")
 }
 
@@ -211,10 +148,7 @@ fn learned_when(plugin: &mut HostedPlugin, ready: impl Fn(&str) -> bool) -> (Str
             return (memory, state);
         }
         let start = &memory[..memory.len().min(80)];
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker publishes the memory within seconds: {start}"
-        );
+        assert!(std::time::Instant::now() < deadline, "the worker publishes the memory within seconds: {start}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -226,85 +160,42 @@ fn answer_after_loading(state: &Value, memory: &str) -> (Vec<(u64, u8, bool)>, H
     let mut state = state.clone();
     state["fields"]["learned"] = Value::String(serde_json::to_string(memory).unwrap());
     let json = serde_json::to_vec(&state).unwrap();
-    let framed: Vec<u8> = (json.len() as u64)
-        .to_le_bytes()
-        .into_iter()
-        .chain(json)
-        .collect();
+    let framed: Vec<u8> = (json.len() as u64).to_le_bytes().into_iter().chain(json).collect();
     let mut plugin = load_plugin();
     plugin.load_state(&framed).expect("the state loads");
     plugin.deactivate();
     plugin.activate(MEMORY_TEST_SAMPLE_RATE, MAX_BLOCK).unwrap();
     let recording = answer_after_motif(&mut plugin, 1, 7.0, 1.0);
-    (
-        recording
-            .notes
-            .iter()
-            .map(|note| (note.sample, note.key, note.on))
-            .collect(),
-        plugin,
-    )
+    (recording.notes.iter().map(|note| (note.sample, note.key, note.on)).collect(), plugin)
 }
 
 #[test]
 fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refused() {
     let mut player = load_plugin();
-    let gap = set_parameter(
-        &mut player,
-        "Response Gap (beats)",
-        2.0,
-        GAP_RANGE.0,
-        GAP_RANGE.1,
-    );
+    let gap = set_parameter(&mut player, "Response Gap (beats)", 2.0, GAP_RANGE.0, GAP_RANGE.1);
     let mut events = motif_events(MOTIF_REPEATS);
     events.push((0.0, gap));
-    player
-        .perform(
-            from_the_start(),
-            &events,
-            MOTIF_REPEATS as f64 * MOTIF_BEATS + 1.0,
-            || 512,
-        )
-        .unwrap();
+    player.perform(from_the_start(), &events, MOTIF_REPEATS as f64 * MOTIF_BEATS + 1.0, || 512).unwrap();
     let (memory, state) = learned_when(&mut player, |memory| !memory.is_empty());
 
     let (empty, mut fresh) = answer_after_loading(&state, "");
     let (learned_fresh, _) = learned_when(&mut fresh, |memory| !memory.is_empty());
     let oversized = "0000".repeat(continuo::style_memory::MEMORY_CAPACITY_TOKENS + 1);
-    let bad_memories = [
-        ("00zz".into(), "not hex"),
-        ("0001000".into(), "a partial token"),
-        (oversized, "oversized"),
-    ];
+    let bad_memories = [("00zz".into(), "not hex"), ("0001000".into(), "a partial token"), (oversized, "oversized")];
     for (bad, problem) in bad_memories {
         let (refused, mut plugin) = answer_after_loading(&state, &bad);
-        assert_eq!(
-            refused, empty,
-            "a saved memory that is {problem} is refused: the plugin starts with an empty one"
-        );
+        assert_eq!(refused, empty, "a saved memory that is {problem} is refused: the plugin starts with an empty one");
         let text = plugin.parameter("Response Gap (beats)").unwrap().text;
-        assert_eq!(
-            text, "2.0 beats",
-            "the rest of the state ({problem} memory) comes back"
-        );
+        assert_eq!(text, "2.0 beats", "the rest of the state ({problem} memory) comes back");
         let (learned_after, _) = learned_when(&mut plugin, |memory| !memory.is_empty());
-        assert_eq!(
-            learned_after, learned_fresh,
-            "only what it heard since ({problem} memory)"
-        );
+        assert_eq!(learned_after, learned_fresh, "only what it heard since ({problem} memory)");
     }
 
     let (restored, mut reopened) = answer_after_loading(&state, &memory);
     assert_ne!(restored, empty, "the restored memory steers the answer");
-    assert_eq!(
-        reopened.parameter("Response Gap (beats)").unwrap().text,
-        "2.0 beats"
-    );
+    assert_eq!(reopened.parameter("Response Gap (beats)").unwrap().text, "2.0 beats");
     let (resaved, _) = learned_when(&mut reopened, |resaved| resaved.len() > memory.len());
-    assert!(
-        resaved.starts_with(&memory),
-        "it keeps what it learned and learns on"
-    );
+    assert!(resaved.starts_with(&memory), "it keeps what it learned and learns on");
 }
 
 #[test]
@@ -313,32 +204,12 @@ fn forget_empties_the_memory_and_the_project_keeps_it_empty() {
     // A long gap: no answer is under way (an offline bounce holds the worker's saving back
     // until its answer is done).
     let mut events = motif_events(1);
-    events.push((
-        0.0,
-        set_parameter(
-            &mut plugin,
-            "Response Gap (beats)",
-            8.0,
-            GAP_RANGE.0,
-            GAP_RANGE.1,
-        ),
-    ));
-    plugin
-        .perform(from_the_start(), &events, MOTIF_BEATS, || 512)
-        .unwrap();
+    events.push((0.0, set_parameter(&mut plugin, "Response Gap (beats)", 8.0, GAP_RANGE.0, GAP_RANGE.1)));
+    plugin.perform(from_the_start(), &events, MOTIF_BEATS, || 512).unwrap();
     learned_when(&mut plugin, |memory| !memory.is_empty());
     let forget = set_parameter(&mut plugin, "Forget", 1.0, 0.0, 1.0);
-    let later = Playback {
-        start_beats: MOTIF_BEATS,
-        ..from_the_start()
-    };
-    let recording = plugin
-        .perform(later, &[(MOTIF_BEATS, forget)], 0.5, || 512)
-        .unwrap();
-    assert!(
-        recording.notes.is_empty(),
-        "Forget plays nothing: {:?}",
-        recording.notes
-    );
+    let later = Playback { start_beats: MOTIF_BEATS, ..from_the_start() };
+    let recording = plugin.perform(later, &[(MOTIF_BEATS, forget)], 0.5, || 512).unwrap();
+    assert!(recording.notes.is_empty(), "Forget plays nothing: {:?}", recording.notes);
     learned_when(&mut plugin, str::is_empty);
 }

@@ -18,34 +18,21 @@ fn run_filtered_blocks(display: Option<&VirtualDisplay>) -> String {
     command.arg(support::plugin_path());
     if let Some(display) = display {
         // Xvfb has no GPU: iced draws with its software renderer.
-        command
-            .arg("--editor")
-            .env("DISPLAY", display.name())
-            .env("ICED_BACKEND", "tiny-skia");
+        command.arg("--editor").env("DISPLAY", display.name()).env("ICED_BACKEND", "tiny-skia");
     }
     let output = command.output().expect("the filtered run starts");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the filtered run failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    assert!(output.status.success(), "the filtered run failed ({}):\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("no syscall"), "{stdout}");
     let note_ons = number_after(&stdout, "the plugin sent ");
-    assert!(
-        note_ons > 0,
-        "answers arrived from the worker during the run: {stdout}"
-    );
+    assert!(note_ons > 0, "answers arrived from the worker during the run: {stdout}");
     stdout
 }
 
 /// The number that follows `label` in `text` (0 if none does).
 fn number_after(text: &str, label: &str) -> usize {
-    text.split(label)
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        .unwrap_or(0)
+    text.split(label).nth(1).and_then(|rest| rest.split(' ').next()?.parse().ok()).unwrap_or(0)
 }
 
 #[test]
@@ -67,8 +54,5 @@ fn the_real_time_audio_thread_makes_no_syscall_with_the_editor_open() {
     assert!(stdout.contains("closed when destroyed"), "{stdout}");
     let phrase_pixels = number_after(&stdout, "drawing up to ");
     let answer_pixels = number_after(&stdout, "phrase and ");
-    assert!(
-        phrase_pixels > 0 && answer_pixels > 0,
-        "the editor drew the phrase and the answers while the blocks ran: {stdout}"
-    );
+    assert!(phrase_pixels > 0 && answer_pixels > 0, "the editor drew the phrase and the answers while the blocks ran: {stdout}");
 }

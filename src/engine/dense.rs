@@ -30,13 +30,7 @@ impl Activations {
             Precision::F32 => Vec::new(),
             Precision::Int8 => vec![0; padded],
         };
-        Self {
-            values: vec![0.0; padded],
-            len,
-            quantized,
-            scale: 0.0,
-            kernel,
-        }
+        Self { values: vec![0.0; padded], len, quantized, scale: 0.0, kernel }
     }
 
     /// The values, to be written before [`Activations::finish`].
@@ -48,9 +42,7 @@ impl Activations {
     /// int8 engine).
     pub fn finish(&mut self) {
         if !self.quantized.is_empty() {
-            self.scale = self
-                .kernel
-                .quantize_input(&self.values, &mut self.quantized);
+            self.scale = self.kernel.quantize_input(&self.values, &mut self.quantized);
         }
     }
 }
@@ -90,34 +82,16 @@ impl Dense {
         let weight_name = names::weight(prefix);
         let shape = &model.tensors[&weight_name].shape;
         let (rows, cols) = (shape[0], shape[1]);
-        let bias = model
-            .f32(&names::bias(prefix))
-            .expect("validated model has every bias")
-            .to_vec();
+        let bias = model.f32(&names::bias(prefix)).expect("validated model has every bias").to_vec();
         let weights = match model.meta.precision {
-            Precision::F32 => Weights::F32(pad_rows(
-                model.f32(&weight_name).expect("validated f32 weight"),
-                rows,
-                cols,
+            Precision::F32 => Weights::F32(pad_rows(model.f32(&weight_name).expect("validated f32 weight"), rows, cols)),
+            Precision::Int8 => Weights::Int8(kernel.pack_i8(
+                &pad_rows(model.i8(&weight_name).expect("validated int8 weight"), rows, cols),
+                model.f32(&names::weight_scale(prefix)).expect("validated scale"),
+                padded_len(cols),
             )),
-            Precision::Int8 => Weights::Int8(
-                kernel.pack_i8(
-                    &pad_rows(
-                        model.i8(&weight_name).expect("validated int8 weight"),
-                        rows,
-                        cols,
-                    ),
-                    model
-                        .f32(&names::weight_scale(prefix))
-                        .expect("validated scale"),
-                    padded_len(cols),
-                ),
-            ),
         };
-        Self {
-            parameters: Arc::new(Parameters { weights, bias }),
-            kernel,
-        }
+        Self { parameters: Arc::new(Parameters { weights, bias }), kernel }
     }
 
     /// Number of outputs.
@@ -146,18 +120,10 @@ impl Dense {
     fn product(&self, input: &Activations, out: &mut [f32], write: Write) {
         let Parameters { weights, bias } = &*self.parameters;
         match weights {
-            Weights::F32(values) => self
-                .kernel
-                .matvec_f32(values, &input.values, bias, out, write),
+            Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, bias, out, write),
             Weights::Int8(matrix) => {
-                debug_assert!(
-                    !input.quantized.is_empty(),
-                    "int8 layers read int8 activations"
-                );
-                let quantized = QuantizedInput {
-                    values: &input.quantized,
-                    scale: input.scale,
-                };
+                debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
+                let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
                 self.kernel.matvec_i8(matrix, quantized, bias, out, write)
             }
         }
@@ -168,10 +134,7 @@ impl Dense {
 fn pad_rows<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
     let padded_cols = padded_len(cols);
     let mut padded = vec![T::default(); rows * padded_cols];
-    for (to, from) in padded
-        .chunks_exact_mut(padded_cols)
-        .zip(values.chunks_exact(cols))
-    {
+    for (to, from) in padded.chunks_exact_mut(padded_cols).zip(values.chunks_exact(cols)) {
         to[..cols].copy_from_slice(from);
     }
     padded

@@ -2,12 +2,9 @@
 //! offline continuation of a prompt for `cargo xtask generate`.
 
 use super::{Constraints, Engine, Sampler, SamplingOptions};
-use crate::midi_file::Song;
 use crate::style_memory::{MemoryContext, StyleMemory};
-use crate::tokens::{
-    bin_velocity, encode_notes, ticks_to_beats, Event, Note, Played, SequenceState, Token,
-    TICKS_PER_BEAT,
-};
+use crate::midi_file::Song;
+use crate::tokens::{bin_velocity, encode_notes, ticks_to_beats, Event, Note, Played, SequenceState, Token, TICKS_PER_BEAT};
 
 /// An engine that can also choose its own next token.
 #[derive(Clone, Debug)]
@@ -24,11 +21,7 @@ impl Generator {
     /// A generator with a sampler seeded by `seed`.
     pub fn new(engine: Engine, seed: u64) -> Generator {
         let steered_logits = engine.logits().to_vec();
-        Generator {
-            engine,
-            sampler: Sampler::new(seed),
-            steered_logits,
-        }
+        Generator { engine, sampler: Sampler::new(seed), steered_logits }
     }
 
     /// Clears the engine (which then feeds `Start`).
@@ -43,12 +36,7 @@ impl Generator {
 
     /// Samples the next token under the options and constraints, feeds it, and tells `played`
     /// about the notes it starts or ends.
-    pub fn sample_next(
-        &mut self,
-        options: &SamplingOptions,
-        constraints: &Constraints,
-        played: impl FnMut(Played),
-    ) -> Token {
+    pub fn sample_next(&mut self, options: &SamplingOptions, constraints: &Constraints, played: impl FnMut(Played)) -> Token {
         self.sample_next_steered(|_| {}, options, constraints, played)
     }
 
@@ -63,12 +51,7 @@ impl Generator {
     ) -> Token {
         self.steered_logits.copy_from_slice(self.engine.logits());
         steer(&mut self.steered_logits);
-        let token = self.sampler.sample(
-            &self.steered_logits,
-            self.engine.state(),
-            options,
-            constraints,
-        );
+        let token = self.sampler.sample(&self.steered_logits, self.engine.state(), options, constraints);
         self.engine.step_reporting(token, played);
         token
     }
@@ -121,11 +104,7 @@ pub fn continue_song(
     generator.reset();
     let mut context = MemoryContext::default();
     let encoded = encode_notes(&prompt.notes);
-    let body = encoded
-        .tokens
-        .iter()
-        .skip(1)
-        .filter(|&&token| Event::from_token(token) != Some(Event::End));
+    let body = encoded.tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
     for &token in body {
         generator.feed(token);
         if let Some(memory) = memory.as_deref_mut() {
@@ -144,12 +123,9 @@ pub fn continue_song(
                 memory.steer(&context, logits, request.memory_strength);
             }
         };
-        let token = generator.sample_next_steered(
-            steer,
-            &request.options,
-            &request.constraints,
-            |played| onsets.hear(played, &mut notes),
-        );
+        let token = generator.sample_next_steered(steer, &request.options, &request.constraints, |played| {
+            onsets.hear(played, &mut notes)
+        });
         context.push(token);
         if Event::from_token(token) == Some(Event::End) {
             break;
@@ -158,11 +134,7 @@ pub fn continue_song(
     let mut final_state: SequenceState = generator.engine().state().clone();
     final_state.release_all(|played| onsets.hear(played, &mut notes));
     let prompt_end_beats = ticks_to_beats(prompt_end + encoded.rest_ticks_removed);
-    Continuation {
-        generated_notes: notes.len() - prompt.notes.len(),
-        notes,
-        prompt_end_beats,
-    }
+    Continuation { generated_notes: notes.len() - prompt.notes.len(), notes, prompt_end_beats }
 }
 
 /// Turns `Played` reports into notes: remembers each onset's velocity until its release.
@@ -177,17 +149,12 @@ struct NoteCollector {
 
 impl NoteCollector {
     fn after_removed_rests(tick_offset: u64) -> Self {
-        Self {
-            velocities: [bin_velocity(crate::tokens::DEFAULT_VELOCITY_BIN); 128],
-            tick_offset,
-        }
+        Self { velocities: [bin_velocity(crate::tokens::DEFAULT_VELOCITY_BIN); 128], tick_offset }
     }
 
     fn hear(&mut self, played: Played, notes: &mut Vec<Note>) {
         match played {
-            Played::On {
-                pitch, velocity, ..
-            } => self.velocities[pitch as usize] = velocity,
+            Played::On { pitch, velocity, .. } => self.velocities[pitch as usize] = velocity,
             Played::Off { pitch, since, tick } => notes.push(Note {
                 pitch,
                 velocity: self.velocities[pitch as usize],
@@ -207,70 +174,31 @@ mod tests {
 
     fn prompt() -> Song {
         let notes = (0..6)
-            .map(|i| Note {
-                pitch: 60 + 2 * i,
-                velocity: 90,
-                start_beats: i as f64 * 0.75,
-                duration_beats: 0.5,
-            })
+            .map(|i| Note { pitch: 60 + 2 * i, velocity: 90, start_beats: i as f64 * 0.75, duration_beats: 0.5 })
             .collect();
-        Song {
-            notes,
-            tempo_map: Vec::new(),
-            time_signature: (3, 4),
-        }
+        Song { notes, tempo_map: Vec::new(), time_signature: (3, 4) }
     }
 
     /// Would fail if the continuation ignored the ticks the encoding took out of the prompt's
     /// long rest: it would start 83.75 beats too early, inside the prompt.
     #[test]
     fn a_continuation_follows_a_prompt_with_a_long_rest_in_the_prompts_own_time() {
-        let mut generator = Generator::new(
-            Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(),
-            8,
-        );
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
         let mut song = prompt();
-        song.notes.push(Note {
-            pitch: 72,
-            velocity: 90,
-            start_beats: 104.0,
-            duration_beats: 1.0,
-        });
-        let request = ContinuationRequest {
-            bars: 2,
-            options: SamplingOptions::default(),
-            constraints: Constraints::default(),
-            memory_strength: 0.0,
-        };
+        song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 };
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(continuation.prompt_end_beats, 105.0);
         let generated = &continuation.notes[song.notes.len()..];
         assert!(!generated.is_empty());
-        assert!(
-            generated.iter().all(|note| note.start_beats >= 105.0),
-            "{generated:?}"
-        );
+        assert!(generated.iter().all(|note| note.start_beats >= 105.0), "{generated:?}");
     }
 
     #[test]
     fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
-        let mut generator = Generator::new(
-            Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(),
-            7,
-        );
-        let constraints = Constraints {
-            pitch_low: 55,
-            pitch_high: 79,
-            root: 0,
-            mode: ScaleMode::Major,
-            allow_end: false,
-        };
-        let request = ContinuationRequest {
-            bars: 4,
-            options: SamplingOptions::default(),
-            constraints,
-            memory_strength: 0.0,
-        };
+        let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
+        let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, allow_end: false };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0 };
         let song = prompt();
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);
@@ -280,20 +208,11 @@ mod tests {
         assert!(!generated.is_empty());
         let end_beats = 4.25 + 4.0 * 3.0;
         for note in generated {
-            assert!(
-                note.start_beats >= 4.25 && note.start_beats < end_beats,
-                "{note:?}"
-            );
-            assert!(
-                note.duration_beats > 0.0 && note.end_beats() <= end_beats + 4.0,
-                "{note:?}"
-            );
+            assert!(note.start_beats >= 4.25 && note.start_beats < end_beats, "{note:?}");
+            assert!(note.duration_beats > 0.0 && note.end_beats() <= end_beats + 4.0, "{note:?}");
             assert!(constraints.allows_pitch(note.pitch), "{note:?}");
         }
         let latest = generated.iter().map(Note::end_beats).fold(0.0, f64::max);
-        assert!(
-            latest >= end_beats - 4.0,
-            "the continuation reaches the last bars (ends at {latest})"
-        );
+        assert!(latest >= end_beats - 4.0, "the continuation reaches the last bars (ends at {latest})");
     }
 }

@@ -93,10 +93,7 @@ pub struct QuantizedInput<'a> {
 impl Kernel {
     /// The fastest kernel this CPU supports.
     pub fn detect() -> Kernel {
-        Self::survey()
-            .into_iter()
-            .find_map(|(_, kernel)| kernel)
-            .unwrap_or(Kernel::Portable)
+        Self::survey().into_iter().find_map(|(_, kernel)| kernel).unwrap_or(Kernel::Portable)
     }
 
     /// Every kernel of this architecture, fastest first, by name, with the kernel where this CPU
@@ -108,14 +105,8 @@ impl Kernel {
             use std::arch::is_x86_feature_detected as has;
             let avx2 = has!("avx2") && has!("fma");
             let avx512_vnni = avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vnni");
-            kernels.push((
-                Kernel::Avx512Vnni.name(),
-                avx512_vnni.then_some(Kernel::Avx512Vnni),
-            ));
-            kernels.push((
-                Kernel::AvxVnni.name(),
-                (avx2 && has!("avxvnni")).then_some(Kernel::AvxVnni),
-            ));
+            kernels.push((Kernel::Avx512Vnni.name(), avx512_vnni.then_some(Kernel::Avx512Vnni)));
+            kernels.push((Kernel::AvxVnni.name(), (avx2 && has!("avxvnni")).then_some(Kernel::AvxVnni)));
             kernels.push((Kernel::Avx2.name(), avx2.then_some(Kernel::Avx2)));
         }
         #[cfg(target_arch = "aarch64")]
@@ -143,13 +134,9 @@ impl Kernel {
     pub fn int8_layout(self) -> Layout {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernel::AvxVnni => Layout::VnniBlocks {
-                rows_per_block: vnni::AVX_VNNI_ROWS_PER_BLOCK,
-            },
+            Kernel::AvxVnni => Layout::VnniBlocks { rows_per_block: vnni::AVX_VNNI_ROWS_PER_BLOCK },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Vnni => Layout::VnniBlocks {
-                rows_per_block: vnni::AVX512_ROWS_PER_BLOCK,
-            },
+            Kernel::Avx512Vnni => Layout::VnniBlocks { rows_per_block: vnni::AVX512_ROWS_PER_BLOCK },
             _ => Layout::RowMajor,
         }
     }
@@ -163,59 +150,27 @@ impl Kernel {
     /// `out[r] (=|+=) weights[r] . input + bias[r]` for f32 rows of `input.len()` columns.
     /// Panics unless `input` is whole row chunks long and `weights` and `bias` have a row per
     /// output (checked once per call: the SIMD loops read by pointer).
-    pub fn matvec_f32(
-        self,
-        weights: &[f32],
-        input: &[f32],
-        bias: &[f32],
-        out: &mut [f32],
-        write: Write,
-    ) {
+    pub fn matvec_f32(self, weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
         check_product_lengths(input.len(), weights.len(), bias.len(), out.len());
         match self {
             Kernel::Portable => rows_f32(weights, input, bias, out, write, dot_f32_portable),
             // SAFETY: the x86 SIMD kernels are only chosen when the CPU has AVX2 and FMA; lengths
             // checked above.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe {
-                avx2::matvec_f32(weights, input, bias, out, write)
-            },
+            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::matvec_f32(weights, input, bias, out, write) },
             // SAFETY: NEON is always present on aarch64; lengths checked above.
             #[cfg(target_arch = "aarch64")]
-            Kernel::Neon => unsafe {
-                rows_f32(weights, input, bias, out, write, |w, x| neon::dot_f32(w, x))
-            },
+            Kernel::Neon => unsafe { rows_f32(weights, input, bias, out, write, |w, x| neon::dot_f32(w, x)) },
         }
     }
 
     /// `out[r] (=|+=) (weights[r] . input) * row_scale[r] * input_scale + bias[r]` in exact i32.
     /// Panics on lengths that do not fit, as [`Kernel::matvec_f32`] does, and on weights packed
     /// for another kernel.
-    pub fn matvec_i8(
-        self,
-        weights: &Int8Matrix,
-        input: QuantizedInput,
-        bias: &[f32],
-        out: &mut [f32],
-        write: Write,
-    ) {
-        check_product_lengths(
-            input.values.len(),
-            weights.rows * weights.cols,
-            bias.len(),
-            out.len(),
-        );
-        assert_eq!(
-            input.values.len(),
-            weights.cols,
-            "matvec_i8: input length is not the matrix's columns"
-        );
-        assert_eq!(
-            weights.layout,
-            self.int8_layout(),
-            "matvec_i8: weights packed for another kernel than {}",
-            self.name()
-        );
+    pub fn matvec_i8(self, weights: &Int8Matrix, input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
+        check_product_lengths(input.values.len(), weights.rows * weights.cols, bias.len(), out.len());
+        assert_eq!(input.values.len(), weights.cols, "matvec_i8: input length is not the matrix's columns");
+        assert_eq!(weights.layout, self.int8_layout(), "matvec_i8: weights packed for another kernel than {}", self.name());
         let (values, scales) = (&weights.values[..], &weights.scales[..]);
         match self {
             Kernel::Portable => rows_i8(values, scales, input, bias, out, write, dot_i8_portable),
@@ -225,22 +180,14 @@ impl Kernel {
             // SAFETY: AvxVnni is only chosen when the CPU has AVX-VNNI (and AVX2); lengths and
             // layout checked above.
             #[cfg(target_arch = "x86_64")]
-            Kernel::AvxVnni => unsafe {
-                vnni::matvec_i8_avx_vnni(weights, input, bias, out, write)
-            },
+            Kernel::AvxVnni => unsafe { vnni::matvec_i8_avx_vnni(weights, input, bias, out, write) },
             // SAFETY: Avx512Vnni is only chosen when the CPU has AVX-512 F, BW and VNNI; lengths
             // and layout checked above.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Vnni => unsafe {
-                vnni::matvec_i8_avx512(weights, input, bias, out, write)
-            },
+            Kernel::Avx512Vnni => unsafe { vnni::matvec_i8_avx512(weights, input, bias, out, write) },
             // SAFETY: as in matvec_f32.
             #[cfg(target_arch = "aarch64")]
-            Kernel::Neon => unsafe {
-                rows_i8(values, scales, input, bias, out, write, |w, x| {
-                    neon::dot_i8(w, x)
-                })
-            },
+            Kernel::Neon => unsafe { rows_i8(values, scales, input, bias, out, write, |w, x| neon::dot_i8(w, x)) },
         }
     }
 }
@@ -261,14 +208,7 @@ impl Kernel {
 
     /// The gate's derivative, for training: from the gradient of `out` and the gate's inputs,
     /// the gradients of `filter` and `gate` (`tanh' = 1 - tanh^2`, `sigmoid' = s (1 - s)`).
-    pub fn gate_backward(
-        self,
-        filter: &[f32],
-        gate: &[f32],
-        grad_out: &[f32],
-        grad_filter: &mut [f32],
-        grad_gate: &mut [f32],
-    ) {
+    pub fn gate_backward(self, filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
@@ -284,9 +224,7 @@ impl Kernel {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe {
-                avx2::sum_exp(values, shift)
-            },
+            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::sum_exp(values, shift) },
             _ => sum_exp_lanes(values, shift),
         }
     }
@@ -297,9 +235,7 @@ impl Kernel {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe {
-                avx2::scaled_exp(values, shift, scale, out)
-            },
+            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::scaled_exp(values, shift, scale, out) },
             _ => scaled_exp_lanes(values, shift, scale, out),
         }
     }
@@ -351,10 +287,7 @@ impl Kernel {
 /// The lengths every matrix-vector product needs, which the SIMD loops read by pointer without
 /// further checks: whole row chunks of input, one weight row and one bias per output.
 fn check_product_lengths(cols: usize, weights: usize, biases: usize, outputs: usize) {
-    assert!(
-        cols.is_multiple_of(LANES_PER_ROW_CHUNK),
-        "matvec: input length {cols} is not whole row chunks"
-    );
+    assert!(cols.is_multiple_of(LANES_PER_ROW_CHUNK), "matvec: input length {cols} is not whole row chunks");
     assert!(
         cols.checked_mul(outputs) == Some(weights),
         "matvec: {weights} weights do not make {outputs} rows of {cols}"
@@ -369,29 +302,19 @@ fn sum_exp_lanes(values: &[f32], shift: f32) -> f32 {
     let chunks = values.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().map(|&x| exp(x - shift)).sum();
     for chunk in chunks {
-        sums.iter_mut()
-            .zip(chunk)
-            .for_each(|(sum, &x)| *sum += exp(x - shift));
+        sums.iter_mut().zip(chunk).for_each(|(sum, &x)| *sum += exp(x - shift));
     }
     sums.iter().sum::<f32>() + tail
 }
 
 #[inline(always)]
 fn scaled_exp_lanes(values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
-    out.iter_mut()
-        .zip(values)
-        .for_each(|(out, &x)| *out = scale * exp(x - shift));
+    out.iter_mut().zip(values).for_each(|(out, &x)| *out = scale * exp(x - shift));
 }
 
 /// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
 #[inline(always)]
-fn gate_backward_lanes(
-    filter: &[f32],
-    gate: &[f32],
-    grad_out: &[f32],
-    grad_filter: &mut [f32],
-    grad_gate: &mut [f32],
-) {
+fn gate_backward_lanes(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
     let grads = grad_filter.iter_mut().zip(grad_gate.iter_mut());
     for (((grad_f, grad_g), (&f, &g)), &grad) in grads.zip(filter.iter().zip(gate)).zip(grad_out) {
         let (t, s) = (tanh(f), sigmoid(g));
@@ -413,22 +336,16 @@ fn add_rows_lanes(table: &[f32], rows: &[u16], out: &mut [f32]) {
     for (index, chunk) in chunks.by_ref().enumerate() {
         let mut sums: [f32; ADD_ROWS_CHUNK] = (&*chunk).try_into().expect("whole chunk");
         for &row in rows {
-            let values: &[f32; ADD_ROWS_CHUNK] = table
-                [row as usize * width + index * ADD_ROWS_CHUNK..][..ADD_ROWS_CHUNK]
-                .try_into()
-                .expect("whole chunk");
-            sums.iter_mut()
-                .zip(values)
-                .for_each(|(sum, value)| *sum += value);
+            let values: &[f32; ADD_ROWS_CHUNK] =
+                table[row as usize * width + index * ADD_ROWS_CHUNK..][..ADD_ROWS_CHUNK].try_into().expect("whole chunk");
+            sums.iter_mut().zip(values).for_each(|(sum, value)| *sum += value);
         }
         chunk.copy_from_slice(&sums);
     }
     let tail = chunks.into_remainder();
     let (start, tail_len) = (width - tail.len(), tail.len());
     for &row in rows {
-        tail.iter_mut()
-            .zip(&table[row as usize * width + start..][..tail_len])
-            .for_each(|(sum, value)| *sum += value);
+        tail.iter_mut().zip(&table[row as usize * width + start..][..tail_len]).for_each(|(sum, value)| *sum += value);
     }
 }
 
@@ -450,21 +367,13 @@ pub fn exp(x: f32) -> f32 {
     let power = round_small(x * LOG2_E);
     let reduced = x - power * LN_2_HIGH - power * LN_2_LOW;
     let mut p = 1.987_569_1e-4f32;
-    for coefficient in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
+    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
         p = p * reduced + coefficient;
     }
     let mantissa = p * reduced * reduced + reduced + 1.0;
     // `power + ROUNDING_MAGIC` holds the integer in its low mantissa bits: 2^power by bit
     // arithmetic, with no float-to-int conversion (which would not vectorize well).
-    let integer = (power + ROUNDING_MAGIC)
-        .to_bits()
-        .wrapping_sub(ROUNDING_MAGIC.to_bits());
+    let integer = (power + ROUNDING_MAGIC).to_bits().wrapping_sub(ROUNDING_MAGIC.to_bits());
     mantissa * f32::from_bits(integer.wrapping_add(127) << 23)
 }
 
@@ -484,23 +393,12 @@ pub fn sigmoid(x: f32) -> f32 {
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     const SATURATION: f32 = 7.905_311;
-    const NUMERATOR: [f32; 7] = [
-        -2.760_768_6e-16,
-        2.000_188e-13,
-        -8.604_672e-11,
-        5.122_297e-8,
-        1.485_722_4e-5,
-        6.372_619_5e-4,
-        4.893_524_6e-3,
-    ];
+    const NUMERATOR: [f32; 7] =
+        [-2.760_768_6e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_5e-4, 4.893_524_6e-3];
     const DENOMINATOR: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_5e-3, 4.893_525e-3];
     let x = x.clamp(-SATURATION, SATURATION);
     let square = x * x;
-    let horner = |coefficients: &[f32]| {
-        coefficients[1..]
-            .iter()
-            .fold(coefficients[0], |sum, &c| sum * square + c)
-    };
+    let horner = |coefficients: &[f32]| coefficients[1..].iter().fold(coefficients[0], |sum, &c| sum * square + c);
     x * horner(&NUMERATOR) / horner(&DENOMINATOR)
 }
 
@@ -516,14 +414,7 @@ fn round_small(x: f32) -> f32 {
 
 /// Applies a row dot product to every row.
 #[inline(always)]
-fn rows_f32(
-    weights: &[f32],
-    input: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-    write: Write,
-    dot: impl Fn(&[f32], &[f32]) -> f32,
-) {
+fn rows_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write, dot: impl Fn(&[f32], &[f32]) -> f32) {
     for ((row, bias), out) in weights.chunks_exact(input.len()).zip(bias).zip(out) {
         write.apply(out, dot(row, input) + bias);
     }
@@ -542,10 +433,7 @@ fn rows_i8(
 ) {
     let rows = values.chunks_exact(input.values.len());
     for (((row, scale), bias), out) in rows.zip(scales).zip(bias).zip(out) {
-        write.apply(
-            out,
-            dot(row, input.values) as f32 * (scale * input.scale) + bias,
-        );
+        write.apply(out, dot(row, input.values) as f32 * (scale * input.scale) + bias);
     }
 }
 
@@ -561,10 +449,7 @@ fn dot_f32_portable(row: &[f32], input: &[f32]) -> f32 {
 }
 
 fn dot_i8_portable(row: &[i8], input: &[i8]) -> i32 {
-    row.iter()
-        .zip(input)
-        .map(|(&w, &x)| w as i32 * x as i32)
-        .sum()
+    row.iter().zip(input).map(|(&w, &x)| w as i32 * x as i32).sum()
 }
 
 /// Quantizes `values` to symmetric int8 with one scale (max |x| / 127), rounding ties to
@@ -577,11 +462,7 @@ pub fn quantize_activations(values: &[f32], out: &mut [i8]) -> f32 {
         }
     }
     let max_magnitude = lane_maxima.iter().fold(0.0f32, |max, &v| max.max(v));
-    let steps_per_unit = if max_magnitude > 0.0 {
-        INT8_MAX_MAGNITUDE / max_magnitude
-    } else {
-        0.0
-    };
+    let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
     for (q, &v) in out.iter_mut().zip(values) {
         *q = round_small((v * steps_per_unit).clamp(-INT8_MAX_MAGNITUDE, INT8_MAX_MAGNITUDE)) as i8;
     }
@@ -617,13 +498,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gate_backward(
-        filter: &[f32],
-        gate: &[f32],
-        grad_out: &[f32],
-        grad_filter: &mut [f32],
-        grad_gate: &mut [f32],
-    ) {
+    pub unsafe fn gate_backward(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
         gate_backward_lanes(filter, gate, grad_out, grad_filter, grad_gate)
     }
 
@@ -632,53 +507,28 @@ mod avx2 {
     /// (`x ^ 0x80`), the VNNI input encoding.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn quantize<const OFFSET: bool>(values: &[f32], out: &mut [i8]) -> f32 {
-        debug_assert!(
-            values.len().is_multiple_of(LANES_PER_ROW_CHUNK) && out.len() >= values.len()
-        );
+        debug_assert!(values.len().is_multiple_of(LANES_PER_ROW_CHUNK) && out.len() >= values.len());
         let sign_bit = _mm256_set1_ps(-0.0);
         let mut maxima = _mm256_setzero_ps();
         for chunk in values.chunks_exact(8) {
-            maxima = _mm256_max_ps(
-                maxima,
-                _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(chunk.as_ptr())),
-            );
+            maxima = _mm256_max_ps(maxima, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(chunk.as_ptr())));
         }
-        let half = _mm_max_ps(
-            _mm256_castps256_ps128(maxima),
-            _mm256_extractf128_ps(maxima, 1),
-        );
+        let half = _mm_max_ps(_mm256_castps256_ps128(maxima), _mm256_extractf128_ps(maxima, 1));
         let quarter = _mm_max_ps(half, _mm_movehl_ps(half, half));
         let max_magnitude = _mm_cvtss_f32(_mm_max_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
-        let steps_per_unit = if max_magnitude > 0.0 {
-            INT8_MAX_MAGNITUDE / max_magnitude
-        } else {
-            0.0
-        };
-        let (scale, low, high) = (
-            _mm256_set1_ps(steps_per_unit),
-            _mm256_set1_ps(-INT8_MAX_MAGNITUDE),
-            _mm256_set1_ps(INT8_MAX_MAGNITUDE),
-        );
+        let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
+        let (scale, low, high) =
+            (_mm256_set1_ps(steps_per_unit), _mm256_set1_ps(-INT8_MAX_MAGNITUDE), _mm256_set1_ps(INT8_MAX_MAGNITUDE));
         let to_int = |at: &[f32]| {
             let scaled = _mm256_mul_ps(_mm256_loadu_ps(at.as_ptr()), scale);
             _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(scaled, low), high))
         };
         for (chunk, q) in values.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
             // packs works within 128-bit halves; the permutes put the values back in order.
-            let first = _mm256_permute4x64_epi64(
-                _mm256_packs_epi32(to_int(&chunk[..8]), to_int(&chunk[8..16])),
-                0b11_01_10_00,
-            );
-            let second = _mm256_permute4x64_epi64(
-                _mm256_packs_epi32(to_int(&chunk[16..24]), to_int(&chunk[24..])),
-                0b11_01_10_00,
-            );
+            let first = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[..8]), to_int(&chunk[8..16])), 0b11_01_10_00);
+            let second = _mm256_permute4x64_epi64(_mm256_packs_epi32(to_int(&chunk[16..24]), to_int(&chunk[24..])), 0b11_01_10_00);
             let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(first, second), 0b11_01_10_00);
-            let bytes = if OFFSET {
-                _mm256_xor_si256(bytes, _mm256_set1_epi8(i8::MIN))
-            } else {
-                bytes
-            };
+            let bytes = if OFFSET { _mm256_xor_si256(bytes, _mm256_set1_epi8(i8::MIN)) } else { bytes };
             _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, bytes);
         }
         max_magnitude / INT8_MAX_MAGNITUDE
@@ -687,13 +537,7 @@ mod avx2 {
     /// Four rows at a time (two accumulators each, eight FMA chains in flight), then the
     /// remaining rows one by one.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matvec_f32(
-        weights: &[f32],
-        input: &[f32],
-        bias: &[f32],
-        out: &mut [f32],
-        write: Write,
-    ) {
+    pub unsafe fn matvec_f32(weights: &[f32], input: &[f32], bias: &[f32], out: &mut [f32], write: Write) {
         let cols = input.len();
         let blocked = out.len() / ROWS_PER_BLOCK * ROWS_PER_BLOCK;
         let x = input.as_ptr();
@@ -702,53 +546,25 @@ mod avx2 {
             let mut even = [_mm256_setzero_ps(); ROWS_PER_BLOCK];
             let mut odd = [_mm256_setzero_ps(); ROWS_PER_BLOCK];
             for chunk in (0..cols).step_by(16) {
-                let (x0, x1) = (
-                    _mm256_loadu_ps(x.add(chunk)),
-                    _mm256_loadu_ps(x.add(chunk + 8)),
-                );
+                let (x0, x1) = (_mm256_loadu_ps(x.add(chunk)), _mm256_loadu_ps(x.add(chunk + 8)));
                 for r in 0..ROWS_PER_BLOCK {
                     let row_at = w.add(r * cols + chunk);
                     even[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row_at), x0, even[r]);
                     odd[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row_at.add(8)), x1, odd[r]);
                 }
             }
-            let sums: [__m256; ROWS_PER_BLOCK] =
-                std::array::from_fn(|r| _mm256_add_ps(even[r], odd[r]));
-            let pairs = _mm256_hadd_ps(
-                _mm256_hadd_ps(sums[0], sums[1]),
-                _mm256_hadd_ps(sums[2], sums[3]),
-            );
-            let totals = _mm_add_ps(
-                _mm256_castps256_ps128(pairs),
-                _mm256_extractf128_ps(pairs, 1),
-            );
-            store(
-                out.as_mut_ptr().add(row),
-                _mm_add_ps(totals, _mm_loadu_ps(bias.as_ptr().add(row))),
-                write,
-            );
+            let sums: [__m256; ROWS_PER_BLOCK] = std::array::from_fn(|r| _mm256_add_ps(even[r], odd[r]));
+            let pairs = _mm256_hadd_ps(_mm256_hadd_ps(sums[0], sums[1]), _mm256_hadd_ps(sums[2], sums[3]));
+            let totals = _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1));
+            store(out.as_mut_ptr().add(row), _mm_add_ps(totals, _mm_loadu_ps(bias.as_ptr().add(row))), write);
         }
         let tail = blocked * cols;
-        rows_f32(
-            &weights[tail..],
-            input,
-            &bias[blocked..],
-            &mut out[blocked..],
-            write,
-            |w, x| unsafe { dot_f32(w, x) },
-        )
+        rows_f32(&weights[tail..], input, &bias[blocked..], &mut out[blocked..], write, |w, x| unsafe { dot_f32(w, x) })
     }
 
     /// Four rows at a time, sharing |x| and the input load, then the remaining rows one by one.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matvec_i8(
-        values: &[i8],
-        scales: &[f32],
-        input: QuantizedInput,
-        bias: &[f32],
-        out: &mut [f32],
-        write: Write,
-    ) {
+    pub unsafe fn matvec_i8(values: &[i8], scales: &[f32], input: QuantizedInput, bias: &[f32], out: &mut [f32], write: Write) {
         let cols = input.values.len();
         let blocked = out.len() / ROWS_PER_BLOCK * ROWS_PER_BLOCK;
         let ones = _mm256_set1_epi16(1);
@@ -762,37 +578,19 @@ mod avx2 {
                 let magnitudes = _mm256_sign_epi8(inputs, inputs);
                 for (r, sum) in sums.iter_mut().enumerate() {
                     let row_weights = _mm256_loadu_si256(w.add(r * cols + chunk) as *const __m256i);
-                    let pairs =
-                        _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(row_weights, inputs));
+                    let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(row_weights, inputs));
                     *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, ones));
                 }
             }
-            let pairs = _mm256_hadd_epi32(
-                _mm256_hadd_epi32(sums[0], sums[1]),
-                _mm256_hadd_epi32(sums[2], sums[3]),
-            );
-            let totals = _mm_add_epi32(
-                _mm256_castsi256_si128(pairs),
-                _mm256_extracti128_si256(pairs, 1),
-            );
+            let pairs = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[0], sums[1]), _mm256_hadd_epi32(sums[2], sums[3]));
+            let totals = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
             // Same operations, in the same order, as `rows_i8`: the results are bit-identical.
             let row_scales = _mm_mul_ps(_mm_loadu_ps(scales.as_ptr().add(row)), input_scale);
-            let real = _mm_add_ps(
-                _mm_mul_ps(_mm_cvtepi32_ps(totals), row_scales),
-                _mm_loadu_ps(bias.as_ptr().add(row)),
-            );
+            let real = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(totals), row_scales), _mm_loadu_ps(bias.as_ptr().add(row)));
             store(out.as_mut_ptr().add(row), real, write);
         }
         let (tail_values, tail_scales) = (&values[blocked * cols..], &scales[blocked..]);
-        rows_i8(
-            tail_values,
-            tail_scales,
-            input,
-            &bias[blocked..],
-            &mut out[blocked..],
-            write,
-            |w, x| unsafe { dot_i8(w, x) },
-        )
+        rows_i8(tail_values, tail_scales, input, &bias[blocked..], &mut out[blocked..], write, |w, x| unsafe { dot_i8(w, x) })
     }
 
     /// Writes or adds four outputs.
@@ -814,17 +612,10 @@ mod avx2 {
         for chunk in (0..row.len()).step_by(LANES_PER_ROW_CHUNK) {
             for (part, sum) in sums.iter_mut().enumerate() {
                 let offset = chunk + part * 8;
-                *sum = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(w.add(offset)),
-                    _mm256_loadu_ps(x.add(offset)),
-                    *sum,
-                );
+                *sum = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(offset)), _mm256_loadu_ps(x.add(offset)), *sum);
             }
         }
-        let sum = _mm256_add_ps(
-            _mm256_add_ps(sums[0], sums[1]),
-            _mm256_add_ps(sums[2], sums[3]),
-        );
+        let sum = _mm256_add_ps(_mm256_add_ps(sums[0], sums[1]), _mm256_add_ps(sums[2], sums[3]));
         let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
         let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
         _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
@@ -841,21 +632,12 @@ mod avx2 {
         for chunk in (0..row.len()).step_by(LANES_PER_ROW_CHUNK) {
             let weights = _mm256_loadu_si256(w.add(chunk) as *const __m256i);
             let inputs = _mm256_loadu_si256(x.add(chunk) as *const __m256i);
-            let pairs = _mm256_maddubs_epi16(
-                _mm256_sign_epi8(inputs, inputs),
-                _mm256_sign_epi8(weights, inputs),
-            );
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(inputs, inputs), _mm256_sign_epi8(weights, inputs));
             sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, ones));
         }
-        let half = _mm_add_epi32(
-            _mm256_castsi256_si128(sum),
-            _mm256_extracti128_si256(sum, 1),
-        );
+        let half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
         let quarter = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
-        _mm_cvtsi128_si32(_mm_add_epi32(
-            quarter,
-            _mm_shuffle_epi32(quarter, 0b10_11_00_01),
-        ))
+        _mm_cvtsi128_si32(_mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b10_11_00_01)))
     }
 }
 
@@ -875,10 +657,7 @@ mod neon {
                 *sum = vfmaq_f32(*sum, vld1q_f32(w.add(offset)), vld1q_f32(x.add(offset)));
             }
         }
-        vaddvq_f32(vaddq_f32(
-            vaddq_f32(sums[0], sums[1]),
-            vaddq_f32(sums[2], sums[3]),
-        ))
+        vaddvq_f32(vaddq_f32(vaddq_f32(sums[0], sums[1]), vaddq_f32(sums[2], sums[3])))
     }
 
     /// `vmull_s8` widens 8 products to i16 (at most 127 * 127), `vpadalq_s16` adds pairs into i32.
@@ -939,13 +718,7 @@ mod tests {
         weights
             .chunks_exact(input.len())
             .zip(bias)
-            .map(|(row, b)| {
-                row.iter()
-                    .zip(input)
-                    .map(|(w, x)| (w * x) as f64)
-                    .sum::<f64>() as f32
-                    + b
-            })
+            .map(|(row, b)| row.iter().zip(input).map(|(w, x)| (w * x) as f64).sum::<f64>() as f32 + b)
             .collect()
     }
 
@@ -958,28 +731,18 @@ mod tests {
             let mut out = vec![1.0; rows];
             kernel.matvec_f32(&weights, &input, &bias, &mut out, Write::Add);
             for (got, want) in out.iter().zip(&expected) {
-                assert!(
-                    (got - (want + 1.0)).abs() < 1e-5,
-                    "{kernel:?}: {got} vs {}",
-                    want + 1.0
-                );
+                assert!((got - (want + 1.0)).abs() < 1e-5, "{kernel:?}: {got} vs {}", want + 1.0);
             }
         }
     }
 
     /// Int8 weights with the extremes -127 and 127 in every row, random scales and biases.
     fn int8_rows(rows: usize, cols: usize, seed: u32) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
-        let mut weights: Vec<i8> = values(rows * cols, seed)
-            .iter()
-            .map(|v| (v * 127.0).round() as i8)
-            .collect();
+        let mut weights: Vec<i8> = values(rows * cols, seed).iter().map(|v| (v * 127.0).round() as i8).collect();
         for row in weights.chunks_exact_mut(cols) {
             (row[0], row[cols - 1]) = (127, -127);
         }
-        let scales: Vec<f32> = values(rows, seed + 1)
-            .iter()
-            .map(|v| v.abs() * 0.01 + 0.001)
-            .collect();
+        let scales: Vec<f32> = values(rows, seed + 1).iter().map(|v| v.abs() * 0.01 + 0.001).collect();
         (weights, scales, values(rows, seed + 2))
     }
 
@@ -988,58 +751,28 @@ mod tests {
     #[test]
     fn every_int8_kernel_agrees_exactly_with_the_portable_one_and_matches_dequantized_math() {
         let kernels = kernels_on_this_cpu("int8 product");
-        for (rows, cols) in [
-            (1, 32),
-            (7, 64),
-            (8, 32),
-            (41, 128),
-            (64, 64),
-            (67, 96),
-            (128, 256),
-            (200, 64),
-            (307, 128),
-        ] {
+        for (rows, cols) in [(1, 32), (7, 64), (8, 32), (41, 128), (64, 64), (67, 96), (128, 256), (200, 64), (307, 128)] {
             let (weights, scales, bias) = int8_rows(rows, cols, rows as u32);
             let real_input: Vec<f32> = values(cols, 7).iter().map(|v| v * 3.0).collect();
             let run = |kernel: Kernel, write: Write| {
                 let mut quantized = vec![0i8; cols];
                 let input_scale = kernel.quantize_input(&real_input, &mut quantized);
                 let mut out = vec![0.5; rows];
-                let input = QuantizedInput {
-                    values: &quantized,
-                    scale: input_scale,
-                };
-                kernel.matvec_i8(
-                    &kernel.pack_i8(&weights, &scales, cols),
-                    input,
-                    &bias,
-                    &mut out,
-                    write,
-                );
+                let input = QuantizedInput { values: &quantized, scale: input_scale };
+                kernel.matvec_i8(&kernel.pack_i8(&weights, &scales, cols), input, &bias, &mut out, write);
                 out
             };
             for write in [Write::Set, Write::Add] {
                 let portable = run(Kernel::Portable, write);
                 for &kernel in &kernels {
-                    assert_eq!(
-                        run(kernel, write),
-                        portable,
-                        "{kernel:?} {rows}x{cols}: integer sums are exact"
-                    );
+                    assert_eq!(run(kernel, write), portable, "{kernel:?} {rows}x{cols}: integer sums are exact");
                 }
             }
             let mut quantized = vec![0i8; cols];
             let input_scale = quantize_activations(&real_input, &mut quantized);
-            assert!(
-                quantized.iter().all(|&q| q != i8::MIN),
-                "-128 is never produced"
-            );
+            assert!(quantized.iter().all(|&q| q != i8::MIN), "-128 is never produced");
             let portable = run(Kernel::Portable, Write::Set);
-            let dequantized: Vec<f32> = weights
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| w as f32 * scales[i / cols])
-                .collect();
+            let dequantized: Vec<f32> = weights.iter().enumerate().map(|(i, &w)| w as f32 * scales[i / cols]).collect();
             let reference = plain_matvec(&dequantized, &real_input, &bias);
             for (got, want) in portable.iter().zip(&reference) {
                 // The activation rounding error is at most half a step per element.
@@ -1058,21 +791,9 @@ mod tests {
                 let mut quantized = vec![0i8; cols];
                 let scale = kernel.quantize_input(&vec![input; cols], &mut quantized);
                 let mut out = vec![0.0; rows];
-                kernel.matvec_i8(
-                    &matrix,
-                    QuantizedInput {
-                        values: &quantized,
-                        scale,
-                    },
-                    &vec![0.0; rows],
-                    &mut out,
-                    Write::Set,
-                );
+                kernel.matvec_i8(&matrix, QuantizedInput { values: &quantized, scale }, &vec![0.0; rows], &mut out, Write::Set);
                 let exact = (weight as i32 * 127 * input as i32 * cols as i32) as f32 * scale;
-                assert!(
-                    out.iter().all(|&o| o == exact),
-                    "{kernel:?} {weight} x {input}: {out:?} vs {exact}"
-                );
+                assert!(out.iter().all(|&o| o == exact), "{kernel:?} {weight} x {input}: {out:?} vs {exact}");
             }
         }
     }
@@ -1084,16 +805,9 @@ mod tests {
         let scale = Kernel::Portable.quantize(&values, &mut symmetric);
         for kernel in kernels_on_this_cpu("input encoding") {
             let mut encoded = vec![0i8; 64];
-            assert_eq!(
-                kernel.quantize_input(&values, &mut encoded),
-                scale,
-                "{kernel:?}"
-            );
+            assert_eq!(kernel.quantize_input(&values, &mut encoded), scale, "{kernel:?}");
             let offset = matches!(kernel.int8_layout(), Layout::VnniBlocks { .. });
-            let decoded: Vec<i8> = encoded
-                .iter()
-                .map(|&q| if offset { q ^ i8::MIN } else { q })
-                .collect();
+            let decoded: Vec<i8> = encoded.iter().map(|&q| if offset { q ^ i8::MIN } else { q }).collect();
             assert_eq!(decoded, symmetric, "{kernel:?}");
         }
     }
@@ -1104,11 +818,7 @@ mod tests {
     #[should_panic(expected = "matvec: 3168 weights do not make 37 rows of 96")]
     fn an_f32_product_with_too_few_weights_panics_instead_of_reading_past_them() {
         let (rows, cols) = (37, 96);
-        let (weights, input, bias) = (
-            values(rows * cols - 384, 1),
-            values(cols, 2),
-            values(rows, 3),
-        );
+        let (weights, input, bias) = (values(rows * cols - 384, 1), values(cols, 2), values(rows, 3));
         Kernel::detect().matvec_f32(&weights, &input, &bias, &mut vec![0.0; rows], Write::Set);
     }
 
@@ -1116,19 +826,9 @@ mod tests {
     #[should_panic(expected = "matvec: input length 40 is not whole row chunks")]
     fn an_int8_product_with_a_ragged_input_panics_instead_of_reading_past_it() {
         let kernel = Kernel::detect();
-        let (weights, scales, bias, input) =
-            (vec![1i8; 4 * 40], vec![1.0; 4], vec![0.0; 4], vec![1i8; 40]);
+        let (weights, scales, bias, input) = (vec![1i8; 4 * 40], vec![1.0; 4], vec![0.0; 4], vec![1i8; 40]);
         let matrix = kernel.pack_i8(&weights, &scales, 40);
-        kernel.matvec_i8(
-            &matrix,
-            QuantizedInput {
-                values: &input,
-                scale: 1.0,
-            },
-            &bias,
-            &mut [0.0; 4],
-            Write::Set,
-        );
+        kernel.matvec_i8(&matrix, QuantizedInput { values: &input, scale: 1.0 }, &bias, &mut [0.0; 4], Write::Set);
     }
 
     #[test]
@@ -1136,16 +836,7 @@ mod tests {
     fn an_int8_product_into_more_outputs_than_rows_panics_instead_of_reading_past_them() {
         let kernel = Kernel::detect();
         let matrix = kernel.pack_i8(&[1i8; 4 * 32], &[1.0; 4], 32);
-        kernel.matvec_i8(
-            &matrix,
-            QuantizedInput {
-                values: &[1i8; 32],
-                scale: 1.0,
-            },
-            &[0.0; 8],
-            &mut [0.0; 8],
-            Write::Set,
-        );
+        kernel.matvec_i8(&matrix, QuantizedInput { values: &[1i8; 32], scale: 1.0 }, &[0.0; 8], &mut [0.0; 8], Write::Set);
     }
 
     #[test]
@@ -1153,16 +844,7 @@ mod tests {
     fn an_int8_product_with_a_longer_input_than_the_rows_panics() {
         let kernel = Kernel::detect();
         let matrix = kernel.pack_i8(&[1i8; 4 * 32], &[1.0; 4], 32);
-        kernel.matvec_i8(
-            &matrix,
-            QuantizedInput {
-                values: &[1i8; 64],
-                scale: 1.0,
-            },
-            &[0.0; 2],
-            &mut [0.0; 2],
-            Write::Set,
-        );
+        kernel.matvec_i8(&matrix, QuantizedInput { values: &[1i8; 64], scale: 1.0 }, &[0.0; 2], &mut [0.0; 2], Write::Set);
     }
 
     #[test]
@@ -1170,21 +852,10 @@ mod tests {
         let kernels = kernels_on_this_cpu("layout check");
         for &packer in &kernels {
             let matrix = packer.pack_i8(&[1i8; 4 * 32], &[1.0; 4], 32);
-            for &reader in kernels
-                .iter()
-                .filter(|reader| reader.int8_layout() != packer.int8_layout())
-            {
-                let input = QuantizedInput {
-                    values: &[1i8; 32],
-                    scale: 1.0,
-                };
-                let refused = std::panic::catch_unwind(|| {
-                    reader.matvec_i8(&matrix, input, &[0.0; 4], &mut [0.0; 4], Write::Set)
-                });
-                assert!(
-                    refused.is_err(),
-                    "{reader:?} read weights packed for {packer:?}"
-                );
+            for &reader in kernels.iter().filter(|reader| reader.int8_layout() != packer.int8_layout()) {
+                let input = QuantizedInput { values: &[1i8; 32], scale: 1.0 };
+                let refused = std::panic::catch_unwind(|| reader.matvec_i8(&matrix, input, &[0.0; 4], &mut [0.0; 4], Write::Set));
+                assert!(refused.is_err(), "{reader:?} read weights packed for {packer:?}");
             }
         }
     }
@@ -1196,10 +867,7 @@ mod tests {
         let rows = [3u16, 0, 8, 3, 5];
         let mut expected = values(width, 42);
         for &row in &rows {
-            for (sum, value) in expected
-                .iter_mut()
-                .zip(&table[row as usize * width..][..width])
-            {
+            for (sum, value) in expected.iter_mut().zip(&table[row as usize * width..][..width]) {
                 *sum += value;
             }
         }
@@ -1215,11 +883,7 @@ mod tests {
         let mut out = [0i8; 8];
         let scale = quantize_activations(&[0.5, -1.0, 0.25, 0.0, 0.1, -0.3, 0.0, 0.0], &mut out);
         assert_eq!(scale, 1.0 / 127.0);
-        assert_eq!(
-            out,
-            [64, -127, 32, 0, 13, -38, 0, 0],
-            "63.5 rounds to the even 64"
-        );
+        assert_eq!(out, [64, -127, 32, 0, 13, -38, 0, 0], "63.5 rounds to the even 64");
         assert_eq!(quantize_activations(&[0.0; 8], &mut out), 0.0);
         assert_eq!(out, [0; 8]);
     }
@@ -1229,16 +893,8 @@ mod tests {
         for step in -4000..=4000 {
             let x = step as f32 * 0.005;
             assert!((exp(x) - x.exp()).abs() <= 3e-7 * x.exp(), "exp({x})");
-            assert!(
-                (tanh(x) - x.tanh()).abs() <= 4.5e-7,
-                "tanh({x}): {} vs {}",
-                tanh(x),
-                x.tanh()
-            );
-            assert!(
-                (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2.5e-7,
-                "sigmoid({x})"
-            );
+            assert!((tanh(x) - x.tanh()).abs() <= 4.5e-7, "tanh({x}): {} vs {}", tanh(x), x.tanh());
+            assert!((sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2.5e-7, "sigmoid({x})");
         }
         assert_eq!(tanh(100.0), 1.0);
         assert_eq!(tanh(-100.0), -1.0);
@@ -1252,17 +908,11 @@ mod tests {
         let max = logits.iter().fold(f32::MIN, |a, &b| a.max(b));
         let exact: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
         for kernel in kernels_on_this_cpu("sum_exp and scaled_exp") {
-            assert!(
-                (kernel.sum_exp(&logits, max) as f64 - exact).abs() < 1e-5 * exact,
-                "{kernel:?}"
-            );
+            assert!((kernel.sum_exp(&logits, max) as f64 - exact).abs() < 1e-5 * exact, "{kernel:?}");
             let mut scaled = vec![0.0; 307];
             kernel.scaled_exp(&logits, max, 0.5, &mut scaled);
             for (got, &x) in scaled.iter().zip(&logits) {
-                assert!(
-                    (got - 0.5 * (x - max).exp()).abs() <= 1e-6,
-                    "{kernel:?}: {got} at {x}"
-                );
+                assert!((got - 0.5 * (x - max).exp()).abs() <= 1e-6, "{kernel:?}: {got} at {x}");
             }
         }
     }
@@ -1277,20 +927,10 @@ mod tests {
             for i in 0..64 {
                 let (f, g, step) = (filter[i] as f64, gate[i] as f64, 1e-3);
                 let exact = |f: f64, g: f64| f.tanh() / (1.0 + (-g).exp());
-                let d_filter =
-                    grad_out[i] as f64 * (exact(f + step, g) - exact(f - step, g)) / (2.0 * step);
-                let d_gate =
-                    grad_out[i] as f64 * (exact(f, g + step) - exact(f, g - step)) / (2.0 * step);
-                assert!(
-                    (grad_filter[i] as f64 - d_filter).abs() < 1e-5,
-                    "d filter {i}: {} vs {d_filter}",
-                    grad_filter[i]
-                );
-                assert!(
-                    (grad_gate[i] as f64 - d_gate).abs() < 1e-5,
-                    "d gate {i}: {} vs {d_gate}",
-                    grad_gate[i]
-                );
+                let d_filter = grad_out[i] as f64 * (exact(f + step, g) - exact(f - step, g)) / (2.0 * step);
+                let d_gate = grad_out[i] as f64 * (exact(f, g + step) - exact(f, g - step)) / (2.0 * step);
+                assert!((grad_filter[i] as f64 - d_filter).abs() < 1e-5, "d filter {i}: {} vs {d_filter}", grad_filter[i]);
+                assert!((grad_gate[i] as f64 - d_gate).abs() < 1e-5, "d gate {i}: {} vs {d_gate}", grad_gate[i]);
             }
         }
     }
@@ -1318,9 +958,7 @@ mod tests {
         for kernel in kernels_on_this_cpu("quantization ties") {
             assert_eq!(quantize(kernel), quantize(Kernel::Portable), "{kernel:?}");
         }
-        assert_eq!(
-            &quantize(Kernel::Portable).1[..8],
-            &[127, 0, 2, 2, 0, -2, -2, 3]
-        );
+        assert_eq!(&quantize(Kernel::Portable).1[..8], &[127, 0, 2, 2, 0, -2, -2, 3]);
     }
 }
+

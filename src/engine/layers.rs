@@ -35,12 +35,7 @@ impl InputLayer {
             }
             Arc::from(transposed)
         });
-        Self {
-            channels,
-            embedding,
-            conditioning_by_feature,
-            kernel,
-        }
+        Self { channels, embedding, conditioning_by_feature, kernel }
     }
 
     /// Writes the input vector for `token` given the indices of the active features of the
@@ -135,12 +130,7 @@ pub struct DelayLine {
 impl DelayLine {
     /// A line of `dilation` zero vectors (causal zero padding).
     pub fn new(dilation: usize, channels: usize) -> Self {
-        Self {
-            slots: vec![0.0; dilation * channels],
-            channels,
-            dilation,
-            next: 0,
-        }
+        Self { slots: vec![0.0; dilation * channels], channels, dilation, next: 0 }
     }
 
     /// Copies `x[t - d]` into `past` and stores `x[t]` in its place.

@@ -89,10 +89,7 @@ impl Engine {
     /// As [`Engine::from_model`] for a model read from `file`, which its error then names
     /// (the model itself does not know where it came from).
     pub fn from_model_file(model: &ModelFile, file: &str) -> Result<Engine, ModelError> {
-        Self::from_model(model).map_err(|error| ModelError {
-            file: file.to_string(),
-            ..error
-        })
+        Self::from_model(model).map_err(|error| ModelError { file: file.to_string(), ..error })
     }
 
     /// As [`Engine::from_model`] with a chosen instruction set (tests and benchmarks compare
@@ -103,9 +100,7 @@ impl Engine {
         let layers = config
             .dilations()
             .enumerate()
-            .map(|(layer, dilation)| {
-                DilatedLayer::new(ResidualBlock::from_model(model, layer, c, kernel), dilation)
-            })
+            .map(|(layer, dilation)| DilatedLayer::new(ResidualBlock::from_model(model, layer, c, kernel), dilation))
             .collect();
         let head = Head::from_model(model, s, kernel);
         let mut engine = Engine {
@@ -140,9 +135,7 @@ impl Engine {
             None => Ok(()),
             Some((tokens, logit)) => Err(ModelError {
                 file: "model".into(),
-                problem: format!(
-                    "gives a logit of {logit} after {tokens} tokens of a test phrase; refused"
-                ),
+                problem: format!("gives a logit of {logit} after {tokens} tokens of a test phrase; refused"),
             }),
         }
     }
@@ -174,14 +167,10 @@ impl Engine {
 
     /// As [`Engine::step`], telling `played` about each note the token starts or ends.
     pub fn step_reporting(&mut self, token: Token, played: impl FnMut(Played)) -> &[f32] {
-        assert!(
-            (token as usize) < VOCAB_SIZE,
-            "token {token} is outside the vocabulary"
-        );
+        assert!((token as usize) < VOCAB_SIZE, "token {token} is outside the vocabulary");
         self.state.apply_token(token, played);
         let active = self.state.active_features(&mut self.active_features);
-        self.input
-            .forward(token, &self.active_features[..active], &mut self.residual);
+        self.input.forward(token, &self.active_features[..active], &mut self.residual);
         self.skip.fill(0.0);
         for layer in &mut self.layers {
             layer.step(&mut self.residual, &mut self.skip);
@@ -203,11 +192,7 @@ impl Engine {
     /// Bytes of weights one step reads (embedding and conditioning rows aside): divided by the
     /// step time, the effective weight bandwidth.
     pub fn weight_bytes_per_step(&self) -> usize {
-        self.layers
-            .iter()
-            .map(DilatedLayer::weight_bytes)
-            .sum::<usize>()
-            + self.head.weight_bytes()
+        self.layers.iter().map(DilatedLayer::weight_bytes).sum::<usize>() + self.head.weight_bytes()
     }
 }
 

@@ -49,9 +49,7 @@ impl NaiveEngine {
         let mut engine = NaiveEngine {
             channels: c,
             input: InputLayer::from_model(model, c, kernel),
-            blocks: (0..config.layer_count())
-                .map(|layer| ResidualBlock::from_model(model, layer, c, kernel))
-                .collect(),
+            blocks: (0..config.layer_count()).map(|layer| ResidualBlock::from_model(model, layer, c, kernel)).collect(),
             dilations: config.dilations().collect(),
             logits: vec![0.0; head.outputs()],
             head,
@@ -74,11 +72,7 @@ impl NaiveEngine {
         let active = self.state.active_features(&mut self.active_features);
         let start = self.inputs.len();
         self.inputs.resize(start + self.channels, 0.0);
-        self.input.forward(
-            token,
-            &self.active_features[..active],
-            &mut self.inputs[start..],
-        );
+        self.input.forward(token, &self.active_features[..active], &mut self.inputs[start..]);
     }
 
     /// Feeds a token and recomputes the prediction from the stored inputs.
@@ -106,8 +100,7 @@ impl NaiveEngine {
         let mut reach_after: usize = self.dilations.iter().sum();
         let mut first = newest.saturating_sub(reach_after);
         self.layer_inputs.clear();
-        self.layer_inputs
-            .extend_from_slice(&self.inputs[first * c..]);
+        self.layer_inputs.extend_from_slice(&self.inputs[first * c..]);
         self.skip.fill(0.0);
         for (block, &dilation) in self.blocks.iter_mut().zip(&self.dilations) {
             reach_after -= dilation;
@@ -116,19 +109,12 @@ impl NaiveEngine {
             for position in first_out..=newest {
                 let past = block.past_mut();
                 match position.checked_sub(dilation) {
-                    Some(earlier) => {
-                        past.copy_from_slice(&self.layer_inputs[(earlier - first) * c..][..c])
-                    }
+                    Some(earlier) => past.copy_from_slice(&self.layer_inputs[(earlier - first) * c..][..c]),
                     None => past.fill(0.0),
                 }
                 let at = self.layer_outputs.len();
-                self.layer_outputs
-                    .extend_from_slice(&self.layer_inputs[(position - first) * c..][..c]);
-                let skip = if position == newest {
-                    &mut self.skip
-                } else {
-                    &mut self.discarded_skip
-                };
+                self.layer_outputs.extend_from_slice(&self.layer_inputs[(position - first) * c..][..c]);
+                let skip = if position == newest { &mut self.skip } else { &mut self.discarded_skip };
                 block.forward(&mut self.layer_outputs[at..], skip);
             }
             std::mem::swap(&mut self.layer_inputs, &mut self.layer_outputs);

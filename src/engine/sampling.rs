@@ -22,12 +22,7 @@ pub struct SamplingOptions {
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            greedy: false,
-        }
+        Self { temperature: 1.0, top_k: 0, top_p: 1.0, greedy: false }
     }
 }
 
@@ -80,13 +75,7 @@ pub struct Constraints {
 
 impl Default for Constraints {
     fn default() -> Self {
-        Self {
-            pitch_low: 0,
-            pitch_high: 127,
-            root: 0,
-            mode: ScaleMode::Chromatic,
-            allow_end: false,
-        }
+        Self { pitch_low: 0, pitch_high: 127, root: 0, mode: ScaleMode::Chromatic, allow_end: false }
     }
 }
 
@@ -94,8 +83,7 @@ impl Constraints {
     /// Whether a new note of this pitch is allowed.
     pub fn allows_pitch(&self, pitch: u8) -> bool {
         let class = (pitch as i32 - self.root as i32).rem_euclid(12);
-        (self.pitch_low..=self.pitch_high).contains(&pitch)
-            && self.mode.pitch_classes() & (1 << class) != 0
+        (self.pitch_low..=self.pitch_high).contains(&pitch) && self.mode.pitch_classes() & (1 << class) != 0
     }
 
     /// Whether `event` may follow `state`: legal, and within the constraints. A velocity token
@@ -153,9 +141,7 @@ impl Sampler {
         constraints: &Constraints,
     ) -> Token {
         let note_on_can_follow = constraints.allowed_note_on_exists(state);
-        self.collect_candidates(logits.len(), |event| {
-            constraints.allows(event, state, note_on_can_follow)
-        });
+        self.collect_candidates(logits.len(), |event| constraints.allows(event, state, note_on_can_follow));
         if self.candidates.is_empty() {
             self.collect_candidates(logits.len(), |event| state.is_legal(event));
         }
@@ -164,11 +150,7 @@ impl Sampler {
             return argmax(logits.iter().copied().enumerate()) as Token;
         }
         if options.greedy {
-            return argmax(
-                self.candidates
-                    .iter()
-                    .map(|&t| (t as usize, logits[t as usize])),
-            ) as Token;
+            return argmax(self.candidates.iter().map(|&t| (t as usize, logits[t as usize]))) as Token;
         }
         self.weigh(logits, options.temperature);
         self.keep_most_likely(options.top_k, options.top_p);
@@ -187,11 +169,7 @@ impl Sampler {
     /// Softmax numerators at the temperature, max-shifted for range.
     fn weigh(&mut self, logits: &[f32], temperature: f32) {
         let temperature = temperature.max(1e-3);
-        let max = self
-            .candidates
-            .iter()
-            .map(|&t| logits[t as usize])
-            .fold(f32::NEG_INFINITY, f32::max);
+        let max = self.candidates.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max);
         for &token in &self.candidates {
             self.weights[token as usize] = ((logits[token as usize] - max) / temperature).exp();
         }
@@ -203,11 +181,7 @@ impl Sampler {
             return;
         }
         let weights = &self.weights;
-        self.candidates.sort_unstable_by(|&a, &b| {
-            weights[b as usize]
-                .total_cmp(&weights[a as usize])
-                .then(a.cmp(&b))
-        });
+        self.candidates.sort_unstable_by(|&a, &b| weights[b as usize].total_cmp(&weights[a as usize]).then(a.cmp(&b)));
         if top_k > 0 {
             self.candidates.truncate(top_k);
         }
@@ -228,11 +202,7 @@ impl Sampler {
 
     /// A draw proportional to the candidates' weights.
     fn draw(&mut self) -> Token {
-        let total: f32 = self
-            .candidates
-            .iter()
-            .map(|&t| self.weights[t as usize])
-            .sum();
+        let total: f32 = self.candidates.iter().map(|&t| self.weights[t as usize]).sum();
         let mut remaining = self.rng.random::<f32>() * total;
         for &token in &self.candidates {
             remaining -= self.weights[token as usize];
@@ -246,15 +216,7 @@ impl Sampler {
 
 /// The index of the largest value (the first on ties).
 fn argmax(values: impl Iterator<Item = (usize, f32)>) -> usize {
-    values
-        .fold((0, f32::NEG_INFINITY), |best, (index, value)| {
-            if value > best.1 {
-                (index, value)
-            } else {
-                best
-            }
-        })
-        .0
+    values.fold((0, f32::NEG_INFINITY), |best, (index, value)| if value > best.1 { (index, value) } else { best }).0
 }
 
 #[cfg(test)]
@@ -266,42 +228,20 @@ mod tests {
     use crate::tokens::{Played, PITCH_MAX, PITCH_MIN};
 
     fn generator(seed: u64) -> Generator {
-        Generator::new(
-            Engine::from_model(&random_wavenet(small_config(), 21)).unwrap(),
-            seed,
-        )
+        Generator::new(Engine::from_model(&random_wavenet(small_config(), 21)).unwrap(), seed)
     }
 
-    fn generate(
-        generator: &mut Generator,
-        count: usize,
-        options: &SamplingOptions,
-        constraints: &Constraints,
-    ) -> Vec<Token> {
-        (0..count)
-            .map(|_| generator.sample_next(options, constraints, |_| {}))
-            .collect()
+    fn generate(generator: &mut Generator, count: usize, options: &SamplingOptions, constraints: &Constraints) -> Vec<Token> {
+        (0..count).map(|_| generator.sample_next(options, constraints, |_| {})).collect()
     }
 
     #[test]
     fn the_same_seed_and_input_give_the_same_tokens() {
-        let options = SamplingOptions {
-            temperature: 1.2,
-            top_k: 40,
-            top_p: 0.95,
-            greedy: false,
-        };
+        let options = SamplingOptions { temperature: 1.2, top_k: 40, top_p: 0.95, greedy: false };
         let constraints = Constraints::default();
         let first = generate(&mut generator(5), 400, &options, &constraints);
-        assert_eq!(
-            generate(&mut generator(5), 400, &options, &constraints),
-            first
-        );
-        assert_ne!(
-            generate(&mut generator(6), 400, &options, &constraints),
-            first,
-            "another seed, other tokens"
-        );
+        assert_eq!(generate(&mut generator(5), 400, &options, &constraints), first);
+        assert_ne!(generate(&mut generator(6), 400, &options, &constraints), first, "another seed, other tokens");
         let mut reseeded = generator(99);
         reseeded.sampler_mut().reseed(5);
         assert_eq!(generate(&mut reseeded, 400, &options, &constraints), first);
@@ -309,18 +249,9 @@ mod tests {
 
     #[test]
     fn generated_notes_respect_range_key_and_grammar() {
-        let constraints = Constraints {
-            pitch_low: 48,
-            pitch_high: 72,
-            root: 2,
-            mode: ScaleMode::Minor,
-            allow_end: false,
-        };
+        let constraints = Constraints { pitch_low: 48, pitch_high: 72, root: 2, mode: ScaleMode::Minor, allow_end: false };
         let d_minor = [2, 4, 5, 7, 9, 10, 0];
-        let options = SamplingOptions {
-            temperature: 1.5,
-            ..SamplingOptions::default()
-        };
+        let options = SamplingOptions { temperature: 1.5, ..SamplingOptions::default() };
         let mut generator = generator(8);
         let mut onsets = 0;
         for _ in 0..3000 {
@@ -329,21 +260,14 @@ mod tests {
                 if let Played::On { pitch, .. } = played {
                     onsets += 1;
                     assert!((48..=72).contains(&pitch), "pitch {pitch} outside 48..=72");
-                    assert!(
-                        d_minor.contains(&(pitch % 12)),
-                        "pitch {pitch} not in D minor"
-                    );
+                    assert!(d_minor.contains(&(pitch % 12)), "pitch {pitch} not in D minor");
                 }
             });
             let event = Event::from_token(token).unwrap();
             assert!(state.is_legal(event), "{event:?} is not legal here");
             match event {
-                Event::NoteOff(pitch) => {
-                    assert!(state.is_sounding(pitch), "note-off for silent {pitch}")
-                }
-                Event::NoteOn(pitch) => {
-                    assert!(!state.is_sounding(pitch), "note-on for sounding {pitch}")
-                }
+                Event::NoteOff(pitch) => assert!(state.is_sounding(pitch), "note-off for silent {pitch}"),
+                Event::NoteOn(pitch) => assert!(!state.is_sounding(pitch), "note-on for sounding {pitch}"),
                 Event::End => panic!("End is not allowed"),
                 _ => {}
             }
@@ -359,48 +283,22 @@ mod tests {
         logits[Event::NoteOn(64).token() as usize] = 5.0;
         logits[Event::NoteOn(65).token() as usize] = 4.9;
         let state = SequenceState::default();
-        let constraints = Constraints {
-            mode: ScaleMode::Major,
-            ..Constraints::default()
-        };
+        let constraints = Constraints { mode: ScaleMode::Major, ..Constraints::default() };
         let best = Event::NoteOn(64).token();
         let mut sampler = Sampler::new(1);
         for options in [
-            SamplingOptions {
-                greedy: true,
-                ..SamplingOptions::default()
-            },
-            SamplingOptions {
-                top_k: 1,
-                ..SamplingOptions::default()
-            },
-            SamplingOptions {
-                top_p: 0.01,
-                ..SamplingOptions::default()
-            },
+            SamplingOptions { greedy: true, ..SamplingOptions::default() },
+            SamplingOptions { top_k: 1, ..SamplingOptions::default() },
+            SamplingOptions { top_p: 0.01, ..SamplingOptions::default() },
         ] {
             for _ in 0..20 {
-                assert_eq!(
-                    sampler.sample(&logits, &state, &options, &constraints),
-                    best,
-                    "{options:?}"
-                );
+                assert_eq!(sampler.sample(&logits, &state, &options, &constraints), best, "{options:?}");
             }
         }
-        let two = SamplingOptions {
-            top_k: 2,
-            ..SamplingOptions::default()
-        };
-        let drawn: Vec<Token> = (0..200)
-            .map(|_| sampler.sample(&logits, &state, &two, &constraints))
-            .collect();
-        assert!(drawn
-            .iter()
-            .all(|&t| t == best || t == Event::NoteOn(65).token()));
-        assert!(
-            drawn.contains(&Event::NoteOn(65).token()),
-            "top-k 2 draws the second too"
-        );
+        let two = SamplingOptions { top_k: 2, ..SamplingOptions::default() };
+        let drawn: Vec<Token> = (0..200).map(|_| sampler.sample(&logits, &state, &two, &constraints)).collect();
+        assert!(drawn.iter().all(|&t| t == best || t == Event::NoteOn(65).token()));
+        assert!(drawn.contains(&Event::NoteOn(65).token()), "top-k 2 draws the second too");
     }
 
     #[test]
@@ -409,16 +307,8 @@ mod tests {
         state.apply(Event::NoteOn(PITCH_MAX), |_| {});
         let mut logits = vec![0.0f32; VOCAB_SIZE];
         logits[Event::Velocity(3).token() as usize] = 50.0;
-        let constraints = Constraints {
-            pitch_low: PITCH_MIN,
-            ..Constraints::default()
-        };
-        let token =
-            Sampler::new(2).sample(&logits, &state, &SamplingOptions::default(), &constraints);
-        assert_ne!(
-            token,
-            Event::Velocity(3).token(),
-            "a velocity here would lead to a dead end"
-        );
+        let constraints = Constraints { pitch_low: PITCH_MIN, ..Constraints::default() };
+        let token = Sampler::new(2).sample(&logits, &state, &SamplingOptions::default(), &constraints);
+        assert_ne!(token, Event::Velocity(3).token(), "a velocity here would lead to a dead end");
     }
 }

@@ -37,20 +37,11 @@ impl Score {
 /// Scores `tokens` (`tokens[0]` must be `Start`; it is fed, not scored): each next token from the
 /// logits of the step before (see [`score_prediction`]). Resets the engine first.
 pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score {
-    assert_eq!(
-        tokens.first().copied(),
-        Some(Event::Start.token()),
-        "a scored sequence starts with Start"
-    );
+    assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
     let mut total = Score::default();
     for &target in &tokens[1..] {
-        total.add(score_prediction(
-            engine.logits(),
-            engine.state(),
-            target,
-            grammar_mask,
-        ));
+        total.add(score_prediction(engine.logits(), engine.state(), target, grammar_mask));
         engine.step(target);
     }
     total
@@ -60,28 +51,17 @@ pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score
 /// log-softmax in f64. With `grammar_mask` the distribution is renormalized over the events
 /// `SequenceState::is_legal` allows (a target the grammar forbids, which no canonical encoding
 /// holds, is scored unmasked). Any model's logits can be scored this way, the trainer's too.
-pub fn score_prediction(
-    logits: &[f32],
-    state: &SequenceState,
-    target: Token,
-    grammar_mask: bool,
-) -> Score {
+pub fn score_prediction(logits: &[f32], state: &SequenceState, target: Token, grammar_mask: bool) -> Score {
     let target_legal = Event::from_token(target).is_some_and(|event| state.is_legal(event));
     let allowed = |token: usize| {
-        !grammar_mask
-            || !target_legal
-            || Event::from_token(token as Token).is_some_and(|event| state.is_legal(event))
+        !grammar_mask || !target_legal || Event::from_token(token as Token).is_some_and(|event| state.is_legal(event))
     };
     let (max, best) = logits
         .iter()
         .enumerate()
         .filter(|&(token, _)| allowed(token))
         .fold((f64::NEG_INFINITY, 0), |(max, best), (token, &logit)| {
-            if logit as f64 > max {
-                (logit as f64, token)
-            } else {
-                (max, best)
-            }
+            if logit as f64 > max { (logit as f64, token) } else { (max, best) }
         });
     let sum: f64 = logits
         .iter()

@@ -7,28 +7,17 @@ use rand::{Rng, SeedableRng};
 
 /// A small model, so 10,000 naive steps stay quick: receptive field 1 + 2 * (1+2+4+8+16) = 63.
 pub(crate) fn small_config() -> WaveNetConfig {
-    WaveNetConfig {
-        residual_channels: 16,
-        skip_channels: 32,
-        stacks: 2,
-        layers_per_stack: 5,
-        conditioned: true,
-    }
+    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true }
 }
 
 /// Random tokens from the whole vocabulary but `Pad`, grammatical or not.
 fn random_tokens(count: usize, seed: u64) -> Vec<Token> {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-    (0..count)
-        .map(|_| rng.random_range(1..VOCAB_SIZE as Token))
-        .collect()
+    (0..count).map(|_| rng.random_range(1..VOCAB_SIZE as Token)).collect()
 }
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
@@ -39,10 +28,7 @@ fn cached_engine_matches_the_naive_reference_over_10000_steps() {
     assert!(max_difference(cached.logits(), naive.logits()) <= 1e-5);
     for (step, token) in random_tokens(10_000, 2).into_iter().enumerate() {
         let difference = max_difference(cached.step(token), naive.step(token));
-        assert!(
-            difference <= 1e-5,
-            "step {step}: logits differ by {difference}"
-        );
+        assert!(difference <= 1e-5, "step {step}: logits differ by {difference}");
     }
     assert_eq!(cached.state(), naive.state());
 }
@@ -55,10 +41,7 @@ fn int8_cached_engine_matches_the_int8_naive_reference_on_every_kernel() {
         let mut naive = NaiveEngine::from_model(&model).unwrap();
         for (step, token) in random_tokens(500, 4).into_iter().enumerate() {
             let difference = max_difference(cached.step(token), naive.step(token));
-            assert!(
-                difference <= 1e-5,
-                "{kernel:?} step {step}: logits differ by {difference}"
-            );
+            assert!(difference <= 1e-5, "{kernel:?} step {step}: logits differ by {difference}");
         }
     }
 }
@@ -70,10 +53,7 @@ fn int8_logits_stay_close_to_f32() {
     let mut int8_engine = Engine::from_model(&quantize::quantize(&model)).unwrap();
     let mut worst: f32 = 0.0;
     for token in random_tokens(300, 6) {
-        worst = worst.max(max_difference(
-            f32_engine.step(token),
-            int8_engine.step(token),
-        ));
+        worst = worst.max(max_difference(f32_engine.step(token), int8_engine.step(token)));
     }
     assert!(worst > 0.0, "int8 really runs quantized");
     assert!(worst < 0.15, "int8 logits drift by {worst}");
@@ -82,20 +62,13 @@ fn int8_logits_stay_close_to_f32() {
 #[test]
 fn every_kernel_gives_the_portable_engines_logits() {
     let kernels = kernels::kernels_on_this_cpu("whole engine vs portable");
-    for model in [
-        random_wavenet(small_config(), 7),
-        quantize::quantize(&random_wavenet(small_config(), 7)),
-    ] {
+    for model in [random_wavenet(small_config(), 7), quantize::quantize(&random_wavenet(small_config(), 7))] {
         for &kernel in &kernels {
             let mut simd = Engine::with_kernel(&model, kernel).unwrap();
             let mut portable = Engine::with_kernel(&model, Kernel::Portable).unwrap();
             for token in random_tokens(300, 8) {
                 let difference = max_difference(simd.step(token), portable.step(token));
-                assert!(
-                    difference <= 1e-4,
-                    "{kernel:?} {:?}: logits differ by {difference}",
-                    model.meta.precision
-                );
+                assert!(difference <= 1e-4, "{kernel:?} {:?}: logits differ by {difference}", model.meta.precision);
             }
         }
     }
@@ -125,27 +98,16 @@ fn a_model_whose_logits_are_not_finite_is_refused() {
         }
     }
     let error = Engine::from_model(&model).unwrap_err().to_string();
-    assert!(
-        error.starts_with("model: gives a logit of ")
-            && error.ends_with("of a test phrase; refused"),
-        "{error}"
-    );
-    let file_error =
-        crate::model::ModelFile::from_bytes(&model.to_bytes(), "huge.safetensors").unwrap_err();
-    assert!(
-        file_error.to_string().contains("outside -10000..=10000"),
-        "a file is refused before: {file_error}"
-    );
+    assert!(error.starts_with("model: gives a logit of ") && error.ends_with("of a test phrase; refused"), "{error}");
+    let file_error = crate::model::ModelFile::from_bytes(&model.to_bytes(), "huge.safetensors").unwrap_err();
+    assert!(file_error.to_string().contains("outside -10000..=10000"), "a file is refused before: {file_error}");
 }
 
 #[test]
 fn lstm_models_are_refused_with_the_reason() {
     let mut model = random_wavenet(small_config(), 11);
-    model.meta.architecture = crate::model::Architecture::Lstm(crate::model::LstmConfig {
-        embedding: 4,
-        hidden: 4,
-        layers: 1,
-    });
+    model.meta.architecture =
+        crate::model::Architecture::Lstm(crate::model::LstmConfig { embedding: 4, hidden: 4, layers: 1 });
     let error = Engine::from_model(&model).unwrap_err().to_string();
     assert!(error.contains("LSTM"), "{error}");
 }
@@ -155,12 +117,7 @@ fn score_is_the_mean_negative_log_softmax_of_each_next_token() {
     let model = random_wavenet(small_config(), 12);
     let mut engine = Engine::from_model(&model).unwrap();
     let notes: Vec<crate::tokens::Note> = (0..8)
-        .map(|i| crate::tokens::Note {
-            pitch: 60 + i,
-            velocity: 80,
-            start_beats: i as f64 * 0.5,
-            duration_beats: 0.5,
-        })
+        .map(|i| crate::tokens::Note { pitch: 60 + i, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 0.5 })
         .collect();
     let tokens = crate::tokens::encode_notes(&notes).tokens;
     let scored = score(&mut engine, &tokens, false);
@@ -174,16 +131,9 @@ fn score_is_the_mean_negative_log_softmax_of_each_next_token() {
         nll += log_sum - logits[token as usize] as f64;
         check.step(token);
     }
-    assert!(
-        (scored.nll_nats - nll).abs() < 1e-6 * nll.abs().max(1.0),
-        "{} vs {nll}",
-        scored.nll_nats
-    );
+    assert!((scored.nll_nats - nll).abs() < 1e-6 * nll.abs().max(1.0), "{} vs {nll}", scored.nll_nats);
     let masked = score(&mut engine, &tokens, true);
-    assert!(
-        masked.nll_nats < scored.nll_nats,
-        "renormalizing over legal events raises their probabilities"
-    );
+    assert!(masked.nll_nats < scored.nll_nats, "renormalizing over legal events raises their probabilities");
     assert!(masked.correct_top1 >= scored.correct_top1);
 }
 
@@ -199,12 +149,7 @@ fn textbook_logits(model: &crate::model::ModelFile, tokens: &[Token]) -> Vec<Vec
         let (weight, bias) = (tensor(names::weight(prefix)), tensor(names::bias(prefix)));
         bias.iter()
             .enumerate()
-            .map(|(row, &b)| {
-                b as f64
-                    + (0..input.len())
-                        .map(|i| weight[row * input.len() + i] as f64 * input[i])
-                        .sum::<f64>()
-            })
+            .map(|(row, &b)| b as f64 + (0..input.len()).map(|i| weight[row * input.len() + i] as f64 * input[i]).sum::<f64>())
             .collect()
     };
     let mut state = SequenceState::default();
@@ -213,19 +158,12 @@ fn textbook_logits(model: &crate::model::ModelFile, tokens: &[Token]) -> Vec<Vec
         state.apply_token(token, |_| {});
         let mut features = [0.0f32; FEATURE_COUNT];
         state.write_features(&mut features);
-        let (embedding, conditioning) = (
-            tensor(names::EMBEDDING.into()),
-            tensor(names::CONDITIONING.into()),
-        );
+        let (embedding, conditioning) = (tensor(names::EMBEDDING.into()), tensor(names::CONDITIONING.into()));
         x.push(
             (0..c)
                 .map(|ch| {
                     embedding[token as usize * c + ch] as f64
-                        + (0..FEATURE_COUNT)
-                            .map(|f| {
-                                conditioning[ch * FEATURE_COUNT + f] as f64 * features[f] as f64
-                            })
-                            .sum::<f64>()
+                        + (0..FEATURE_COUNT).map(|f| conditioning[ch * FEATURE_COUNT + f] as f64 * features[f] as f64).sum::<f64>()
                 })
                 .collect(),
         );
@@ -234,15 +172,9 @@ fn textbook_logits(model: &crate::model::ModelFile, tokens: &[Token]) -> Vec<Vec
     for (layer, dilation) in config.dilations().enumerate() {
         let input = x.clone();
         for t in 0..tokens.len() {
-            let past = if t >= dilation {
-                input[t - dilation].clone()
-            } else {
-                vec![0.0; c]
-            };
+            let past = if t >= dilation { input[t - dilation].clone() } else { vec![0.0; c] };
             let h = dense(&names::dilated(layer), &[past, input[t].clone()].concat());
-            let z: Vec<f64> = (0..c)
-                .map(|i| h[i].tanh() / (1.0 + (-h[c + i]).exp()))
-                .collect();
+            let z: Vec<f64> = (0..c).map(|i| h[i].tanh() / (1.0 + (-h[c + i]).exp())).collect();
             for (x, r) in x[t].iter_mut().zip(dense(&names::residual(layer), &z)) {
                 *x += r;
             }
@@ -253,12 +185,7 @@ fn textbook_logits(model: &crate::model::ModelFile, tokens: &[Token]) -> Vec<Vec
     }
     let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<f64>>();
     skip.into_iter()
-        .map(|total| {
-            dense(
-                names::HEAD_OUTPUT,
-                &relu(dense(names::HEAD_HIDDEN, &relu(total))),
-            )
-        })
+        .map(|total| dense(names::HEAD_OUTPUT, &relu(dense(names::HEAD_HIDDEN, &relu(total)))))
         .collect()
 }
 
@@ -270,19 +197,8 @@ fn engine_matches_the_textbook_formulas_of_the_contract() {
     let expected = textbook_logits(&model, &tokens);
     let mut engine = Engine::from_model(&model).unwrap();
     for (step, &token) in tokens.iter().enumerate() {
-        let logits = if step == 0 {
-            engine.logits().to_vec()
-        } else {
-            engine.step(token).to_vec()
-        };
-        let difference = logits
-            .iter()
-            .zip(&expected[step])
-            .map(|(a, b)| (*a as f64 - b).abs())
-            .fold(0.0, f64::max);
-        assert!(
-            difference < 1e-4,
-            "step {step}: logits differ by {difference}"
-        );
+        let logits = if step == 0 { engine.logits().to_vec() } else { engine.step(token).to_vec() };
+        let difference = logits.iter().zip(&expected[step]).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+        assert!(difference < 1e-4, "step {step}: logits differ by {difference}");
     }
 }

@@ -12,9 +12,7 @@ use super::display::{display_channels, BlockDisplayTime, DisplayEvent, DisplayFe
 use super::editor::{ContinuoEditor, EditorParts};
 use super::params::{ContinuoParams, ScaleLock};
 use super::phrase::{Cue, Phrase, PhraseSettings, Sustain};
-use super::schedule::{
-    AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostNotes, HostTime, NoteSource,
-};
+use super::schedule::{AnswerPlayback, AnswerWindow, BlockTime, Clock, DueNote, HostNotes, HostTime, NoteSource};
 use super::voice::PreviewVoice;
 use super::worker::{AnswerRequest, HeardFrom, LiveSettings, ToWorker, WorkerHandle};
 use crate::engine::{Constraints, ScaleMode};
@@ -75,12 +73,7 @@ impl Default for Continuo {
         let answer_shape = AnswerShape::of(&params);
         let (display, sampled, display_reader) = display_channels();
         let live = Arc::new(LiveSettings::default());
-        let worker = WorkerHandle::spawn(
-            params.model_path.clone(),
-            params.learned_memory.clone(),
-            live.clone(),
-            sampled,
-        );
+        let worker = WorkerHandle::spawn(params.model_path.clone(), params.learned_memory.clone(), live.clone(), sampled);
         let seed_nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -141,16 +134,10 @@ impl Plugin for Continuo {
         self.editor_parts.editor(self.params.clone())
     }
 
-    fn activate(
-        &mut self,
-        _layout: &AudioIOLayout,
-        config: &BufferConfig,
-        _context: &mut impl ActivateContext<Self>,
-    ) -> bool {
+    fn activate(&mut self, _layout: &AudioIOLayout, config: &BufferConfig, _context: &mut impl ActivateContext<Self>) -> bool {
         self.sample_rate = config.sample_rate;
         self.voice = PreviewVoice::new(config.sample_rate);
-        self.worker
-            .set_offline(config.process_mode == ProcessMode::Offline);
+        self.worker.set_offline(config.process_mode == ProcessMode::Offline);
         self.forget_everything();
         true
     }
@@ -163,25 +150,17 @@ impl Plugin for Continuo {
         self.forget_everything();
     }
 
-    fn process(
-        &mut self,
-        buffer: &mut Buffer,
-        _aux: &mut AuxiliaryBuffers,
-        context: &mut impl ProcessContext<Self>,
-    ) -> ProcessStatus {
+    fn process(&mut self, buffer: &mut Buffer, _aux: &mut AuxiliaryBuffers, context: &mut impl ProcessContext<Self>) -> ProcessStatus {
         let (host, beats_per_bar) = host_time(context.transport());
         let tempo = self.params.tempo_bpm.value() as f64;
-        let block = self
-            .clock
-            .begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
+        let block = self.clock.begin_block(host, tempo, self.sample_rate as f64, buffer.samples());
         self.worker.flush();
         if block.discontinuity {
             self.display.push(DisplayEvent::Jumped);
         }
         self.share_live_settings();
         // First, the note-offs owed since a reset or refused by the host.
-        self.host_notes
-            .pay_owed_offs(|channel, key| send_note(context, 0, channel, key));
+        self.host_notes.pay_owed_offs(|channel, key| send_note(context, 0, channel, key));
         let bypassed = self.params.bypass.value();
         if block.discontinuity || bypassed != self.was_bypassed {
             self.stop_everything(context, &block, 0);
@@ -196,17 +175,12 @@ impl Plugin for Continuo {
         let mut next_input = context.next_event();
         loop {
             let input_offset = next_input.as_ref().map_or(u32::MAX, NoteEvent::timing);
-            if let Some(due) = self
-                .playback
-                .next_due(&block, &mut self.worker, input_offset)
-            {
+            if let Some(due) = self.playback.next_due(&block, &mut self.worker, input_offset) {
                 self.render_voice(buffer, &mut rendered, due.offset);
                 self.play_answer_note(context, due);
                 continue;
             }
-            let Some(event) = next_input.take() else {
-                break;
-            };
+            let Some(event) = next_input.take() else { break };
             self.render_voice(buffer, &mut rendered, event.timing());
             self.handle_input(context, &block, event, &settings, bypassed);
             next_input = context.next_event();
@@ -225,10 +199,7 @@ impl Continuo {
     /// note-off of every note on (no event can be sent here), and tells the worker the model's
     /// clock restarts.
     fn forget_everything(&mut self) {
-        self.worker
-            .live()
-            .current_answer
-            .store(0, Ordering::Release);
+        self.worker.live().current_answer.store(0, Ordering::Release);
         self.playback.stop(|_| {});
         self.host_notes.owe_every_off();
         self.voice.silence();
@@ -240,37 +211,22 @@ impl Continuo {
     }
 
     /// Where the editor's playhead, tempo and stage stand at the end of the block.
-    fn publish_display(
-        &mut self,
-        block: &BlockTime,
-        host: &HostTime,
-        beats_per_bar: f64,
-        settings: &PhraseSettings,
-    ) {
+    fn publish_display(&mut self, block: &BlockTime, host: &HostTime, beats_per_bar: f64, settings: &PhraseSettings) {
         let time = BlockDisplayTime {
             playhead_beat: block.song_end_beats(),
             tempo_bpm: block.beats_per_sample * 60.0 * self.sample_rate as f64,
-            tempo_from_host: host.playing
-                && host.position_beats.is_some()
-                && host.tempo_bpm.is_some_and(|tempo| tempo > 0.0),
+            tempo_from_host: host.playing && host.position_beats.is_some() && host.tempo_bpm.is_some_and(|tempo| tempo > 0.0),
             beats_per_bar,
         };
-        self.display.publish(
-            time,
-            self.phrase.is_answering(),
-            self.phrase.gap_end_beat(settings),
-        );
+        self.display.publish(time, self.phrase.is_answering(), self.phrase.gap_end_beat(settings));
     }
 
     /// Passes the sampling settings to the worker, and a Forget (on its rising edge) as a count.
     fn share_live_settings(&mut self) {
         let live = self.worker.live();
-        live.temperature
-            .store(self.params.temperature.value(), Ordering::Relaxed);
-        live.top_p
-            .store(self.params.top_p.value(), Ordering::Relaxed);
-        live.style_memory
-            .store(self.params.style_memory.value(), Ordering::Relaxed);
+        live.temperature.store(self.params.temperature.value(), Ordering::Relaxed);
+        live.top_p.store(self.params.top_p.value(), Ordering::Relaxed);
+        live.style_memory.store(self.params.style_memory.value(), Ordering::Relaxed);
         let forget_on = self.params.forget.value();
         if forget_on && !self.forget_was_on {
             live.forget_requests.fetch_add(1, Ordering::AcqRel);
@@ -285,11 +241,7 @@ impl Continuo {
             return;
         }
         if let [left, right, ..] = buffer.as_slice() {
-            self.voice.render(
-                &mut left[*rendered..until],
-                &mut right[*rendered..until],
-                self.params.preview_gain(),
-            );
+            self.voice.render(&mut left[*rendered..until], &mut right[*rendered..until], self.params.preview_gain());
         }
         *rendered = until;
     }
@@ -307,96 +259,41 @@ impl Continuo {
         if !bypassed {
             self.listen(context, block, &event, settings);
         }
-        self.pass_through(
-            context,
-            event,
-            bypassed || self.params.thru.value(),
-            bypassed,
-        );
+        self.pass_through(context, event, bypassed || self.params.thru.value(), bypassed);
     }
 
     /// What the model and the dialogue hear of a player event on a channel they listen to.
-    fn listen(
-        &mut self,
-        context: &mut impl ProcessContext<Self>,
-        block: &BlockTime,
-        event: &PluginNoteEvent<Self>,
-        settings: &PhraseSettings,
-    ) {
+    fn listen(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, event: &PluginNoteEvent<Self>, settings: &PhraseSettings) {
         let offset = event.timing();
         let beat = block.song_beat_at(offset as usize);
         let tick = block.stream_tick_at(offset as usize);
         match *event {
-            NoteEvent::NoteOn {
-                channel,
-                key: Key::Number(key),
-                velocity,
-                ..
-            } if velocity > 0.0 && self.hears(channel) => {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 && self.hears(channel) => {
                 self.sustain.key_down(key);
                 let velocity = midi_velocity(velocity);
-                let heard = KeyEvent::On {
-                    pitch: key,
-                    velocity,
-                };
-                self.worker.tell(ToWorker::Heard {
-                    tick,
-                    key: heard,
-                    from: HeardFrom::Player,
-                });
-                self.display.push(DisplayEvent::Heard {
-                    beat,
-                    key,
-                    velocity,
-                });
-                if self
-                    .phrase
-                    .key_down(note_channel(channel), key, beat, settings)
-                    == Cue::Interrupt
-                {
+                let heard = KeyEvent::On { pitch: key, velocity };
+                self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
+                self.display.push(DisplayEvent::Heard { beat, key, velocity });
+                if self.phrase.key_down(note_channel(channel), key, beat, settings) == Cue::Interrupt {
                     self.display.interrupted(beat);
                     self.stop_answer(context, block, offset);
                 }
             }
-            NoteEvent::NoteOn {
-                channel,
-                key: Key::Number(key),
-                ..
-            }
-            | NoteEvent::NoteOff {
-                channel,
-                key: Key::Number(key),
-                ..
-            } if self.hears(channel) => {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. }
+                if self.hears(channel) =>
+            {
                 if self.sustain.key_up(key) {
                     let heard = KeyEvent::Off { pitch: key };
-                    self.worker.tell(ToWorker::Heard {
-                        tick,
-                        key: heard,
-                        from: HeardFrom::Player,
-                    });
+                    self.worker.tell(ToWorker::Heard { tick, key: heard, from: HeardFrom::Player });
                 }
                 self.phrase.key_up(note_channel(channel), key, beat);
-                self.display.push(DisplayEvent::Heard {
-                    beat,
-                    key,
-                    velocity: 0,
-                });
+                self.display.push(DisplayEvent::Heard { beat, key, velocity: 0 });
             }
-            NoteEvent::MidiCC {
-                channel,
-                cc: SUSTAIN_CONTROLLER,
-                value,
-                ..
-            } if self.params.hears_channel(channel) => {
+            NoteEvent::MidiCC { channel, cc: SUSTAIN_CONTROLLER, value, .. } if self.params.hears_channel(channel) => {
                 let down = value >= 0.5;
                 let worker = &mut self.worker;
                 self.sustain.pedal(down, |key| {
-                    worker.tell(ToWorker::Heard {
-                        tick,
-                        key: KeyEvent::Off { pitch: key },
-                        from: HeardFrom::Player,
-                    });
+                    worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch: key }, from: HeardFrom::Player });
                 });
                 self.phrase.pedal(down, beat);
             }
@@ -410,44 +307,18 @@ impl Continuo {
 
     /// Passes a player event to the MIDI output (and its notes to the preview voice unless
     /// bypassed) when `pass` is on. Note-offs always end the notes passed through before.
-    fn pass_through(
-        &mut self,
-        context: &mut impl ProcessContext<Self>,
-        event: PluginNoteEvent<Self>,
-        pass: bool,
-        bypassed: bool,
-    ) {
+    fn pass_through(&mut self, context: &mut impl ProcessContext<Self>, event: PluginNoteEvent<Self>, pass: bool, bypassed: bool) {
         let offset = event.timing();
         let send = |channel, key| send_note(context, offset, channel, key);
         match event {
-            NoteEvent::NoteOn {
-                channel,
-                key: Key::Number(key),
-                velocity,
-                ..
-            } if velocity > 0.0 => {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), velocity, .. } if velocity > 0.0 => {
                 let (channel, velocity) = (note_channel(channel), midi_velocity(velocity));
                 let already_on = self.host_notes.holds(NoteSource::Thru, channel, key);
-                if pass
-                    && self
-                        .host_notes
-                        .note_on(NoteSource::Thru, channel, key, velocity, send)
-                    && !already_on
-                    && !bypassed
-                {
+                if pass && self.host_notes.note_on(NoteSource::Thru, channel, key, velocity, send) && !already_on && !bypassed {
                     self.voice.note_on(NoteSource::Thru, key, velocity);
                 }
             }
-            NoteEvent::NoteOn {
-                channel,
-                key: Key::Number(key),
-                ..
-            }
-            | NoteEvent::NoteOff {
-                channel,
-                key: Key::Number(key),
-                ..
-            } => {
+            NoteEvent::NoteOn { channel, key: Key::Number(key), .. } | NoteEvent::NoteOff { channel, key: Key::Number(key), .. } => {
                 self.end_thru_note(send, note_channel(channel), key);
             }
             NoteEvent::MidiCC { .. }
@@ -466,10 +337,7 @@ impl Continuo {
 
     /// Ends a note passed through, at the host and in the preview voice, if it is on.
     fn end_thru_note(&mut self, send: impl FnMut(u8, KeyEvent) -> bool, channel: u8, key: u8) {
-        if self
-            .host_notes
-            .note_off(NoteSource::Thru, channel, key, send)
-        {
+        if self.host_notes.note_off(NoteSource::Thru, channel, key, send) {
             self.voice.note_off(NoteSource::Thru, key);
         }
     }
@@ -480,30 +348,18 @@ impl Continuo {
         let channel = self.answer_shape.channel;
         let send = |channel, key| send_note(context, due.offset, channel, key);
         let played = match due.key {
-            KeyEvent::On { pitch, velocity } => {
-                self.host_notes
-                    .note_on(NoteSource::Answer, channel, pitch, velocity, send)
-            }
-            KeyEvent::Off { pitch } => {
-                self.host_notes
-                    .note_off(NoteSource::Answer, channel, pitch, send)
-            }
+            KeyEvent::On { pitch, velocity } => self.host_notes.note_on(NoteSource::Answer, channel, pitch, velocity, send),
+            KeyEvent::Off { pitch } => self.host_notes.note_off(NoteSource::Answer, channel, pitch, send),
         };
         if !played {
             self.playback.refused(due);
             return;
         }
         match due.key {
-            KeyEvent::On { pitch, velocity } => {
-                self.voice.note_on(NoteSource::Answer, pitch, velocity)
-            }
+            KeyEvent::On { pitch, velocity } => self.voice.note_on(NoteSource::Answer, pitch, velocity),
             KeyEvent::Off { pitch } => self.voice.note_off(NoteSource::Answer, pitch),
         }
-        self.worker.tell(ToWorker::Heard {
-            tick: due.tick,
-            key: due.key,
-            from: HeardFrom::Answer,
-        });
+        self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key, from: HeardFrom::Answer });
     }
 
     /// Answer channel, pitch range or scale changed: the answer in progress no longer fits,
@@ -521,22 +377,14 @@ impl Continuo {
     }
 
     /// Moves the dialogue to the end of the block: start, finish answers; Continue.
-    fn follow_phrase(
-        &mut self,
-        context: &mut impl ProcessContext<Self>,
-        block: &BlockTime,
-        settings: &PhraseSettings,
-    ) {
+    fn follow_phrase(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, settings: &PhraseSettings) {
         let continue_on = self.params.continue_now.value();
         if continue_on && !self.continue_was_on {
             self.phrase.request_continue();
         }
         self.continue_was_on = continue_on;
         match self.phrase.advance(block.song_end_beats(), settings) {
-            Cue::Answer {
-                start_beat,
-                end_beat,
-            } => self.request_answer(block, start_beat, end_beat),
+            Cue::Answer { start_beat, end_beat } => self.request_answer(block, start_beat, end_beat),
             Cue::Finished => self.stop_answer(context, block, last_offset(block)),
             Cue::Interrupt | Cue::Nothing => {}
         }
@@ -553,27 +401,13 @@ impl Continuo {
             seed: self.answer_seed(answer_id),
             constraints: self.answer_shape.constraints,
         };
-        self.worker
-            .live()
-            .current_answer
-            .store(answer_id, Ordering::Release);
-        self.display.push(DisplayEvent::AnswerStarted {
-            answer_id,
-            start_tick,
-            start_beat,
-        });
+        self.worker.live().current_answer.store(answer_id, Ordering::Release);
+        self.display.push(DisplayEvent::AnswerStarted { answer_id, start_tick, start_beat });
         if self.worker.tell(ToWorker::Answer(request)) {
-            self.playback.start(AnswerWindow {
-                answer_id,
-                start_tick,
-                start_song_beat: start_beat,
-            });
+            self.playback.start(AnswerWindow { answer_id, start_tick, start_song_beat: start_beat });
         } else {
             // The worker is swamped: skip this answer rather than wait.
-            self.worker
-                .live()
-                .current_answer
-                .store(0, Ordering::Release);
+            self.worker.live().current_answer.store(0, Ordering::Release);
             self.phrase.cancel();
         }
     }
@@ -587,47 +421,22 @@ impl Continuo {
     }
 
     /// Stops the answer at `offset`: every sounding answer note gets its note-off there.
-    fn stop_answer(
-        &mut self,
-        context: &mut impl ProcessContext<Self>,
-        block: &BlockTime,
-        offset: u32,
-    ) {
-        self.worker
-            .live()
-            .current_answer
-            .store(0, Ordering::Release);
-        self.display.push(DisplayEvent::AnswerStopped {
-            beat: block.song_beat_at(offset as usize),
-        });
+    fn stop_answer(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
+        self.worker.live().current_answer.store(0, Ordering::Release);
+        self.display.push(DisplayEvent::AnswerStopped { beat: block.song_beat_at(offset as usize) });
         let tick = block.stream_tick_at(offset as usize);
         let (voice, worker) = (&mut self.voice, &mut self.worker);
         self.playback.stop(|pitch| {
             voice.note_off(NoteSource::Answer, pitch);
-            worker.tell(ToWorker::Heard {
-                tick,
-                key: KeyEvent::Off { pitch },
-                from: HeardFrom::Answer,
-            });
+            worker.tell(ToWorker::Heard { tick, key: KeyEvent::Off { pitch }, from: HeardFrom::Answer });
         });
-        self.host_notes
-            .release_source(NoteSource::Answer, |channel, key| {
-                send_note(context, offset, channel, key)
-            });
+        self.host_notes.release_source(NoteSource::Answer, |channel, key| send_note(context, offset, channel, key));
     }
 
     /// Transport jump or stop, bypass change: all notes off, silence, listen afresh.
-    fn stop_everything(
-        &mut self,
-        context: &mut impl ProcessContext<Self>,
-        block: &BlockTime,
-        offset: u32,
-    ) {
+    fn stop_everything(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, offset: u32) {
         self.stop_answer(context, block, offset);
-        self.host_notes
-            .release_source(NoteSource::Thru, |channel, key| {
-                send_note(context, offset, channel, key)
-            });
+        self.host_notes.release_source(NoteSource::Thru, |channel, key| send_note(context, offset, channel, key));
         self.voice.release_all();
         self.phrase.cancel();
     }
@@ -650,17 +459,8 @@ impl AnswerShape {
             ScaleLock::Major => ScaleMode::Major,
             ScaleLock::Minor => ScaleMode::Minor,
         };
-        let constraints = Constraints {
-            pitch_low,
-            pitch_high,
-            root: params.root.value() as u8,
-            mode,
-            allow_end: false,
-        };
-        Self {
-            channel: params.answer_channel(),
-            constraints,
-        }
+        let constraints = Constraints { pitch_low, pitch_high, root: params.root.value() as u8, mode, allow_end: false };
+        Self { channel: params.answer_channel(), constraints }
     }
 }
 
@@ -671,15 +471,9 @@ fn note_channel(channel: Channel) -> u8 {
 
 /// The host transport as plain numbers, and the bar length in beats.
 fn host_time(transport: &Transport) -> (HostTime, f64) {
-    let host = HostTime {
-        playing: transport.playing,
-        tempo_bpm: transport.tempo,
-        position_beats: transport.pos_beats(),
-    };
+    let host = HostTime { playing: transport.playing, tempo_bpm: transport.tempo, position_beats: transport.pos_beats() };
     let beats_per_bar = match (transport.time_sig_numerator, transport.time_sig_denominator) {
-        (Some(numerator), Some(denominator)) if numerator > 0 && denominator > 0 => {
-            numerator as f64 * 4.0 / denominator as f64
-        }
+        (Some(numerator), Some(denominator)) if numerator > 0 && denominator > 0 => numerator as f64 * 4.0 / denominator as f64,
         _ => DEFAULT_BEATS_PER_BAR,
     };
     (host, beats_per_bar)
@@ -695,28 +489,13 @@ fn midi_velocity(velocity: f32) -> u8 {
 }
 
 /// Sends a note to the host; returns whether the host took it.
-fn send_note<P: Plugin>(
-    context: &mut impl ProcessContext<P>,
-    timing: u32,
-    channel: u8,
-    key: KeyEvent,
-) -> bool {
+fn send_note<P: Plugin>(context: &mut impl ProcessContext<P>, timing: u32, channel: u8, key: KeyEvent) -> bool {
     let (channel, voice_id) = (Channel::Number(channel), VoiceID::Wildcard);
     let event = match key {
-        KeyEvent::On { pitch, velocity } => NoteEvent::NoteOn {
-            timing,
-            voice_id,
-            channel,
-            key: Key::Number(pitch),
-            velocity: velocity as f32 / 127.0,
-        },
-        KeyEvent::Off { pitch } => NoteEvent::NoteOff {
-            timing,
-            voice_id,
-            channel,
-            key: Key::Number(pitch),
-            velocity: 0.0,
-        },
+        KeyEvent::On { pitch, velocity } => {
+            NoteEvent::NoteOn { timing, voice_id, channel, key: Key::Number(pitch), velocity: velocity as f32 / 127.0 }
+        }
+        KeyEvent::Off { pitch } => NoteEvent::NoteOff { timing, voice_id, channel, key: Key::Number(pitch), velocity: 0.0 },
     };
     context.try_send_event(event).is_ok()
 }
@@ -734,17 +513,12 @@ impl ClapPlugin for Continuo {
     const CLAP_DESCRIPTION: Option<&'static str> = Some(super::about::DESCRIPTION);
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[
-        ClapFeature::Instrument,
-        ClapFeature::Synthesizer,
-        ClapFeature::Stereo,
-    ];
+    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Stereo];
 }
 
 impl Vst3Plugin for Continuo {
     const VST3_CLASS_ID: [u8; 16] = *b"ContinuoWaveNet1";
-    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
-        &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
 }
 
 nice_plug::nice_export_clap!(Continuo);

@@ -31,11 +31,7 @@ pub enum DisplayEvent {
     /// The model heard the player press (velocity > 0) or release (velocity 0) `key`.
     Heard { beat: f64, key: u8, velocity: u8 },
     /// An answer was requested: its model ticks count from `start_tick` at song beat `start_beat`.
-    AnswerStarted {
-        answer_id: u64,
-        start_tick: u64,
-        start_beat: f64,
-    },
+    AnswerStarted { answer_id: u64, start_tick: u64, start_beat: f64 },
     /// The answer stopped at `beat` (finished or interrupted): nothing of it sounds after.
     AnswerStopped { beat: f64 },
     /// The song timeline jumped (loop, seek, start, stop): what was drawn no longer lines up.
@@ -71,14 +67,9 @@ pub enum Stage {
 
 impl Stage {
     /// The stage at `now_beat`: answering beats waiting, waiting beats a recent interruption.
-    pub fn of(
-        answering: bool,
-        gap_end_beat: Option<f64>,
-        interrupted_at_beat: Option<f64>,
-        now_beat: f64,
-    ) -> Self {
-        let recently_interrupted = interrupted_at_beat
-            .is_some_and(|beat| (beat..beat + INTERRUPTED_SHOWN_BEATS).contains(&now_beat));
+    pub fn of(answering: bool, gap_end_beat: Option<f64>, interrupted_at_beat: Option<f64>, now_beat: f64) -> Self {
+        let recently_interrupted =
+            interrupted_at_beat.is_some_and(|beat| (beat..beat + INTERRUPTED_SHOWN_BEATS).contains(&now_beat));
         match (answering, gap_end_beat) {
             (true, _) => Self::Answering,
             (false, Some(_)) => Self::WaitingOutGap,
@@ -116,22 +107,14 @@ pub struct DisplayStatus {
 
 impl Default for DisplayStatus {
     fn default() -> Self {
-        Self {
-            playhead_beat: 0.0,
-            tempo_bpm: 120.0,
-            tempo_from_host: false,
-            beats_per_bar: 4.0,
-            stage: Stage::Listening,
-            gap_end_beat: None,
-        }
+        Self { playhead_beat: 0.0, tempo_bpm: 120.0, tempo_from_host: false, beats_per_bar: 4.0, stage: Stage::Listening, gap_end_beat: None }
     }
 }
 
 impl DisplayStatus {
     /// Seconds left of the response gap at this tempo, while waiting it out.
     pub fn gap_seconds_left(&self) -> Option<f64> {
-        self.gap_end_beat
-            .map(|end| ((end - self.playhead_beat) * 60.0 / self.tempo_bpm).max(0.0))
+        self.gap_end_beat.map(|end| ((end - self.playhead_beat) * 60.0 / self.tempo_bpm).max(0.0))
     }
 }
 
@@ -155,14 +138,12 @@ struct SharedStatus {
 
 impl SharedStatus {
     fn store(&self, status: &DisplayStatus) {
-        let store =
-            |atomic: &AtomicU64, value: f64| atomic.store(value.to_bits(), Ordering::Relaxed);
+        let store = |atomic: &AtomicU64, value: f64| atomic.store(value.to_bits(), Ordering::Relaxed);
         store(&self.playhead_beat, status.playhead_beat);
         store(&self.tempo_bpm, status.tempo_bpm);
         store(&self.beats_per_bar, status.beats_per_bar);
         store(&self.gap_end_beat, status.gap_end_beat.unwrap_or(f64::NAN));
-        self.tempo_from_host
-            .store(status.tempo_from_host, Ordering::Relaxed);
+        self.tempo_from_host.store(status.tempo_from_host, Ordering::Relaxed);
         self.stage.store(status.stage as u8, Ordering::Relaxed);
     }
 
@@ -205,12 +186,7 @@ impl DisplayFeed {
 
     /// Publishes the end of a block: `answering` and `gap_end_beat` come from the dialogue.
     pub fn publish(&mut self, time: BlockDisplayTime, answering: bool, gap_end_beat: Option<f64>) {
-        let stage = Stage::of(
-            answering,
-            gap_end_beat,
-            self.interrupted_at_beat,
-            time.playhead_beat,
-        );
+        let stage = Stage::of(answering, gap_end_beat, self.interrupted_at_beat, time.playhead_beat);
         self.status.store(&DisplayStatus {
             playhead_beat: time.playhead_beat,
             tempo_bpm: time.tempo_bpm,
@@ -249,22 +225,12 @@ impl SampledFeed {
 
     /// Shows a worker's answer message (its notes; the end of an answer draws nothing).
     pub fn show(&mut self, message: &AnswerMessage) {
-        if let AnswerMessage::Note {
-            answer_id,
-            tick,
-            key,
-        } = *message
-        {
+        if let AnswerMessage::Note { answer_id, tick, key } = *message {
             let (key, velocity) = match key {
                 KeyEvent::On { pitch, velocity } => (pitch, velocity),
                 KeyEvent::Off { pitch } => (pitch, 0),
             };
-            self.push(SampledNote {
-                answer_id,
-                tick,
-                key,
-                velocity,
-            });
+            self.push(SampledNote { answer_id, tick, key, velocity });
         }
     }
 }
@@ -304,17 +270,9 @@ pub fn display_channels() -> (DisplayFeed, SampledFeed, DisplayReader) {
     let status = Arc::new(SharedStatus::default());
     status.store(&DisplayStatus::default());
     (
-        DisplayFeed {
-            events,
-            status: status.clone(),
-            interrupted_at_beat: None,
-        },
+        DisplayFeed { events, status: status.clone(), interrupted_at_beat: None },
         SampledFeed { notes },
-        DisplayReader {
-            events: event_reader,
-            sampled,
-            status,
-        },
+        DisplayReader { events: event_reader, sampled, status },
     )
 }
 
@@ -392,47 +350,19 @@ impl Roll {
     /// Takes in one event from the audio thread.
     pub fn apply(&mut self, event: DisplayEvent) {
         match event {
-            DisplayEvent::Heard {
-                beat,
-                key,
-                velocity: 0,
-            } => {
-                if let Some(note) = self
-                    .heard
-                    .iter_mut()
-                    .rev()
-                    .find(|note| note.key == key && note.end_beat.is_none())
-                {
+            DisplayEvent::Heard { beat, key, velocity: 0 } => {
+                if let Some(note) = self.heard.iter_mut().rev().find(|note| note.key == key && note.end_beat.is_none()) {
                     note.end_beat = Some(beat);
                 }
             }
-            DisplayEvent::Heard {
-                beat,
-                key,
-                velocity,
-            } => self.heard.push(RollNote {
-                voice: Voice::Phrase,
-                key,
-                velocity,
-                start_beat: beat,
-                end_beat: None,
-            }),
-            DisplayEvent::AnswerStarted {
-                answer_id,
-                start_tick,
-                start_beat,
-            } => self.answers.push(AnswerSpan {
-                answer_id,
-                start_tick,
-                start_beat,
-                stopped_at_beat: None,
-            }),
+            DisplayEvent::Heard { beat, key, velocity } => {
+                self.heard.push(RollNote { voice: Voice::Phrase, key, velocity, start_beat: beat, end_beat: None })
+            }
+            DisplayEvent::AnswerStarted { answer_id, start_tick, start_beat } => {
+                self.answers.push(AnswerSpan { answer_id, start_tick, start_beat, stopped_at_beat: None })
+            }
             DisplayEvent::AnswerStopped { beat } => {
-                for span in self
-                    .answers
-                    .iter_mut()
-                    .filter(|span| span.stopped_at_beat.is_none())
-                {
+                for span in self.answers.iter_mut().filter(|span| span.stopped_at_beat.is_none()) {
                     span.stopped_at_beat = Some(beat.max(span.start_beat));
                 }
             }
@@ -442,22 +372,17 @@ impl Roll {
 
     /// Takes in one answer note from the worker.
     pub fn add_sampled(&mut self, note: SampledNote) {
-        let open = self.sampled.iter_mut().rev().find(|open| {
-            open.answer_id == note.answer_id && open.key == note.key && open.end_tick.is_none()
-        });
+        let open = self
+            .sampled
+            .iter_mut()
+            .rev()
+            .find(|open| open.answer_id == note.answer_id && open.key == note.key && open.end_tick.is_none());
         if let Some(open) = open {
             open.end_tick = Some(note.tick);
         }
         if note.velocity > 0 {
-            let (answer_id, key, velocity, start_tick) =
-                (note.answer_id, note.key, note.velocity, note.tick);
-            self.sampled.push(TickNote {
-                answer_id,
-                key,
-                velocity,
-                start_tick,
-                end_tick: None,
-            });
+            let (answer_id, key, velocity, start_tick) = (note.answer_id, note.key, note.velocity, note.tick);
+            self.sampled.push(TickNote { answer_id, key, velocity, start_tick, end_tick: None });
         }
     }
 
@@ -465,11 +390,7 @@ impl Roll {
     /// where they were stopped.
     pub fn notes(&self) -> impl Iterator<Item = RollNote> + '_ {
         let answers = self.sampled.iter().filter_map(|note| {
-            let span = self
-                .answers
-                .iter()
-                .rev()
-                .find(|span| span.answer_id == note.answer_id)?;
+            let span = self.answers.iter().rev().find(|span| span.answer_id == note.answer_id)?;
             let start_beat = span.beat_of_tick(note.start_tick);
             let end_beat = note.end_tick.map(|tick| span.beat_of_tick(tick));
             let (start_beat, end_beat) = match span.stopped_at_beat {
@@ -477,28 +398,17 @@ impl Roll {
                 Some(stop) => (start_beat, Some(end_beat.map_or(stop, |end| end.min(stop)))),
                 None => (start_beat, end_beat),
             };
-            Some(RollNote {
-                voice: Voice::Answer,
-                key: note.key,
-                velocity: note.velocity,
-                start_beat,
-                end_beat,
-            })
+            Some(RollNote { voice: Voice::Answer, key: note.key, velocity: note.velocity, start_beat, end_beat })
         });
         self.heard.iter().copied().chain(answers)
     }
 
     /// Forgets notes and answers that ended before `beat`.
     pub fn forget_before(&mut self, beat: f64) {
-        self.heard
-            .retain(|note| note.end_beat.is_none_or(|end| end >= beat));
+        self.heard.retain(|note| note.end_beat.is_none_or(|end| end >= beat));
         let answers = &self.answers;
         let ended = |span: &AnswerSpan| span.stopped_at_beat.is_some_and(|stop| stop < beat);
-        self.sampled.retain(|note| {
-            !answers
-                .iter()
-                .any(|span| span.answer_id == note.answer_id && ended(span))
-        });
+        self.sampled.retain(|note| !answers.iter().any(|span| span.answer_id == note.answer_id && ended(span)));
         self.answers.retain(|span| !ended(span));
     }
 
@@ -506,11 +416,7 @@ impl Roll {
     /// bar) in use, what "Save answer as MIDI" writes.
     pub fn last_exchange_midi(&self, tempo_bpm: f64, beats_per_bar: f64) -> Option<Vec<u8>> {
         let beats_per_bar = beats_per_bar.round().clamp(1.0, 32.0) as u8;
-        Some(write_midi(
-            &self.last_exchange()?,
-            tempo_bpm,
-            (beats_per_bar, 4),
-        ))
+        Some(write_midi(&self.last_exchange()?, tempo_bpm, (beats_per_bar, 4)))
     }
 
     /// The last answer that has notes, with the phrase the player played before it, as notes
@@ -518,28 +424,12 @@ impl Roll {
     /// has a note yet.
     pub fn last_exchange(&self) -> Option<Vec<Note>> {
         let notes: Vec<RollNote> = self.notes().collect();
-        let last_answer = notes
-            .iter()
-            .filter(|note| note.voice == Voice::Answer)
-            .map(|note| note.start_beat)
-            .reduce(f64::max)?;
-        let span = self
-            .answers
-            .iter()
-            .rev()
-            .find(|span| span.start_beat <= last_answer)?;
-        let previous_end = self
-            .answers
-            .iter()
-            .rev()
-            .find(|other| other.start_beat < span.start_beat)
-            .and_then(|other| other.stopped_at_beat);
+        let last_answer = notes.iter().filter(|note| note.voice == Voice::Answer).map(|note| note.start_beat).reduce(f64::max)?;
+        let span = self.answers.iter().rev().find(|span| span.start_beat <= last_answer)?;
+        let previous_end = self.answers.iter().rev().find(|other| other.start_beat < span.start_beat).and_then(|other| other.stopped_at_beat);
         let belongs = |note: &&RollNote| match note.voice {
             Voice::Answer => note.start_beat >= span.start_beat,
-            Voice::Phrase => {
-                note.start_beat < span.start_beat
-                    && previous_end.is_none_or(|end| note.start_beat >= end)
-            }
+            Voice::Phrase => note.start_beat < span.start_beat && previous_end.is_none_or(|end| note.start_beat >= end),
         };
         let chosen: Vec<&RollNote> = notes.iter().filter(belongs).collect();
         let origin = chosen.iter().map(|note| note.start_beat).reduce(f64::min)?;
@@ -551,8 +441,7 @@ impl Roll {
                     pitch: note.key,
                     velocity: note.velocity,
                     start_beats: note.start_beat - origin,
-                    duration_beats: (note.end_beat.unwrap_or(fallback_end) - note.start_beat)
-                        .max(0.0),
+                    duration_beats: (note.end_beat.unwrap_or(fallback_end) - note.start_beat).max(0.0),
                 })
                 .collect(),
         )
@@ -564,44 +453,22 @@ mod tests {
     use super::*;
 
     fn heard(beat: f64, key: u8, velocity: u8) -> DisplayEvent {
-        DisplayEvent::Heard {
-            beat,
-            key,
-            velocity,
-        }
+        DisplayEvent::Heard { beat, key, velocity }
     }
 
     fn sampled(answer_id: u64, tick: u64, key: u8, velocity: u8) -> SampledNote {
-        SampledNote {
-            answer_id,
-            tick,
-            key,
-            velocity,
-        }
+        SampledNote { answer_id, tick, key, velocity }
     }
 
     /// A phrase of two notes, then answer 1 from beat 4 (model tick 100) with two notes.
     fn exchange() -> Roll {
         let mut roll = Roll::default();
-        for event in [
-            heard(0.0, 60, 90),
-            heard(1.0, 60, 0),
-            heard(1.0, 64, 80),
-            heard(2.0, 64, 0),
-        ] {
+        for event in [heard(0.0, 60, 90), heard(1.0, 60, 0), heard(1.0, 64, 80), heard(2.0, 64, 0)] {
             roll.apply(event);
         }
-        roll.apply(DisplayEvent::AnswerStarted {
-            answer_id: 1,
-            start_tick: 100,
-            start_beat: 4.0,
-        });
+        roll.apply(DisplayEvent::AnswerStarted { answer_id: 1, start_tick: 100, start_beat: 4.0 });
         let per_beat = TICKS_PER_BEAT as u64;
-        for note in [
-            sampled(1, 100, 67, 70),
-            sampled(1, 100 + per_beat, 67, 0),
-            sampled(1, 100 + per_beat, 72, 70),
-        ] {
+        for note in [sampled(1, 100, 67, 70), sampled(1, 100 + per_beat, 67, 0), sampled(1, 100 + per_beat, 72, 70)] {
             roll.add_sampled(note);
         }
         roll
@@ -610,17 +477,8 @@ mod tests {
     #[test]
     fn the_roll_places_heard_notes_and_sampled_answer_notes_on_the_song_timeline() {
         let notes: Vec<RollNote> = exchange().notes().collect();
-        let on = |voice, key, start_beat, end_beat| RollNote {
-            voice,
-            key,
-            velocity: 0,
-            start_beat,
-            end_beat,
-        };
-        let strip = |note: &RollNote| RollNote {
-            velocity: 0,
-            ..*note
-        };
+        let on = |voice, key, start_beat, end_beat| RollNote { voice, key, velocity: 0, start_beat, end_beat };
+        let strip = |note: &RollNote| RollNote { velocity: 0, ..*note };
         assert_eq!(
             notes.iter().map(strip).collect::<Vec<_>>(),
             [
@@ -637,31 +495,17 @@ mod tests {
         let mut roll = Roll::default();
         roll.add_sampled(sampled(3, 48, 60, 90));
         assert_eq!(roll.notes().count(), 0, "no span yet: nowhere to draw it");
-        roll.apply(DisplayEvent::AnswerStarted {
-            answer_id: 3,
-            start_tick: 0,
-            start_beat: 10.0,
-        });
+        roll.apply(DisplayEvent::AnswerStarted { answer_id: 3, start_tick: 0, start_beat: 10.0 });
         let note = roll.notes().next().expect("placed once the span is known");
-        assert_eq!(
-            (note.start_beat, note.voice),
-            (10.0 + 48.0 / TICKS_PER_BEAT as f64, Voice::Answer)
-        );
+        assert_eq!((note.start_beat, note.voice), (10.0 + 48.0 / TICKS_PER_BEAT as f64, Voice::Answer));
     }
 
     #[test]
     fn a_stopped_answer_is_cut_where_it_stopped_and_a_jump_clears_the_roll() {
         let mut roll = exchange();
         roll.apply(DisplayEvent::AnswerStopped { beat: 4.5 });
-        let answer: Vec<RollNote> = roll
-            .notes()
-            .filter(|note| note.voice == Voice::Answer)
-            .collect();
-        assert_eq!(
-            answer.len(),
-            1,
-            "the note sampled after the stop never sounded"
-        );
+        let answer: Vec<RollNote> = roll.notes().filter(|note| note.voice == Voice::Answer).collect();
+        assert_eq!(answer.len(), 1, "the note sampled after the stop never sounded");
         assert_eq!((answer[0].start_beat, answer[0].end_beat), (4.0, Some(4.5)));
         roll.apply(DisplayEvent::Jumped);
         assert_eq!(roll.notes().count(), 0);
@@ -683,19 +527,8 @@ mod tests {
         let mut roll = exchange();
         roll.apply(DisplayEvent::AnswerStopped { beat: 6.0 });
         let notes = roll.last_exchange().expect("an answer with notes");
-        let summary: Vec<(u8, f64, f64)> = notes
-            .iter()
-            .map(|note| (note.pitch, note.start_beats, note.duration_beats))
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                (60, 0.0, 1.0),
-                (64, 1.0, 1.0),
-                (67, 4.0, 1.0),
-                (72, 5.0, 1.0)
-            ]
-        );
+        let summary: Vec<(u8, f64, f64)> = notes.iter().map(|note| (note.pitch, note.start_beats, note.duration_beats)).collect();
+        assert_eq!(summary, [(60, 0.0, 1.0), (64, 1.0, 1.0), (67, 4.0, 1.0), (72, 5.0, 1.0)]);
         assert!(Roll::default().last_exchange().is_none());
     }
 
@@ -703,35 +536,19 @@ mod tests {
     fn the_last_exchange_as_midi_reads_back_with_its_notes_tempo_and_meter() {
         let mut roll = exchange();
         roll.apply(DisplayEvent::AnswerStopped { beat: 6.0 });
-        let bytes = roll
-            .last_exchange_midi(90.0, 3.0)
-            .expect("an answer with notes");
-        let song = crate::midi_file::parse_midi(&bytes, "answer.mid", Default::default())
-            .expect("a valid MIDI file");
-        let read: Vec<(u8, f64)> = song
-            .notes
-            .iter()
-            .map(|note| (note.pitch, note.start_beats))
-            .collect();
+        let bytes = roll.last_exchange_midi(90.0, 3.0).expect("an answer with notes");
+        let song = crate::midi_file::parse_midi(&bytes, "answer.mid", Default::default()).expect("a valid MIDI file");
+        let read: Vec<(u8, f64)> = song.notes.iter().map(|note| (note.pitch, note.start_beats)).collect();
         assert_eq!(read, [(60, 0.0), (64, 1.0), (67, 4.0), (72, 5.0)]);
-        assert_eq!(
-            (song.initial_tempo_bpm().round(), song.time_signature),
-            (90.0, (3, 4))
-        );
+        assert_eq!((song.initial_tempo_bpm().round(), song.time_signature), (90.0, (3, 4)));
     }
 
     #[test]
     fn the_stage_prefers_answering_then_waiting_then_a_recent_interruption() {
         assert_eq!(Stage::of(true, Some(3.0), Some(1.0), 1.5), Stage::Answering);
-        assert_eq!(
-            Stage::of(false, Some(3.0), Some(1.0), 1.5),
-            Stage::WaitingOutGap
-        );
+        assert_eq!(Stage::of(false, Some(3.0), Some(1.0), 1.5), Stage::WaitingOutGap);
         assert_eq!(Stage::of(false, None, Some(1.0), 1.5), Stage::Interrupted);
-        assert_eq!(
-            Stage::of(false, None, Some(1.0), 1.0 + INTERRUPTED_SHOWN_BEATS),
-            Stage::Listening
-        );
+        assert_eq!(Stage::of(false, None, Some(1.0), 1.0 + INTERRUPTED_SHOWN_BEATS), Stage::Listening);
         assert_eq!(Stage::of(false, None, None, 0.0), Stage::Listening);
     }
 
@@ -743,32 +560,15 @@ mod tests {
         }
         worker.push(sampled(1, 0, 62, 90));
         feed.interrupted(2.0);
-        let time = BlockDisplayTime {
-            playhead_beat: 2.5,
-            tempo_bpm: 90.0,
-            tempo_from_host: true,
-            beats_per_bar: 3.0,
-        };
+        let time = BlockDisplayTime { playhead_beat: 2.5, tempo_bpm: 90.0, tempo_from_host: true, beats_per_bar: 3.0 };
         feed.publish(time, false, None);
         let mut roll = Roll::default();
         reader.drain_into(&mut roll);
-        assert_eq!(
-            roll.heard.len(),
-            DISPLAY_RING_CAPACITY,
-            "a full ring drops, never grows"
-        );
+        assert_eq!(roll.heard.len(), DISPLAY_RING_CAPACITY, "a full ring drops, never grows");
         assert_eq!(roll.sampled.len(), 1);
         let status = reader.status();
         assert_eq!(status.stage, Stage::Interrupted);
-        assert_eq!(
-            (
-                status.playhead_beat,
-                status.tempo_bpm,
-                status.tempo_from_host,
-                status.beats_per_bar
-            ),
-            (2.5, 90.0, true, 3.0)
-        );
+        assert_eq!((status.playhead_beat, status.tempo_bpm, status.tempo_from_host, status.beats_per_bar), (2.5, 90.0, true, 3.0));
         feed.publish(time, false, Some(3.5));
         assert_eq!(reader.status().gap_seconds_left(), Some(1.0 * 60.0 / 90.0));
     }

@@ -27,10 +27,7 @@ pub struct HeardStream {
 impl HeardStream {
     /// A stream that leaves out the silences between phrases (see `PHRASE_BREAK_TICKS`).
     pub fn joining_phrases() -> Self {
-        HeardStream {
-            joins_phrases: true,
-            ..HeardStream::default()
-        }
+        HeardStream { joins_phrases: true, ..HeardStream::default() }
     }
 
     /// Emits the tokens of a key event at `stream_tick`.
@@ -62,11 +59,7 @@ impl HeardStream {
         let tick = stream_tick.saturating_sub(self.skipped_ticks);
         let silence = tick.saturating_sub(self.encoder.state().tick());
         let phrase_break = self.joins_phrases && breaks_phrase(self.encoder.state(), tick);
-        let cut = if phrase_break {
-            silence
-        } else {
-            silence.saturating_sub(MAX_SILENCE_TICKS)
-        };
+        let cut = if phrase_break { silence } else { silence.saturating_sub(MAX_SILENCE_TICKS) };
         self.skipped_ticks += cut;
         tick - cut
     }
@@ -87,28 +80,13 @@ mod tests {
     fn a_long_silence_is_cut_and_later_ticks_follow_the_cut() {
         let mut stream = HeardStream::default();
         let mut tokens = vec![];
-        stream.push(
-            0,
-            KeyEvent::On {
-                pitch: 60,
-                velocity: 90,
-            },
-            |token| tokens.push(token),
-        );
-        stream.push(10_000, KeyEvent::Off { pitch: 60 }, |token| {
-            tokens.push(token)
-        });
+        stream.push(0, KeyEvent::On { pitch: 60, velocity: 90 }, |token| tokens.push(token));
+        stream.push(10_000, KeyEvent::Off { pitch: 60 }, |token| tokens.push(token));
         assert_eq!(stream.state().tick(), MAX_SILENCE_TICKS);
         assert_eq!(stream.skipped_ticks(), 10_000 - MAX_SILENCE_TICKS);
         stream.advance_to(10_012, |token| tokens.push(token));
-        assert_eq!(
-            stream.state().tick(),
-            MAX_SILENCE_TICKS + 12,
-            "later ticks move on from the cut"
-        );
-        assert!(tokens
-            .iter()
-            .any(|&token| Event::from_token(token) == Some(Event::NoteOff(60))));
+        assert_eq!(stream.state().tick(), MAX_SILENCE_TICKS + 12, "later ticks move on from the cut");
+        assert!(tokens.iter().any(|&token| Event::from_token(token) == Some(Event::NoteOff(60))));
     }
 
     #[test]
@@ -116,42 +94,12 @@ mod tests {
         let mut stream = HeardStream::joining_phrases();
         let mut events = vec![];
         let mut emit = |token| events.push(Event::from_token(token).unwrap());
-        stream.push(
-            0,
-            KeyEvent::On {
-                pitch: 60,
-                velocity: 90,
-            },
-            &mut emit,
-        );
+        stream.push(0, KeyEvent::On { pitch: 60, velocity: 90 }, &mut emit);
         stream.push(48, KeyEvent::Off { pitch: 60 }, &mut emit); // held two beats: not a silence
-        stream.push(
-            60,
-            KeyEvent::On {
-                pitch: 62,
-                velocity: 90,
-            },
-            &mut emit,
-        ); // half a beat's rest: kept
+        stream.push(60, KeyEvent::On { pitch: 62, velocity: 90 }, &mut emit); // half a beat's rest: kept
         stream.push(72, KeyEvent::Off { pitch: 62 }, &mut emit);
-        stream.push(
-            1_000,
-            KeyEvent::On {
-                pitch: 64,
-                velocity: 90,
-            },
-            &mut emit,
-        ); // a new phrase: joined
-        let shifts: Vec<u32> = events
-            .iter()
-            .filter_map(|event| {
-                if let Event::TimeShift(ticks) = event {
-                    Some(*ticks)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        stream.push(1_000, KeyEvent::On { pitch: 64, velocity: 90 }, &mut emit); // a new phrase: joined
+        let shifts: Vec<u32> = events.iter().filter_map(|event| if let Event::TimeShift(ticks) = event { Some(*ticks) } else { None }).collect();
         assert_eq!(shifts, vec![48, 12, 12]);
         assert_eq!(events.last(), Some(&Event::NoteOn(64)));
         assert_eq!(stream.skipped_ticks(), 1_000 - 72);

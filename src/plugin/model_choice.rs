@@ -35,9 +35,7 @@ pub fn describe_model(path: &str) -> Result<ModelSummary, ModelError> {
 /// its error and leaves the chosen path as it was.
 pub fn choose_model(model_path: &RwLock<String>, path: &str) -> Result<ModelSummary, ModelError> {
     let summary = describe_model(path)?;
-    let mut chosen = model_path
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut chosen = model_path.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     *chosen = path.to_string();
     Ok(summary)
 }
@@ -47,11 +45,7 @@ fn summarize(path: &str, meta: &ModelMeta) -> ModelSummary {
         Some(file) => file.to_string_lossy().into_owned(),
         None => DEFAULT_MODEL_NAME.to_string(),
     };
-    ModelSummary {
-        name,
-        trained_on: trained_on(&meta.training),
-        valid_nll_per_token: meta.valid_nll_per_token,
-    }
+    ModelSummary { name, trained_on: trained_on(&meta.training), valid_nll_per_token: meta.valid_nll_per_token }
 }
 
 /// "1801 files (piano_midi_de, music21_bach), 3.7 M tokens, 60 epochs" from the trainer's
@@ -60,22 +54,15 @@ fn trained_on(training: &Value) -> String {
     let data = &training["data"];
     let files = data["files"].as_u64().map(|files| format!("{files} files"));
     let folders = data["folder"].as_str().map(|folders| {
-        let names: Vec<&str> = folders
-            .split(", ")
-            .map(|folder| folder.rsplit('/').next().unwrap_or(folder))
-            .collect();
+        let names: Vec<&str> = folders.split(", ").map(|folder| folder.rsplit('/').next().unwrap_or(folder)).collect();
         names.join(", ")
     });
     let corpus = match (files, folders) {
         (Some(files), Some(folders)) => Some(format!("{files} ({folders})")),
         (files, folders) => files.or(folders),
     };
-    let tokens = data["tokens"]
-        .as_u64()
-        .map(|tokens| format!("{:.1} M tokens", tokens as f64 / 1e6));
-    let epochs = training["epochs"]
-        .as_u64()
-        .map(|epochs| format!("{epochs} epochs"));
+    let tokens = data["tokens"].as_u64().map(|tokens| format!("{:.1} M tokens", tokens as f64 / 1e6));
+    let epochs = training["epochs"].as_u64().map(|epochs| format!("{epochs} epochs"));
     let parts: Vec<String> = [corpus, tokens, epochs].into_iter().flatten().collect();
     if parts.is_empty() {
         "not recorded in the file".to_string()
@@ -92,14 +79,8 @@ mod tests {
     fn the_default_model_describes_its_training_data_and_validation_loss() {
         let summary = describe_model("").expect("the embedded default loads");
         assert_eq!(summary.name, DEFAULT_MODEL_NAME);
-        assert!(
-            summary.trained_on.contains("music21_bach") && summary.trained_on.contains("files"),
-            "{}",
-            summary.trained_on
-        );
-        assert!(summary
-            .valid_nll_per_token
-            .is_some_and(|nll| nll > 0.0 && nll < 5.0));
+        assert!(summary.trained_on.contains("music21_bach") && summary.trained_on.contains("files"), "{}", summary.trained_on);
+        assert!(summary.valid_nll_per_token.is_some_and(|nll| nll > 0.0 && nll < 5.0));
     }
 
     #[test]
@@ -112,21 +93,10 @@ mod tests {
         let chosen = RwLock::new(String::new());
         let good_path = good.to_str().unwrap();
         let summary = choose_model(&chosen, good_path).expect("a valid file is taken");
-        assert_eq!(
-            (summary.name.as_str(), chosen.read().unwrap().as_str()),
-            ("mine.safetensors", good_path)
-        );
-        let error =
-            choose_model(&chosen, bad.to_str().unwrap()).expect_err("a broken file is refused");
-        assert!(
-            error.to_string().contains("broken.safetensors"),
-            "the error names the file: {error}"
-        );
-        assert_eq!(
-            chosen.read().unwrap().as_str(),
-            good_path,
-            "the model running stays chosen"
-        );
+        assert_eq!((summary.name.as_str(), chosen.read().unwrap().as_str()), ("mine.safetensors", good_path));
+        let error = choose_model(&chosen, bad.to_str().unwrap()).expect_err("a broken file is refused");
+        assert!(error.to_string().contains("broken.safetensors"), "the error names the file: {error}");
+        assert_eq!(chosen.read().unwrap().as_str(), good_path, "the model running stays chosen");
         choose_model(&chosen, "").expect("the default is always there");
         assert_eq!(chosen.read().unwrap().as_str(), "");
     }

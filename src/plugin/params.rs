@@ -31,9 +31,7 @@ pub const OMNI_INPUT_CHANNEL: i32 = 0;
 const DRUM_CHANNEL: u8 = 9;
 
 /// Names of the pitch classes, for the root parameter.
-const PITCH_CLASS_NAMES: [&str; 12] = [
-    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-];
+const PITCH_CLASS_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 
 /// The plugin's parameters.
 #[derive(Params)]
@@ -116,127 +114,54 @@ pub struct ContinuoParams {
 impl Default for ContinuoParams {
     fn default() -> Self {
         Self {
-            temperature: FloatParam::new(
-                "Temperature",
-                1.0,
-                FloatRange::Linear { min: 0.1, max: 2.0 },
-            )
-            .with_step_size(0.01),
-            top_p: FloatParam::new(
-                "Top-p",
-                0.95,
-                FloatRange::Linear {
-                    min: 0.05,
-                    max: 1.0,
-                },
-            )
-            .with_step_size(0.01),
-            answer_bars: IntParam::new(
-                "Answer Length (bars)",
-                2,
-                IntRange::Linear { min: 1, max: 16 },
-            )
-            .with_unit(" bars"),
-            response_gap_beats: FloatParam::new(
-                "Response Gap (beats)",
-                1.0,
-                FloatRange::Linear {
-                    min: 0.25,
-                    max: 8.0,
-                },
-            )
-            .with_step_size(0.25)
-            .with_unit(" beats"),
+            temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.1, max: 2.0 })
+                .with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.05, max: 1.0 }).with_step_size(0.01),
+            answer_bars: IntParam::new("Answer Length (bars)", 2, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),
+            response_gap_beats: FloatParam::new("Response Gap (beats)", 1.0, FloatRange::Linear { min: 0.25, max: 8.0 })
+                .with_step_size(0.25)
+                .with_unit(" beats"),
             thru: BoolParam::new("Thru", false),
-            preview_volume: FloatParam::new(
-                "Preview Volume (%)",
-                70.0,
-                FloatRange::Linear {
-                    min: 0.0,
-                    max: 100.0,
-                },
-            )
-            .with_step_size(1.0)
-            .with_unit(" %"),
-            seed: IntParam::new(
-                "Seed (0 = new each answer)",
-                0,
-                IntRange::Linear {
-                    min: 0,
-                    max: 99_999,
-                },
-            ),
+            preview_volume: FloatParam::new("Preview Volume (%)", 70.0, FloatRange::Linear { min: 0.0, max: 100.0 })
+                .with_step_size(1.0)
+                .with_unit(" %"),
+            seed: IntParam::new("Seed (0 = new each answer)", 0, IntRange::Linear { min: 0, max: 99_999 }),
             scale: EnumParam::new("Scale Lock", ScaleLock::Chromatic),
             root: IntParam::new("Scale Root", 0, IntRange::Linear { min: 0, max: 11 })
-                .with_value_to_string(Arc::new(|class| {
-                    PITCH_CLASS_NAMES[class.clamp(0, 11) as usize].to_string()
-                }))
+                .with_value_to_string(Arc::new(|class| PITCH_CLASS_NAMES[class.clamp(0, 11) as usize].to_string()))
                 .with_string_to_value(Arc::new(|name| {
-                    PITCH_CLASS_NAMES
-                        .iter()
-                        .position(|known| known.eq_ignore_ascii_case(name.trim()))
-                        .map(|i| i as i32)
+                    PITCH_CLASS_NAMES.iter().position(|known| known.eq_ignore_ascii_case(name.trim())).map(|i| i as i32)
                 })),
-            pitch_low: IntParam::new(
-                "Lowest Pitch (MIDI note)",
-                36,
-                IntRange::Linear { min: 21, max: 108 },
-            )
-            .with_value_to_string(formatters::v2s_i32_key_formatter())
-            .with_string_to_value(formatters::s2v_i32_key_formatter()),
-            pitch_high: IntParam::new(
-                "Highest Pitch (MIDI note)",
-                96,
-                IntRange::Linear { min: 21, max: 108 },
-            )
-            .with_value_to_string(formatters::v2s_i32_key_formatter())
-            .with_string_to_value(formatters::s2v_i32_key_formatter()),
-            tempo_bpm: FloatParam::new(
-                "Tempo When Stopped (BPM)",
-                120.0,
-                FloatRange::Linear {
-                    min: 30.0,
-                    max: 300.0,
-                },
-            )
-            .with_step_size(0.1)
-            .with_unit(" BPM"),
+            pitch_low: IntParam::new("Lowest Pitch (MIDI note)", 36, IntRange::Linear { min: 21, max: 108 })
+                .with_value_to_string(formatters::v2s_i32_key_formatter())
+                .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            pitch_high: IntParam::new("Highest Pitch (MIDI note)", 96, IntRange::Linear { min: 21, max: 108 })
+                .with_value_to_string(formatters::v2s_i32_key_formatter())
+                .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            tempo_bpm: FloatParam::new("Tempo When Stopped (BPM)", 120.0, FloatRange::Linear { min: 30.0, max: 300.0 })
+                .with_step_size(0.1)
+                .with_unit(" BPM"),
             continue_now: BoolParam::new("Continue", false),
             answer_over_player: BoolParam::new("Answer Over Player", false),
-            input_channel: IntParam::new(
-                "Input Channel",
-                OMNI_INPUT_CHANNEL,
-                IntRange::Linear { min: 0, max: 16 },
-            )
-            .with_value_to_string(Arc::new(|channel| match channel {
-                OMNI_INPUT_CHANNEL => "Omni".to_string(),
-                channel => channel.to_string(),
-            }))
-            .with_string_to_value(Arc::new(|text| match text.trim() {
-                omni if omni.eq_ignore_ascii_case("omni") => Some(OMNI_INPUT_CHANNEL),
-                number => number
-                    .parse()
-                    .ok()
-                    .filter(|channel| (1..=16).contains(channel)),
-            })),
-            answer_channel: IntParam::new(
-                "Answer Channel",
-                1,
-                IntRange::Linear { min: 1, max: 16 },
-            ),
+            input_channel: IntParam::new("Input Channel", OMNI_INPUT_CHANNEL, IntRange::Linear { min: 0, max: 16 })
+                .with_value_to_string(Arc::new(|channel| match channel {
+                    OMNI_INPUT_CHANNEL => "Omni".to_string(),
+                    channel => channel.to_string(),
+                }))
+                .with_string_to_value(Arc::new(|text| match text.trim() {
+                    omni if omni.eq_ignore_ascii_case("omni") => Some(OMNI_INPUT_CHANNEL),
+                    number => number.parse().ok().filter(|channel| (1..=16).contains(channel)),
+                })),
+            answer_channel: IntParam::new("Answer Channel", 1, IntRange::Linear { min: 1, max: 16 }),
             bypass: BoolParam::new("Bypass", false)
                 .make_bypass()
                 .with_value_to_string(formatters::v2s_bool_bypass())
                 .with_string_to_value(formatters::s2v_bool_bypass()),
-            style_memory: FloatParam::new(
-                "Style Memory",
-                MEASURED_STRENGTH,
-                FloatRange::Linear { min: 0.0, max: 1.0 },
-            )
-            .with_step_size(0.01)
-            .with_unit("%")
-            .with_value_to_string(formatters::v2s_f32_percentage(0))
-            .with_string_to_value(formatters::s2v_f32_percentage()),
+            style_memory: FloatParam::new("Style Memory", MEASURED_STRENGTH, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.01)
+                .with_unit("%")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
             forget: BoolParam::new("Forget", false),
             model_path: Arc::new(RwLock::new(String::new())),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
@@ -282,9 +207,7 @@ impl ContinuoParams {
     /// 0 or an enum index past the last variant. Found by fuzzing (fuzz/regressions/plugin_state).
     pub fn clamp_state_to_ranges(&self, state: &mut PluginState) {
         for (id, param, _) in self.param_map() {
-            let Some(value) = state.params.get_mut(&id) else {
-                continue;
-            };
+            let Some(value) = state.params.get_mut(&id) else { continue };
             // SAFETY: `param` points into `self`, alive for this call.
             let (low, high) = unsafe { (param.preview_plain(0.0), param.preview_plain(1.0)) };
             match value {
@@ -311,22 +234,11 @@ mod tests {
     #[test]
     fn omni_leaves_out_the_drums_and_a_chosen_channel_is_the_only_one_heard() {
         let params = ContinuoParams::default();
-        assert!(
-            params.hears_channel(0) && params.hears_channel(15),
-            "Omni by default"
-        );
-        assert!(
-            !params.hears_channel(9),
-            "Omni leaves out the drum channel, as training does"
-        );
+        assert!(params.hears_channel(0) && params.hears_channel(15), "Omni by default");
+        assert!(!params.hears_channel(9), "Omni leaves out the drum channel, as training does");
         for (chosen, heard) in [(10, 9), (3, 2)] {
             assert!(input_channel_hears(chosen, heard));
-            assert_eq!(
-                (0..16)
-                    .filter(|&channel| input_channel_hears(chosen, channel))
-                    .count(),
-                1
-            );
+            assert_eq!((0..16).filter(|&channel| input_channel_hears(chosen, channel)).count(), 1);
         }
         assert_eq!(params.answer_channel(), 0, "channel 1 by default");
     }
@@ -345,11 +257,7 @@ mod tests {
         };
         assert_eq!((value("low"), value("high")), (108.0, 21.0));
         assert_eq!((value("tempo"), value("temp")), (30.0, 2.0));
-        assert_eq!(
-            (value("scale"), value("root")),
-            (2.0, 4.0),
-            "the last scale; an in-range value stays"
-        );
+        assert_eq!((value("scale"), value("root")), (2.0, 4.0), "the last scale; an in-range value stays");
         assert!(matches!(state.params["thru"], ParamValue::Bool(true)));
     }
 }

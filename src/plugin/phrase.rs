@@ -90,9 +90,7 @@ impl Phrase {
     /// When the response gap ends, while the player is silent and an answer is owed (for the
     /// editor's "waiting" and its time left).
     pub fn gap_end_beat(&self, settings: &PhraseSettings) -> Option<f64> {
-        let silent_since = self
-            .silent_since_beat
-            .filter(|_| self.is_silent() && !self.is_answering())?;
+        let silent_since = self.silent_since_beat.filter(|_| self.is_silent() && !self.is_answering())?;
         Some(silent_since + settings.response_gap_beats)
     }
 
@@ -170,15 +168,9 @@ impl Phrase {
         };
         let start_beat = next_grid_beat(earliest_start);
         let end_beat = start_beat + settings.answer_length_beats;
-        self.stage = Stage::Answering {
-            start_beat,
-            end_beat,
-        };
+        self.stage = Stage::Answering { start_beat, end_beat };
         self.silent_since_beat = None;
-        Cue::Answer {
-            start_beat,
-            end_beat,
-        }
+        Cue::Answer { start_beat, end_beat }
     }
 
     fn interrupt_unless_over_player(&mut self, settings: &PhraseSettings) -> Cue {
@@ -213,10 +205,7 @@ pub struct Sustain {
 
 impl Default for Sustain {
     fn default() -> Self {
-        Self {
-            down: false,
-            held_by_pedal: [false; 128],
-        }
+        Self { down: false, held_by_pedal: [false; 128] }
     }
 }
 
@@ -256,11 +245,8 @@ pub fn next_grid_beat(beat: f64) -> f64 {
 mod tests {
     use super::*;
 
-    const SETTINGS: PhraseSettings = PhraseSettings {
-        response_gap_beats: 1.0,
-        answer_length_beats: 8.0,
-        answer_over_player: false,
-    };
+    const SETTINGS: PhraseSettings =
+        PhraseSettings { response_gap_beats: 1.0, answer_length_beats: 8.0, answer_over_player: false };
 
     /// Plays middle C from `start` to `end` beats.
     fn play(phrase: &mut Phrase, start: f64, end: f64) -> Cue {
@@ -274,26 +260,12 @@ mod tests {
         let mut phrase = Phrase::default();
         play(&mut phrase, 0.0, 0.5);
         play(&mut phrase, 1.0, 2.25);
-        assert_eq!(
-            phrase.advance(2.5, &SETTINGS),
-            Cue::Nothing,
-            "the gap has not nearly passed"
-        );
+        assert_eq!(phrase.advance(2.5, &SETTINGS), Cue::Nothing, "the gap has not nearly passed");
         // Gap ends at 3.25; requested from 2.75 on, starting on beat 4.
-        assert_eq!(
-            phrase.advance(2.8, &SETTINGS),
-            Cue::Answer {
-                start_beat: 4.0,
-                end_beat: 12.0
-            }
-        );
+        assert_eq!(phrase.advance(2.8, &SETTINGS), Cue::Answer { start_beat: 4.0, end_beat: 12.0 });
         assert_eq!(phrase.advance(11.9, &SETTINGS), Cue::Nothing);
         assert_eq!(phrase.advance(12.0, &SETTINGS), Cue::Finished);
-        assert_eq!(
-            phrase.advance(40.0, &SETTINGS),
-            Cue::Nothing,
-            "no second answer without new playing"
-        );
+        assert_eq!(phrase.advance(40.0, &SETTINGS), Cue::Nothing, "no second answer without new playing");
     }
 
     #[test]
@@ -315,19 +287,9 @@ mod tests {
         assert_eq!(phrase.advance(10.0, &SETTINGS), Cue::Nothing);
         phrase.pedal(true, 10.0);
         phrase.key_up(0, 60, 10.5);
-        assert_eq!(
-            phrase.advance(20.0, &SETTINGS),
-            Cue::Nothing,
-            "the pedal holds the phrase open"
-        );
+        assert_eq!(phrase.advance(20.0, &SETTINGS), Cue::Nothing, "the pedal holds the phrase open");
         phrase.pedal(false, 20.0);
-        assert_eq!(
-            phrase.advance(21.0, &SETTINGS),
-            Cue::Answer {
-                start_beat: 21.0,
-                end_beat: 29.0
-            }
-        );
+        assert_eq!(phrase.advance(21.0, &SETTINGS), Cue::Answer { start_beat: 21.0, end_beat: 29.0 });
     }
 
     #[test]
@@ -338,21 +300,12 @@ mod tests {
         assert_eq!(phrase.key_down(0, 60, 5.0, &SETTINGS), Cue::Interrupt);
         assert!(!phrase.is_answering());
         phrase.key_up(0, 60, 5.5);
-        assert_eq!(
-            phrase.advance(6.5, &SETTINGS),
-            Cue::Answer {
-                start_beat: 7.0,
-                end_beat: 15.0
-            }
-        );
+        assert_eq!(phrase.advance(6.5, &SETTINGS), Cue::Answer { start_beat: 7.0, end_beat: 15.0 });
     }
 
     #[test]
     fn over_player_keeps_answering() {
-        let settings = PhraseSettings {
-            answer_over_player: true,
-            ..SETTINGS
-        };
+        let settings = PhraseSettings { answer_over_player: true, ..SETTINGS };
         let mut phrase = Phrase::default();
         phrase.key_down(0, 60, 0.0, &settings);
         phrase.key_up(0, 60, 1.0);
@@ -366,13 +319,7 @@ mod tests {
         let mut phrase = Phrase::default();
         assert_eq!(phrase.advance(3.3, &SETTINGS), Cue::Nothing);
         phrase.request_continue();
-        assert_eq!(
-            phrase.advance(3.3, &SETTINGS),
-            Cue::Answer {
-                start_beat: 4.0,
-                end_beat: 12.0
-            }
-        );
+        assert_eq!(phrase.advance(3.3, &SETTINGS), Cue::Answer { start_beat: 4.0, end_beat: 12.0 });
     }
 
     #[test]
@@ -395,11 +342,7 @@ mod tests {
         sustain.key_down(64);
         let mut ended = vec![];
         sustain.pedal(false, |key| ended.push(key));
-        assert_eq!(
-            ended,
-            vec![62],
-            "64 was struck again, so only 62 ends with the pedal"
-        );
+        assert_eq!(ended, vec![62], "64 was struck again, so only 62 ends with the pedal");
     }
 
     /// Failed before the fix: a counter of held keys never came back to zero after a
@@ -411,20 +354,10 @@ mod tests {
         phrase.key_down(0, 60, 0.5, &SETTINGS);
         phrase.key_down(1, 60, 0.5, &SETTINGS);
         phrase.key_up(0, 60, 1.0);
-        assert_eq!(
-            phrase.advance(5.0, &SETTINGS),
-            Cue::Nothing,
-            "channel 2 still holds its key"
-        );
+        assert_eq!(phrase.advance(5.0, &SETTINGS), Cue::Nothing, "channel 2 still holds its key");
         phrase.key_up(1, 60, 5.0);
         phrase.key_up(1, 60, 5.0);
-        assert_eq!(
-            phrase.advance(6.0, &SETTINGS),
-            Cue::Answer {
-                start_beat: 6.0,
-                end_beat: 14.0
-            }
-        );
+        assert_eq!(phrase.advance(6.0, &SETTINGS), Cue::Answer { start_beat: 6.0, end_beat: 14.0 });
     }
 
     #[test]
@@ -434,16 +367,9 @@ mod tests {
         assert!(matches!(phrase.advance(2.0, &SETTINGS), Cue::Answer { .. }));
         phrase.stop_answering();
         assert!(!phrase.is_answering());
-        assert_eq!(
-            phrase.advance(20.0, &SETTINGS),
-            Cue::Nothing,
-            "nothing new to answer"
-        );
+        assert_eq!(phrase.advance(20.0, &SETTINGS), Cue::Nothing, "nothing new to answer");
         play(&mut phrase, 20.0, 21.0);
-        assert!(matches!(
-            phrase.advance(22.0, &SETTINGS),
-            Cue::Answer { .. }
-        ));
+        assert!(matches!(phrase.advance(22.0, &SETTINGS), Cue::Answer { .. }));
     }
 
     #[test]

@@ -151,17 +151,12 @@ impl Preset {
     /// The preset as a plugin state: its parameters and no fields, so loading it leaves the
     /// model alone. No version: a preset fits every version with these parameter ids.
     pub fn state(&self) -> PluginState {
-        PluginState {
-            version: String::new(),
-            params: self.values(),
-            fields: BTreeMap::new(),
-        }
+        PluginState { version: String::new(), params: self.values(), fields: BTreeMap::new() }
     }
 
     /// The preset file's contents: the state as pretty JSON with a final newline.
     pub fn file_contents(&self) -> String {
-        let json =
-            serde_json::to_string_pretty(&self.state()).expect("a preset state is plain JSON");
+        let json = serde_json::to_string_pretty(&self.state()).expect("a preset state is plain JSON");
         format!("{json}\n")
     }
 
@@ -171,14 +166,9 @@ impl Preset {
         self.values()
             .into_iter()
             .map(|(id, value)| {
-                let (_, param, _) = by_id
-                    .iter()
-                    .find(|(known, _, _)| *known == id)
-                    .expect("a preset names only known parameters");
+                let (_, param, _) = by_id.iter().find(|(known, _, _)| *known == id).expect("a preset names only known parameters");
                 // SAFETY: `param` points into `params`, alive for this call.
-                (*param, unsafe {
-                    param.preview_normalized(plain_of(&value))
-                })
+                (*param, unsafe { param.preview_normalized(plain_of(&value)) })
             })
             .collect()
     }
@@ -210,25 +200,13 @@ mod tests {
         for preset in FACTORY_PRESETS {
             let path = folder.join(format!("{}.json", preset.file_stem));
             if bless {
-                std::fs::write(&path, preset.file_contents())
-                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                std::fs::write(&path, preset.file_contents()).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             }
-            let committed = std::fs::read_to_string(&path)
-                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-            assert_eq!(
-                committed,
-                preset.file_contents(),
-                "{} differs from the table: rerun with {BLESS_VARIABLE}=1",
-                path.display()
-            );
+            let committed = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            assert_eq!(committed, preset.file_contents(), "{} differs from the table: rerun with {BLESS_VARIABLE}=1", path.display());
         }
         let files = std::fs::read_dir(&folder).unwrap().count();
-        assert_eq!(
-            files,
-            FACTORY_PRESETS.len(),
-            "{}: a file no preset generates",
-            folder.display()
-        );
+        assert_eq!(files, FACTORY_PRESETS.len(), "{}: a file no preset generates", folder.display());
     }
 
     #[test]
@@ -237,28 +215,11 @@ mod tests {
         for preset in FACTORY_PRESETS {
             let mut clamped = preset.state();
             params.clamp_state_to_ranges(&mut clamped);
-            assert_eq!(
-                format!("{:?}", clamped.params),
-                format!("{:?}", preset.values()),
-                "{}: out of range",
-                preset.name
-            );
-            assert_eq!(
-                preset.normalized_settings(&params).len(),
-                preset.values().len(),
-                "{}",
-                preset.name
-            );
-            assert!(
-                preset.pitch_low < preset.pitch_high,
-                "{}: the range is in order",
-                preset.name
-            );
+            assert_eq!(format!("{:?}", clamped.params), format!("{:?}", preset.values()), "{}: out of range", preset.name);
+            assert_eq!(preset.normalized_settings(&params).len(), preset.values().len(), "{}", preset.name);
+            assert!(preset.pitch_low < preset.pitch_high, "{}: the range is in order", preset.name);
         }
-        let mut names: Vec<_> = FACTORY_PRESETS
-            .iter()
-            .map(|preset| preset.file_stem)
-            .collect();
+        let mut names: Vec<_> = FACTORY_PRESETS.iter().map(|preset| preset.file_stem).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), FACTORY_PRESETS.len(), "file names are unique");

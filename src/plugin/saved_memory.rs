@@ -49,10 +49,7 @@ pub fn decode(text: &str) -> Result<Vec<Token>, SavedMemoryError> {
         return Err(SavedMemoryError::PartToken(text.len()));
     }
     let bytes = hex::decode(text)?;
-    Ok(bytes
-        .chunks_exact(2)
-        .map(|pair| Token::from_be_bytes([pair[0], pair[1]]))
-        .collect())
+    Ok(bytes.chunks_exact(2).map(|pair| Token::from_be_bytes([pair[0], pair[1]])).collect())
 }
 
 #[cfg(test)]
@@ -72,14 +69,8 @@ mod tests {
     #[test]
     fn oversized_partial_or_non_hex_text_is_refused_naming_the_problem() {
         let oversized = "0".repeat(MAX_SAVED_MEMORY_CHARS + HEX_DIGITS_PER_TOKEN);
-        assert_eq!(
-            decode(&oversized),
-            Err(SavedMemoryError::TooLong(oversized.len()))
-        );
-        assert!(
-            decode(&"0".repeat(MAX_SAVED_MEMORY_CHARS)).is_ok(),
-            "a full memory fits"
-        );
+        assert_eq!(decode(&oversized), Err(SavedMemoryError::TooLong(oversized.len())));
+        assert!(decode(&"0".repeat(MAX_SAVED_MEMORY_CHARS)).is_ok(), "a full memory fits");
         assert_eq!(decode("00010"), Err(SavedMemoryError::PartToken(5)));
         let error = decode("00zz").unwrap_err().to_string();
         assert!(error.contains("not hex") && error.contains('z'), "{error}");

@@ -70,9 +70,7 @@ impl BlockTime {
 
     /// The model's tick at a sample offset.
     pub fn stream_tick_at(&self, offset: usize) -> u64 {
-        crate::tokens::beats_to_ticks(
-            self.stream_start_beats + offset as f64 * self.beats_per_sample,
-        )
+        crate::tokens::beats_to_ticks(self.stream_start_beats + offset as f64 * self.beats_per_sample)
     }
 
     /// The model's tick at a song beat (within or after this block).
@@ -104,17 +102,8 @@ impl Clock {
     /// is the clock whenever the host is stopped or gives no position. Every value from the
     /// host is bounded first (see [`usable_tempo`], [`usable_position`], [`usable_sample_rate`]),
     /// so the ticks derived from a block stay finite and move by bounded steps.
-    pub fn begin_block(
-        &mut self,
-        host: HostTime,
-        fallback_tempo_bpm: f64,
-        sample_rate: f64,
-        samples: usize,
-    ) -> BlockTime {
-        let host_position = host
-            .position_beats
-            .filter(|_| host.playing)
-            .and_then(usable_position);
+    pub fn begin_block(&mut self, host: HostTime, fallback_tempo_bpm: f64, sample_rate: f64, samples: usize) -> BlockTime {
+        let host_position = host.position_beats.filter(|_| host.playing).and_then(usable_position);
         let fallback_tempo_bpm = usable_tempo(fallback_tempo_bpm).unwrap_or(FALLBACK_TEMPO_BPM);
         let tempo_bpm = match (host_position, host.tempo_bpm.and_then(usable_tempo)) {
             (Some(_), Some(tempo)) => tempo,
@@ -123,8 +112,7 @@ impl Clock {
         let sample_rate = usable_sample_rate(sample_rate);
         let (song_start_beats, discontinuity) = match host_position {
             Some(position) => {
-                let jumped = !self.followed_host
-                    || (position - self.song_beats).abs() > JUMP_TOLERANCE_BEATS;
+                let jumped = !self.followed_host || (position - self.song_beats).abs() > JUMP_TOLERANCE_BEATS;
                 (position, jumped)
             }
             None => (self.song_beats, self.followed_host),
@@ -166,11 +154,7 @@ fn usable_sample_rate(sample_rate_hz: f64) -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerMessage {
     /// A key event of answer `answer_id` at model tick `tick`.
-    Note {
-        answer_id: u64,
-        tick: u64,
-        key: KeyEvent,
-    },
+    Note { answer_id: u64, tick: u64, key: KeyEvent },
     /// Answer `answer_id` has no more notes.
     Done { answer_id: u64 },
 }
@@ -226,12 +210,7 @@ pub struct AnswerPlayback {
 
 impl Default for AnswerPlayback {
     fn default() -> Self {
-        Self {
-            window: None,
-            held: None,
-            all_received: false,
-            sounding: [false; KEY_COUNT],
-        }
+        Self { window: None, held: None, all_received: false, sounding: [false; KEY_COUNT] }
     }
 }
 
@@ -248,10 +227,7 @@ impl AnswerPlayback {
 
     /// Starts playing a new answer (the previous one must have been stopped).
     pub fn start(&mut self, window: AnswerWindow) {
-        debug_assert!(
-            self.sounding.iter().all(|&on| !on),
-            "stop() the previous answer first"
-        );
+        debug_assert!(self.sounding.iter().all(|&on| !on), "stop() the previous answer first");
         self.window = Some(window);
         self.held = None;
         self.all_received = false;
@@ -280,21 +256,14 @@ impl AnswerPlayback {
     /// The next answer event due in this block at or before sample `until` (so the caller
     /// can interleave other events in time order). A note-on for a key already sounding first
     /// yields its note-off; note-offs for keys not sounding are dropped.
-    pub fn next_due(
-        &mut self,
-        block: &BlockTime,
-        source: &mut impl AnswerSource,
-        until: u32,
-    ) -> Option<DueNote> {
+    pub fn next_due(&mut self, block: &BlockTime, source: &mut impl AnswerSource, until: u32) -> Option<DueNote> {
         loop {
             let window = self.window?;
             let (tick, key) = match self.held.take() {
                 Some(event) => event,
                 None => self.receive(window, source)?,
             };
-            let offset = block
-                .offset_of_song_beat(window.song_beat_of_tick(tick))
-                .filter(|&offset| offset <= until);
+            let offset = block.offset_of_song_beat(window.song_beat_of_tick(tick)).filter(|&offset| offset <= until);
             let Some(offset) = offset else {
                 self.held = Some((tick, key));
                 return None;
@@ -309,9 +278,7 @@ impl AnswerPlayback {
                     self.sounding[pitch as usize] = true;
                     key
                 }
-                KeyEvent::Off { pitch } if !std::mem::take(&mut self.sounding[pitch as usize]) => {
-                    continue
-                }
+                KeyEvent::Off { pitch } if !std::mem::take(&mut self.sounding[pitch as usize]) => continue,
                 KeyEvent::Off { .. } => key,
             };
             return Some(DueNote { offset, tick, key });
@@ -319,21 +286,11 @@ impl AnswerPlayback {
     }
 
     /// The next note of the current answer from the worker, skipping stale answers.
-    fn receive(
-        &mut self,
-        window: AnswerWindow,
-        source: &mut impl AnswerSource,
-    ) -> Option<(u64, KeyEvent)> {
+    fn receive(&mut self, window: AnswerWindow, source: &mut impl AnswerSource) -> Option<(u64, KeyEvent)> {
         while !self.all_received {
             match source.poll()? {
-                AnswerMessage::Note {
-                    answer_id,
-                    tick,
-                    key,
-                } if answer_id == window.answer_id => return Some((tick, key)),
-                AnswerMessage::Done { answer_id } if answer_id == window.answer_id => {
-                    self.all_received = true
-                }
+                AnswerMessage::Note { answer_id, tick, key } if answer_id == window.answer_id => return Some((tick, key)),
+                AnswerMessage::Done { answer_id } if answer_id == window.answer_id => self.all_received = true,
                 _ => {}
             }
         }
@@ -383,39 +340,20 @@ pub struct HostNotes {
 
 impl Default for HostNotes {
     fn default() -> Self {
-        Self {
-            holders: [[0; KEY_COUNT]; CHANNEL_COUNT],
-            owed_offs: [[false; KEY_COUNT]; CHANNEL_COUNT],
-            any_owed: false,
-        }
+        Self { holders: [[0; KEY_COUNT]; CHANNEL_COUNT], owed_offs: [[false; KEY_COUNT]; CHANNEL_COUNT], any_owed: false }
     }
 }
 
 impl HostNotes {
     /// `source` strikes `key` on `channel`; returns whether it now holds the note (false: the
     /// host refused the note-on, or the owed note-off that must precede it).
-    pub fn note_on(
-        &mut self,
-        source: NoteSource,
-        channel: u8,
-        key: u8,
-        velocity: u8,
-        mut send: impl FnMut(u8, KeyEvent) -> bool,
-    ) -> bool {
+    pub fn note_on(&mut self, source: NoteSource, channel: u8, key: u8, velocity: u8, mut send: impl FnMut(u8, KeyEvent) -> bool) -> bool {
         let (c, k) = slot(channel, key);
         if self.owed_offs[c][k] && !send(channel, KeyEvent::Off { pitch: key }) {
             return false;
         }
         self.owed_offs[c][k] = false;
-        if self.holders[c][k] == 0
-            && !send(
-                channel,
-                KeyEvent::On {
-                    pitch: key,
-                    velocity,
-                },
-            )
-        {
+        if self.holders[c][k] == 0 && !send(channel, KeyEvent::On { pitch: key, velocity }) {
             return false;
         }
         self.holders[c][k] |= source.bit();
@@ -424,13 +362,7 @@ impl HostNotes {
 
     /// `source` lets go of `key` on `channel`; returns whether it held it. The note-off goes
     /// out (or is owed) once no source holds the note.
-    pub fn note_off(
-        &mut self,
-        source: NoteSource,
-        channel: u8,
-        key: u8,
-        mut send: impl FnMut(u8, KeyEvent) -> bool,
-    ) -> bool {
+    pub fn note_off(&mut self, source: NoteSource, channel: u8, key: u8, mut send: impl FnMut(u8, KeyEvent) -> bool) -> bool {
         let (c, k) = slot(channel, key);
         if self.holders[c][k] & source.bit() == 0 {
             return false;
@@ -450,11 +382,7 @@ impl HostNotes {
     }
 
     /// Lets go of every note `source` holds, on every channel.
-    pub fn release_source(
-        &mut self,
-        source: NoteSource,
-        mut send: impl FnMut(u8, KeyEvent) -> bool,
-    ) {
+    pub fn release_source(&mut self, source: NoteSource, mut send: impl FnMut(u8, KeyEvent) -> bool) {
         for channel in 0..CHANNEL_COUNT as u8 {
             for key in 0..KEY_COUNT as u8 {
                 self.note_off(source, channel, key, &mut send);
@@ -465,12 +393,7 @@ impl HostNotes {
     /// The plugin was reset or deactivated, where no event can be sent: every note on is ended
     /// and its note-off owed until the next block.
     pub fn owe_every_off(&mut self) {
-        for (holders, owed) in self
-            .holders
-            .iter_mut()
-            .flatten()
-            .zip(self.owed_offs.iter_mut().flatten())
-        {
+        for (holders, owed) in self.holders.iter_mut().flatten().zip(self.owed_offs.iter_mut().flatten()) {
             if std::mem::take(holders) != 0 {
                 *owed = true;
                 self.any_owed = true;
@@ -516,11 +439,7 @@ mod tests {
     const SAMPLE_RATE: f64 = 48_000.0;
 
     fn playing_at(position_beats: f64) -> HostTime {
-        HostTime {
-            playing: true,
-            tempo_bpm: Some(120.0),
-            position_beats: Some(position_beats),
-        }
+        HostTime { playing: true, tempo_bpm: Some(120.0), position_beats: Some(position_beats) }
     }
 
     #[test]
@@ -535,21 +454,11 @@ mod tests {
         assert_eq!(second.stream_start_beats, 1.0);
         let looped = clock.begin_block(playing_at(0.0), 90.0, SAMPLE_RATE, 24_000);
         assert!(looped.discontinuity, "a loop back is a jump");
-        assert_eq!(
-            looped.stream_start_beats, 2.0,
-            "the model's time never goes back"
-        );
+        assert_eq!(looped.stream_start_beats, 2.0, "the model's time never goes back");
         let stopped = clock.begin_block(HostTime::default(), 90.0, SAMPLE_RATE, 32_000);
         assert!(stopped.discontinuity);
-        assert_eq!(
-            stopped.song_start_beats, 1.0,
-            "the free clock carries on from the host's last position"
-        );
-        assert_eq!(
-            stopped.beats_per_sample,
-            1.5 / SAMPLE_RATE,
-            "the tempo parameter is the clock"
-        );
+        assert_eq!(stopped.song_start_beats, 1.0, "the free clock carries on from the host's last position");
+        assert_eq!(stopped.beats_per_sample, 1.5 / SAMPLE_RATE, "the tempo parameter is the clock");
         let still_stopped = clock.begin_block(HostTime::default(), 90.0, SAMPLE_RATE, 32_000);
         assert!(!still_stopped.discontinuity);
         assert_eq!(still_stopped.song_start_beats, 2.0);
@@ -558,53 +467,19 @@ mod tests {
     /// Fails before the bounds: an infinite tempo made infinite ticks (saturated to u64::MAX).
     #[test]
     fn a_nonsense_host_tempo_falls_back_to_the_tempo_parameter() {
-        for tempo in [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            0.0,
-            -120.0,
-            5.0,
-            1.0e6,
-        ] {
+        for tempo in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -120.0, 5.0, 1.0e6] {
             let mut clock = Clock::default();
-            let host = HostTime {
-                tempo_bpm: Some(tempo),
-                ..playing_at(4.0)
-            };
+            let host = HostTime { tempo_bpm: Some(tempo), ..playing_at(4.0) };
             let block = clock.begin_block(host, 90.0, SAMPLE_RATE, 48_000);
-            assert_eq!(
-                block.beats_per_sample,
-                1.5 / SAMPLE_RATE,
-                "host tempo {tempo}"
-            );
+            assert_eq!(block.beats_per_sample, 1.5 / SAMPLE_RATE, "host tempo {tempo}");
             assert_eq!(block.stream_tick_at(48_000), 36, "host tempo {tempo}");
         }
         let mut clock = Clock::default();
-        let host = HostTime {
-            tempo_bpm: Some(f64::NAN),
-            ..playing_at(4.0)
-        };
+        let host = HostTime { tempo_bpm: Some(f64::NAN), ..playing_at(4.0) };
         let block = clock.begin_block(host, f64::NAN, SAMPLE_RATE, 48_000);
-        assert_eq!(
-            block.beats_per_sample,
-            2.0 / SAMPLE_RATE,
-            "an unusable parameter too: 120 BPM"
-        );
-        let extreme = clock.begin_block(
-            HostTime {
-                tempo_bpm: Some(1000.0),
-                ..playing_at(6.0)
-            },
-            90.0,
-            SAMPLE_RATE,
-            6,
-        );
-        assert_eq!(
-            extreme.beats_per_sample,
-            1000.0 / 60.0 / SAMPLE_RATE,
-            "1000 BPM is still music"
-        );
+        assert_eq!(block.beats_per_sample, 2.0 / SAMPLE_RATE, "an unusable parameter too: 120 BPM");
+        let extreme = clock.begin_block(HostTime { tempo_bpm: Some(1000.0), ..playing_at(6.0) }, 90.0, SAMPLE_RATE, 6);
+        assert_eq!(extreme.beats_per_sample, 1000.0 / 60.0 / SAMPLE_RATE, "1000 BPM is still music");
     }
 
     #[test]
@@ -613,15 +488,9 @@ mod tests {
             let mut clock = Clock::default();
             clock.begin_block(playing_at(4.0), 90.0, SAMPLE_RATE, 24_000);
             let block = clock.begin_block(playing_at(position), 90.0, SAMPLE_RATE, 24_000);
-            assert_eq!(
-                block.song_start_beats, 5.0,
-                "position {position}: the free clock carries on"
-            );
+            assert_eq!(block.song_start_beats, 5.0, "position {position}: the free clock carries on");
             assert!(block.discontinuity, "leaving the host's timeline is a jump");
-            assert_eq!(
-                block.stream_tick_at_song_beat(6.0),
-                2 * TICKS_PER_BEAT as u64
-            );
+            assert_eq!(block.stream_tick_at_song_beat(6.0), 2 * TICKS_PER_BEAT as u64);
         }
     }
 
@@ -632,134 +501,50 @@ mod tests {
             block.stream_tick_at(48_000)
         };
         assert_eq!(ticks_of_a_block(f64::NAN), 48, "NaN: 48 kHz");
-        assert_eq!(
-            ticks_of_a_block(0.0),
-            48 * 48,
-            "zero: the lowest rate, 1 kHz"
-        );
-        assert_eq!(
-            ticks_of_a_block(f64::INFINITY),
-            2,
-            "infinite: the highest rate, 1.536 MHz (1.5 ticks)"
-        );
+        assert_eq!(ticks_of_a_block(0.0), 48 * 48, "zero: the lowest rate, 1 kHz");
+        assert_eq!(ticks_of_a_block(f64::INFINITY), 2, "infinite: the highest rate, 1.536 MHz (1.5 ticks)");
     }
 
     #[test]
     fn beats_map_to_offsets_within_the_block() {
-        let block = BlockTime {
-            song_start_beats: 10.0,
-            stream_start_beats: 2.0,
-            beats_per_sample: 0.01,
-            samples: 64,
-            discontinuity: false,
-        };
+        let block = BlockTime { song_start_beats: 10.0, stream_start_beats: 2.0, beats_per_sample: 0.01, samples: 64, discontinuity: false };
         assert_eq!(block.offset_of_song_beat(10.2), Some(20));
-        assert_eq!(
-            block.offset_of_song_beat(9.0),
-            Some(0),
-            "late notes play at once"
-        );
+        assert_eq!(block.offset_of_song_beat(9.0), Some(0), "late notes play at once");
         assert_eq!(block.offset_of_song_beat(10.64), None);
-        assert_eq!(
-            block.stream_tick_at_song_beat(11.0),
-            3 * TICKS_PER_BEAT as u64
-        );
+        assert_eq!(block.stream_tick_at_song_beat(11.0), 3 * TICKS_PER_BEAT as u64);
     }
 
     fn on(answer_id: u64, tick: u64, pitch: u8) -> AnswerMessage {
-        AnswerMessage::Note {
-            answer_id,
-            tick,
-            key: KeyEvent::On {
-                pitch,
-                velocity: 90,
-            },
-        }
+        AnswerMessage::Note { answer_id, tick, key: KeyEvent::On { pitch, velocity: 90 } }
     }
 
     fn off(answer_id: u64, tick: u64, pitch: u8) -> AnswerMessage {
-        AnswerMessage::Note {
-            answer_id,
-            tick,
-            key: KeyEvent::Off { pitch },
-        }
+        AnswerMessage::Note { answer_id, tick, key: KeyEvent::Off { pitch } }
     }
 
     /// Blocks of one beat (24 samples of 1/24 beat), starting at song beat 8.
     fn beat_block(index: usize) -> BlockTime {
         let beats_per_sample = 1.0 / 24.0;
-        BlockTime {
-            song_start_beats: 8.0 + index as f64,
-            stream_start_beats: 0.0,
-            beats_per_sample,
-            samples: 24,
-            discontinuity: false,
-        }
+        BlockTime { song_start_beats: 8.0 + index as f64, stream_start_beats: 0.0, beats_per_sample, samples: 24, discontinuity: false }
     }
 
     /// Every event due up to sample `until`, as (offset, key).
-    fn drain(
-        playback: &mut AnswerPlayback,
-        block: &BlockTime,
-        source: &mut VecDeque<AnswerMessage>,
-        until: u32,
-    ) -> Vec<(u32, KeyEvent)> {
-        std::iter::from_fn(|| playback.next_due(block, source, until))
-            .map(|due| (due.offset, due.key))
-            .collect()
+    fn drain(playback: &mut AnswerPlayback, block: &BlockTime, source: &mut VecDeque<AnswerMessage>, until: u32) -> Vec<(u32, KeyEvent)> {
+        std::iter::from_fn(|| playback.next_due(block, source, until)).map(|due| (due.offset, due.key)).collect()
     }
 
     #[test]
     fn answer_notes_land_on_their_beats_and_stale_ones_are_dropped() {
         let mut playback = AnswerPlayback::default();
-        playback.start(AnswerWindow {
-            answer_id: 2,
-            start_tick: 100,
-            start_song_beat: 9.0,
-        });
-        let mut source: VecDeque<AnswerMessage> = [
-            on(1, 100, 50),
-            on(2, 100, 60),
-            off(2, 112, 60),
-            on(2, 124, 62),
-            AnswerMessage::Done { answer_id: 2 },
-        ]
-        .into();
-        assert_eq!(
-            playback.next_due(&beat_block(0), &mut source, u32::MAX),
-            None,
-            "the answer starts on beat 9"
-        );
-        assert_eq!(
-            drain(&mut playback, &beat_block(1), &mut source, 11),
-            vec![(
-                0,
-                KeyEvent::On {
-                    pitch: 60,
-                    velocity: 90
-                }
-            )]
-        );
-        assert_eq!(
-            drain(&mut playback, &beat_block(1), &mut source, u32::MAX),
-            vec![(12, KeyEvent::Off { pitch: 60 })]
-        );
+        playback.start(AnswerWindow { answer_id: 2, start_tick: 100, start_song_beat: 9.0 });
+        let mut source: VecDeque<AnswerMessage> =
+            [on(1, 100, 50), on(2, 100, 60), off(2, 112, 60), on(2, 124, 62), AnswerMessage::Done { answer_id: 2 }].into();
+        assert_eq!(playback.next_due(&beat_block(0), &mut source, u32::MAX), None, "the answer starts on beat 9");
+        assert_eq!(drain(&mut playback, &beat_block(1), &mut source, 11), vec![(0, KeyEvent::On { pitch: 60, velocity: 90 })]);
+        assert_eq!(drain(&mut playback, &beat_block(1), &mut source, u32::MAX), vec![(12, KeyEvent::Off { pitch: 60 })]);
         let next = playback.next_due(&beat_block(2), &mut source, u32::MAX);
-        assert_eq!(
-            next,
-            Some(DueNote {
-                offset: 0,
-                tick: 124,
-                key: KeyEvent::On {
-                    pitch: 62,
-                    velocity: 90
-                }
-            })
-        );
-        assert_eq!(
-            playback.next_due(&beat_block(2), &mut source, u32::MAX),
-            None
-        );
+        assert_eq!(next, Some(DueNote { offset: 0, tick: 124, key: KeyEvent::On { pitch: 62, velocity: 90 } }));
+        assert_eq!(playback.next_due(&beat_block(2), &mut source, u32::MAX), None);
         assert!(playback.all_received());
         let mut released = vec![];
         playback.stop(|pitch| released.push(pitch));
@@ -770,30 +555,13 @@ mod tests {
     #[test]
     fn a_restrike_gets_its_off_first_and_stray_offs_are_dropped() {
         let mut playback = AnswerPlayback::default();
-        playback.start(AnswerWindow {
-            answer_id: 1,
-            start_tick: 0,
-            start_song_beat: 8.0,
-        });
-        let mut source: VecDeque<AnswerMessage> =
-            [on(1, 0, 60), off(1, 1, 61), on(1, 2, 60), off(1, 3, 60)].into();
+        playback.start(AnswerWindow { answer_id: 1, start_tick: 0, start_song_beat: 8.0 });
+        let mut source: VecDeque<AnswerMessage> = [on(1, 0, 60), off(1, 1, 61), on(1, 2, 60), off(1, 3, 60)].into();
         let due = drain(&mut playback, &beat_block(0), &mut source, u32::MAX);
         let expected = [
-            (
-                0,
-                KeyEvent::On {
-                    pitch: 60,
-                    velocity: 90,
-                },
-            ),
+            (0, KeyEvent::On { pitch: 60, velocity: 90 }),
             (2, KeyEvent::Off { pitch: 60 }),
-            (
-                2,
-                KeyEvent::On {
-                    pitch: 60,
-                    velocity: 90,
-                },
-            ),
+            (2, KeyEvent::On { pitch: 60, velocity: 90 }),
             (3, KeyEvent::Off { pitch: 60 }),
         ];
         assert_eq!(due, expected);
@@ -811,10 +579,7 @@ mod tests {
         false
     }
 
-    const ON_60: KeyEvent = KeyEvent::On {
-        pitch: 60,
-        velocity: 90,
-    };
+    const ON_60: KeyEvent = KeyEvent::On { pitch: 60, velocity: 90 };
     const OFF_60: KeyEvent = KeyEvent::Off { pitch: 60 };
 
     /// Failed before the fix: a reset forgot the sounding notes without their note-offs.
@@ -824,14 +589,8 @@ mod tests {
         notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
         notes.note_on(NoteSource::Thru, 9, 38, 90, taking(&mut log));
         notes.owe_every_off();
-        assert!(
-            !notes.holds(NoteSource::Answer, 0, 60),
-            "the reset ended the note"
-        );
-        assert!(
-            !notes.note_off(NoteSource::Thru, 9, 38, taking(&mut log)),
-            "the player's late off is not passed on twice"
-        );
+        assert!(!notes.holds(NoteSource::Answer, 0, 60), "the reset ended the note");
+        assert!(!notes.note_off(NoteSource::Thru, 9, 38, taking(&mut log)), "the player's late off is not passed on twice");
         log.clear();
         notes.pay_owed_offs(taking(&mut log));
         assert_eq!(log, vec![(0, OFF_60), (9, KeyEvent::Off { pitch: 38 })]);
@@ -843,33 +602,19 @@ mod tests {
     fn a_refused_off_stays_owed_and_a_refused_on_is_not_on() {
         let (mut notes, mut log) = (HostNotes::default(), vec![]);
         assert!(!notes.note_on(NoteSource::Answer, 0, 61, 90, refusing));
-        assert!(
-            !notes.holds(NoteSource::Answer, 0, 61),
-            "a refused on is not on"
-        );
-        assert!(
-            !notes.note_off(NoteSource::Answer, 0, 61, taking(&mut log)),
-            "so it gets no off"
-        );
+        assert!(!notes.holds(NoteSource::Answer, 0, 61), "a refused on is not on");
+        assert!(!notes.note_off(NoteSource::Answer, 0, 61, taking(&mut log)), "so it gets no off");
         notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
         assert!(notes.note_off(NoteSource::Answer, 0, 60, refusing));
         notes.pay_owed_offs(refusing);
         log.clear();
         notes.pay_owed_offs(taking(&mut log));
-        assert_eq!(
-            log,
-            vec![(0, OFF_60)],
-            "the off is retried until the host takes it"
-        );
+        assert_eq!(log, vec![(0, OFF_60)], "the off is retried until the host takes it");
         notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
         notes.note_off(NoteSource::Answer, 0, 60, refusing);
         log.clear();
         notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
-        assert_eq!(
-            log,
-            vec![(0, OFF_60), (0, ON_60)],
-            "a new strike pays the owed off first"
-        );
+        assert_eq!(log, vec![(0, OFF_60), (0, ON_60)], "a new strike pays the owed off first");
     }
 
     /// Failed before the fix: the answer's note-off ended the note the player still held.
@@ -879,11 +624,7 @@ mod tests {
         notes.note_on(NoteSource::Thru, 0, 60, 90, taking(&mut log));
         notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
         notes.note_off(NoteSource::Answer, 0, 60, taking(&mut log));
-        assert_eq!(
-            log,
-            vec![(0, ON_60)],
-            "one note at the host, still held by the player"
-        );
+        assert_eq!(log, vec![(0, ON_60)], "one note at the host, still held by the player");
         notes.note_on(NoteSource::Answer, 0, 60, 90, taking(&mut log));
         notes.note_off(NoteSource::Thru, 0, 60, taking(&mut log));
         assert_eq!(log, vec![(0, ON_60)], "the answer now holds it");
@@ -898,21 +639,11 @@ mod tests {
     #[test]
     fn a_refused_answer_note_is_not_sounding() {
         let mut playback = AnswerPlayback::default();
-        playback.start(AnswerWindow {
-            answer_id: 1,
-            start_tick: 0,
-            start_song_beat: 8.0,
-        });
+        playback.start(AnswerWindow { answer_id: 1, start_tick: 0, start_song_beat: 8.0 });
         let mut source: VecDeque<AnswerMessage> = [on(1, 0, 60), off(1, 3, 60)].into();
-        let due = playback
-            .next_due(&beat_block(0), &mut source, u32::MAX)
-            .unwrap();
+        let due = playback.next_due(&beat_block(0), &mut source, u32::MAX).unwrap();
         playback.refused(due);
-        assert_eq!(
-            playback.next_due(&beat_block(0), &mut source, u32::MAX),
-            None,
-            "its off is dropped"
-        );
+        assert_eq!(playback.next_due(&beat_block(0), &mut source, u32::MAX), None, "its off is dropped");
         playback.stop(|pitch| panic!("{pitch} never sounded"));
     }
 }

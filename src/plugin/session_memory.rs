@@ -66,10 +66,7 @@ impl SessionMemory {
 
     /// How many notes (note-ons) the memory holds.
     pub fn notes_held(&self) -> usize {
-        self.memory
-            .learned_tokens()
-            .filter(|&token| matches!(Event::from_token(token), Some(Event::NoteOn(_))))
-            .count()
+        self.memory.learned_tokens().filter(|&token| matches!(Event::from_token(token), Some(Event::NoteOn(_)))).count()
     }
 
     /// Brings the memory and the project's saved field together: a field the host changed (a
@@ -108,13 +105,7 @@ mod tests {
     fn played(memory: &mut SessionMemory) {
         for (index, pitch) in [60u8, 62, 64].into_iter().enumerate() {
             let tick = index as u64 * 12;
-            memory.learn(
-                tick,
-                KeyEvent::On {
-                    pitch,
-                    velocity: 90,
-                },
-            );
+            memory.learn(tick, KeyEvent::On { pitch, velocity: 90 });
             memory.learn(tick + 6, KeyEvent::Off { pitch });
         }
     }
@@ -132,13 +123,7 @@ mod tests {
         let mut reopened = SessionMemory::default();
         let loaded = RwLock::new(saved.clone());
         reopened.sync_with_saved(&loaded).unwrap();
-        assert!(
-            reopened
-                .memory
-                .learned_tokens()
-                .eq(memory.memory.learned_tokens()),
-            "the same tokens come back"
-        );
+        assert!(reopened.memory.learned_tokens().eq(memory.memory.learned_tokens()), "the same tokens come back");
         assert_eq!(*loaded.read().unwrap(), saved, "and the field keeps them");
     }
 
@@ -146,11 +131,7 @@ mod tests {
     fn a_corrupt_or_oversized_saved_memory_is_refused_and_leaves_it_empty() {
         let oversized = "0000".repeat(MEMORY_CAPACITY_TOKENS + 1);
         let unknown_token = "ffff".to_string();
-        let refused = [
-            ("00zz".to_string(), "not hex"),
-            (oversized, "at most"),
-            (unknown_token, "outside the vocabulary"),
-        ];
+        let refused = [("00zz".to_string(), "not hex"), (oversized, "at most"), (unknown_token, "outside the vocabulary")];
         for (text, problem) in refused {
             let mut memory = SessionMemory::default();
             played(&mut memory);
@@ -173,9 +154,6 @@ mod tests {
         memory.sync_with_saved(&field).unwrap();
         memory.forget();
         memory.sync_with_saved(&field).unwrap();
-        assert_eq!(
-            (memory.notes_held(), field.read().unwrap().as_str()),
-            (0, "")
-        );
+        assert_eq!((memory.notes_held(), field.read().unwrap().as_str()), (0, ""));
     }
 }

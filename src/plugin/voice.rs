@@ -123,11 +123,7 @@ impl PreviewVoice {
 
     /// Releases every voice of `source` holding `key`.
     pub fn note_off(&mut self, source: NoteSource, key: u8) {
-        for voice in self
-            .voices
-            .iter_mut()
-            .filter(|voice| voice.held && voice.key == key && voice.source == source)
-        {
+        for voice in self.voices.iter_mut().filter(|voice| voice.held && voice.key == key && voice.source == source) {
             voice.held = false;
         }
     }
@@ -147,18 +143,12 @@ impl PreviewVoice {
     /// Adds the voices into `left` and `right` (same length), scaled by `volume` (0 = nothing
     /// is added, but the voices still move on in time).
     pub fn render(&mut self, left: &mut [f32], right: &mut [f32], volume: f32) {
-        for voice in self
-            .voices
-            .iter_mut()
-            .filter(|voice| voice.level > SILENT_LEVEL || !voice.attacked)
-        {
+        for voice in self.voices.iter_mut().filter(|voice| voice.level > SILENT_LEVEL || !voice.attacked) {
             if voice.peak == 0.0 {
                 continue;
             }
             for (left, right) in left.iter_mut().zip(right.iter_mut()) {
-                let sample =
-                    voice.next_sample(self.attack_step, self.decay_factor, self.release_factor)
-                        * volume;
+                let sample = voice.next_sample(self.attack_step, self.decay_factor, self.release_factor) * volume;
                 *left += sample * voice.pan_gains[0];
                 *right += sample * voice.pan_gains[1];
             }
@@ -166,16 +156,9 @@ impl PreviewVoice {
     }
 
     fn free_or_oldest_voice(&self) -> usize {
-        let free = self
-            .voices
-            .iter()
-            .position(|voice| voice.attacked && voice.level <= SILENT_LEVEL || voice.peak == 0.0);
+        let free = self.voices.iter().position(|voice| voice.attacked && voice.level <= SILENT_LEVEL || voice.peak == 0.0);
         free.unwrap_or_else(|| {
-            let oldest = self
-                .voices
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, voice)| voice.started);
+            let oldest = self.voices.iter().enumerate().min_by_key(|(_, voice)| voice.started);
             oldest.map_or(0, |(index, _)| index)
         })
     }
@@ -198,9 +181,7 @@ impl Voice {
             self.level *= decay_factor;
         }
         let phase = self.phase_cycles * TAU;
-        let tone = PARTIAL_LEVELS[0] * phase.sin()
-            + PARTIAL_LEVELS[1] * (2.0 * phase).sin()
-            + PARTIAL_LEVELS[2] * (3.0 * phase).sin();
+        let tone = PARTIAL_LEVELS[0] * phase.sin() + PARTIAL_LEVELS[1] * (2.0 * phase).sin() + PARTIAL_LEVELS[2] * (3.0 * phase).sin();
         self.phase_cycles = (self.phase_cycles + self.cycles_per_sample).fract();
         tone * self.level
     }
@@ -225,21 +206,14 @@ mod tests {
     #[test]
     fn a_note_sounds_then_fades_after_release() {
         let mut voice = PreviewVoice::new(SAMPLE_RATE);
-        assert_eq!(
-            rms(&render(&mut voice, 512, 1.0).0),
-            0.0,
-            "silent before any note"
-        );
+        assert_eq!(rms(&render(&mut voice, 512, 1.0).0), 0.0, "silent before any note");
         voice.note_on(NoteSource::Answer, 60, 100);
         let (held, _) = render(&mut voice, 4800, 1.0);
         assert!(rms(&held) > 0.02, "audible: {}", rms(&held));
         assert!(held.iter().all(|s| s.abs() < 1.0), "no clipping");
         voice.note_off(NoteSource::Answer, 60);
         render(&mut voice, 48_000, 1.0);
-        assert!(
-            rms(&render(&mut voice, 512, 1.0).0) < 1e-5,
-            "gone a second after release"
-        );
+        assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5, "gone a second after release");
     }
 
     #[test]
@@ -260,10 +234,7 @@ mod tests {
             render(&mut voice, 16, 1.0);
         }
         let keys: Vec<u8> = voice.voices.iter().map(|v| v.key).collect();
-        assert!(
-            !keys.contains(&40) && keys.contains(&(40 + VOICE_COUNT as u8 + 3)),
-            "{keys:?}"
-        );
+        assert!(!keys.contains(&40) && keys.contains(&(40 + VOICE_COUNT as u8 + 3)), "{keys:?}");
         voice.release_all();
         render(&mut voice, 48_000, 1.0);
         assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5);
@@ -278,10 +249,7 @@ mod tests {
         render(&mut voice, 480, 1.0);
         voice.note_off(NoteSource::Answer, 60);
         render(&mut voice, 48_000, 1.0);
-        assert!(
-            rms(&render(&mut voice, 512, 1.0).0) > 1e-3,
-            "the player's note still sounds"
-        );
+        assert!(rms(&render(&mut voice, 512, 1.0).0) > 1e-3, "the player's note still sounds");
         voice.note_off(NoteSource::Thru, 60);
         render(&mut voice, 48_000, 1.0);
         assert!(rms(&render(&mut voice, 512, 1.0).0) < 1e-5);

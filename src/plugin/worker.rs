@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use atomic_float::AtomicF32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use crate::bounded_file::read_regular_file;
+use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
+use crate::model::{ModelError, ModelFile};
 use super::display::SampledFeed;
 use super::heard_stream::{breaks_phrase, HeardStream};
 use super::schedule::{AnswerMessage, AnswerSource};
 use super::session_memory::SessionMemory;
-use crate::bounded_file::read_regular_file;
-use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
-use crate::model::{ModelError, ModelFile};
 use crate::style_memory::MemoryContext;
 use crate::tokens::{KeyEvent, Played, TICKS_PER_BEAT};
 
@@ -78,11 +78,7 @@ pub enum HeardFrom {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ToWorker {
     /// A key event that sounded, at a stream tick, and who played it.
-    Heard {
-        tick: u64,
-        key: KeyEvent,
-        from: HeardFrom,
-    },
+    Heard { tick: u64, key: KeyEvent, from: HeardFrom },
     /// Sample an answer.
     Answer(AnswerRequest),
     /// Forget everything heard (reactivation: the model's clock restarts at tick 0).
@@ -155,11 +151,7 @@ struct Listener {
 impl Listener {
     fn new(mut generator: Generator) -> Self {
         generator.reset();
-        Self {
-            generator,
-            stream: HeardStream::default(),
-            context: MemoryContext::default(),
-        }
+        Self { generator, stream: HeardStream::default(), context: MemoryContext::default() }
     }
 
     /// A fresh listener with the same model.
@@ -168,11 +160,7 @@ impl Listener {
     }
 
     fn hear(&mut self, stream_tick: u64, key: KeyEvent) {
-        let Self {
-            generator,
-            stream,
-            context,
-        } = self;
+        let Self { generator, stream, context } = self;
         stream.push(stream_tick, key, |token| {
             generator.feed(token);
             context.push(token);
@@ -180,11 +168,7 @@ impl Listener {
     }
 
     fn advance_to(&mut self, stream_tick: u64) {
-        let Self {
-            generator,
-            stream,
-            context,
-        } = self;
+        let Self { generator, stream, context } = self;
         stream.advance_to(stream_tick, |token| {
             generator.feed(token);
             context.push(token);
@@ -203,10 +187,7 @@ pub fn load_model_file(path: &str) -> Result<ModelFile, ModelError> {
 
 /// Loads a model: the embedded default for an empty path, else the file.
 pub fn load_generator(path: &str) -> Result<Generator, ModelError> {
-    Ok(Generator::new(
-        Engine::from_model_file(&load_model_file(path)?, &describe_model(path))?,
-        0,
-    ))
+    Ok(Generator::new(Engine::from_model_file(&load_model_file(path)?, &describe_model(path))?, 0))
 }
 
 /// The worker's state, driven by its thread (and directly by tests).
@@ -234,8 +215,7 @@ impl WorkerCore {
     /// A worker running the embedded default model, with an empty style memory kept in step
     /// with the project's `saved_memory`.
     pub fn new(live: Arc<LiveSettings>, saved_memory: Arc<RwLock<String>>) -> Self {
-        let generator =
-            load_generator("").expect("the embedded default model is valid (checked by a test)");
+        let generator = load_generator("").expect("the embedded default model is valid (checked by a test)");
         let generation = live.reset_generation.load(Ordering::Acquire);
         let forgets_followed = live.forget_requests.load(Ordering::Acquire);
         Self {
@@ -303,9 +283,7 @@ impl WorkerCore {
             let problem = "Continuo refused the style memory saved in the project: it";
             nice_plug::nice_error!("{problem} {error}; starting with an empty memory");
         }
-        self.live
-            .memory_notes
-            .store(self.memory.notes_held(), Ordering::Relaxed);
+        self.live.memory_notes.store(self.memory.notes_held(), Ordering::Relaxed);
     }
 
     /// Handles a message from the ring after following any reset or loss of sync; drops it if
@@ -342,9 +320,7 @@ impl WorkerCore {
     /// after the speaker's own context.
     fn answer(&mut self, request: &AnswerRequest, mut deliver: impl FnMut(AnswerMessage) -> bool) {
         let mut speaker = self.listener.clone();
-        let model_start_tick = request
-            .start_tick
-            .saturating_sub(speaker.stream.skipped_ticks());
+        let model_start_tick = request.start_tick.saturating_sub(speaker.stream.skipped_ticks());
         let after_phrase = breaks_phrase(speaker.generator.engine().state(), model_start_tick);
         speaker.advance_to(request.start_tick);
         if after_phrase {
@@ -353,17 +329,13 @@ impl WorkerCore {
             speaker.context = self.listener.context;
         }
         let skipped_ticks = speaker.stream.skipped_ticks();
-        let end_tick = request
-            .end_tick
-            .min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
+        let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
         speaker.generator.sampler_mut().reseed(request.seed);
         let answer_id = request.answer_id;
         let mut played = Vec::with_capacity(4);
         let (live, memory) = (&self.live, self.memory.memory_mut());
-        while is_current(live, answer_id)
-            && speaker.generator.engine().state().tick() < model_end_tick
-        {
+        while is_current(live, answer_id) && speaker.generator.engine().state().tick() < model_end_tick {
             let options = SamplingOptions {
                 temperature: live.temperature.load(Ordering::Relaxed),
                 top_k: 0,
@@ -378,39 +350,22 @@ impl WorkerCore {
                 }
             };
             let constraints = &request.constraints;
-            let token =
-                speaker
-                    .generator
-                    .sample_next_steered(steer, &options, constraints, |note| played.push(note));
+            let token = speaker.generator.sample_next_steered(steer, &options, constraints, |note| played.push(note));
             speaker.context.push(token);
             for note in played.drain(..) {
                 let (tick, key) = match note {
                     Played::On { tick, .. } if tick >= model_end_tick => continue,
-                    Played::On {
-                        pitch,
-                        velocity,
-                        tick,
-                    } => (tick, KeyEvent::On { pitch, velocity }),
-                    Played::Off { pitch, tick, .. } => {
-                        (tick.min(model_end_tick), KeyEvent::Off { pitch })
-                    }
+                    Played::On { pitch, velocity, tick } => (tick, KeyEvent::On { pitch, velocity }),
+                    Played::Off { pitch, tick, .. } => (tick.min(model_end_tick), KeyEvent::Off { pitch }),
                 };
-                if !deliver(AnswerMessage::Note {
-                    answer_id,
-                    tick: tick + skipped_ticks,
-                    key,
-                }) {
+                if !deliver(AnswerMessage::Note { answer_id, tick: tick + skipped_ticks, key }) {
                     return;
                 }
             }
         }
         for pitch in speaker.generator.engine().state().sounding() {
             let key = KeyEvent::Off { pitch };
-            if !deliver(AnswerMessage::Note {
-                answer_id,
-                tick: end_tick,
-                key,
-            }) {
+            if !deliver(AnswerMessage::Note { answer_id, tick: end_tick, key }) {
                 return;
             }
         }
@@ -419,8 +374,7 @@ impl WorkerCore {
 
     /// Whether an offline bounce is in the middle of an answer (no model swap then).
     fn bouncing_an_answer(&self) -> bool {
-        self.live.offline.load(Ordering::Relaxed)
-            && self.live.current_answer.load(Ordering::Acquire) != 0
+        self.live.offline.load(Ordering::Relaxed) && self.live.current_answer.load(Ordering::Acquire) != 0
     }
 }
 
@@ -440,9 +394,7 @@ struct ModelCheckTimer {
 impl ModelCheckTimer {
     /// Whether to check now; if so, the next check is one interval later.
     fn due(&mut self, now: Instant, bouncing_an_answer: bool) -> bool {
-        let waited_enough = self
-            .last_check
-            .is_none_or(|last| now.saturating_duration_since(last) >= MODEL_CHECK_INTERVAL);
+        let waited_enough = self.last_check.is_none_or(|last| now.saturating_duration_since(last) >= MODEL_CHECK_INTERVAL);
         let due = waited_enough && !bouncing_an_answer;
         if due {
             self.last_check = Some(now);
@@ -498,16 +450,7 @@ impl WorkerHandle {
         let (to_worker, inbox) = RingBuffer::new(TO_WORKER_CAPACITY);
         let (outbox, from_worker) = RingBuffer::new(FROM_WORKER_CAPACITY);
         let overflow = VecDeque::with_capacity(OVERFLOW_CAPACITY);
-        (
-            Self {
-                to_worker,
-                overflow,
-                from_worker,
-                live,
-                thread: None,
-            },
-            WorkerEnds { inbox, outbox },
-        )
+        (Self { to_worker, overflow, from_worker, live, thread: None }, WorkerEnds { inbox, outbox })
     }
 
     /// The live values shared with the worker.
@@ -537,10 +480,7 @@ impl WorkerHandle {
             self.live.reset_generation.fetch_add(1, Ordering::AcqRel);
             return true;
         }
-        let stamped = Stamped {
-            generation: self.live.reset_generation.load(Ordering::Relaxed),
-            message,
-        };
+        let stamped = Stamped { generation: self.live.reset_generation.load(Ordering::Relaxed), message };
         self.flush();
         if self.overflow.is_empty() && self.to_worker.push(stamped).is_ok() {
             return true;
@@ -624,19 +564,9 @@ fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
 /// variable's value, else the first line of `<config dir>/continuo/model-path`, else "" (the
 /// embedded default). Empty values fall through; a config file that cannot be read counts as
 /// absent. Pure apart from reading that file, so tests need not touch the process environment.
-pub fn resolve_model_path(
-    persisted: &str,
-    env_value: Option<&str>,
-    config_dir: Option<&Path>,
-) -> String {
+pub fn resolve_model_path(persisted: &str, env_value: Option<&str>, config_dir: Option<&Path>) -> String {
     let env_choice = env_value.map(str::trim).filter(|value| !value.is_empty());
-    let chosen = [
-        Some(persisted.trim()).filter(|path| !path.is_empty()),
-        env_choice,
-    ]
-    .into_iter()
-    .flatten()
-    .next();
+    let chosen = [Some(persisted.trim()).filter(|path| !path.is_empty()), env_choice].into_iter().flatten().next();
     match chosen {
         Some(path) => path.to_string(),
         None => config_dir.map(read_config_model_path).unwrap_or_default(),
@@ -647,38 +577,21 @@ pub fn resolve_model_path(
 /// Only a regular file of at most `MODEL_CONFIG_MAX_BYTES` is read: a FIFO or `/dev/zero` there
 /// must not block or flood the worker.
 fn read_config_model_path(config_dir: &Path) -> String {
-    let bytes = read_regular_file(&config_dir.join(MODEL_CONFIG_FILE), MODEL_CONFIG_MAX_BYTES)
-        .unwrap_or_default();
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    let bytes = read_regular_file(&config_dir.join(MODEL_CONFIG_FILE), MODEL_CONFIG_MAX_BYTES).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).lines().next().unwrap_or("").trim().to_string()
 }
 
 /// The user's config directory as the XDG base-directory spec defines it: `$XDG_CONFIG_HOME`
 /// if set to an absolute path, else `$HOME/.config`.
-pub fn user_config_dir(
-    xdg_config_home: Option<OsString>,
-    home: Option<OsString>,
-) -> Option<PathBuf> {
-    let xdg = xdg_config_home
-        .map(PathBuf::from)
-        .filter(|path| path.is_absolute());
-    xdg.or_else(|| {
-        home.filter(|home| !home.is_empty())
-            .map(|home| PathBuf::from(home).join(".config"))
-    })
+pub fn user_config_dir(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let xdg = xdg_config_home.map(PathBuf::from).filter(|path| path.is_absolute());
+    xdg.or_else(|| home.filter(|home| !home.is_empty()).map(|home| PathBuf::from(home).join(".config")))
 }
 
 /// The model the user wants now, from the plugin state, the environment and the config file.
 pub fn wanted_model_path(persisted: &str) -> String {
     let env_value = std::env::var(MODEL_ENV_VAR).ok();
-    let config_dir = user_config_dir(
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    );
+    let config_dir = user_config_dir(std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME"));
     resolve_model_path(persisted, env_value.as_deref(), config_dir.as_deref())
 }
 
@@ -686,12 +599,7 @@ pub fn wanted_model_path(persisted: &str) -> String {
 /// style memory in step (once a second), until the audio side shuts down. It polls (sleeping
 /// `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
 /// Answer notes go to the audio thread and, as soon as sampled, to the editor.
-fn run_worker(
-    mut core: WorkerCore,
-    mut ends: WorkerEnds,
-    model_path: Arc<RwLock<String>>,
-    mut sampled: SampledFeed,
-) {
+fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>, mut sampled: SampledFeed) {
     let mut model_check = ModelCheckTimer::default();
     let live = core.live.clone();
     while !live.shutting_down.load(Ordering::Acquire) {
@@ -715,26 +623,16 @@ fn run_worker(
 /// Switches to the model the user wants now, if it changed (reads the environment and the
 /// config file: on the worker's timer only).
 fn follow_model_choice(core: &mut WorkerCore, model_path: &RwLock<String>) {
-    let persisted = model_path
-        .read()
-        .map(|path| path.clone())
-        .unwrap_or_default();
+    let persisted = model_path.read().map(|path| path.clone()).unwrap_or_default();
     let wanted = wanted_model_path(&persisted);
     if let Err(error) = core.switch_model(&wanted) {
-        nice_plug::nice_error!(
-            "Continuo refused the model {error}; keeping {}",
-            describe_model(core.model_path())
-        );
+        nice_plug::nice_error!("Continuo refused the model {error}; keeping {}", describe_model(core.model_path()));
     }
 }
 
 /// Sends an answer message, waiting while the ring is full; gives up (false) once the
 /// answer is no longer current or the audio side is gone.
-fn deliver(
-    outbox: &mut Producer<AnswerMessage>,
-    live: &LiveSettings,
-    mut message: AnswerMessage,
-) -> bool {
+fn deliver(outbox: &mut Producer<AnswerMessage>, live: &LiveSettings, mut message: AnswerMessage) -> bool {
     let answer_id = match message {
         AnswerMessage::Note { answer_id, .. } | AnswerMessage::Done { answer_id } => answer_id,
     };
@@ -777,54 +675,26 @@ mod tests {
 
     /// A key event the player played.
     fn from_player(tick: u64, key: KeyEvent) -> ToWorker {
-        ToWorker::Heard {
-            tick,
-            key,
-            from: HeardFrom::Player,
-        }
+        ToWorker::Heard { tick, key, from: HeardFrom::Player }
     }
 
     /// A key event of an answer, reported back as played.
     fn from_answer(tick: u64, key: KeyEvent) -> ToWorker {
-        ToWorker::Heard {
-            tick,
-            key,
-            from: HeardFrom::Answer,
-        }
+        ToWorker::Heard { tick, key, from: HeardFrom::Answer }
     }
 
-    const CONSTRAINTS: Constraints = Constraints {
-        pitch_low: 48,
-        pitch_high: 84,
-        root: 0,
-        mode: ScaleMode::Chromatic,
-        allow_end: false,
-    };
+    const CONSTRAINTS: Constraints =
+        Constraints { pitch_low: 48, pitch_high: 84, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
 
     /// Plays a C major arpeggio into the worker, then asks for an answer; returns its messages.
     fn answer(core: &mut WorkerCore, answer_id: u64, seed: u64) -> Vec<AnswerMessage> {
         for (index, pitch) in [60u8, 64, 67, 72].into_iter().enumerate() {
             let tick = index as u64 * 12;
-            core.handle(
-                from_player(
-                    tick,
-                    KeyEvent::On {
-                        pitch,
-                        velocity: 90,
-                    },
-                ),
-                |_| true,
-            );
+            core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
             core.handle(from_player(tick + 10, KeyEvent::Off { pitch }), |_| true);
         }
         core.live.current_answer.store(answer_id, Ordering::Release);
-        let request = AnswerRequest {
-            answer_id,
-            start_tick: 72,
-            end_tick: 72 + 96,
-            seed,
-            constraints: CONSTRAINTS,
-        };
+        let request = AnswerRequest { answer_id, start_tick: 72, end_tick: 72 + 96, seed, constraints: CONSTRAINTS };
         let mut messages = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             messages.push(message);
@@ -841,44 +711,25 @@ mod tests {
         let mut sounding = std::collections::HashSet::new();
         let mut last_tick = 72;
         for message in &messages[..messages.len() - 1] {
-            let AnswerMessage::Note {
-                answer_id: 7,
-                tick,
-                key,
-            } = *message
-            else {
-                panic!("{message:?}")
-            };
-            assert!(
-                (72..=168).contains(&tick) && tick >= last_tick,
-                "tick {tick} after {last_tick}"
-            );
+            let AnswerMessage::Note { answer_id: 7, tick, key } = *message else { panic!("{message:?}") };
+            assert!((72..=168).contains(&tick) && tick >= last_tick, "tick {tick} after {last_tick}");
             last_tick = tick;
             match key {
                 KeyEvent::On { pitch, .. } => {
                     assert!((48..=84).contains(&pitch) && tick < 168);
                     assert!(sounding.insert(pitch), "{pitch} on twice");
                 }
-                KeyEvent::Off { pitch } => {
-                    assert!(sounding.remove(&pitch), "{pitch} off while silent")
-                }
+                KeyEvent::Off { pitch } => assert!(sounding.remove(&pitch), "{pitch} off while silent"),
             }
         }
-        assert!(
-            sounding.is_empty(),
-            "every note ends by the window's end: {sounding:?}"
-        );
+        assert!(sounding.is_empty(), "every note ends by the window's end: {sounding:?}");
         assert!(messages.len() > 1, "an answer of one bar has notes");
     }
 
     #[test]
     fn the_same_seed_and_context_give_the_same_answer() {
         assert_eq!(answer(&mut core(), 1, 5), answer(&mut core(), 1, 5));
-        assert_ne!(
-            answer(&mut core(), 1, 5),
-            answer(&mut core(), 1, 6),
-            "the seed matters"
-        );
+        assert_ne!(answer(&mut core(), 1, 5), answer(&mut core(), 1, 6), "the seed matters");
     }
 
     #[test]
@@ -896,48 +747,15 @@ mod tests {
             after_cancel.push(message);
             true
         });
-        let note_ons = after_cancel
-            .iter()
-            .filter(|m| {
-                matches!(
-                    m,
-                    AnswerMessage::Note {
-                        key: KeyEvent::On { .. },
-                        ..
-                    }
-                )
-            })
-            .count();
-        assert!(
-            note_ons <= 1,
-            "at most the token sampled before the cancel: {after_cancel:?}"
-        );
-        assert!(
-            full.len() > 10 * after_cancel.len().max(1),
-            "{} messages uncancelled",
-            full.len()
-        );
+        let note_ons = after_cancel.iter().filter(|m| matches!(m, AnswerMessage::Note { key: KeyEvent::On { .. }, .. })).count();
+        assert!(note_ons <= 1, "at most the token sampled before the cancel: {after_cancel:?}");
+        assert!(full.len() > 10 * after_cancel.len().max(1), "{} messages uncancelled", full.len());
     }
 
     fn answer_with(core: &mut WorkerCore, deliver: impl FnMut(AnswerMessage) -> bool) {
-        core.handle(
-            from_player(
-                0,
-                KeyEvent::On {
-                    pitch: 60,
-                    velocity: 90,
-                },
-            ),
-            |_| true,
-        );
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
         core.live.current_answer.store(3, Ordering::Release);
-        let request = AnswerRequest {
-            answer_id: 3,
-            start_tick: 24,
-            end_tick: 24 + 960,
-            seed: 1,
-            constraints: CONSTRAINTS,
-        };
+        let request = AnswerRequest { answer_id: 3, start_tick: 24, end_tick: 24 + 960, seed: 1, constraints: CONSTRAINTS };
         core.handle(ToWorker::Answer(request), deliver);
     }
 
@@ -949,54 +767,25 @@ mod tests {
     fn hostile_model_paths_are_refused_without_blocking_and_the_current_model_stays() {
         let folder = tempfile::tempdir().unwrap();
         let fifo = folder.path().join("model.fifo");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
-        let huge = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/regressions/model_file/known_huge_layer_count.safetensors");
-        let paths = [
-            (huge, "layers_per_stack"),
-            (PathBuf::from("/dev/zero"), "not a regular file"),
-            (fifo, "not a regular file"),
-        ];
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let huge = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/model_file/known_huge_layer_count.safetensors");
+        let paths = [(huge, "layers_per_stack"), (PathBuf::from("/dev/zero"), "not a regular file"), (fifo, "not a regular file")];
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut core = core();
             for (path, problem) in paths {
-                let error = core
-                    .switch_model(path.to_str().unwrap())
-                    .unwrap_err()
-                    .to_string();
-                sender
-                    .send((path, problem, error, core.model_path().to_string()))
-                    .unwrap();
+                let error = core.switch_model(path.to_str().unwrap()).unwrap_err().to_string();
+                sender.send((path, problem, error, core.model_path().to_string())).unwrap();
             }
-            sender
-                .send((
-                    PathBuf::new(),
-                    "",
-                    String::new(),
-                    format!("{}", answer(&mut core, 1, 1).len()),
-                ))
-                .unwrap();
+            sender.send((PathBuf::new(), "", String::new(), format!("{}", answer(&mut core, 1, 1).len()))).unwrap();
         });
         for _ in 0..3 {
-            let (path, problem, error, running) = receiver
-                .recv_timeout(Duration::from_secs(10))
-                .expect("refused without blocking");
-            assert!(
-                error.contains(path.to_str().unwrap()) && error.contains(problem),
-                "{error}"
-            );
+            let (path, problem, error, running) = receiver.recv_timeout(Duration::from_secs(10)).expect("refused without blocking");
+            assert!(error.contains(path.to_str().unwrap()) && error.contains(problem), "{error}");
             assert_eq!(running, "", "the embedded model still runs");
         }
         let (_, _, _, answer_messages) = receiver.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert!(
-            answer_messages.parse::<usize>().unwrap() > 1,
-            "and it still answers"
-        );
+        assert!(answer_messages.parse::<usize>().unwrap() > 1, "and it still answers");
     }
 
     #[test]
@@ -1004,29 +793,14 @@ mod tests {
         let mut core = core();
         let directory = tempfile::tempdir().unwrap();
         let missing = directory.path().join("missing.safetensors");
-        let error = core
-            .switch_model(missing.to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("missing.safetensors") && error.contains("cannot read"),
-            "{error}"
-        );
+        let error = core.switch_model(missing.to_str().unwrap()).unwrap_err().to_string();
+        assert!(error.contains("missing.safetensors") && error.contains("cannot read"), "{error}");
         let garbage = directory.path().join("garbage.safetensors");
         std::fs::write(&garbage, b"not a model").unwrap();
-        let error = core
-            .switch_model(garbage.to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("garbage.safetensors") && error.contains("not a safetensors file"),
-            "{error}"
-        );
+        let error = core.switch_model(garbage.to_str().unwrap()).unwrap_err().to_string();
+        assert!(error.contains("garbage.safetensors") && error.contains("not a safetensors file"), "{error}");
         assert_eq!(core.model_path(), "", "the embedded model still runs");
-        assert!(
-            core.switch_model(garbage.to_str().unwrap()).is_ok(),
-            "a refused path is not retried"
-        );
+        assert!(core.switch_model(garbage.to_str().unwrap()).is_ok(), "a refused path is not retried");
         assert!(!answer(&mut core, 1, 1).is_empty(), "and it still answers");
 
         let copy = directory.path().join("copy.safetensors");
@@ -1041,19 +815,9 @@ mod tests {
     fn a_model_the_engine_cannot_run_is_refused_naming_its_file() {
         let directory = tempfile::tempdir().unwrap();
         let lstm = directory.path().join("lstm.safetensors");
-        std::fs::write(
-            &lstm,
-            include_bytes!("../../fuzz/corpus/model_file/lstm_f32_refused_by_engine.safetensors"),
-        )
-        .unwrap();
-        let error = core()
-            .switch_model(lstm.to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.starts_with(&format!("{}: ", lstm.display())) && error.contains("LSTM"),
-            "{error}"
-        );
+        std::fs::write(&lstm, include_bytes!("../../fuzz/corpus/model_file/lstm_f32_refused_by_engine.safetensors")).unwrap();
+        let error = core().switch_model(lstm.to_str().unwrap()).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("{}: ", lstm.display())) && error.contains("LSTM"), "{error}");
     }
 
     /// A config directory holding a model-path file with `contents`.
@@ -1070,34 +834,13 @@ mod tests {
         let config = config_dir_with("/models/from-config.safetensors\nignored second line\n");
         let dir = Some(config.path());
         let env = Some("/models/from-env.safetensors");
-        assert_eq!(
-            resolve_model_path("/models/persisted.safetensors", env, dir),
-            "/models/persisted.safetensors"
-        );
-        assert_eq!(
-            resolve_model_path("", env, dir),
-            "/models/from-env.safetensors"
-        );
-        assert_eq!(
-            resolve_model_path("", Some("  "), dir),
-            "/models/from-config.safetensors",
-            "blank env falls through"
-        );
-        assert_eq!(
-            resolve_model_path("", None, dir),
-            "/models/from-config.safetensors"
-        );
+        assert_eq!(resolve_model_path("/models/persisted.safetensors", env, dir), "/models/persisted.safetensors");
+        assert_eq!(resolve_model_path("", env, dir), "/models/from-env.safetensors");
+        assert_eq!(resolve_model_path("", Some("  "), dir), "/models/from-config.safetensors", "blank env falls through");
+        assert_eq!(resolve_model_path("", None, dir), "/models/from-config.safetensors");
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(
-            resolve_model_path("", None, Some(empty.path())),
-            "",
-            "no config file: embedded default"
-        );
-        assert_eq!(
-            resolve_model_path("", None, Some(config_dir_with("\n").path())),
-            "",
-            "blank config file"
-        );
+        assert_eq!(resolve_model_path("", None, Some(empty.path())), "", "no config file: embedded default");
+        assert_eq!(resolve_model_path("", None, Some(config_dir_with("\n").path())), "", "blank config file");
         assert_eq!(resolve_model_path("", None, None), "");
     }
 
@@ -1109,46 +852,24 @@ mod tests {
         let config = tempfile::tempdir().unwrap();
         let file = config.path().join(MODEL_CONFIG_FILE);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        let made = std::process::Command::new("mkfifo")
-            .arg(&file)
-            .status()
-            .unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
         assert!(made.success());
         let (sender, receiver) = std::sync::mpsc::channel();
         let dir = config.path().to_path_buf();
-        std::thread::spawn(move || {
-            sender
-                .send(resolve_model_path("", None, Some(&dir)))
-                .unwrap()
-        });
-        let chosen = receiver
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a FIFO config file does not block");
+        std::thread::spawn(move || sender.send(resolve_model_path("", None, Some(&dir))).unwrap());
+        let chosen = receiver.recv_timeout(Duration::from_secs(10)).expect("a FIFO config file does not block");
         assert_eq!(chosen, "", "no path from a FIFO: the embedded default");
         std::fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
-        assert_eq!(
-            resolve_model_path("", None, Some(config.path())),
-            "",
-            "no path from a device"
-        );
+        assert_eq!(resolve_model_path("", None, Some(config.path())), "", "no path from a device");
     }
 
     #[test]
     fn the_config_directory_follows_the_xdg_spec() {
         let home = Some(OsString::from("/home/player"));
-        assert_eq!(
-            user_config_dir(Some("/xdg".into()), home.clone()),
-            Some(PathBuf::from("/xdg"))
-        );
-        assert_eq!(
-            user_config_dir(None, home.clone()),
-            Some(PathBuf::from("/home/player/.config"))
-        );
-        assert_eq!(
-            user_config_dir(Some("relative".into()), home),
-            Some(PathBuf::from("/home/player/.config"))
-        );
+        assert_eq!(user_config_dir(Some("/xdg".into()), home.clone()), Some(PathBuf::from("/xdg")));
+        assert_eq!(user_config_dir(None, home.clone()), Some(PathBuf::from("/home/player/.config")));
+        assert_eq!(user_config_dir(Some("relative".into()), home), Some(PathBuf::from("/home/player/.config")));
         assert_eq!(user_config_dir(None, None), None);
     }
 
@@ -1167,19 +888,12 @@ mod tests {
         let good = models.path().join("good.safetensors");
         std::fs::write(&good, DEFAULT_MODEL_BYTES).unwrap();
         let config = config_dir_with(good.to_str().unwrap());
-        core.switch_model(&resolve_model_path("", None, Some(config.path())))
-            .unwrap();
+        core.switch_model(&resolve_model_path("", None, Some(config.path()))).unwrap();
         assert_eq!(core.model_path(), good.to_str().unwrap());
     }
 
     fn heard(tick: u64) -> ToWorker {
-        from_player(
-            tick,
-            KeyEvent::On {
-                pitch: 60 + (tick % 12) as u8,
-                velocity: 90,
-            },
-        )
+        from_player(tick, KeyEvent::On { pitch: 60 + (tick % 12) as u8, velocity: 90 })
     }
 
     /// Every message waiting in the worker's ring, as a worker that drains it would take them.
@@ -1188,35 +902,18 @@ mod tests {
     }
 
     fn ticks(stamped: &[Stamped]) -> Vec<u64> {
-        stamped
-            .iter()
-            .map(|s| match s.message {
-                ToWorker::Heard { tick, .. } => tick,
-                _ => u64::MAX,
-            })
-            .collect()
+        stamped.iter().map(|s| match s.message { ToWorker::Heard { tick, .. } => tick, _ => u64::MAX }).collect()
     }
 
     /// Fails before the rings: crossbeam's `try_send` dropped what found the queue full.
     #[test]
     fn heard_notes_that_find_the_ring_full_wait_in_order_for_the_next_block() {
-        let (mut handle, mut ends) =
-            WorkerHandle::without_thread(Arc::new(LiveSettings::default()));
+        let (mut handle, mut ends) = WorkerHandle::without_thread(Arc::new(LiveSettings::default()));
         let total = TO_WORKER_CAPACITY as u64 + 10;
-        assert!(
-            (0..total).all(|tick| handle.tell(heard(tick))),
-            "nothing is dropped"
-        );
-        assert_eq!(
-            ticks(&drain(&mut ends)),
-            (0..TO_WORKER_CAPACITY as u64).collect::<Vec<_>>()
-        );
+        assert!((0..total).all(|tick| handle.tell(heard(tick))), "nothing is dropped");
+        assert_eq!(ticks(&drain(&mut ends)), (0..TO_WORKER_CAPACITY as u64).collect::<Vec<_>>());
         handle.flush();
-        assert_eq!(
-            ticks(&drain(&mut ends)),
-            (TO_WORKER_CAPACITY as u64..total).collect::<Vec<_>>(),
-            "the rest, in order"
-        );
+        assert_eq!(ticks(&drain(&mut ends)), (TO_WORKER_CAPACITY as u64..total).collect::<Vec<_>>(), "the rest, in order");
     }
 
     /// Fails before the generation counter: a `Reset` sent to a full queue was dropped.
@@ -1227,10 +924,7 @@ mod tests {
         for tick in 0..TO_WORKER_CAPACITY as u64 {
             handle.tell(heard(tick));
         }
-        assert!(
-            handle.tell(ToWorker::Reset),
-            "a reset finds no room in the ring yet is kept"
-        );
+        assert!(handle.tell(ToWorker::Reset), "a reset finds no room in the ring yet is kept");
         handle.tell(heard(5));
         for _ in 0..2 {
             for stamped in drain(&mut ends) {
@@ -1238,15 +932,8 @@ mod tests {
             }
             handle.flush();
         }
-        assert_eq!(
-            core.listener.stream.state().tick(),
-            5,
-            "only the note after the reset was heard"
-        );
-        assert_eq!(
-            core.listener.stream.state().sounding().collect::<Vec<_>>(),
-            vec![65]
-        );
+        assert_eq!(core.listener.stream.state().tick(), 5, "only the note after the reset was heard");
+        assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![65]);
     }
 
     #[test]
@@ -1256,16 +943,9 @@ mod tests {
         let (mut handle, _ends) = WorkerHandle::without_thread(core.live.clone());
         let room = (TO_WORKER_CAPACITY + OVERFLOW_CAPACITY) as u64;
         assert!((0..room).all(|tick| handle.tell(heard(tick))));
-        assert!(
-            !handle.tell(heard(room)),
-            "a message beyond every buffer is reported lost"
-        );
+        assert!(!handle.tell(heard(room)), "a message beyond every buffer is reported lost");
         core.follow_resets();
-        assert_eq!(
-            core.listener.stream.state().tick(),
-            0,
-            "the listener starts afresh"
-        );
+        assert_eq!(core.listener.stream.state().tick(), 0, "the listener starts afresh");
         assert!(!core.live.lost_sync.load(Ordering::Acquire), "once");
     }
 
@@ -1277,22 +957,13 @@ mod tests {
         assert!(timer.due(start, false), "at once when the worker starts");
         assert!(!timer.due(start + Duration::from_millis(999), false));
         assert!(timer.due(start + MODEL_CHECK_INTERVAL, false));
-        assert!(
-            !timer.due(start + 3 * MODEL_CHECK_INTERVAL, true),
-            "not mid-bounce"
-        );
-        assert!(
-            timer.due(start + 3 * MODEL_CHECK_INTERVAL, false),
-            "right after it"
-        );
+        assert!(!timer.due(start + 3 * MODEL_CHECK_INTERVAL, true), "not mid-bounce");
+        assert!(timer.due(start + 3 * MODEL_CHECK_INTERVAL, false), "right after it");
 
         let core = core();
         assert!(!core.bouncing_an_answer());
         core.live.current_answer.store(4, Ordering::Release);
-        assert!(
-            !core.bouncing_an_answer(),
-            "a real-time answer does not hold the check back"
-        );
+        assert!(!core.bouncing_an_answer(), "a real-time answer does not hold the check back");
         core.live.offline.store(true, Ordering::Relaxed);
         assert!(core.bouncing_an_answer());
     }
@@ -1306,16 +977,7 @@ mod tests {
         for repeat in 0..times {
             for (index, pitch) in MOTIF.into_iter().enumerate() {
                 let tick = repeat * period + index as u64 * 12;
-                core.handle(
-                    from_player(
-                        tick,
-                        KeyEvent::On {
-                            pitch,
-                            velocity: 90,
-                        },
-                    ),
-                    |_| true,
-                );
+                core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
                 core.handle(from_player(tick + 9, KeyEvent::Off { pitch }), |_| true);
             }
         }
@@ -1323,24 +985,13 @@ mod tests {
 
     /// A note starting at `tick`, as the reuse figure reads it (onset and pitch).
     fn onset(tick: u64, pitch: u8) -> Note {
-        Note {
-            pitch,
-            velocity: 90,
-            start_beats: tick as f64 / TICKS_PER_BEAT as f64,
-            duration_beats: 0.25,
-        }
+        Note { pitch, velocity: 90, start_beats: tick as f64 / TICKS_PER_BEAT as f64, duration_beats: 0.25 }
     }
 
     /// The notes of an answer with `seed` to `motifs` motifs played every `period` ticks, asked
     /// for `gap` ticks after the last motif's bar, with the memory at `strength` (emptied first
     /// by Forget when `forget`).
-    fn answer_after_motif(
-        strength: f32,
-        motifs: u64,
-        forget: bool,
-        seed: u64,
-        (period, gap): (u64, u64),
-    ) -> Vec<Note> {
+    fn answer_after_motif(strength: f32, motifs: u64, forget: bool, seed: u64, (period, gap): (u64, u64)) -> Vec<Note> {
         let mut core = core();
         core.live.style_memory.store(strength, Ordering::Relaxed);
         play_motif(&mut core, motifs, period);
@@ -1351,21 +1002,10 @@ mod tests {
         let start_tick = (motifs - 1) * period + 96 + gap;
         core.live.current_answer.store(2, Ordering::Release);
         let end_tick = start_tick + 192;
-        let request = AnswerRequest {
-            answer_id: 2,
-            start_tick,
-            end_tick,
-            seed,
-            constraints: CONSTRAINTS,
-        };
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS };
         let mut notes = vec![];
         core.handle(ToWorker::Answer(request), |message| {
-            if let AnswerMessage::Note {
-                tick,
-                key: KeyEvent::On { pitch, .. },
-                ..
-            } = message
-            {
+            if let AnswerMessage::Note { tick, key: KeyEvent::On { pitch, .. }, .. } = message {
                 notes.push(onset(tick, pitch));
             }
             true
@@ -1376,100 +1016,41 @@ mod tests {
     #[test]
     fn the_memory_learns_only_the_players_notes_and_forget_empties_it() {
         let mut core = core();
-        core.handle(
-            from_player(
-                0,
-                KeyEvent::On {
-                    pitch: 60,
-                    velocity: 90,
-                },
-            ),
-            |_| true,
-        );
-        core.handle(
-            from_answer(
-                6,
-                KeyEvent::On {
-                    pitch: 67,
-                    velocity: 90,
-                },
-            ),
-            |_| true,
-        );
+        core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
+        core.handle(from_answer(6, KeyEvent::On { pitch: 67, velocity: 90 }), |_| true);
         core.handle(from_player(12, KeyEvent::Off { pitch: 60 }), |_| true);
         core.sync_saved_memory();
-        assert_eq!(
-            core.live.memory_notes.load(Ordering::Relaxed),
-            1,
-            "the answer's note is not learned"
-        );
-        assert_eq!(
-            core.listener.stream.state().sounding().collect::<Vec<_>>(),
-            vec![67],
-            "but the model heard it"
-        );
-        assert!(
-            !core.saved_memory.read().unwrap().is_empty(),
-            "what it learned is saved"
-        );
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "the answer's note is not learned");
+        assert_eq!(core.listener.stream.state().sounding().collect::<Vec<_>>(), vec![67], "but the model heard it");
+        assert!(!core.saved_memory.read().unwrap().is_empty(), "what it learned is saved");
         core.handle(ToWorker::Reset, |_| true);
         core.sync_saved_memory();
-        assert_eq!(
-            core.live.memory_notes.load(Ordering::Relaxed),
-            1,
-            "a reset keeps the memory"
-        );
+        assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 1, "a reset keeps the memory");
         core.live.forget_requests.fetch_add(1, Ordering::AcqRel);
         core.follow_resets();
         core.sync_saved_memory();
         assert_eq!(core.live.memory_notes.load(Ordering::Relaxed), 0);
-        assert_eq!(
-            *core.saved_memory.read().unwrap(),
-            "",
-            "forgotten in the project too"
-        );
+        assert_eq!(*core.saved_memory.read().unwrap(), "", "forgotten in the project too");
     }
 
     /// The mean share of the answers' interval and rhythm n-grams found in the motif, over
     /// eight seeds, for answers `gap` ticks after eight motifs played every `period` ticks.
     fn motif_reuse(strength: f32, timing: (u64, u64)) -> f64 {
-        let motif: Vec<Note> = MOTIF
-            .into_iter()
-            .enumerate()
-            .map(|(index, pitch)| onset(index as u64 * 12, pitch))
-            .collect();
+        let motif: Vec<Note> = MOTIF.into_iter().enumerate().map(|(index, pitch)| onset(index as u64 * 12, pitch)).collect();
         let seeds = 1..=8;
-        let answers = seeds
-            .clone()
-            .map(|seed| answer_after_motif(strength, 8, false, seed, timing));
-        answers
-            .map(|answer| reuse(&motif, &answer).share())
-            .sum::<f64>()
-            / seeds.count() as f64
+        let answers = seeds.clone().map(|seed| answer_after_motif(strength, 8, false, seed, timing));
+        answers.map(|answer| reuse(&motif, &answer).share()).sum::<f64>() / seeds.count() as f64
     }
 
     #[test]
     fn the_memory_steers_answers_to_quote_the_motif_by_its_strength() {
         let back_to_back = (96, 0);
         let emptied = answer_after_motif(1.0, 8, true, 5, back_to_back);
-        assert_eq!(
-            emptied,
-            answer_after_motif(0.0, 8, false, 5, back_to_back),
-            "an emptied memory: the model alone"
-        );
-        let (steered, model_alone) = (
-            motif_reuse(1.0, back_to_back),
-            motif_reuse(0.0, back_to_back),
-        );
-        assert!(
-            steered > model_alone + 0.2,
-            "the memory makes the answers quote the motif: {steered} vs {model_alone}"
-        );
+        assert_eq!(emptied, answer_after_motif(0.0, 8, false, 5, back_to_back), "an emptied memory: the model alone");
+        let (steered, model_alone) = (motif_reuse(1.0, back_to_back), motif_reuse(0.0, back_to_back));
+        assert!(steered > model_alone + 0.2, "the memory makes the answers quote the motif: {steered} vs {model_alone}");
         let measured = motif_reuse(MEASURED_STRENGTH, back_to_back);
-        assert!(
-            measured > model_alone + 0.1,
-            "at the default strength too: {measured} vs {model_alone}"
-        );
+        assert!(measured > model_alone + 0.1, "at the default strength too: {measured} vs {model_alone}");
     }
 
     /// Call and response: the motif, a pause of two beats, the motif again..., and the answer
@@ -1480,14 +1061,8 @@ mod tests {
     fn after_a_pause_the_memory_goes_on_as_the_player_did_after_pauses() {
         let beat = TICKS_PER_BEAT as u64;
         let timing = (96 + 2 * beat, beat);
-        let (measured, model_alone) = (
-            motif_reuse(MEASURED_STRENGTH, timing),
-            motif_reuse(0.0, timing),
-        );
-        assert!(
-            measured > model_alone + 0.1,
-            "at the default strength: {measured} vs {model_alone}"
-        );
+        let (measured, model_alone) = (motif_reuse(MEASURED_STRENGTH, timing), motif_reuse(0.0, timing));
+        assert!(measured > model_alone + 0.1, "at the default strength: {measured} vs {model_alone}");
     }
 
     /// Fails (spins for ages) before the cut: a jump to a huge tick fed a token per 4 beats.
@@ -1497,19 +1072,9 @@ mod tests {
         core.handle(heard(0), |_| true);
         let far = u64::MAX / 2;
         core.handle(from_player(far, KeyEvent::Off { pitch: 60 }), |_| true);
-        assert_eq!(
-            core.listener.stream.state().tick(),
-            MAX_SILENCE_TICKS,
-            "the silence is cut"
-        );
+        assert_eq!(core.listener.stream.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
         core.live.current_answer.store(9, Ordering::Release);
-        let request = AnswerRequest {
-            answer_id: 9,
-            start_tick: far + 48,
-            end_tick: u64::MAX,
-            seed: 3,
-            constraints: CONSTRAINTS,
-        };
+        let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS };
         let mut messages = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             messages.push(message);
@@ -1517,13 +1082,8 @@ mod tests {
         });
         assert_eq!(messages.last(), Some(&AnswerMessage::Done { answer_id: 9 }));
         for message in &messages[..messages.len() - 1] {
-            let AnswerMessage::Note { tick, .. } = *message else {
-                panic!("{message:?}")
-            };
-            assert!(
-                (far + 48..=far + 48 + MAX_ANSWER_TICKS).contains(&tick),
-                "tick {tick} in stream time, in the window"
-            );
+            let AnswerMessage::Note { tick, .. } = *message else { panic!("{message:?}") };
+            assert!((far + 48..=far + 48 + MAX_ANSWER_TICKS).contains(&tick), "tick {tick} in stream time, in the window");
         }
     }
 }

@@ -77,14 +77,7 @@ impl ContextCountTable {
         let slot_count = (2 * max_pairs.max(1)).next_power_of_two();
         let mut table = ContextCountTable {
             slots: vec![ContextSlot::default(); slot_count],
-            pool: vec![
-                Follower {
-                    token: 0,
-                    count: 0,
-                    next: NONE
-                };
-                max_pairs
-            ],
+            pool: vec![Follower { token: 0, count: 0, next: NONE }; max_pairs],
             free: NONE,
         };
         table.clear();
@@ -96,15 +89,7 @@ impl ContextCountTable {
         self.slots.fill(ContextSlot::default());
         let count = self.pool.len();
         for (index, follower) in self.pool.iter_mut().enumerate() {
-            *follower = Follower {
-                token: 0,
-                count: 0,
-                next: if index + 1 < count {
-                    index as u32 + 1
-                } else {
-                    NONE
-                },
-            };
+            *follower = Follower { token: 0, count: 0, next: if index + 1 < count { index as u32 + 1 } else { NONE } };
         }
         self.free = if count > 0 { 0 } else { NONE };
     }
@@ -112,12 +97,7 @@ impl ContextCountTable {
     /// What followed the context with this hash, if it was heard.
     pub fn get(&self, hash: u64) -> Option<ContextCounts<'_>> {
         let slot = &self.slots[self.find(hash).ok()?];
-        Some(ContextCounts {
-            total: slot.total,
-            distinct: slot.distinct,
-            first: slot.first,
-            pool: &self.pool,
-        })
+        Some(ContextCounts { total: slot.total, distinct: slot.distinct, first: slot.first, pool: &self.pool })
     }
 
     /// Counts `token` once more after the context. Panics if more distinct pairs are held than
@@ -126,12 +106,7 @@ impl ContextCountTable {
         let index = match self.find(hash) {
             Ok(index) => index,
             Err(empty) => {
-                self.slots[empty] = ContextSlot {
-                    hash,
-                    total: 0,
-                    distinct: 0,
-                    first: NONE,
-                };
+                self.slots[empty] = ContextSlot { hash, total: 0, distinct: 0, first: NONE };
                 empty
             }
         };
@@ -141,16 +116,9 @@ impl ContextCountTable {
         }
         if follower == NONE {
             follower = self.free;
-            assert_ne!(
-                follower, NONE,
-                "more (context, follower) pairs than the table holds"
-            );
+            assert_ne!(follower, NONE, "more (context, follower) pairs than the table holds");
             self.free = self.pool[follower as usize].next;
-            self.pool[follower as usize] = Follower {
-                token,
-                count: 0,
-                next: self.slots[index].first,
-            };
+            self.pool[follower as usize] = Follower { token, count: 0, next: self.slots[index].first };
             self.slots[index].first = follower;
             self.slots[index].distinct += 1;
         }
@@ -240,10 +208,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn followers(table: &ContextCountTable, hash: u64) -> Vec<(Token, u32)> {
-        let mut list: Vec<_> = table
-            .get(hash)
-            .map(|counts| counts.followers().collect())
-            .unwrap_or_default();
+        let mut list: Vec<_> = table.get(hash).map(|counts| counts.followers().collect()).unwrap_or_default();
         list.sort_unstable();
         list
     }
@@ -276,16 +241,9 @@ mod tests {
                         .map(|(&(_, token), &count)| (token, count))
                         .collect();
                     expected.sort_unstable();
-                    assert_eq!(
-                        followers(&table, hash),
-                        expected,
-                        "context {hash} at step {step}"
-                    );
+                    assert_eq!(followers(&table, hash), expected, "context {hash} at step {step}");
                     if let Some(counts) = table.get(hash) {
-                        assert_eq!(
-                            counts.total,
-                            expected.iter().map(|&(_, count)| count).sum::<u32>()
-                        );
+                        assert_eq!(counts.total, expected.iter().map(|&(_, count)| count).sum::<u32>());
                         assert_eq!(counts.distinct as usize, expected.len());
                     }
                 }

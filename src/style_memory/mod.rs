@@ -34,9 +34,8 @@ pub const MEASURED_STRENGTH: f32 = 0.5;
 const MAX_MEMORY_WEIGHT: f64 = 0.99;
 /// The memory's mixing weight per matched context length (index = tokens matched), as fitted
 /// on the default model's training split.
-const MEASURED_WEIGHTS: [f64; MEMORY_MAX_ORDER + 1] = [
-    0.0, 0.016, 0.051, 0.165, 0.325, 0.457, 0.517, 0.645, 0.677, 0.674, 0.753, 0.791, 0.96,
-];
+const MEASURED_WEIGHTS: [f64; MEMORY_MAX_ORDER + 1] =
+    [0.0, 0.016, 0.051, 0.165, 0.325, 0.457, 0.517, 0.645, 0.677, 0.674, 0.753, 0.791, 0.96];
 /// Seed of the context hashes (any constant; it keeps them apart from other uses of splitmix).
 const CONTEXT_HASH_SEED: u64 = 0x5e55_10e0_c0de_0001;
 
@@ -116,10 +115,7 @@ struct SparseMass {
 
 impl SparseMass {
     fn new() -> Self {
-        SparseMass {
-            mass: vec![0.0; VOCAB_SIZE],
-            tokens: Vec::with_capacity(VOCAB_SIZE),
-        }
+        SparseMass { mass: vec![0.0; VOCAB_SIZE], tokens: Vec::with_capacity(VOCAB_SIZE) }
     }
 
     fn clear(&mut self) {
@@ -184,10 +180,7 @@ impl StyleMemory {
 
     /// The learned tokens, oldest first (what a saved project keeps).
     pub fn learned_tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        self.learned[self.oldest..]
-            .iter()
-            .chain(&self.learned[..self.oldest])
-            .copied()
+        self.learned[self.oldest..].iter().chain(&self.learned[..self.oldest]).copied()
     }
 
     /// Replaces the memory with saved tokens, or refuses them and stays empty.
@@ -225,9 +218,7 @@ impl StyleMemory {
 
     /// Looks `context` up and keeps the memory's distribution after it for the mixing steps.
     pub fn recall(&mut self, context: &MemoryContext) -> Recall {
-        let Self {
-            counts, recalled, ..
-        } = self;
+        let Self { counts, recalled, .. } = self;
         recalled.clear();
         let (hashes, orders) = context_hashes(context.newest_first());
         let mut matched = [None; MEMORY_MAX_ORDER];
@@ -243,10 +234,7 @@ impl StyleMemory {
         for heard in matched[..matched_order].iter().rev().flatten() {
             share = recalled.add_counts(heard, share);
         }
-        Recall {
-            matched_order,
-            network_share: share,
-        }
+        Recall { matched_order, network_share: share }
     }
 
     /// The memory's probability of `token` after the recalled context, given the network's.
@@ -328,11 +316,7 @@ fn extend_hash(hash: u64, token: Token) -> u64 {
 /// `ln(sum(exp(logits)))`, in f64.
 pub(crate) fn log_sum_exp(logits: &[f32]) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    max + logits
-        .iter()
-        .map(|&logit| (logit as f64 - max).exp())
-        .sum::<f64>()
-        .ln()
+    max + logits.iter().map(|&logit| (logit as f64 - max).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]

@@ -44,11 +44,7 @@ pub fn score_with_memory(
     strength: f32,
     mut observe: impl FnMut(Prediction),
 ) -> MemoryScore {
-    assert_eq!(
-        tokens.first().copied(),
-        Some(Event::Start.token()),
-        "a scored sequence starts with Start"
-    );
+    assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
     memory.forget();
     memory.learn(tokens[0]);
@@ -58,12 +54,7 @@ pub fn score_with_memory(
     let mut total = MemoryScore::default();
     for &target in &tokens[1..] {
         let logits = engine.logits();
-        total.without_memory.add(score_prediction(
-            logits,
-            engine.state(),
-            target,
-            grammar_mask,
-        ));
+        total.without_memory.add(score_prediction(logits, engine.state(), target, grammar_mask));
         let recall = memory.recall(&context);
         let network_probability = (logits[target as usize] as f64 - log_sum_exp(logits)).exp();
         observe(Prediction {
@@ -72,17 +63,8 @@ pub fn score_with_memory(
             memory_probability: memory.probability(&recall, target, network_probability),
         });
         steered.copy_from_slice(logits);
-        memory.mix_into_logits(
-            &recall,
-            StyleMemory::weight(&recall, strength),
-            &mut steered,
-        );
-        total.with_memory.add(score_prediction(
-            &steered,
-            engine.state(),
-            target,
-            grammar_mask,
-        ));
+        memory.mix_into_logits(&recall, StyleMemory::weight(&recall, strength), &mut steered);
+        total.with_memory.add(score_prediction(&steered, engine.state(), target, grammar_mask));
         engine.step(target);
         memory.learn(target);
         context.push(target);
@@ -108,11 +90,7 @@ pub fn fit_weights(predictions: &[Prediction], max_order: usize) -> Vec<f64> {
             }
         }
         for order in 0..=max_order {
-            weights[order] = if count[order] > 0 {
-                responsibility[order] / count[order] as f64
-            } else {
-                0.0
-            };
+            weights[order] = if count[order] > 0 { responsibility[order] / count[order] as f64 } else { 0.0 };
         }
     }
     weights
@@ -127,48 +105,26 @@ mod tests {
     #[test]
     fn without_memory_the_score_is_the_engines_and_a_repeated_piece_scores_better_with_it() {
         let mut engine = Engine::from_model(&random_wavenet(small_config(), 4)).unwrap();
-        let phrase: Vec<Token> = [
-            Event::Velocity(20),
-            Event::NoteOn(60),
-            Event::TimeShift(12),
-            Event::NoteOff(60),
-        ]
-        .iter()
-        .chain(&[
-            Event::NoteOn(64),
-            Event::TimeShift(6),
-            Event::NoteOff(64),
-            Event::TimeShift(6),
-        ])
-        .map(|event| event.token())
-        .collect();
+        let phrase: Vec<Token> = [Event::Velocity(20), Event::NoteOn(60), Event::TimeShift(12), Event::NoteOff(60)]
+            .iter()
+            .chain(&[Event::NoteOn(64), Event::TimeShift(6), Event::NoteOff(64), Event::TimeShift(6)])
+            .map(|event| event.token())
+            .collect();
         let mut tokens = vec![Event::Start.token()];
         (0..8).for_each(|_| tokens.extend_from_slice(&phrase));
         let mut memory = StyleMemory::new();
         let mut orders = Vec::new();
-        let scored = score_with_memory(&mut engine, &mut memory, &tokens, false, 0.5, |p| {
-            orders.push(p.recall.matched_order)
-        });
+        let scored = score_with_memory(&mut engine, &mut memory, &tokens, false, 0.5, |p| orders.push(p.recall.matched_order));
         assert_eq!(scored.without_memory, score(&mut engine, &tokens, false));
-        assert!(
-            scored.with_memory.nll_per_token() < 0.8 * scored.without_memory.nll_per_token(),
-            "{scored:?}"
-        );
+        assert!(scored.with_memory.nll_per_token() < 0.8 * scored.without_memory.nll_per_token(), "{scored:?}");
         assert_eq!(orders.len(), tokens.len() - 1);
-        assert_eq!(
-            *orders.last().unwrap(),
-            super::super::MEMORY_MAX_ORDER,
-            "the repeats match in full"
-        );
+        assert_eq!(*orders.last().unwrap(), super::super::MEMORY_MAX_ORDER, "the repeats match in full");
     }
 
     #[test]
     fn fitted_weights_follow_which_component_predicts_better() {
         let prediction = |order, network_probability, memory_probability| Prediction {
-            recall: Recall {
-                matched_order: order,
-                network_share: 0.0,
-            },
+            recall: Recall { matched_order: order, network_share: 0.0 },
             network_probability,
             memory_probability,
         };

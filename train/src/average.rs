@@ -22,38 +22,23 @@ pub struct WeightAverage {
 impl WeightAverage {
     /// Starts the average at `network`'s weights, `steps` steps into training.
     pub fn new(decay: f64, network: &Network, steps: u64) -> Self {
-        Self {
-            decay,
-            steps,
-            model: network.to_model_file(serde_json::Value::Null, None),
-        }
+        Self { decay, steps, model: network.to_model_file(serde_json::Value::Null, None) }
     }
 
     /// Resumes an average saved with [`WeightAverage::model`].
     pub fn resume(decay: f64, model: ModelFile, steps: u64) -> Self {
-        Self {
-            decay,
-            steps,
-            model,
-        }
+        Self { decay, steps, model }
     }
 
     /// Folds the weights after one more optimizer step into the average.
     pub fn update(&mut self, network: &Network) {
         self.steps += 1;
-        let decay = self
-            .decay
-            .min((1 + self.steps) as f64 / (10 + self.steps) as f64) as f32;
+        let decay = self.decay.min((1 + self.steps) as f64 / (10 + self.steps) as f64) as f32;
         let current = network.to_model_file(serde_json::Value::Null, None);
         for (name, average) in self.model.tensors.iter_mut() {
             match (&mut average.data, &current.tensors[name].data) {
                 (TensorData::F32(average), TensorData::F32(weights)) => {
-                    average
-                        .iter_mut()
-                        .zip(weights)
-                        .for_each(|(average, &weight)| {
-                            *average = decay * *average + (1.0 - decay) * weight
-                        });
+                    average.iter_mut().zip(weights).for_each(|(average, &weight)| *average = decay * *average + (1.0 - decay) * weight);
                 }
                 _ => unreachable!("training weights are f32"),
             }

@@ -92,10 +92,7 @@ fn write_features_after(tokens: impl Iterator<Item = Token>, from: usize, out: &
 fn fill_row(batch: &mut Batch, row: usize, piece: &Piece, start: usize, semitones: i32) {
     let seq = batch.seq;
     let end = (start + seq + 1).min(piece.tokens.len());
-    let window: Vec<Token> = piece.tokens[start..end]
-        .iter()
-        .map(|&t| transpose_token(t, semitones))
-        .collect();
+    let window: Vec<Token> = piece.tokens[start..end].iter().map(|&t| transpose_token(t, semitones)).collect();
     let offset = row * seq;
     for (position, pair) in window.windows(2).enumerate() {
         batch.inputs[offset + position] = pair[0] as i64;
@@ -105,9 +102,7 @@ fn fill_row(batch: &mut Batch, row: usize, piece: &Piece, start: usize, semitone
     if let Some(features) = batch.features.as_mut() {
         let inputs = window.len().saturating_sub(1);
         let out = &mut features[offset * FEATURE_COUNT..(offset + inputs) * FEATURE_COUNT];
-        let prefix = piece.tokens[..start + inputs]
-            .iter()
-            .map(|&t| transpose_token(t, semitones));
+        let prefix = piece.tokens[..start + inputs].iter().map(|&t| transpose_token(t, semitones));
         write_features_after(prefix, start, out);
     }
 }
@@ -148,19 +143,10 @@ pub fn random_batch(
 /// consecutive windows; the first window of a piece starts at its `Start` token. Windows after
 /// the first see the previous window's tokens only through the model's state, which a
 /// convolution over a window does not have, so validation uses windows as long as practical.
-pub fn validation_batches(
-    pieces: &[Piece],
-    rows: usize,
-    seq: usize,
-    conditioned: bool,
-) -> Vec<Batch> {
+pub fn validation_batches(pieces: &[Piece], rows: usize, seq: usize, conditioned: bool) -> Vec<Batch> {
     let windows: Vec<(&Piece, usize)> = pieces
         .iter()
-        .flat_map(|piece| {
-            (0..piece.tokens.len().saturating_sub(1))
-                .step_by(seq)
-                .map(move |start| (piece, start))
-        })
+        .flat_map(|piece| (0..piece.tokens.len().saturating_sub(1)).step_by(seq).map(move |start| (piece, start)))
         .collect();
     windows
         .chunks(rows)
@@ -184,32 +170,17 @@ mod tests {
         let notes: Vec<Note> = pitches
             .iter()
             .enumerate()
-            .map(|(i, &pitch)| Note {
-                pitch,
-                velocity: 80,
-                start_beats: i as f64 * 0.5,
-                duration_beats: 1.0,
-            })
+            .map(|(i, &pitch)| Note { pitch, velocity: 80, start_beats: i as f64 * 0.5, duration_beats: 1.0 })
             .collect();
         let tokens = encode_notes(&notes).tokens;
         let low = *pitches.iter().min().unwrap();
         let high = *pitches.iter().max().unwrap();
-        Piece {
-            name: "p.mid".into(),
-            folder: "data".into(),
-            tokens,
-            length_beats: pitches.len() as f64 * 0.5,
-            pitch_range: (low, high),
-        }
+        Piece { name: "p.mid".into(), folder: "data".into(), tokens, length_beats: pitches.len() as f64 * 0.5, pitch_range: (low, high) }
     }
 
     /// The note pitches among a batch's scored inputs.
     fn input_pitches(batch: &Batch) -> Vec<u8> {
-        let scored = batch
-            .inputs
-            .iter()
-            .zip(&batch.mask)
-            .filter(|(_, &mask)| mask > 0.0);
+        let scored = batch.inputs.iter().zip(&batch.mask).filter(|(_, &mask)| mask > 0.0);
         scored
             .filter_map(|(&input, _)| match Event::from_token(input as Token) {
                 Some(Event::NoteOn(pitch) | Event::NoteOff(pitch)) => Some(pitch),
@@ -227,42 +198,14 @@ mod tests {
         let edges = vec![piece(&[21, 30, 40]), piece(&[100, 104, 108])];
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
         for _ in 0..100 {
-            let pitches = input_pitches(&random_batch(
-                &edges,
-                4,
-                16,
-                false,
-                DEFAULT_TRANSPOSE_SEMITONES,
-                &mut rng,
-            ));
-            assert!(
-                pitches
-                    .iter()
-                    .all(|pitch| (PITCH_MIN..=PITCH_MAX).contains(pitch)),
-                "{pitches:?}"
-            );
+            let pitches = input_pitches(&random_batch(&edges, 4, 16, false, DEFAULT_TRANSPOSE_SEMITONES, &mut rng));
+            assert!(pitches.iter().all(|pitch| (PITCH_MIN..=PITCH_MAX).contains(pitch)), "{pitches:?}");
         }
         let middle = vec![piece(&[60, 64, 67, 72])];
         let lowest: std::collections::BTreeSet<u8> = (0..100)
-            .map(|_| {
-                *input_pitches(&random_batch(
-                    &middle,
-                    1,
-                    64,
-                    false,
-                    DEFAULT_TRANSPOSE_SEMITONES,
-                    &mut rng,
-                ))
-                .iter()
-                .min()
-                .unwrap()
-            })
+            .map(|_| *input_pitches(&random_batch(&middle, 1, 64, false, DEFAULT_TRANSPOSE_SEMITONES, &mut rng)).iter().min().unwrap())
             .collect();
-        assert_eq!(
-            lowest,
-            (54..=66).collect(),
-            "every shift from -6 to +6 occurs"
-        );
+        assert_eq!(lowest, (54..=66).collect(), "every shift from -6 to +6 occurs");
     }
 
     #[test]
@@ -273,10 +216,7 @@ mod tests {
         let features = batch.features.unwrap();
         // Position 1 is the input NoteOn(62) (Start, NoteOn: velocity 80 is the default bin):
         // pitch 62 sounds after it.
-        assert_eq!(
-            Event::from_token(batch.inputs[1] as Token),
-            Some(Event::NoteOn(62))
-        );
+        assert_eq!(Event::from_token(batch.inputs[1] as Token), Some(Event::NoteOn(62)));
         let row = &features[FEATURE_COUNT..2 * FEATURE_COUNT];
         let sounding: Vec<usize> = (0..88).filter(|&i| row[i] == 1.0).collect();
         assert_eq!(sounding, vec![(62 - PITCH_MIN) as usize]);

@@ -23,9 +23,7 @@ pub struct Throughput {
 
 /// A batch of uniformly random tokens, every position scored.
 fn random_tokens(rows: usize, seq: usize, rng: &mut impl Rng) -> Batch {
-    let tokens: Vec<i64> = (0..rows * (seq + 1))
-        .map(|_| rng.random_range(0..VOCAB_SIZE as i64))
-        .collect();
+    let tokens: Vec<i64> = (0..rows * (seq + 1)).map(|_| rng.random_range(0..VOCAB_SIZE as i64)).collect();
     let row = |r: usize| &tokens[r * (seq + 1)..(r + 1) * (seq + 1)];
     Batch {
         rows,
@@ -40,23 +38,10 @@ fn random_tokens(rows: usize, seq: usize, rng: &mut impl Rng) -> Batch {
 
 /// Times `steps` Adam steps of an unconditioned WaveNet after one warm-up step; `report` hears
 /// each step's seconds.
-pub fn measure(
-    config: WaveNetConfig,
-    rows: usize,
-    seq: usize,
-    steps: usize,
-    device: &Device,
-    mut report: impl FnMut(usize, f64),
-) -> anyhow::Result<Throughput> {
+pub fn measure(config: WaveNetConfig, rows: usize, seq: usize, steps: usize, device: &Device, mut report: impl FnMut(usize, f64)) -> anyhow::Result<Throughput> {
     let device = device.clone().autodiff();
-    let config = WaveNetConfig {
-        conditioned: false,
-        ..config
-    };
-    let mut network = Network::from_model_file(
-        &initial_model_file(Architecture::WaveNet(config), 0),
-        &device,
-    )?;
+    let config = WaveNetConfig { conditioned: false, ..config };
+    let mut network = Network::from_model_file(&initial_model_file(Architecture::WaveNet(config), 0), &device)?;
     let mut optimizer = AdamConfig::new().init();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
     let mut timed = 0.0;
@@ -73,8 +58,5 @@ pub fn measure(
             timed += seconds;
         }
     }
-    Ok(Throughput {
-        seconds_per_step: timed / steps as f64,
-        tokens_per_second: (rows * seq * steps) as f64 / timed,
-    })
+    Ok(Throughput { seconds_per_step: timed / steps as f64, tokens_per_second: (rows * seq * steps) as f64 / timed })
 }

@@ -67,42 +67,24 @@ fn checkpoint_dir(run: &Path) -> PathBuf {
 }
 
 /// Writes a checkpoint of `network` and `optimizer` with `state`, then drops older ones.
-pub fn save(
-    run: &Path,
-    state: &mut RunState,
-    network: &Network,
-    optimizer: &ModuleOptimizer,
-    average: Option<&ModelFile>,
-) -> Result<()> {
+pub fn save(run: &Path, state: &mut RunState, network: &Network, optimizer: &ModuleOptimizer, average: Option<&ModelFile>) -> Result<()> {
     let root = checkpoint_dir(run);
     state.folder = format!("step-{}", state.steps_done);
     let folder = root.join(&state.folder);
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("{}: cannot create", folder.display()))?;
+    std::fs::create_dir_all(&folder).with_context(|| format!("{}: cannot create", folder.display()))?;
     network
         .to_model_file(serde_json::Value::Null, None)
         .save(&folder.join(WEIGHTS_FILE))
         .with_context(|| format!("{}: cannot write weights", folder.display()))?;
     if let Some(average) = average {
-        average
-            .save(&folder.join(AVERAGE_FILE))
-            .with_context(|| format!("{}: cannot write the weight average", folder.display()))?;
+        average.save(&folder.join(AVERAGE_FILE)).with_context(|| format!("{}: cannot write the weight average", folder.display()))?;
     }
-    let optimizer_bytes = optimizer
-        .into_bytes()
-        .map_err(|error| anyhow::anyhow!("optimizer state: {error:?}"))?;
+    let optimizer_bytes = optimizer.into_bytes().map_err(|error| anyhow::anyhow!("optimizer state: {error:?}"))?;
     write_atomically(&folder.join(OPTIMIZER_FILE), &optimizer_bytes)?;
-    write_atomically(
-        &root.join(STATE_FILE),
-        serde_json::to_string_pretty(state)?.as_bytes(),
-    )?;
+    write_atomically(&root.join(STATE_FILE), serde_json::to_string_pretty(state)?.as_bytes())?;
     for entry in std::fs::read_dir(&root)? {
         let path = entry?.path();
-        if path.is_dir()
-            && path
-                .file_name()
-                .is_some_and(|name| name != state.folder.as_str())
-        {
+        if path.is_dir() && path.file_name().is_some_and(|name| name != state.folder.as_str()) {
             std::fs::remove_dir_all(&path)?;
         }
     }
@@ -114,8 +96,7 @@ pub fn load_state(run: &Path) -> Result<RunState> {
     let state_path = checkpoint_dir(run).join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
         .with_context(|| format!("{}: no checkpoint to resume from", state_path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: unreadable checkpoint state", state_path.display()))
+    serde_json::from_str(&text).with_context(|| format!("{}: unreadable checkpoint state", state_path.display()))
 }
 
 /// Reads the network and optimizer of the checkpoint `state` points at.
@@ -138,7 +119,5 @@ pub fn load_weights(
 
 /// Reads the weight average of the checkpoint `state` points at.
 pub fn load_average(run: &Path, state: &RunState) -> Result<ModelFile> {
-    Ok(ModelFile::load(
-        &checkpoint_dir(run).join(&state.folder).join(AVERAGE_FILE),
-    )?)
+    Ok(ModelFile::load(&checkpoint_dir(run).join(&state.folder).join(AVERAGE_FILE))?)
 }

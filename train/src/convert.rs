@@ -15,11 +15,7 @@ pub type TensorMap = BTreeMap<String, StoredTensor>;
 
 /// The values of a float tensor, row-major.
 pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("float tensor data")
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
 }
 
 /// Stores a tensor under `name` as it is.
@@ -47,13 +43,8 @@ pub fn store_linear(tensors: &mut TensorMap, prefix: &str, linear: &Linear) {
 
 /// An f32 tensor of the file, with its shape.
 fn stored<'a>(model: &'a ModelFile, name: &str) -> Result<(&'a [usize], &'a [f32])> {
-    let tensor = model
-        .tensors
-        .get(name)
-        .ok_or_else(|| anyhow!("tensor {name} is missing"))?;
-    let values = model
-        .f32(name)
-        .ok_or_else(|| anyhow!("tensor {name} is not f32 (an int8 model cannot be trained)"))?;
+    let tensor = model.tensors.get(name).ok_or_else(|| anyhow!("tensor {name} is missing"))?;
+    let values = model.f32(name).ok_or_else(|| anyhow!("tensor {name} is not f32 (an int8 model cannot be trained)"))?;
     Ok((&tensor.shape, values))
 }
 
@@ -65,64 +56,34 @@ fn named_param<const D: usize>(name: &str, data: TensorData, device: &Device) ->
 }
 
 /// A trainable parameter holding a stored tensor as it is.
-pub fn load_plain<const D: usize>(
-    model: &ModelFile,
-    name: &str,
-    device: &Device,
-) -> Result<Param<Tensor<D>>> {
+pub fn load_plain<const D: usize>(model: &ModelFile, name: &str, device: &Device) -> Result<Param<Tensor<D>>> {
     let (shape, values) = stored(model, name)?;
-    let dims: [usize; D] = shape
-        .try_into()
-        .with_context(|| format!("tensor {name} has rank {}", shape.len()))?;
-    Ok(named_param(
-        name,
-        TensorData::new(values.to_vec(), dims),
-        device,
-    ))
+    let dims: [usize; D] = shape.try_into().with_context(|| format!("tensor {name} has rank {}", shape.len()))?;
+    Ok(named_param(name, TensorData::new(values.to_vec(), dims), device))
 }
 
 /// A trainable parameter holding the sum of two stored tensors of the same shape (summed as
 /// plain numbers, so no autodiff graph node outlives the first step).
-pub fn load_summed<const D: usize>(
-    model: &ModelFile,
-    name: &str,
-    other: &str,
-    device: &Device,
-) -> Result<Param<Tensor<D>>> {
+pub fn load_summed<const D: usize>(model: &ModelFile, name: &str, other: &str, device: &Device) -> Result<Param<Tensor<D>>> {
     let (shape, values) = stored(model, name)?;
     let (other_shape, other_values) = stored(model, other)?;
-    anyhow::ensure!(
-        shape == other_shape,
-        "tensors {name} and {other} differ in shape"
-    );
-    let dims: [usize; D] = shape
-        .try_into()
-        .with_context(|| format!("tensor {name} has rank {}", shape.len()))?;
-    let sum: Vec<f32> = values
-        .iter()
-        .zip(other_values)
-        .map(|(a, b)| a + b)
-        .collect();
+    anyhow::ensure!(shape == other_shape, "tensors {name} and {other} differ in shape");
+    let dims: [usize; D] = shape.try_into().with_context(|| format!("tensor {name} has rank {}", shape.len()))?;
+    let sum: Vec<f32> = values.iter().zip(other_values).map(|(a, b)| a + b).collect();
     Ok(named_param(name, TensorData::new(sum, dims), device))
 }
 
 /// A trainable `[in, out]` parameter from a stored `[out, in]` matrix.
 pub fn load_matrix(model: &ModelFile, name: &str, device: &Device) -> Result<Param<Tensor<2>>> {
     let (shape, values) = stored(model, name)?;
-    let &[outputs, inputs] = shape else {
-        anyhow::bail!("tensor {name} is not a matrix")
-    };
+    let &[outputs, inputs] = shape else { anyhow::bail!("tensor {name} is not a matrix") };
     let mut transposed = vec![0.0f32; values.len()];
     for row in 0..outputs {
         for column in 0..inputs {
             transposed[column * outputs + row] = values[row * inputs + column];
         }
     }
-    Ok(named_param(
-        name,
-        TensorData::new(transposed, [inputs, outputs]),
-        device,
-    ))
+    Ok(named_param(name, TensorData::new(transposed, [inputs, outputs]), device))
 }
 
 /// A `Linear` from `<prefix>.weight` and `<prefix>.bias`.

@@ -52,31 +52,15 @@ pub struct Corpus {
 
 /// Reads and encodes every MIDI file under `folder`. Unreadable files are skipped with a warning
 /// (through `warn`) naming the file and the reason, and counted.
-pub fn read_corpus(
-    folder: &Path,
-    include_drums: bool,
-    mut warn: impl FnMut(String),
-) -> anyhow::Result<Corpus> {
-    let mut summary = CorpusSummary {
-        folder: folder.display().to_string(),
-        include_drums,
-        ..CorpusSummary::default()
-    };
-    let songs = read_songs(
-        folder,
-        ReadOptions { include_drums },
-        |_| true,
-        |error| {
-            summary.skipped_files += 1;
-            warn(format!("warning: skipped {error}"));
-        },
-    )?;
+pub fn read_corpus(folder: &Path, include_drums: bool, mut warn: impl FnMut(String)) -> anyhow::Result<Corpus> {
+    let mut summary =
+        CorpusSummary { folder: folder.display().to_string(), include_drums, ..CorpusSummary::default() };
+    let songs = read_songs(folder, ReadOptions { include_drums }, |_| true, |error| {
+        summary.skipped_files += 1;
+        warn(format!("warning: skipped {error}"));
+    })?;
     if songs.is_empty() {
-        anyhow::bail!(
-            "{}: none of the {} MIDI files could be read",
-            folder.display(),
-            summary.skipped_files
-        );
+        anyhow::bail!("{}: none of the {} MIDI files could be read", folder.display(), summary.skipped_files);
     }
     let pieces = songs
         .into_iter()
@@ -101,43 +85,24 @@ pub fn read_corpus(
 /// Lowest and highest pitch among note tokens (`(PITCH_MIN, PITCH_MAX)` for a piece with none,
 /// which then cannot be transposed).
 fn pitch_range(tokens: &[Token]) -> (u8, u8) {
-    let pitches = tokens
-        .iter()
-        .filter_map(|&token| match Event::from_token(token) {
-            Some(Event::NoteOn(pitch) | Event::NoteOff(pitch)) => Some(pitch),
-            _ => None,
-        });
-    pitches
-        .fold(None, |range: Option<(u8, u8)>, pitch| {
-            Some(range.map_or((pitch, pitch), |(low, high)| {
-                (low.min(pitch), high.max(pitch))
-            }))
-        })
-        .unwrap_or((PITCH_MIN, PITCH_MAX))
+    let pitches = tokens.iter().filter_map(|&token| match Event::from_token(token) {
+        Some(Event::NoteOn(pitch) | Event::NoteOff(pitch)) => Some(pitch),
+        _ => None,
+    });
+    pitches.fold(None, |range: Option<(u8, u8)>, pitch| {
+        Some(range.map_or((pitch, pitch), |(low, high)| (low.min(pitch), high.max(pitch))))
+    })
+    .unwrap_or((PITCH_MIN, PITCH_MAX))
 }
 
 /// Reads several folders as one corpus; each folder is its own root for piece names and the
 /// split.
-pub fn read_corpora(
-    folders: &[std::path::PathBuf],
-    include_drums: bool,
-    mut warn: impl FnMut(String),
-) -> anyhow::Result<Corpus> {
-    let mut merged = Corpus {
-        pieces: Vec::new(),
-        summary: CorpusSummary {
-            include_drums,
-            ..CorpusSummary::default()
-        },
-    };
+pub fn read_corpora(folders: &[std::path::PathBuf], include_drums: bool, mut warn: impl FnMut(String)) -> anyhow::Result<Corpus> {
+    let mut merged = Corpus { pieces: Vec::new(), summary: CorpusSummary { include_drums, ..CorpusSummary::default() } };
     for folder in folders {
         let corpus = read_corpus(folder, include_drums, &mut warn)?;
         let (total, part) = (&mut merged.summary, corpus.summary);
-        total.folder = if total.folder.is_empty() {
-            part.folder
-        } else {
-            format!("{}, {}", total.folder, part.folder)
-        };
+        total.folder = if total.folder.is_empty() { part.folder } else { format!("{}, {}", total.folder, part.folder) };
         total.files += part.files;
         total.skipped_files += part.skipped_files;
         total.tokens += part.tokens;
@@ -158,9 +123,8 @@ pub fn is_validation(name: &str) -> bool {
 /// piece by hash gives its last piece to validation, so there is always something to validate on
 /// (and to train on, when there are at least two pieces).
 pub fn split(pieces: Vec<Piece>) -> (Vec<Piece>, Vec<Piece>) {
-    let (mut validation, mut train): (Vec<Piece>, Vec<Piece>) = pieces
-        .into_iter()
-        .partition(|piece| is_validation(&piece.name));
+    let (mut validation, mut train): (Vec<Piece>, Vec<Piece>) =
+        pieces.into_iter().partition(|piece| is_validation(&piece.name));
     if validation.is_empty() && train.len() > 1 {
         validation.push(train.pop().expect("two or more pieces"));
     }
@@ -186,14 +150,8 @@ mod tests {
 
     #[test]
     fn pitch_range_spans_the_note_tokens() {
-        let tokens = [
-            Event::Start,
-            Event::NoteOn(60),
-            Event::NoteOn(72),
-            Event::NoteOff(60),
-            Event::End,
-        ]
-        .map(Event::token);
+        let tokens = [Event::Start, Event::NoteOn(60), Event::NoteOn(72), Event::NoteOff(60), Event::End]
+            .map(Event::token);
         assert_eq!(pitch_range(&tokens), (60, 72));
     }
 }

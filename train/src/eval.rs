@@ -119,27 +119,19 @@ pub struct CollectionReport {
 /// Scores the model on the folder and prints (and optionally writes) the report.
 pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let model = ModelFile::load(&options.model)?;
-    let corpus = read_corpora(&options.data, options.include_drums, |warning| {
-        eprintln!("{warning}")
-    })?;
-    let pieces: Vec<Piece> = corpus
-        .pieces
-        .into_iter()
-        .filter(|piece| options.split.includes(piece))
-        .collect();
+    let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
+    let pieces: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
     let mut memory_figures = None;
     let total = match model.meta.architecture {
         Architecture::WaveNet(_) if options.memory || options.fit_memory => {
-            let mut engine =
-                Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
             let figures = score_collections_with_memory(&mut engine, &pieces, options);
             let total = figures.total.with_memory;
             memory_figures = Some(figures);
             total
         }
         Architecture::WaveNet(_) => {
-            let mut engine =
-                Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
             pieces.iter().fold(Score::default(), |mut total, piece| {
                 total.add(score(&mut engine, &piece.tokens, options.grammar_mask));
                 total
@@ -149,22 +141,14 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             let device = Device::flex();
             let network = Network::from_model_file(&model, &device)?;
             pieces.iter().fold(Score::default(), |mut total, piece| {
-                total.add(score_with_burn(
-                    &network,
-                    &piece.tokens,
-                    options.grammar_mask,
-                    &device,
-                ));
+                total.add(score_with_burn(&network, &piece.tokens, options.grammar_mask, &device));
                 total
             })
         }
     };
-    let frames = options.frames.then(|| {
-        pieces
-            .iter()
-            .map(|piece| (piece.length_beats / options.frame_beats).round() as usize)
-            .sum::<usize>()
-    });
+    let frames = options
+        .frames
+        .then(|| pieces.iter().map(|piece| (piece.length_beats / options.frame_beats).round() as usize).sum::<usize>());
     let report = EvalReport {
         model: options.model.display().to_string(),
         data: corpus.summary.folder.clone(),
@@ -177,19 +161,13 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         top1_accuracy: total.accuracy(),
         frames,
         nll_per_frame: frames.map(|frames| total.nll_nats / frames.max(1) as f64),
-        nll_per_token_without_memory: memory_figures
-            .as_ref()
-            .map(|figures| figures.total.without_memory.nll_per_token()),
+        nll_per_token_without_memory: memory_figures.as_ref().map(|figures| figures.total.without_memory.nll_per_token()),
         memory_gain: memory_figures.as_ref().map(|figures| gain(&figures.total)),
-        collections: memory_figures
-            .as_ref()
-            .map(|figures| figures.collections.clone())
-            .unwrap_or_default(),
+        collections: memory_figures.as_ref().map(|figures| figures.collections.clone()).unwrap_or_default(),
         fitted_memory_weights: memory_figures.and_then(|figures| figures.fitted_weights),
     };
     if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     Ok(report)
 }
@@ -203,11 +181,7 @@ struct MemoryFigures {
 
 /// Scores every piece with and without a fresh style memory, per data folder (a piece's folder
 /// is the `--data` it came from, in order).
-fn score_collections_with_memory(
-    engine: &mut Engine,
-    pieces: &[Piece],
-    options: &EvalOptions,
-) -> MemoryFigures {
+fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options: &EvalOptions) -> MemoryFigures {
     let mut memory = StyleMemory::new();
     let mut predictions = Vec::new();
     let mut total = MemoryScore::default();
@@ -222,14 +196,7 @@ fn score_collections_with_memory(
                     predictions.push(prediction)
                 }
             };
-            collection.add(score_with_memory(
-                engine,
-                &mut memory,
-                &piece.tokens,
-                options.grammar_mask,
-                options.memory_strength,
-                observe,
-            ));
+            collection.add(score_with_memory(engine, &mut memory, &piece.tokens, options.grammar_mask, options.memory_strength, observe));
         }
         total.add(collection);
         collections.push(CollectionReport {
@@ -241,14 +208,8 @@ fn score_collections_with_memory(
             memory_gain: gain(&collection),
         });
     }
-    let fitted_weights = options
-        .fit_memory
-        .then(|| fit_weights(&predictions, MEMORY_MAX_ORDER));
-    MemoryFigures {
-        total,
-        collections,
-        fitted_weights,
-    }
+    let fitted_weights = options.fit_memory.then(|| fit_weights(&predictions, MEMORY_MAX_ORDER));
+    MemoryFigures { total, collections, fitted_weights }
 }
 
 /// Relative NLL reduction the memory brings.
@@ -257,81 +218,32 @@ fn gain(score: &MemoryScore) -> f64 {
 }
 
 /// Scores one piece with a burn network, from its logits over the whole piece at once.
-fn score_with_burn(
-    network: &Network,
-    tokens: &[u16],
-    grammar_mask: bool,
-    device: &Device,
-) -> Score {
-    let inputs: Vec<i64> = tokens[..tokens.len() - 1]
-        .iter()
-        .map(|&t| t as i64)
-        .collect();
+fn score_with_burn(network: &Network, tokens: &[u16], grammar_mask: bool, device: &Device) -> Score {
+    let inputs: Vec<i64> = tokens[..tokens.len() - 1].iter().map(|&t| t as i64).collect();
     let seq = inputs.len();
-    let batch = Batch {
-        rows: 1,
-        seq,
-        targets: vec![0; seq],
-        mask: vec![1.0; seq],
-        inputs,
-        features: None,
-        dropout_seed: None,
-    };
-    let logits: Vec<f32> = network
-        .logits(&batch, device)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .expect("float logits");
+    let batch = Batch { rows: 1, seq, targets: vec![0; seq], mask: vec![1.0; seq], inputs, features: None, dropout_seed: None };
+    let logits: Vec<f32> = network.logits(&batch, device).into_data().convert::<f32>().try_into_vec().expect("float logits");
     let mut state = SequenceState::default();
     let mut total = Score::default();
-    for (position, row) in logits
-        .chunks_exact(continuo::tokens::VOCAB_SIZE)
-        .enumerate()
-    {
+    for (position, row) in logits.chunks_exact(continuo::tokens::VOCAB_SIZE).enumerate() {
         state.apply_token(tokens[position], |_| {});
-        total.add(score_prediction(
-            row,
-            &state,
-            tokens[position + 1],
-            grammar_mask,
-        ));
+        total.add(score_prediction(row, &state, tokens[position + 1], grammar_mask));
     }
     total
 }
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "model {}  data {} ({} files, {} skipped)",
-            self.model, self.data, self.files, self.skipped_files
-        )?;
-        writeln!(
-            f,
-            "total NLL      {:.1} nats{}",
-            self.total_nll_nats,
-            if self.grammar_mask {
-                " (grammar mask)"
-            } else {
-                ""
-            }
-        )?;
+        writeln!(f, "model {}  data {} ({} files, {} skipped)", self.model, self.data, self.files, self.skipped_files)?;
+        writeln!(f, "total NLL      {:.1} nats{}", self.total_nll_nats, if self.grammar_mask { " (grammar mask)" } else { "" })?;
         writeln!(f, "tokens         {}", self.tokens)?;
         writeln!(f, "NLL per token  {:.4} nats", self.nll_per_token)?;
         write!(f, "top-1 accuracy {:.2}%", 100.0 * self.top1_accuracy)?;
         if let (Some(frames), Some(per_frame)) = (self.frames, self.nll_per_frame) {
-            write!(
-                f,
-                "\nframes         {frames}\nNLL per frame  {per_frame:.3} nats"
-            )?;
+            write!(f, "\nframes         {frames}\nNLL per frame  {per_frame:.3} nats")?;
         }
         if let (Some(without), Some(gain)) = (self.nll_per_token_without_memory, self.memory_gain) {
-            write!(
-                f,
-                "\nwithout memory {without:.4} nats per token; the style memory gains {:.2}%",
-                100.0 * gain
-            )?;
+            write!(f, "\nwithout memory {without:.4} nats per token; the style memory gains {:.2}%", 100.0 * gain)?;
             for collection in &self.collections {
                 write!(
                     f,
@@ -346,15 +258,8 @@ impl std::fmt::Display for EvalReport {
             }
         }
         if let Some(weights) = &self.fitted_memory_weights {
-            let listed: Vec<String> = weights
-                .iter()
-                .map(|weight| format!("{weight:.3}"))
-                .collect();
-            write!(
-                f,
-                "\nfitted memory weights per matched length 0..={MEMORY_MAX_ORDER}: [{}]",
-                listed.join(", ")
-            )?;
+            let listed: Vec<String> = weights.iter().map(|weight| format!("{weight:.3}")).collect();
+            write!(f, "\nfitted memory weights per matched length 0..={MEMORY_MAX_ORDER}: [{}]", listed.join(", "))?;
         }
         Ok(())
     }

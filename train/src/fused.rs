@@ -47,31 +47,17 @@ pub trait FusedOps: Backend {
     fn gate_backward(h: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let (filter, gate) = halves::<Self>(h);
         let (t, s) = (Self::float_tanh(filter), Self::sigmoid(gate));
-        let one_minus =
-            |x: FloatTensor<Self>| Self::float_add_scalar(Self::float_neg(x), 1.0.into());
-        let filter_grad = Self::float_mul(
-            Self::float_mul(grad.clone(), s.clone()),
-            one_minus(Self::float_mul(t.clone(), t.clone())),
-        );
-        let gate_grad = Self::float_mul(
-            Self::float_mul(grad, t),
-            Self::float_mul(s.clone(), one_minus(s)),
-        );
+        let one_minus = |x: FloatTensor<Self>| Self::float_add_scalar(Self::float_neg(x), 1.0.into());
+        let filter_grad = Self::float_mul(Self::float_mul(grad.clone(), s.clone()), one_minus(Self::float_mul(t.clone(), t.clone())));
+        let gate_grad = Self::float_mul(Self::float_mul(grad, t), Self::float_mul(s.clone(), one_minus(s)));
         let last = filter_grad.shape().num_dims() - 1;
         Self::float_cat(vec![filter_grad, gate_grad], last)
     }
 
     /// `x · w + b` over the last dimension of `x` (`[.., K]`, `w` `[K, M]`, `b` `[M]`).
-    fn dense(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn dense(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         let (rows, shape) = as_matrix::<Self>(&x);
-        let out = Self::float_add(
-            Self::float_matmul(Self::float_reshape(x, rows), w),
-            Self::float_reshape(b.clone(), Shape::new([1, b.shape()[0]])),
-        );
+        let out = Self::float_add(Self::float_matmul(Self::float_reshape(x, rows), w), Self::float_reshape(b.clone(), Shape::new([1, b.shape()[0]])));
         let mut out_shape = shape;
         let last = out_shape.num_dims() - 1;
         out_shape[last] = out.shape()[1];
@@ -80,22 +66,14 @@ pub trait FusedOps: Backend {
 
     /// `acc + x · w + b`: a dense layer added onto a running sum (the residual stream, the skip
     /// sum) in the same pass.
-    fn dense_onto(
-        acc: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn dense_onto(acc: FloatTensor<Self>, x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::float_add(acc, Self::dense(x, w, b))
     }
 
     /// The gradient of `dense`'s input: `grad · wᵀ`.
     fn dense_input_grad(w: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let (rows, shape) = as_matrix::<Self>(&grad);
-        let out = Self::float_matmul(
-            Self::float_reshape(grad, rows),
-            Self::float_transpose(w.clone()),
-        );
+        let out = Self::float_matmul(Self::float_reshape(grad, rows), Self::float_transpose(w.clone()));
         let mut out_shape = shape;
         let last = out_shape.num_dims() - 1;
         out_shape[last] = w.shape()[0];
@@ -106,41 +84,26 @@ pub trait FusedOps: Backend {
     fn dense_weight_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x_rows, _) = as_matrix::<Self>(&x);
         let (grad_rows, _) = as_matrix::<Self>(&grad);
-        Self::float_matmul(
-            Self::float_transpose(Self::float_reshape(x, x_rows)),
-            Self::float_reshape(grad, grad_rows),
-        )
+        Self::float_matmul(Self::float_transpose(Self::float_reshape(x, x_rows)), Self::float_reshape(grad, grad_rows))
     }
 
     /// The gradient of `dense`'s bias: `grad` summed over every row.
     fn dense_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let (rows, _) = as_matrix::<Self>(&grad);
         let width = rows[1];
-        Self::float_reshape(
-            Self::float_sum_dim(Self::float_reshape(grad, rows), 0),
-            Shape::new([width]),
-        )
+        Self::float_reshape(Self::float_sum_dim(Self::float_reshape(grad, rows), 0), Shape::new([width]))
     }
 
     /// The next-token loss of each row of `logits` (`[N, V]`): `weights[n] * -log softmax(logits[n])[targets[n]]`
     /// (`targets` and `weights` `[N, 1]`; the result `[N, 1]`).
-    fn cross_entropy(
-        logits: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        weights: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
         let picked = Self::float_gather(1, Self::log_softmax(logits, 1), targets);
         Self::float_neg(Self::float_mul(picked, weights))
     }
 
     /// The gradient of `logits` from the gradient of `cross_entropy`: `grad[n] * weights[n] *
     /// (softmax(logits[n]) - onehot(targets[n]))`.
-    fn cross_entropy_backward(
-        logits: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        weights: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn cross_entropy_backward(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let scale = Self::float_mul(grad, weights);
         let rows = Shape::new([logits.shape()[0], 1]);
         let ones = Self::float_ones(rows, &logits.device(), logits.dtype().into());
@@ -154,27 +117,10 @@ pub trait FusedOps: Backend {
     fn taps(x: FloatTensor<Self>, dilation: usize) -> FloatTensor<Self> {
         let shape = x.shape();
         let (time, channels) = (shape[1], shape[2]);
-        let zeros = Self::float_zeros(
-            Shape::new([shape[0], dilation.min(time), channels]),
-            &x.device(),
-            x.dtype().into(),
-        );
+        let zeros = Self::float_zeros(Shape::new([shape[0], dilation.min(time), channels]), &x.device(), x.dtype().into());
         let delayed = match dilation >= time {
             true => zeros,
-            false => Self::float_cat(
-                vec![
-                    zeros,
-                    Self::float_slice(
-                        x.clone(),
-                        &[
-                            Slice::from(..),
-                            Slice::from(0..time - dilation),
-                            Slice::from(..),
-                        ],
-                    ),
-                ],
-                1,
-            ),
+            false => Self::float_cat(vec![zeros, Self::float_slice(x.clone(), &[Slice::from(..), Slice::from(0..time - dilation), Slice::from(..)])], 1),
         };
         Self::float_cat(vec![delayed, x], 2)
     }
@@ -183,26 +129,12 @@ pub trait FusedOps: Backend {
     fn taps_backward(grad: FloatTensor<Self>, dilation: usize) -> FloatTensor<Self> {
         let shape = grad.shape();
         let (time, channels) = (shape[1], shape[2] / 2);
-        let current = Self::float_slice(
-            grad.clone(),
-            &[Slice::from(..), Slice::from(..), Slice::from(channels..)],
-        );
+        let current = Self::float_slice(grad.clone(), &[Slice::from(..), Slice::from(..), Slice::from(channels..)]);
         if dilation >= time {
             return current;
         }
-        let later = Self::float_slice(
-            grad,
-            &[
-                Slice::from(..),
-                Slice::from(dilation..),
-                Slice::from(0..channels),
-            ],
-        );
-        let zeros = Self::float_zeros(
-            Shape::new([shape[0], dilation, channels]),
-            &later.device(),
-            later.dtype().into(),
-        );
+        let later = Self::float_slice(grad, &[Slice::from(..), Slice::from(dilation..), Slice::from(0..channels)]);
+        let zeros = Self::float_zeros(Shape::new([shape[0], dilation, channels]), &later.device(), later.dtype().into());
         Self::float_add(current, Self::float_cat(vec![later, zeros], 1))
     }
 }
@@ -217,15 +149,8 @@ fn halves<B: Backend>(h: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
     let last = shape.num_dims() - 1;
     let channels = shape[last] / 2;
     let half = |start: usize| {
-        let slices: Vec<Slice> = (0..=last)
-            .map(|dim| {
-                if dim == last {
-                    Slice::from(start..start + channels)
-                } else {
-                    Slice::from(..)
-                }
-            })
-            .collect();
+        let slices: Vec<Slice> =
+            (0..=last).map(|dim| if dim == last { Slice::from(start..start + channels) } else { Slice::from(..) }).collect();
         B::float_slice(h.clone(), &slices)
     };
     (half(0), half(channels))
@@ -235,10 +160,7 @@ fn halves<B: Backend>(h: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
 fn as_matrix<B: Backend>(x: &FloatTensor<B>) -> (Shape, Shape) {
     let shape = x.shape();
     let last = shape[shape.num_dims() - 1];
-    (
-        Shape::new([shape.num_elements() / last.max(1), last]),
-        shape,
-    )
+    (Shape::new([shape.num_elements() / last.max(1), last]), shape)
 }
 
 impl FusedOps for Flex {
@@ -248,17 +170,12 @@ impl FusedOps for Flex {
         let kernel = Kernel::detect();
         let mut out = vec![0.0f32; input.len() / 2];
         let task = channels * ROWS_PER_TASK;
-        out.par_chunks_mut(task)
-            .zip(input.par_chunks(2 * task))
-            .for_each(|(out, input)| {
-                for (out, row) in out
-                    .chunks_exact_mut(channels)
-                    .zip(input.chunks_exact(2 * channels))
-                {
-                    let (filter, gate) = row.split_at(channels);
-                    kernel.gate(filter, gate, out);
-                }
-            });
+        out.par_chunks_mut(task).zip(input.par_chunks(2 * task)).for_each(|(out, input)| {
+            for (out, row) in out.chunks_exact_mut(channels).zip(input.chunks_exact(2 * channels)) {
+                let (filter, gate) = row.split_at(channels);
+                kernel.gate(filter, gate, out);
+            }
+        });
         f32_tensor(out, with_last(shape, channels))
     }
 
@@ -266,28 +183,18 @@ impl FusedOps for Flex {
         let (input, shape) = f32_values(&h, "gate_backward");
         let (grad, _) = f32_values(&grad, "gate_backward");
         let channels = half_width(&shape);
-        assert_eq!(
-            grad.len() * 2,
-            input.len(),
-            "gate_backward: the gradient is half as wide as the input"
-        );
+        assert_eq!(grad.len() * 2, input.len(), "gate_backward: the gradient is half as wide as the input");
         let kernel = Kernel::detect();
         let mut out = vec![0.0f32; input.len()];
         let task = 2 * channels * ROWS_PER_TASK;
-        out.par_chunks_mut(task)
-            .zip(input.par_chunks(task))
-            .zip(grad.par_chunks(task / 2))
-            .for_each(|((out, input), grad)| {
-                let rows = out
-                    .chunks_exact_mut(2 * channels)
-                    .zip(input.chunks_exact(2 * channels))
-                    .zip(grad.chunks_exact(channels));
-                for ((out, row), grad) in rows {
-                    let (filter, gate) = row.split_at(channels);
-                    let (filter_grad, gate_grad) = out.split_at_mut(channels);
-                    kernel.gate_backward(filter, gate, grad, filter_grad, gate_grad);
-                }
-            });
+        out.par_chunks_mut(task).zip(input.par_chunks(task)).zip(grad.par_chunks(task / 2)).for_each(|((out, input), grad)| {
+            let rows = out.chunks_exact_mut(2 * channels).zip(input.chunks_exact(2 * channels)).zip(grad.chunks_exact(channels));
+            for ((out, row), grad) in rows {
+                let (filter, gate) = row.split_at(channels);
+                let (filter_grad, gate_grad) = out.split_at_mut(channels);
+                kernel.gate_backward(filter, gate, grad, filter_grad, gate_grad);
+            }
+        });
         f32_tensor(out, shape)
     }
 
@@ -306,18 +213,13 @@ impl FusedOps for Flex {
         let (x, _) = f32_values(&x, "dense_onto");
         let (w, w_shape) = f32_values(&w, "dense_onto");
         let (b, _) = f32_values(&b, "dense_onto");
-        assert_eq!(
-            acc.dtype(),
-            DType::F32,
-            "dense_onto: the fused WaveNet ops train in f32"
-        );
+        assert_eq!(acc.dtype(), DType::F32, "dense_onto: the fused WaveNet ops train in f32");
         if !acc.is_contiguous() || acc.layout().start_offset() != 0 {
             acc = acc.to_contiguous();
         }
         // In place when nothing else holds the running sum (the usual case), else on a copy.
         let out = acc.storage_mut::<f32>();
-        out.chunks_exact_mut(b.len())
-            .for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(out, b)| *out += b));
+        out.chunks_exact_mut(b.len()).for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(out, b)| *out += b));
         dense_product(&x, &w, &w_shape).accumulate_into(out);
         acc
     }
@@ -327,18 +229,7 @@ impl FusedOps for Flex {
         let (grad, shape) = f32_values(&grad, "dense_input_grad");
         let (inputs, outputs) = (w_shape[0], w_shape[1]);
         let rows = grad.len() / outputs;
-        let product = Matrix {
-            rows,
-            cols: outputs,
-            values: &grad,
-            transposed: false,
-        }
-        .times(Matrix {
-            rows: outputs,
-            cols: inputs,
-            values: &w,
-            transposed: true,
-        });
+        let product = Matrix { rows, cols: outputs, values: &grad, transposed: false }.times(Matrix { rows: outputs, cols: inputs, values: &w, transposed: true });
         f32_tensor(product.into_new(), with_last(shape, inputs))
     }
 
@@ -347,18 +238,7 @@ impl FusedOps for Flex {
         let (grad, grad_shape) = f32_values(&grad, "dense_weight_grad");
         let (inputs, outputs) = (last_dim(&x_shape), last_dim(&grad_shape));
         let rows = x.len() / inputs;
-        let product = Matrix {
-            rows: inputs,
-            cols: rows,
-            values: &x,
-            transposed: true,
-        }
-        .times(Matrix {
-            rows,
-            cols: outputs,
-            values: &grad,
-            transposed: false,
-        });
+        let product = Matrix { rows: inputs, cols: rows, values: &x, transposed: true }.times(Matrix { rows, cols: outputs, values: &grad, transposed: false });
         f32_tensor(product.into_new(), Shape::new([inputs, outputs]))
     }
 
@@ -366,63 +246,40 @@ impl FusedOps for Flex {
         let (grad, shape) = f32_values(&grad, "dense_bias_grad");
         let width = last_dim(&shape);
         let add = |mut sum: Vec<f32>, row: &[f32]| {
-            sum.iter_mut()
-                .zip(row)
-                .for_each(|(sum, value)| *sum += value);
+            sum.iter_mut().zip(row).for_each(|(sum, value)| *sum += value);
             sum
         };
         // Partial sums over fixed blocks of rows, added in order: the same bits whatever the
         // threads do, so training runs repeat exactly.
-        let parts: Vec<Vec<f32>> = grad
-            .par_chunks(width * ROWS_PER_TASK)
-            .map(|rows| rows.chunks_exact(width).fold(vec![0.0f32; width], add))
-            .collect();
-        let sums = parts
-            .iter()
-            .fold(vec![0.0f32; width], |sum, part| add(sum, part));
+        let parts: Vec<Vec<f32>> =
+            grad.par_chunks(width * ROWS_PER_TASK).map(|rows| rows.chunks_exact(width).fold(vec![0.0f32; width], add)).collect();
+        let sums = parts.iter().fold(vec![0.0f32; width], |sum, part| add(sum, part));
         f32_tensor(sums, Shape::new([width]))
     }
 
     fn cross_entropy(logits: FlexTensor, targets: FlexTensor, weights: FlexTensor) -> FlexTensor {
         let (logits, shape) = f32_values(&logits, "cross_entropy");
-        let (targets, weights) = (
-            token_ids(&targets, "cross_entropy"),
-            f32_values(&weights, "cross_entropy").0,
-        );
+        let (targets, weights) = (token_ids(&targets, "cross_entropy"), f32_values(&weights, "cross_entropy").0);
         let vocab = last_dim(&shape);
         let kernel = Kernel::detect();
         let mut out = vec![0.0f32; weights.len()];
-        out.par_iter_mut()
-            .zip(logits.par_chunks(vocab))
-            .zip(targets.par_iter().zip(weights.par_iter()))
-            .for_each(|((out, row), (&target, &weight))| {
+        out.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter().zip(weights.par_iter())).for_each(
+            |((out, row), (&target, &weight))| {
                 *out = weight * (log_sum_exp(kernel, row) - row[target]);
-            });
+            },
+        );
         f32_tensor(out, Shape::new([weights.len(), 1]))
     }
 
-    fn cross_entropy_backward(
-        logits: FlexTensor,
-        targets: FlexTensor,
-        weights: FlexTensor,
-        grad: FlexTensor,
-    ) -> FlexTensor {
+    fn cross_entropy_backward(logits: FlexTensor, targets: FlexTensor, weights: FlexTensor, grad: FlexTensor) -> FlexTensor {
         let (logits, shape) = f32_values(&logits, "cross_entropy_backward");
-        let (targets, weights) = (
-            token_ids(&targets, "cross_entropy_backward"),
-            f32_values(&weights, "cross_entropy_backward").0,
-        );
+        let (targets, weights) = (token_ids(&targets, "cross_entropy_backward"), f32_values(&weights, "cross_entropy_backward").0);
         let (grad, _) = f32_values(&grad, "cross_entropy_backward");
         let vocab = last_dim(&shape);
         let kernel = Kernel::detect();
         let mut out = vec![0.0f32; logits.len()];
         let rows = out.par_chunks_mut(vocab).zip(logits.par_chunks(vocab));
-        rows.zip(
-            targets
-                .par_iter()
-                .zip(weights.par_iter().zip(grad.par_iter())),
-        )
-        .for_each(|((out, row), (&target, (&weight, &grad)))| {
+        rows.zip(targets.par_iter().zip(weights.par_iter().zip(grad.par_iter()))).for_each(|((out, row), (&target, (&weight, &grad)))| {
             let scale = grad * weight;
             kernel.scaled_exp(row, log_sum_exp(kernel, row), scale, out);
             out[target] -= scale;
@@ -434,19 +291,15 @@ impl FusedOps for Flex {
         let (x, shape) = f32_values(&x, "taps");
         let (time, channels) = (shape[1], shape[2]);
         let mut out = vec![0.0f32; 2 * x.len()];
-        out.par_chunks_mut(2 * time * channels)
-            .zip(x.par_chunks(time * channels))
-            .for_each(|(out, x)| {
-                for (t, out) in out.chunks_exact_mut(2 * channels).enumerate() {
-                    let (delayed, current) = out.split_at_mut(channels);
-                    current.copy_from_slice(&x[t * channels..(t + 1) * channels]);
-                    if t >= dilation {
-                        delayed.copy_from_slice(
-                            &x[(t - dilation) * channels..(t - dilation + 1) * channels],
-                        );
-                    }
+        out.par_chunks_mut(2 * time * channels).zip(x.par_chunks(time * channels)).for_each(|(out, x)| {
+            for (t, out) in out.chunks_exact_mut(2 * channels).enumerate() {
+                let (delayed, current) = out.split_at_mut(channels);
+                current.copy_from_slice(&x[t * channels..(t + 1) * channels]);
+                if t >= dilation {
+                    delayed.copy_from_slice(&x[(t - dilation) * channels..(t - dilation + 1) * channels]);
                 }
-            });
+            }
+        });
         f32_tensor(out, with_last(shape, 2 * channels))
     }
 
@@ -454,20 +307,15 @@ impl FusedOps for Flex {
         let (grad, shape) = f32_values(&grad, "taps_backward");
         let (time, channels) = (shape[1], shape[2] / 2);
         let mut out = vec![0.0f32; grad.len() / 2];
-        out.par_chunks_mut(time * channels)
-            .zip(grad.par_chunks(2 * time * channels))
-            .for_each(|(out, grad)| {
-                for (t, out) in out.chunks_exact_mut(channels).enumerate() {
-                    out.copy_from_slice(&grad[(2 * t + 1) * channels..(2 * t + 2) * channels]);
-                    if t + dilation < time {
-                        let later = &grad
-                            [2 * (t + dilation) * channels..(2 * (t + dilation) + 1) * channels];
-                        out.iter_mut()
-                            .zip(later)
-                            .for_each(|(out, later)| *out += later);
-                    }
+        out.par_chunks_mut(time * channels).zip(grad.par_chunks(2 * time * channels)).for_each(|(out, grad)| {
+            for (t, out) in out.chunks_exact_mut(channels).enumerate() {
+                out.copy_from_slice(&grad[(2 * t + 1) * channels..(2 * t + 2) * channels]);
+                if t + dilation < time {
+                    let later = &grad[2 * (t + dilation) * channels..(2 * (t + dilation) + 1) * channels];
+                    out.iter_mut().zip(later).for_each(|(out, later)| *out += later);
                 }
-            });
+            }
+        });
         f32_tensor(out, with_last(shape, channels))
     }
 }
@@ -476,18 +324,7 @@ impl FusedOps for Flex {
 fn dense_product<'a>(x: &'a [f32], w: &'a [f32], w_shape: &Shape) -> Product<'a> {
     let (inputs, outputs) = (w_shape[0], w_shape[1]);
     let rows = x.len() / inputs;
-    Matrix {
-        rows,
-        cols: inputs,
-        values: x,
-        transposed: false,
-    }
-    .times(Matrix {
-        rows: inputs,
-        cols: outputs,
-        values: w,
-        transposed: false,
-    })
+    Matrix { rows, cols: inputs, values: x, transposed: false }.times(Matrix { rows: inputs, cols: outputs, values: w, transposed: false })
 }
 
 /// A row-major f32 matrix, or the transpose of one (`rows x cols` as the product sees it).
@@ -513,13 +350,8 @@ impl Matrix<'_> {
     where
         Self: 'a,
     {
-        assert_eq!(
-            self.cols, rhs.rows,
-            "matrix product: inner dimensions differ"
-        );
-        assert!(
-            self.values.len() >= self.rows * self.cols && rhs.values.len() >= rhs.rows * rhs.cols
-        );
+        assert_eq!(self.cols, rhs.rows, "matrix product: inner dimensions differ");
+        assert!(self.values.len() >= self.rows * self.cols && rhs.values.len() >= rhs.rows * rhs.cols);
         Product { lhs: self, rhs }
     }
 }
@@ -564,46 +396,16 @@ impl Product<'_> {
             false => gemm::Parallelism::None,
         };
         let (lhs, rhs) = (self.lhs.values.as_ptr(), self.rhs.values.as_ptr());
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out,
-            1,
-            n as isize,
-            accumulate,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+        gemm::gemm(m, n, k, out, 1, n as isize, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, parallelism);
     }
 }
 
 /// The contiguous f32 values of `tensor` (borrowed when it already is contiguous) and its shape.
 fn f32_values<'a>(tensor: &'a FlexTensor, op: &str) -> (Cow<'a, [f32]>, Shape) {
-    assert_eq!(
-        tensor.dtype(),
-        DType::F32,
-        "{op}: the fused WaveNet ops train in f32"
-    );
+    assert_eq!(tensor.dtype(), DType::F32, "{op}: the fused WaveNet ops train in f32");
     let values = match tensor.as_slice::<f32>() {
         Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(
-            tensor
-                .to_contiguous()
-                .as_slice::<f32>()
-                .expect("a contiguous copy")
-                .to_vec(),
-        ),
+        None => Cow::Owned(tensor.to_contiguous().as_slice::<f32>().expect("a contiguous copy").to_vec()),
     };
     (values, tensor.layout().shape().clone())
 }
@@ -618,18 +420,8 @@ fn log_sum_exp(kernel: Kernel, row: &[f32]) -> f32 {
 fn token_ids(tensor: &FlexTensor, op: &str) -> Vec<usize> {
     let tensor = tensor.to_contiguous();
     match tensor.dtype() {
-        DType::I32 => tensor
-            .as_slice::<i32>()
-            .expect("contiguous")
-            .iter()
-            .map(|&id| id as usize)
-            .collect(),
-        DType::I64 => tensor
-            .as_slice::<i64>()
-            .expect("contiguous")
-            .iter()
-            .map(|&id| id as usize)
-            .collect(),
+        DType::I32 => tensor.as_slice::<i32>().expect("contiguous").iter().map(|&id| id as usize).collect(),
+        DType::I64 => tensor.as_slice::<i64>().expect("contiguous").iter().map(|&id| id as usize).collect(),
         other => panic!("{op}: token ids must be i32 or i64, not {other:?}"),
     }
 }
@@ -640,10 +432,7 @@ fn last_dim(shape: &Shape) -> usize {
 
 fn half_width(shape: &Shape) -> usize {
     let width = last_dim(shape);
-    assert!(
-        width.is_multiple_of(2),
-        "the last dimension holds two halves"
-    );
+    assert!(width.is_multiple_of(2), "the last dimension holds two halves");
     width / 2
 }
 
@@ -655,11 +444,7 @@ fn with_last(mut shape: Shape, last: usize) -> Shape {
 }
 
 fn f32_tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(shape),
-        DType::F32,
-    )
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
 }
 
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
@@ -670,16 +455,9 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         impl<B: FusedOps> Backward<B, 1> for Gate {
             type State = NodeId;
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
                 let h = checkpointer.retrieve_node_output(ops.state);
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::gate_backward(h, grad)
-                });
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::gate_backward(h, grad));
             }
         }
 
@@ -692,116 +470,60 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         }
     }
 
-    fn dense(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn dense(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct Dense;
 
         impl<B: FusedOps> Backward<B, 3> for Dense {
             type State = DenseState;
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
                 let grad = grads.consume::<B>(&ops.node);
-                register_dense_grads::<B>(
-                    ops.parents.map(|parent| parent.map(|node| node.id)),
-                    ops.state,
-                    grad,
-                    grads,
-                    checkpointer,
-                );
+                register_dense_grads::<B>(ops.parents.map(|parent| parent.map(|node| node.id)), ops.state, grad, grads, checkpointer);
             }
         }
 
         let tracked = (x.is_tracked(), w.is_tracked());
-        match Dense
-            .prepare::<C>([x.node(), w.node(), b.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match Dense.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = dense_state(&mut |tensor| prep.checkpoint(tensor), &x, &w, tracked);
-                prep.finish(
-                    state,
-                    B::dense(x.into_primitive(), w.into_primitive(), b.into_primitive()),
-                )
+                prep.finish(state, B::dense(x.into_primitive(), w.into_primitive(), b.into_primitive()))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::dense(
-                x.into_primitive(),
-                w.into_primitive(),
-                b.into_primitive(),
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(B::dense(x.into_primitive(), w.into_primitive(), b.into_primitive())),
         }
     }
 
-    fn dense_onto(
-        acc: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn dense_onto(acc: FloatTensor<Self>, x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct DenseOnto;
 
         impl<B: FusedOps> Backward<B, 4> for DenseOnto {
             type State = DenseState;
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 4>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
+            fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
                 let [acc_parent, x_parent, w_parent, b_parent] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 if let Some(parent) = acc_parent {
                     grads.register::<B>(parent.id, grad.clone());
                 }
-                let parents =
-                    [x_parent, w_parent, b_parent].map(|parent| parent.map(|node| node.id));
+                let parents = [x_parent, w_parent, b_parent].map(|parent| parent.map(|node| node.id));
                 register_dense_grads::<B>(parents, ops.state, grad, grads, checkpointer);
             }
         }
 
         let tracked = (x.is_tracked(), w.is_tracked());
-        match DenseOnto
-            .prepare::<C>([acc.node(), x.node(), w.node(), b.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match DenseOnto.prepare::<C>([acc.node(), x.node(), w.node(), b.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = dense_state(&mut |tensor| prep.checkpoint(tensor), &x, &w, tracked);
-                prep.finish(
-                    state,
-                    B::dense_onto(
-                        acc.into_primitive(),
-                        x.into_primitive(),
-                        w.into_primitive(),
-                        b.into_primitive(),
-                    ),
-                )
+                prep.finish(state, B::dense_onto(acc.into_primitive(), x.into_primitive(), w.into_primitive(), b.into_primitive()))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::dense_onto(
-                acc.into_primitive(),
-                x.into_primitive(),
-                w.into_primitive(),
-                b.into_primitive(),
-            )),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::dense_onto(acc.into_primitive(), x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
         }
     }
 
-    fn cross_entropy(
-        logits: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        weights: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct CrossEntropy;
 
@@ -809,36 +531,20 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
             /// The logits, the targets and the weights (constants: only the logits train).
             type State = (NodeId, IntTensor<B>, FloatTensor<B>);
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
                 let (logits, targets, weights) = ops.state;
                 let logits = checkpointer.retrieve_node_output(logits);
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::cross_entropy_backward(logits, targets, weights, grad)
-                });
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::cross_entropy_backward(logits, targets, weights, grad));
             }
         }
 
         let weights = weights.into_primitive();
-        match CrossEntropy
-            .prepare::<C>([logits.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match CrossEntropy.prepare::<C>([logits.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&logits), targets.clone(), weights.clone());
-                prep.finish(
-                    state,
-                    B::cross_entropy(logits.into_primitive(), targets, weights),
-                )
+                prep.finish(state, B::cross_entropy(logits.into_primitive(), targets, weights))
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::cross_entropy(logits.into_primitive(), targets, weights))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::cross_entropy(logits.into_primitive(), targets, weights)),
         }
     }
 
@@ -850,16 +556,9 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
             /// The dilation.
             type State = usize;
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
                 let dilation = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::taps_backward(grad, dilation)
-                });
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::taps_backward(grad, dilation));
             }
         }
 
@@ -875,16 +574,8 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 type DenseState = (Option<NodeId>, Option<NodeId>);
 
 /// Checkpoints what the backward of `x · w` needs, given whether `x` and `w` are tracked.
-fn dense_state<B: Backend>(
-    checkpoint: &mut impl FnMut(&FloatTensor<Autodiff<B>>) -> NodeId,
-    x: &FloatTensor<Autodiff<B>>,
-    w: &FloatTensor<Autodiff<B>>,
-    (x_tracked, w_tracked): (bool, bool),
-) -> DenseState {
-    (
-        w_tracked.then(|| checkpoint(x)),
-        x_tracked.then(|| checkpoint(w)),
-    )
+fn dense_state<B: Backend>(checkpoint: &mut impl FnMut(&FloatTensor<Autodiff<B>>) -> NodeId, x: &FloatTensor<Autodiff<B>>, w: &FloatTensor<Autodiff<B>>, (x_tracked, w_tracked): (bool, bool)) -> DenseState {
+    (w_tracked.then(|| checkpoint(x)), x_tracked.then(|| checkpoint(w)))
 }
 
 /// Registers the gradients of a dense layer's input, weight and bias.
@@ -916,36 +607,18 @@ pub fn gate<const D: usize>(h: Tensor<D>) -> Tensor<D> {
 
 /// A dense layer, `x · weight + bias`, over the last dimension of `x`.
 pub fn dense<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
-    Tensor::from_dispatch(<Dispatch as FusedOps>::dense(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as FusedOps>::dense(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
 /// A dense layer added onto a running sum: `acc + x · weight + bias`.
-pub fn dense_onto<const D: usize>(
-    acc: Tensor<D>,
-    x: Tensor<D>,
-    weight: Tensor<2>,
-    bias: Tensor<1>,
-) -> Tensor<D> {
-    Tensor::from_dispatch(<Dispatch as FusedOps>::dense_onto(
-        acc.into_dispatch(),
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-    ))
+pub fn dense_onto<const D: usize>(acc: Tensor<D>, x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::dense_onto(acc.into_dispatch(), x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
 /// The next-token loss of each row of `logits` (`[N, V]`): `weights * -log softmax(logits)[targets]`,
 /// `[N, 1]` (`targets` and `weights` `[N, 1]`).
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<2, Int>, weights: Tensor<2>) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as FusedOps>::cross_entropy(
-        logits.into_dispatch(),
-        targets.into_dispatch(),
-        weights.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as FusedOps>::cross_entropy(logits.into_dispatch(), targets.into_dispatch(), weights.into_dispatch()))
 }
 
 /// The causal kernel-2 taps `[x[t - dilation], x[t]]` of a `[B, T, C]` tensor, zeros before the

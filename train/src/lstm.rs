@@ -9,10 +9,7 @@ use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::module::embedding;
 use continuo::model::{names, Architecture, LstmConfig, ModelFile};
 
-use crate::convert::{
-    load_linear, load_matrix, load_plain, load_summed, store_linear, store_matrix, store_plain,
-    TensorMap,
-};
+use crate::convert::{load_linear, load_matrix, load_plain, load_summed, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One LSTM layer.
 #[derive(Module, Debug)]
@@ -48,10 +45,7 @@ impl LstmLayer {
         let mut cell = Tensor::<2>::zeros([batch, hidden_size], &device);
         let mut outputs = Vec::with_capacity(time);
         for step in 0..time {
-            let gates = from_input
-                .clone()
-                .narrow(1, step, 1)
-                .reshape([batch, 4 * hidden_size])
+            let gates = from_input.clone().narrow(1, step, 1).reshape([batch, 4 * hidden_size])
                 + hidden.matmul(recurrent.clone());
             let gate = |index: usize| gates.clone().narrow(1, index * hidden_size, hidden_size);
             let (input_gate, forget_gate) = (sigmoid(gate(0)), sigmoid(gate(1)));
@@ -79,16 +73,10 @@ impl Lstm {
     pub fn from_model_file(config: LstmConfig, model: &ModelFile, device: &Device) -> Result<Self> {
         let layers = (0..config.layers)
             .map(|index| {
-                let (input_prefix, hidden_prefix) =
-                    (names::lstm_input(index), names::lstm_hidden(index));
+                let (input_prefix, hidden_prefix) = (names::lstm_input(index), names::lstm_hidden(index));
                 let input = Linear {
                     weight: load_matrix(model, &names::weight(&input_prefix), device)?,
-                    bias: Some(load_summed(
-                        model,
-                        &names::bias(&input_prefix),
-                        &names::bias(&hidden_prefix),
-                        device,
-                    )?),
+                    bias: Some(load_summed(model, &names::bias(&input_prefix), &names::bias(&hidden_prefix), device)?),
                 };
                 let hidden = load_matrix(model, &names::weight(&hidden_prefix), device)?;
                 Ok(LstmLayer { input, hidden })
@@ -115,11 +103,7 @@ impl Lstm {
             let prefix = names::lstm_hidden(index);
             let hidden = layer.hidden.val();
             let gates = hidden.dims()[1];
-            store_plain(
-                tensors,
-                &names::bias(&prefix),
-                Tensor::<1>::zeros([gates], &hidden.device()),
-            );
+            store_plain(tensors, &names::bias(&prefix), Tensor::<1>::zeros([gates], &hidden.device()));
             store_matrix(tensors, &names::weight(&prefix), hidden);
         }
         store_linear(tensors, names::HEAD_OUTPUT, &self.output);

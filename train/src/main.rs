@@ -53,16 +53,10 @@ enum Command {
 fn main() -> Result<()> {
     continuo_train::allocator::keep_freed_buffers();
     match Cli::parse().command {
-        Command::Train {
-            resume,
-            until_epoch,
-            options,
-        } => {
+        Command::Train { resume, until_epoch, options } => {
             let start = match resume {
                 Some(run) => Start::Resume { run, until_epoch },
-                None => {
-                    Start::New(options.expect("clap requires --data and --out without --resume"))
-                }
+                None => Start::New(options.expect("clap requires --data and --out without --resume")),
             };
             train(start, |line| eprintln!("{line}"))?;
         }
@@ -73,14 +67,9 @@ fn main() -> Result<()> {
         }
         Command::BenchThroughput { batch, seq, steps } => {
             let device = burn::prelude::Device::flex();
-            let throughput = continuo_train::bench::measure(
-                Default::default(),
-                batch,
-                seq,
-                steps,
-                &device,
-                |step, seconds| eprintln!("step {step} {seconds:.3}s"),
-            )?;
+            let throughput = continuo_train::bench::measure(Default::default(), batch, seq, steps, &device, |step, seconds| {
+                eprintln!("step {step} {seconds:.3}s")
+            })?;
             println!(
                 "RESULT burn-flex batch={batch} seq={seq} s/step={:.3} tokens/s={:.0}",
                 throughput.seconds_per_step, throughput.tokens_per_second

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use burn::prelude::*;
 use continuo::engine::Score;
-use continuo::model::{
-    dense_layers, names, plain_tensors, Architecture, ModelFile, ModelMeta, StoredTensor,
-};
+use continuo::model::{dense_layers, names, plain_tensors, Architecture, ModelFile, ModelMeta, StoredTensor};
 use continuo::tokens::{FEATURE_COUNT, VOCAB_SIZE};
 use rand::{Rng, SeedableRng};
 
@@ -29,11 +27,7 @@ pub enum Network {
 /// reproducible on any backend and goes through the same import path as a trained file.
 pub fn initial_model_file(architecture: Architecture, seed: u64) -> ModelFile {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let mut uniform = |count: usize, bound: f32| -> Vec<f32> {
-        (0..count)
-            .map(|_| rng.random_range(-bound..bound))
-            .collect()
-    };
+    let mut uniform = |count: usize, bound: f32| -> Vec<f32> { (0..count).map(|_| rng.random_range(-bound..bound)).collect() };
     let mut tensors = BTreeMap::new();
     for (name, shape) in plain_tensors(&architecture, VOCAB_SIZE) {
         let bound = match name.as_str() {
@@ -46,44 +40,27 @@ pub fn initial_model_file(architecture: Architecture, seed: u64) -> ModelFile {
     for layer in dense_layers(&architecture, VOCAB_SIZE) {
         let bound = 1.0 / (layer.inputs as f32).sqrt();
         let weight = uniform(layer.outputs * layer.inputs, bound);
-        tensors.insert(
-            names::weight(&layer.prefix),
-            StoredTensor::f32(vec![layer.outputs, layer.inputs], weight),
-        );
+        tensors.insert(names::weight(&layer.prefix), StoredTensor::f32(vec![layer.outputs, layer.inputs], weight));
         let bias = match layer.prefix.starts_with("lstm.") && layer.prefix.ends_with(".hidden") {
             true => vec![0.0; layer.outputs],
             false => uniform(layer.outputs, bound),
         };
-        tensors.insert(
-            names::bias(&layer.prefix),
-            StoredTensor::f32(vec![layer.outputs], bias),
-        );
+        tensors.insert(names::bias(&layer.prefix), StoredTensor::f32(vec![layer.outputs], bias));
     }
-    ModelFile {
-        meta: ModelMeta::new(architecture, serde_json::Value::Null),
-        tensors,
-    }
+    ModelFile { meta: ModelMeta::new(architecture, serde_json::Value::Null), tensors }
 }
 
 impl Network {
     /// Builds the network a model file describes, on `device`.
     pub fn from_model_file(model: &ModelFile, device: &Device) -> Result<Self> {
         Ok(match model.meta.architecture {
-            Architecture::WaveNet(config) => {
-                Network::WaveNet(WaveNet::from_model_file(config, model, device)?)
-            }
-            Architecture::Lstm(config) => {
-                Network::Lstm(Lstm::from_model_file(config, model, device)?)
-            }
+            Architecture::WaveNet(config) => Network::WaveNet(WaveNet::from_model_file(config, model, device)?),
+            Architecture::Lstm(config) => Network::Lstm(Lstm::from_model_file(config, model, device)?),
         })
     }
 
     /// The weights as a model file with the given metadata (architecture filled in).
-    pub fn to_model_file(
-        &self,
-        training: serde_json::Value,
-        valid_nll_per_token: Option<f64>,
-    ) -> ModelFile {
+    pub fn to_model_file(&self, training: serde_json::Value, valid_nll_per_token: Option<f64>) -> ModelFile {
         let mut tensors = BTreeMap::new();
         let architecture = match self {
             Network::WaveNet(net) => {
@@ -116,10 +93,7 @@ impl Network {
 
     /// Logits `[B, T, vocab]` for a batch's inputs.
     pub fn logits(&self, batch: &Batch, device: &Device) -> Tensor<3> {
-        let tokens = Tensor::<2, Int>::from_data(
-            TensorData::new(batch.inputs.clone(), [batch.rows, batch.seq]),
-            device,
-        );
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(batch.inputs.clone(), [batch.rows, batch.seq]), device);
         match self {
             Network::WaveNet(net) => {
                 let features = batch.features.as_ref().map(|features| {
@@ -139,14 +113,9 @@ impl Network {
     pub fn loss(&self, batch: &Batch, device: &Device) -> (Tensor<1>, Tensor<2>) {
         let positions = batch.rows * batch.seq;
         let logits = self.logits(batch, device).reshape([positions, VOCAB_SIZE]);
-        let targets = Tensor::<2, Int>::from_data(
-            TensorData::new(batch.targets.clone(), [positions, 1]),
-            device,
-        );
-        let mask =
-            Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [positions, 1]), device);
-        let loss =
-            cross_entropy(logits.clone(), targets, mask).sum() / batch.scored().max(1) as f64;
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(batch.targets.clone(), [positions, 1]), device);
+        let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [positions, 1]), device);
+        let loss = cross_entropy(logits.clone(), targets, mask).sum() / batch.scored().max(1) as f64;
         (loss, logits)
     }
 
@@ -154,12 +123,7 @@ impl Network {
     pub fn score(&self, batch: &Batch, device: &Device) -> Score {
         let (loss, logits) = self.loss(batch, device);
         let tokens = batch.scored();
-        let predicted = logits
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .expect("int data");
+        let predicted = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
         let correct = predicted
             .iter()
             .zip(&batch.targets)
@@ -167,10 +131,6 @@ impl Network {
             .filter(|((predicted, target), &mask)| mask > 0.0 && predicted == target)
             .count();
         let mean = loss.into_scalar::<f32>() as f64;
-        Score {
-            nll_nats: mean * tokens as f64,
-            scored_tokens: tokens,
-            correct_top1: correct,
-        }
+        Score { nll_nats: mean * tokens as f64, scored_tokens: tokens, correct_top1: correct }
     }
 }

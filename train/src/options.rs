@@ -186,21 +186,13 @@ impl TrainOptions {
     /// The learning rate to start with: `--lr`, or the default for a run from scratch or from
     /// `--init`.
     pub fn learning_rate(&self) -> f64 {
-        self.lr.unwrap_or(if self.init.is_some() {
-            FINE_TUNE_LEARNING_RATE
-        } else {
-            SCRATCH_LEARNING_RATE
-        })
+        self.lr.unwrap_or(if self.init.is_some() { FINE_TUNE_LEARNING_RATE } else { SCRATCH_LEARNING_RATE })
     }
 
     /// The most epochs to train: `--epochs`, or the default for a run from scratch or from
     /// `--init`.
     pub fn epoch_limit(&self) -> usize {
-        self.epochs.unwrap_or(if self.init.is_some() {
-            FINE_TUNE_EPOCHS
-        } else {
-            SCRATCH_EPOCHS
-        })
+        self.epochs.unwrap_or(if self.init.is_some() { FINE_TUNE_EPOCHS } else { SCRATCH_EPOCHS })
     }
 
     /// The cosine schedule's rate for the optimizer step after `steps_done` steps.
@@ -243,11 +235,9 @@ impl TrainOptions {
                 layers_per_stack: self.layers,
                 conditioned: !self.no_conditioning,
             }),
-            ArchChoice::Lstm => Architecture::Lstm(LstmConfig {
-                embedding: self.channels,
-                hidden: self.skip,
-                layers: self.layers,
-            }),
+            ArchChoice::Lstm => {
+                Architecture::Lstm(LstmConfig { embedding: self.channels, hidden: self.skip, layers: self.layers })
+            }
         }
     }
 }
@@ -265,122 +255,56 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<TrainOptions, clap::Error> {
-        let all = ["train", "--data", "songs", "--out", "run"]
-            .iter()
-            .chain(args);
+        let all = ["train", "--data", "songs", "--out", "run"].iter().chain(args);
         Cli::try_parse_from(all).map(|cli| cli.options)
     }
 
     #[test]
     fn init_takes_the_fine_tuning_defaults_unless_they_are_given() {
         let scratch = parse(&[]).unwrap();
-        assert_eq!(
-            (scratch.learning_rate(), scratch.epoch_limit()),
-            (SCRATCH_LEARNING_RATE, SCRATCH_EPOCHS)
-        );
+        assert_eq!((scratch.learning_rate(), scratch.epoch_limit()), (SCRATCH_LEARNING_RATE, SCRATCH_EPOCHS));
         let fine_tune = parse(&["--init", "default.safetensors"]).unwrap();
-        assert_eq!(
-            (fine_tune.learning_rate(), fine_tune.epoch_limit()),
-            (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS)
-        );
-        let chosen = parse(&[
-            "--init",
-            "default.safetensors",
-            "--lr",
-            "1e-4",
-            "--epochs",
-            "3",
-        ])
-        .unwrap();
+        assert_eq!((fine_tune.learning_rate(), fine_tune.epoch_limit()), (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS));
+        let chosen = parse(&["--init", "default.safetensors", "--lr", "1e-4", "--epochs", "3"]).unwrap();
         assert_eq!((chosen.learning_rate(), chosen.epoch_limit()), (1e-4, 3));
     }
 
     #[test]
     fn init_refuses_architecture_options() {
-        let architecture_flags = [
-            &["--channels", "96"][..],
-            &["--skip", "64"],
-            &["--stacks", "3"],
-            &["--layers", "8"],
-            &["--arch", "lstm"],
-        ];
-        for flag in architecture_flags
-            .into_iter()
-            .chain([&["--no-conditioning"][..]])
-        {
-            let args: Vec<&str> = ["--init", "default.safetensors"]
-                .iter()
-                .chain(flag)
-                .copied()
-                .collect();
-            let error = parse(&args)
-                .err()
-                .unwrap_or_else(|| panic!("{flag:?} accepted with --init"))
-                .to_string();
-            assert!(
-                error.contains("--init") && error.contains(flag[0]),
-                "{flag:?}: {error}"
-            );
+        let architecture_flags =
+            [&["--channels", "96"][..], &["--skip", "64"], &["--stacks", "3"], &["--layers", "8"], &["--arch", "lstm"]];
+        for flag in architecture_flags.into_iter().chain([&["--no-conditioning"][..]]) {
+            let args: Vec<&str> = ["--init", "default.safetensors"].iter().chain(flag).copied().collect();
+            let error = parse(&args).err().unwrap_or_else(|| panic!("{flag:?} accepted with --init")).to_string();
+            assert!(error.contains("--init") && error.contains(flag[0]), "{flag:?}: {error}");
         }
     }
 
     #[test]
     fn options_saved_before_init_existed_still_load() {
-        let mut saved =
-            serde_json::to_value(parse(&["--lr", "0.002", "--epochs", "60"]).unwrap()).unwrap();
+        let mut saved = serde_json::to_value(parse(&["--lr", "0.002", "--epochs", "60"]).unwrap()).unwrap();
         let fields = saved.as_object_mut().unwrap();
         fields.remove("init");
         fields.remove("max_minutes");
         fields.remove("lr_schedule");
         let options: TrainOptions = serde_json::from_value(saved).unwrap();
-        assert_eq!(
-            (
-                options.init.clone(),
-                options.learning_rate(),
-                options.epoch_limit()
-            ),
-            (None, 2e-3, 60)
-        );
+        assert_eq!((options.init.clone(), options.learning_rate(), options.epoch_limit()), (None, 2e-3, 60));
         assert_eq!(options.lr_schedule, LrSchedule::Plateau);
     }
 
     #[test]
     fn the_cosine_schedule_falls_from_the_rate_to_zero_over_the_epoch_limit() {
-        let options = parse(&[
-            "--lr-schedule",
-            "cosine",
-            "--lr",
-            "0.002",
-            "--epochs",
-            "10",
-            "--steps-per-epoch",
-            "40",
-        ])
-        .unwrap();
-        let rates: Vec<f64> = [0, 200, 400, 500]
-            .iter()
-            .map(|&step| options.cosine_learning_rate(step))
-            .collect();
-        assert!(
-            (rates[0] - 0.002).abs() < 1e-12 && (rates[1] - 0.001).abs() < 1e-12,
-            "{rates:?}"
-        );
+        let options = parse(&["--lr-schedule", "cosine", "--lr", "0.002", "--epochs", "10", "--steps-per-epoch", "40"]).unwrap();
+        let rates: Vec<f64> = [0, 200, 400, 500].iter().map(|&step| options.cosine_learning_rate(step)).collect();
+        assert!((rates[0] - 0.002).abs() < 1e-12 && (rates[1] - 0.001).abs() < 1e-12, "{rates:?}");
         assert!(rates[2] < 1e-12 && rates[3] < 1e-12, "{rates:?}");
         assert!(rates.windows(2).all(|pair| pair[1] <= pair[0]), "{rates:?}");
     }
 
     #[test]
     fn with_architecture_records_the_file_s_network() {
-        let config = WaveNetConfig {
-            residual_channels: 96,
-            skip_channels: 192,
-            stacks: 3,
-            layers_per_stack: 9,
-            conditioned: false,
-        };
-        let options = parse(&["--init", "x.safetensors"])
-            .unwrap()
-            .with_architecture(Architecture::WaveNet(config));
+        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false };
+        let options = parse(&["--init", "x.safetensors"]).unwrap().with_architecture(Architecture::WaveNet(config));
         assert_eq!(options.architecture(), Architecture::WaveNet(config));
     }
 }

@@ -49,10 +49,8 @@ struct Reference {
 pub fn plot_curves(path: &Path, history: &[EpochMetrics], baselines: &Baselines) -> Result<()> {
     plot_font::register();
     let root = BitMapBackend::new(path, (WIDTH_PIXELS, HEIGHT_PIXELS)).into_drawing_area();
-    draw_curves(&root, history, baselines)
-        .map_err(|error| anyhow!("{}: cannot draw curves: {error}", path.display()))?;
-    root.present()
-        .map_err(|error| anyhow!("{}: cannot write curves: {error}", path.display()))
+    draw_curves(&root, history, baselines).map_err(|error| anyhow!("{}: cannot draw curves: {error}", path.display()))?;
+    root.present().map_err(|error| anyhow!("{}: cannot write curves: {error}", path.display()))
 }
 
 fn draw_curves<DB: DrawingBackend>(
@@ -80,26 +78,15 @@ fn draw_curves<DB: DrawingBackend>(
         .axis_desc_style((plot_font::FAMILY, LABEL_FONT_PIXELS))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    let line =
-        |pick: fn(&EpochMetrics) -> f64| history.iter().map(move |m| (m.epoch as f64, pick(m)));
+    let line = |pick: fn(&EpochMetrics) -> f64| history.iter().map(move |m| (m.epoch as f64, pick(m)));
     for (name, pick, colour) in [
-        (
-            "training loss",
-            (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64,
-            TRAIN_COLOUR,
-        ),
-        (
-            "validation NLL",
-            |m: &EpochMetrics| m.valid_nll,
-            VALID_COLOUR,
-        ),
+        ("training loss", (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64, TRAIN_COLOUR),
+        ("validation NLL", |m: &EpochMetrics| m.valid_nll, VALID_COLOUR),
     ] {
         chart
             .draw_series(LineSeries::new(line(pick), colour.stroke_width(2)).point_size(3))?
             .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
     for reference in references {
         let fits = reference.nll <= high;
@@ -113,15 +100,9 @@ fn draw_curves<DB: DrawingBackend>(
         };
         let colour = reference.colour;
         chart
-            .draw_series(
-                points
-                    .into_iter()
-                    .map(|dash| PathElement::new(dash, colour.stroke_width(2))),
-            )?
+            .draw_series(points.into_iter().map(|dash| PathElement::new(dash, colour.stroke_width(2))))?
             .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 8, y)], colour.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], colour.stroke_width(2)));
     }
     chart
         .configure_series_labels()
@@ -133,40 +114,25 @@ fn draw_curves<DB: DrawingBackend>(
 }
 
 fn references(baselines: &Baselines) -> Vec<Reference> {
-    let unigram = Reference {
-        name: "unigram baseline",
-        nll: baselines.unigram_nll,
-        colour: UNIGRAM_COLOUR,
-    };
-    let init = baselines.init_nll.map(|nll| Reference {
-        name: "--init model before training",
-        nll,
-        colour: INIT_COLOUR,
-    });
+    let unigram = Reference { name: "unigram baseline", nll: baselines.unigram_nll, colour: UNIGRAM_COLOUR };
+    let init =
+        baselines.init_nll.map(|nll| Reference { name: "--init model before training", nll, colour: INIT_COLOUR });
     std::iter::once(unigram).chain(init).collect()
 }
 
 /// The y range: the curves with some padding, stretched to take in each reference level that
 /// lies no higher than `REFERENCE_HEADROOM` times the curves' top.
 fn y_range(history: &[EpochMetrics], references: &[Reference]) -> (f64, f64) {
-    let mut curves = history
-        .iter()
-        .flat_map(|m| [m.train_loss, m.valid_nll])
-        .filter(|v| v.is_finite());
+    let mut curves = history.iter().flat_map(|m| [m.train_loss, m.valid_nll]).filter(|v| v.is_finite());
     let span = |values: &mut dyn Iterator<Item = f64>| {
-        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {
-            (low.min(v), high.max(v))
-        })
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| (low.min(v), high.max(v)))
     };
     let (mut low, mut high) = span(&mut curves);
     if low > high {
         (low, high) = span(&mut references.iter().map(|reference| reference.nll));
     }
     let curves_top = high;
-    for reference in references
-        .iter()
-        .filter(|reference| reference.nll <= curves_top * REFERENCE_HEADROOM)
-    {
+    for reference in references.iter().filter(|reference| reference.nll <= curves_top * REFERENCE_HEADROOM) {
         (low, high) = (low.min(reference.nll), high.max(reference.nll));
     }
     let padding = ((high - low) * CURVE_PADDING_SHARE).max(0.01);
@@ -177,14 +143,7 @@ fn y_range(history: &[EpochMetrics], references: &[Reference]) -> (f64, f64) {
 fn dashes(x_start: f64, x_end: f64, y: f64) -> Vec<Vec<(f64, f64)>> {
     const DASHES: usize = 40;
     let step = (x_end - x_start) / DASHES as f64;
-    (0..DASHES)
-        .map(|dash| {
-            vec![
-                (x_start + dash as f64 * step, y),
-                (x_start + (dash as f64 + 0.6) * step, y),
-            ]
-        })
-        .collect()
+    (0..DASHES).map(|dash| vec![(x_start + dash as f64 * step, y), (x_start + (dash as f64 + 0.6) * step, y)]).collect()
 }
 
 #[cfg(test)]
@@ -193,38 +152,20 @@ mod tests {
 
     fn epoch(epoch: usize, train_loss: f64, valid_nll: f64) -> EpochMetrics {
         let (valid_accuracy, tokens_per_second, elapsed_seconds) = (0.5, 1.0, 1.0);
-        EpochMetrics {
-            epoch,
-            steps: epoch * 10,
-            train_loss,
-            valid_nll,
-            valid_accuracy,
-            tokens_per_second,
-            elapsed_seconds,
-        }
+        EpochMetrics { epoch, steps: epoch * 10, train_loss, valid_nll, valid_accuracy, tokens_per_second, elapsed_seconds }
     }
 
     fn reference(nll: f64) -> Reference {
-        Reference {
-            name: "r",
-            nll,
-            colour: BLACK,
-        }
+        Reference { name: "r", nll, colour: BLACK }
     }
 
     #[test]
     fn a_far_unigram_level_does_not_squeeze_the_curves() {
         let history = [epoch(1, 2.4, 2.2), epoch(2, 1.9, 1.8)];
         let (low, high) = y_range(&history, &[reference(4.66)]);
-        assert!(
-            low > 1.6 && low < 1.8 && high > 2.4 && high < 2.6,
-            "{low}..{high}"
-        );
+        assert!(low > 1.6 && low < 1.8 && high > 2.4 && high < 2.6, "{low}..{high}");
         let (_, with_near) = y_range(&history, &[reference(2.8)]);
-        assert!(
-            with_near > 2.8,
-            "a level within the headroom is taken in: {with_near}"
-        );
+        assert!(with_near > 2.8, "a level within the headroom is taken in: {with_near}");
     }
 
     /// Width and height from a PNG's header (IHDR, big-endian, bytes 16..24).
@@ -236,46 +177,26 @@ mod tests {
 
     #[test]
     fn the_chart_has_its_lines_text_and_size() {
-        let history: Vec<EpochMetrics> = (1..=6)
-            .map(|e| epoch(e, 2.5 - 0.1 * e as f64, 2.4 - 0.08 * e as f64))
-            .collect();
-        let baselines = Baselines {
-            unigram_nll: 4.66,
-            init_nll: Some(2.45),
-        };
+        let history: Vec<EpochMetrics> = (1..=6).map(|e| epoch(e, 2.5 - 0.1 * e as f64, 2.4 - 0.08 * e as f64)).collect();
+        let baselines = Baselines { unigram_nll: 4.66, init_nll: Some(2.45) };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curves.png");
         plot_curves(&path, &history, &baselines).unwrap();
-        assert_eq!(
-            png_size(&std::fs::read(&path).unwrap()),
-            (WIDTH_PIXELS, HEIGHT_PIXELS)
-        );
+        assert_eq!(png_size(&std::fs::read(&path).unwrap()), (WIDTH_PIXELS, HEIGHT_PIXELS));
 
         plot_font::register();
         let mut pixels = vec![0u8; (WIDTH_PIXELS * HEIGHT_PIXELS * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH_PIXELS, HEIGHT_PIXELS))
-                .into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH_PIXELS, HEIGHT_PIXELS)).into_drawing_area();
             draw_curves(&root, &history, &baselines).unwrap();
             root.present().unwrap();
         }
-        let count = |colour: RGBColor| {
-            pixels
-                .chunks_exact(3)
-                .filter(|p| (p[0], p[1], p[2]) == (colour.0, colour.1, colour.2))
-                .count()
-        };
+        let count = |colour: RGBColor| pixels.chunks_exact(3).filter(|p| (p[0], p[1], p[2]) == (colour.0, colour.1, colour.2)).count();
         for colour in [TRAIN_COLOUR, VALID_COLOUR, INIT_COLOUR] {
             assert!(count(colour) > 100, "{colour:?}: {} pixels", count(colour));
         }
-        assert!(
-            count(UNIGRAM_COLOUR) < 100,
-            "the unigram level is above the chart, only in the legend"
-        );
-        let dark = pixels
-            .chunks_exact(3)
-            .filter(|p| p.iter().all(|&c| c < 80))
-            .count();
+        assert!(count(UNIGRAM_COLOUR) < 100, "the unigram level is above the chart, only in the legend");
+        let dark = pixels.chunks_exact(3).filter(|p| p.iter().all(|&c| c < 80)).count();
         assert!(dark > 2000, "axes, numbers and text: {dark} dark pixels");
     }
 }

@@ -82,16 +82,9 @@ pub fn sizes(options: &SizesOptions) -> Result<Vec<SizeReport>> {
             options.model.len()
         );
     }
-    let measured = options
-        .model
-        .iter()
-        .map(|path| measure(path, &options.data))
-        .collect::<Result<Vec<_>>>()?;
+    let measured = options.model.iter().map(|path| measure(path, &options.data)).collect::<Result<Vec<_>>>()?;
     let (mut reports, mut engines): (Vec<SizeReport>, Vec<Engine>) = measured.into_iter().unzip();
-    for (report, step) in reports
-        .iter_mut()
-        .zip(fastest_steps_microseconds(&mut engines))
-    {
+    for (report, step) in reports.iter_mut().zip(fastest_steps_microseconds(&mut engines)) {
         report.step_microseconds = step;
     }
     for (report, label) in reports.iter_mut().zip(&options.label) {
@@ -105,10 +98,7 @@ pub fn sizes(options: &SizesOptions) -> Result<Vec<SizeReport>> {
 fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
     let model = ModelFile::load(path)?;
     let Architecture::WaveNet(config) = model.meta.architecture else {
-        bail!(
-            "{}: not a WaveNet (the engine runs WaveNets only)",
-            path.display()
-        );
+        bail!("{}: not a WaveNet (the engine runs WaveNets only)", path.display());
     };
     let eval_options = EvalOptions {
         model: path.to_path_buf(),
@@ -135,9 +125,7 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
             .filter(|(name, _)| !name.ends_with("_scale"))
             .map(|(_, tensor)| tensor.shape.iter().product::<usize>())
             .sum(),
-        file_bytes: std::fs::metadata(path)
-            .with_context(|| path.display().to_string())?
-            .len(),
+        file_bytes: std::fs::metadata(path).with_context(|| path.display().to_string())?.len(),
         valid_nll: scored.nll_per_token,
         top1_accuracy: scored.top1_accuracy,
         step_microseconds: f64::NAN,
@@ -148,10 +136,7 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
 
 /// "C64 S128 2x10": residual and skip channels, stacks by layers per stack.
 fn shape(config: &WaveNetConfig) -> String {
-    format!(
-        "C{} S{} {}x{}",
-        config.residual_channels, config.skip_channels, config.stacks, config.layers_per_stack
-    )
+    format!("C{} S{} {}x{}", config.residual_channels, config.skip_channels, config.stacks, config.layers_per_stack)
 }
 
 /// A fixed pseudo-random token cycle (the benchmark's).
@@ -210,10 +195,8 @@ pub fn table(reports: &[SizeReport]) -> String {
 fn draw(path: &Path, reports: &[SizeReport]) -> Result<()> {
     plot_font::register();
     let root = BitMapBackend::new(path, (WIDTH_PIXELS, HEIGHT_PIXELS)).into_drawing_area();
-    draw_on(&root, reports)
-        .map_err(|error| anyhow!("{}: cannot draw the plot: {error}", path.display()))?;
-    root.present()
-        .map_err(|error| anyhow!("{}: cannot write the plot: {error}", path.display()))
+    draw_on(&root, reports).map_err(|error| anyhow!("{}: cannot draw the plot: {error}", path.display()))?;
+    root.present().map_err(|error| anyhow!("{}: cannot write the plot: {error}", path.display()))
 }
 
 fn draw_on<DB: DrawingBackend>(
@@ -221,68 +204,44 @@ fn draw_on<DB: DrawingBackend>(
     reports: &[SizeReport],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let slowest = reports
-        .iter()
-        .map(|report| report.step_microseconds)
-        .fold(STEP_BUDGET_MICROSECONDS, f64::max);
-    let (best, worst) = reports
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), report| {
-            (low.min(report.valid_nll), high.max(report.valid_nll))
-        });
+    let slowest = reports.iter().map(|report| report.step_microseconds).fold(STEP_BUDGET_MICROSECONDS, f64::max);
+    let (best, worst) = reports.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), report| {
+        (low.min(report.valid_nll), high.max(report.valid_nll))
+    });
     let padding = ((worst - best) * 0.15).max(0.02);
     let x_end = slowest * 1.15;
     let kernel = reports.first().map_or("", |report| report.kernel);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Model size versus quality",
-            (plot_font::FAMILY, TITLE_FONT_PIXELS),
-        )
+        .caption("Model size versus quality", (plot_font::FAMILY, TITLE_FONT_PIXELS))
         .margin(MARGIN_PIXELS)
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(0.0..x_end, (best - padding)..(worst + padding))?;
     chart
         .configure_mesh()
-        .x_desc(format!(
-            "time of one int8 engine step, µs ({kernel} kernel)"
-        ))
+        .x_desc(format!("time of one int8 engine step, µs ({kernel} kernel)"))
         .y_desc("validation NLL, nats per token")
         .label_style((plot_font::FAMILY, LABEL_FONT_PIXELS))
         .axis_desc_style((plot_font::FAMILY, LABEL_FONT_PIXELS))
         .draw()?;
     chart
         .draw_series(reports.iter().map(|report| {
-            Circle::new(
-                (report.step_microseconds, report.valid_nll),
-                POINT_RADIUS_PIXELS,
-                MODEL_COLOUR.filled(),
-            )
+            Circle::new((report.step_microseconds, report.valid_nll), POINT_RADIUS_PIXELS, MODEL_COLOUR.filled())
         }))?
         .label("model: validation NLL against step time")
         .legend(|(x, y)| Circle::new((x + 10, y), POINT_RADIUS_PIXELS, MODEL_COLOUR.filled()));
     chart.draw_series(reports.iter().map(|report| {
         // Labels of points in the right half go to their left, so none runs off the chart.
-        let side = if report.step_microseconds > 0.5 * x_end {
-            HPos::Right
-        } else {
-            HPos::Left
-        };
+        let side = if report.step_microseconds > 0.5 * x_end { HPos::Right } else { HPos::Left };
         Text::new(
             format!("  {}  {:.3}  ", report.label, report.valid_nll),
             (report.step_microseconds, report.valid_nll),
-            (plot_font::FAMILY, LABEL_FONT_PIXELS)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(side, VPos::Bottom)),
+            (plot_font::FAMILY, LABEL_FONT_PIXELS).into_font().color(&BLACK).pos(Pos::new(side, VPos::Bottom)),
         )
     }))?;
     chart
         .draw_series(LineSeries::new(
-            [
-                (STEP_BUDGET_MICROSECONDS, best - padding),
-                (STEP_BUDGET_MICROSECONDS, worst + padding),
-            ],
+            [(STEP_BUDGET_MICROSECONDS, best - padding), (STEP_BUDGET_MICROSECONDS, worst + padding)],
             BUDGET_COLOUR.stroke_width(2),
         ))?
         .label(format!("step budget, {STEP_BUDGET_MICROSECONDS} µs"))
@@ -316,24 +275,15 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_model_with_its_figures() {
-        let table = table(&[
-            report("C64 S128 2x10", 7.44, 1.61331),
-            report("C96 S192 2x10", 14.0, 1.55),
-        ]);
+        let table = table(&[report("C64 S128 2x10", 7.44, 1.61331), report("C96 S192 2x10", 14.0, 1.55)]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4, "{table}");
         assert!(
-            lines[2].contains("C64 S128 2x10")
-                && lines[2].contains("1.6133")
-                && lines[2].contains("7.4"),
+            lines[2].contains("C64 S128 2x10") && lines[2].contains("1.6133") && lines[2].contains("7.4"),
             "{}",
             lines[2]
         );
-        assert!(
-            lines[3].contains("2.50 MB") && lines[3].contains("14.0"),
-            "{}",
-            lines[3]
-        );
+        assert!(lines[3].contains("2.50 MB") && lines[3].contains("14.0"), "{}", lines[3]);
     }
 
     #[test]
@@ -353,28 +303,13 @@ mod tests {
         plot_font::register();
         let mut pixels = vec![0u8; (WIDTH_PIXELS * HEIGHT_PIXELS * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH_PIXELS, HEIGHT_PIXELS))
-                .into_drawing_area();
-            draw_on(
-                &root,
-                &[
-                    report("C64 S128 2x10", 7.4, 1.61),
-                    report("C128 S256 2x10", 24.0, 1.50),
-                ],
-            )
-            .unwrap();
+            let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH_PIXELS, HEIGHT_PIXELS)).into_drawing_area();
+            draw_on(&root, &[report("C64 S128 2x10", 7.4, 1.61), report("C128 S256 2x10", 24.0, 1.50)]).unwrap();
             root.present().unwrap();
         }
-        let count = |colour: RGBColor| {
-            pixels
-                .chunks_exact(3)
-                .filter(|pixel| *pixel == [colour.0, colour.1, colour.2])
-                .count()
-        };
+        let count =
+            |colour: RGBColor| pixels.chunks_exact(3).filter(|pixel| *pixel == [colour.0, colour.1, colour.2]).count();
         let (budget_line, points) = (count(BUDGET_COLOUR), count(MODEL_COLOUR));
-        assert!(
-            budget_line > 2 * 300 && points > 2 * 80,
-            "{budget_line} budget-line pixels, {points} point pixels"
-        );
+        assert!(budget_line > 2 * 300 && points > 2 * 80, "{budget_line} budget-line pixels, {points} point pixels");
     }
 }

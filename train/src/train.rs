@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use continuo::engine::quantize::dequantize;
 use continuo::engine::Score;
+use continuo::engine::quantize::dequantize;
 use continuo::model::{write_atomically, ModelFile};
 use continuo::tokens::{Token, VOCAB_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,16 +48,12 @@ pub fn device_for(backend: BackendChoice) -> Result<Device> {
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(not(feature = "wgpu"))]
-        BackendChoice::Wgpu => {
-            bail!("this build has no wgpu backend: build with `--features wgpu`")
-        }
+        BackendChoice::Wgpu => bail!("this build has no wgpu backend: build with `--features wgpu`"),
     }
 }
 
 fn new_optimizer(options: &TrainOptions) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(options.clip_norm)))
-        .init()
+    AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(options.clip_norm))).init()
 }
 
 /// How a training run starts.
@@ -70,10 +66,7 @@ pub enum Start {
     New(TrainOptions),
     /// The run in `run`, from its last checkpoint, with its own options; `until_epoch` moves its
     /// epoch limit (to train a finished run on).
-    Resume {
-        run: std::path::PathBuf,
-        until_epoch: Option<usize>,
-    },
+    Resume { run: std::path::PathBuf, until_epoch: Option<usize> },
 }
 
 /// Trains a new run or resumes one. `log` hears each line worth printing (progress bars go to
@@ -86,23 +79,15 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
                 state.options.epochs = Some(epochs);
             }
             let device = device_for(state.options.backend)?.autodiff();
-            let (network, optimizer) =
-                checkpoint::load_weights(&run, &state, &device, new_optimizer(&state.options))?;
-            log(format!(
-                "resuming {} after epoch {} (step {})",
-                run.display(),
-                state.epochs_done,
-                state.steps_done
-            ));
+            let (network, optimizer) = checkpoint::load_weights(&run, &state, &device, new_optimizer(&state.options))?;
+            log(format!("resuming {} after epoch {} (step {})", run.display(), state.epochs_done, state.steps_done));
             (state, network, optimizer, device)
         }
         Start::New(options) => {
             let device = device_for(options.backend)?.autodiff();
-            std::fs::create_dir_all(&options.out)
-                .with_context(|| format!("{}: cannot create", options.out.display()))?;
+            std::fs::create_dir_all(&options.out).with_context(|| format!("{}: cannot create", options.out.display()))?;
             let (options, start_weights) = starting_weights(options, &mut log)?;
-            let network =
-                Network::from_model_file(&start_weights, &device)?.with_dropout(options.dropout);
+            let network = Network::from_model_file(&start_weights, &device)?.with_dropout(options.dropout);
             let optimizer = new_optimizer(&options);
             let state = RunState::new(options);
             (state, network, optimizer, device)
@@ -112,45 +97,26 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
     let mut average = match (options.average > 0.0, state.steps_done) {
         (false, _) => None,
         (true, 0) => Some(WeightAverage::new(options.average, &network, 0)),
-        (true, steps) => Some(WeightAverage::resume(
-            options.average,
-            checkpoint::load_average(&options.out, &state)?,
-            steps as u64,
-        )),
+        (true, steps) => Some(WeightAverage::resume(options.average, checkpoint::load_average(&options.out, &state)?, steps as u64)),
     };
     let corpus = read_corpora(&options.data, options.include_drums, &mut log)?;
     let summary = corpus.summary.clone();
     let (train_pieces, valid_pieces) = match options.valid.is_empty() {
         true => split(corpus.pieces),
-        false => (
-            corpus.pieces,
-            read_corpora(&options.valid, options.include_drums, &mut log)?.pieces,
-        ),
+        false => (corpus.pieces, read_corpora(&options.valid, options.include_drums, &mut log)?.pieces),
     };
     if train_pieces.is_empty() || valid_pieces.is_empty() {
-        bail!(
-            "{}: needs at least two readable pieces (one to train, one to validate)",
-            summary.folder
-        );
+        bail!("{}: needs at least two readable pieces (one to train, one to validate)", summary.folder);
     }
     log(describe_data(&summary, &train_pieces, &valid_pieces));
     let unigram_nll = unigram_nll(&train_pieces, &valid_pieces);
-    log(format!(
-        "unigram baseline: validation NLL {unigram_nll:.4} nats/token"
-    ));
+    log(format!("unigram baseline: validation NLL {unigram_nll:.4} nats/token"));
 
     let plain = device_for(options.backend)?;
     let conditioned = network.conditioned();
-    let valid_batches =
-        validation_batches(&valid_pieces, options.batch, options.valid_seq, conditioned);
+    let valid_batches = validation_batches(&valid_pieces, options.batch, options.valid_seq, conditioned);
     if options.init.is_some() && state.steps_done == 0 {
-        measure_init(
-            &mut state,
-            &network.valid(),
-            &valid_batches,
-            &plain,
-            &mut log,
-        )?;
+        measure_init(&mut state, &network.valid(), &valid_batches, &plain, &mut log)?;
     }
     let started = Instant::now();
     let elapsed_before = training_seconds(&state);
@@ -165,16 +131,8 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
                 LrSchedule::Plateau => plateau_rate,
                 LrSchedule::Cosine => options.cosine_learning_rate(state.steps_done),
             };
-            let mut rng =
-                rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
-            let batch = random_batch(
-                &train_pieces,
-                options.batch,
-                options.seq,
-                conditioned,
-                options.transpose,
-                &mut rng,
-            );
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
+            let batch = random_batch(&train_pieces, options.batch, options.seq, conditioned, options.transpose, &mut rng);
             let (loss, _) = network.loss(&batch, &device);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let gradients = GradientsParams::from_grads(loss.backward(), &network);
@@ -184,12 +142,9 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             }
             state.steps_done += 1;
             loss_sum += loss_value;
-            let tokens_per_second = (progress.position() + 1) as f64
-                * (options.batch * options.seq) as f64
+            let tokens_per_second = (progress.position() + 1) as f64 * (options.batch * options.seq) as f64
                 / epoch_started.elapsed().as_secs_f64();
-            progress.set_message(format!(
-                "loss {loss_value:.3}  {tokens_per_second:.0} tok/s"
-            ));
+            progress.set_message(format!("loss {loss_value:.3}  {tokens_per_second:.0} tok/s"));
             progress.inc(1);
         }
         progress.finish_and_clear();
@@ -205,8 +160,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             train_loss: loss_sum / options.steps_per_epoch as f64,
             valid_nll: valid.nll_per_token(),
             valid_accuracy: valid.accuracy(),
-            tokens_per_second: (options.steps_per_epoch * options.batch * options.seq) as f64
-                / train_seconds,
+            tokens_per_second: (options.steps_per_epoch * options.batch * options.seq) as f64 / train_seconds,
             elapsed_seconds: elapsed_before + started.elapsed().as_secs_f64(),
         };
         log(format!(
@@ -220,55 +174,28 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         if metrics.valid_nll < state.best_valid_nll {
             state.best_valid_nll = metrics.valid_nll;
             state.epochs_since_best = 0;
-            evaluated
-                .to_model_file(serde_json::Value::Null, None)
-                .save(&options.out.join(BEST_FILE))?;
+            evaluated.to_model_file(serde_json::Value::Null, None).save(&options.out.join(BEST_FILE))?;
         } else {
             state.epochs_since_best += 1;
-            let plateau_reached = state
-                .epochs_since_best
-                .is_multiple_of(options.lr_patience.max(1));
-            if options.lr_schedule == LrSchedule::Plateau
-                && plateau_reached
-                && options.lr_decay != 1.0
-            {
+            let plateau_reached = state.epochs_since_best.is_multiple_of(options.lr_patience.max(1));
+            if options.lr_schedule == LrSchedule::Plateau && plateau_reached && options.lr_decay != 1.0 {
                 state.learning_rate = Some(plateau_rate * options.lr_decay);
-                log(format!(
-                    "learning rate {plateau_rate:.2e} -> {:.2e}",
-                    plateau_rate * options.lr_decay
-                ));
+                log(format!("learning rate {plateau_rate:.2e} -> {:.2e}", plateau_rate * options.lr_decay));
             }
         }
         state.history.push(metrics);
-        checkpoint::save(
-            &options.out,
-            &mut state,
-            &network,
-            &optimizer,
-            average.as_ref().map(WeightAverage::model),
-        )?;
+        checkpoint::save(&options.out, &mut state, &network, &optimizer, average.as_ref().map(WeightAverage::model))?;
         write_reports(&options.out, &state, unigram_nll)?;
-        if let Some(minutes) = options
-            .max_minutes
-            .filter(|&minutes| training_seconds(&state) >= minutes * 60.0)
-        {
-            log(format!(
-                "stopped after epoch {epoch}: the {minutes} minute budget is spent"
-            ));
+        if let Some(minutes) = options.max_minutes.filter(|&minutes| training_seconds(&state) >= minutes * 60.0) {
+            log(format!("stopped after epoch {epoch}: the {minutes} minute budget is spent"));
             break;
         }
     }
     if state.epochs_since_best >= options.patience {
-        log(format!(
-            "stopped early: no better validation NLL for {} epochs",
-            options.patience
-        ));
+        log(format!("stopped early: no better validation NLL for {} epochs", options.patience));
     }
     if state.init_valid_nll == Some(state.best_valid_nll) {
-        log(
-            "no epoch beat the --init model on validation: the exported model is its weights"
-                .to_string(),
-        );
+        log("no epoch beat the --init model on validation: the exported model is its weights".to_string());
     }
     export(&options, &state, &summary, unigram_nll)?;
     log(format!(
@@ -276,11 +203,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         state.best_valid_nll,
         options.out.join(MODEL_FILE).display()
     ));
-    Ok(TrainOutcome {
-        valid_nll: state.best_valid_nll,
-        unigram_nll,
-        history: state.history,
-    })
+    Ok(TrainOutcome { valid_nll: state.best_valid_nll, unigram_nll, history: state.history })
 }
 
 impl RunState {
@@ -301,35 +224,20 @@ impl RunState {
 
 /// Wall-clock seconds of training so far, over every part of a resumed run.
 fn training_seconds(state: &RunState) -> f64 {
-    state
-        .history
-        .last()
-        .map_or(0.0, |last| last.elapsed_seconds)
+    state.history.last().map_or(0.0, |last| last.elapsed_seconds)
 }
 
 /// The options and weights a new run starts from: random weights of the options' architecture,
 /// or the `--init` file's weights (int8 dequantized) with its architecture.
-fn starting_weights(
-    options: TrainOptions,
-    log: &mut impl FnMut(String),
-) -> Result<(TrainOptions, ModelFile)> {
+fn starting_weights(options: TrainOptions, log: &mut impl FnMut(String)) -> Result<(TrainOptions, ModelFile)> {
     let Some(path) = &options.init else {
         let weights = initial_model_file(options.architecture(), options.seed);
         return Ok((options, weights));
     };
-    let file = ModelFile::load(path)
-        .with_context(|| format!("--init {}: cannot start from it", path.display()))?;
-    log(format!(
-        "starting from {} ({:?}, {:?} weights)",
-        path.display(),
-        file.meta.architecture,
-        file.meta.precision
-    ));
+    let file = ModelFile::load(path).with_context(|| format!("--init {}: cannot start from it", path.display()))?;
+    log(format!("starting from {} ({:?}, {:?} weights)", path.display(), file.meta.architecture, file.meta.precision));
     let weights = dequantize(&file);
-    Ok((
-        options.with_architecture(weights.meta.architecture),
-        weights,
-    ))
+    Ok((options.with_architecture(weights.meta.architecture), weights))
 }
 
 /// Validates the `--init` weights before any step: their NLL is the figure to beat, and they are
@@ -343,14 +251,10 @@ fn measure_init(
     log: &mut impl FnMut(String),
 ) -> Result<()> {
     let nll = validate(network, batches, device).nll_per_token();
-    log(format!(
-        "--init model: validation NLL {nll:.4} nats/token before training"
-    ));
+    log(format!("--init model: validation NLL {nll:.4} nats/token before training"));
     state.init_valid_nll = Some(nll);
     state.best_valid_nll = nll;
-    network
-        .to_model_file(serde_json::Value::Null, None)
-        .save(&state.options.out.join(BEST_FILE))?;
+    network.to_model_file(serde_json::Value::Null, None).save(&state.options.out.join(BEST_FILE))?;
     Ok(())
 }
 
@@ -404,15 +308,8 @@ pub fn unigram_nll(train: &[Piece], valid: &[Piece]) -> f64 {
         }
     }
     let total: f64 = counts.iter().sum();
-    let scored: Vec<Token> = valid
-        .iter()
-        .flat_map(|piece| piece.tokens[1..].iter().copied())
-        .collect();
-    scored
-        .iter()
-        .map(|&token| -(counts[token as usize] / total).ln())
-        .sum::<f64>()
-        / scored.len().max(1) as f64
+    let scored: Vec<Token> = valid.iter().flat_map(|piece| piece.tokens[1..].iter().copied()).collect();
+    scored.iter().map(|&token| -(counts[token as usize] / total).ln()).sum::<f64>() / scored.len().max(1) as f64
 }
 
 /// Writes `metrics.json` and `curves.png`.
@@ -423,24 +320,13 @@ fn write_reports(run: &Path, state: &RunState, unigram_nll: f64) -> Result<()> {
         "best_valid_nll": state.best_valid_nll,
         "epochs": state.history,
     });
-    write_atomically(
-        &run.join(METRICS_FILE),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
-    )?;
-    let references = Baselines {
-        unigram_nll,
-        init_nll: state.init_valid_nll,
-    };
+    write_atomically(&run.join(METRICS_FILE), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    let references = Baselines { unigram_nll, init_nll: state.init_valid_nll };
     plot_curves(&run.join(CURVES_FILE), &state.history, &references)
 }
 
 /// Writes the best weights as `model.safetensors`, with what they were trained on.
-fn export(
-    options: &TrainOptions,
-    state: &RunState,
-    summary: &CorpusSummary,
-    unigram_nll: f64,
-) -> Result<()> {
+fn export(options: &TrainOptions, state: &RunState, summary: &CorpusSummary, unigram_nll: f64) -> Result<()> {
     let best = ModelFile::load(&options.out.join(BEST_FILE))?;
     let mut model = best;
     model.meta.training = serde_json::json!({
@@ -453,7 +339,5 @@ fn export(
         "trainer": concat!("continuo-train ", env!("CARGO_PKG_VERSION")),
     });
     model.meta.valid_nll_per_token = Some(state.best_valid_nll);
-    model
-        .save(&options.out.join(MODEL_FILE))
-        .with_context(|| format!("{}: cannot write", options.out.display()))
+    model.save(&options.out.join(MODEL_FILE)).with_context(|| format!("{}: cannot write", options.out.display()))
 }

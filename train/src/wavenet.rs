@@ -8,13 +8,11 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::embedding;
-use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 use rand::{Rng, SeedableRng};
+use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
-use crate::convert::{
-    load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap,
-};
 use crate::fused::{dense, dense_onto, gate, taps};
+use crate::convert::{load_linear, load_matrix, load_plain, store_linear, store_matrix, store_plain, TensorMap};
 
 /// One gated residual layer.
 #[derive(Module, Debug)]
@@ -63,23 +61,14 @@ fn linear_onto<const D: usize>(layer: &Linear, sum: Tensor<D>, x: Tensor<D>) -> 
 }
 
 fn bias(layer: &Linear) -> Tensor<1> {
-    layer
-        .bias
-        .as_ref()
-        .expect("every WaveNet layer has a bias")
-        .val()
+    layer.bias.as_ref().expect("every WaveNet layer has a bias").val()
 }
 
 impl GatedLayer {
     /// Returns the new residual stream and the skip sum with this layer's contribution added
     /// (`skip` is `None` before the first layer).
     /// `keep` (`[B, T, C]`, 0 or 1/(1 - p)) is the dropout mask of the gated output.
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        skip: Option<Tensor<3>>,
-        keep: Option<Tensor<3>>,
-    ) -> (Tensor<3>, Tensor<3>) {
+    fn forward(&self, x: Tensor<3>, skip: Option<Tensor<3>>, keep: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
         let mut z = gate(linear(&self.dilated, taps(x.clone(), self.dilation)));
         if let Some(keep) = keep {
             z = z * keep;
@@ -97,47 +86,29 @@ impl WaveNet {
     /// is `[B, T, FEATURE_COUNT]` (state after each token), required when conditioned.
     /// With `dropout_seed` (training batches) and a dropout probability, each layer's gated
     /// output is masked with masks drawn from that seed.
-    pub fn forward(
-        &self,
-        tokens: Tensor<2, Int>,
-        features: Option<Tensor<3>>,
-        dropout_seed: Option<u64>,
-    ) -> Tensor<3> {
+    pub fn forward(&self, tokens: Tensor<2, Int>, features: Option<Tensor<3>>, dropout_seed: Option<u64>) -> Tensor<3> {
         let [batch, time] = tokens.dims();
         let device = tokens.device();
         let mut x = embedding(self.embedding.val(), tokens);
         if let Some(conditioning) = &self.conditioning {
             let features = features.expect("a conditioned WaveNet needs features");
             let count = features.dims()[2];
-            let projected = features
-                .reshape([batch * time, count])
-                .matmul(conditioning.val());
+            let projected = features.reshape([batch * time, count]).matmul(conditioning.val());
             x = x + projected.reshape([batch, time, self.config.residual_channels]);
         }
         let mut skip: Option<Tensor<3>> = None;
-        let mut masks = dropout_seed
-            .filter(|_| self.dropout > 0.0)
-            .map(|seed| rand_pcg::Pcg64::seed_from_u64(seed));
+        let mut masks = dropout_seed.filter(|_| self.dropout > 0.0).map(|seed| rand_pcg::Pcg64::seed_from_u64(seed));
         for layer in &self.layers {
-            let keep = masks.as_mut().map(|rng| {
-                self.dropout_mask([batch, time, self.config.residual_channels], rng, &device)
-            });
+            let keep = masks.as_mut().map(|rng| self.dropout_mask([batch, time, self.config.residual_channels], rng, &device));
             let (next, sum) = layer.forward(x, skip, keep);
             (x, skip) = (next, Some(sum));
         }
         let skip = skip.expect("at least one layer");
-        linear(
-            &self.head_output,
-            relu(linear(&self.head_hidden, relu(skip))),
-        )
+        linear(&self.head_output, relu(linear(&self.head_hidden, relu(skip))))
     }
 
     /// Builds the network from a model file's f32 tensors.
-    pub fn from_model_file(
-        config: WaveNetConfig,
-        model: &ModelFile,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_model_file(config: WaveNetConfig, model: &ModelFile, device: &Device) -> Result<Self> {
         let layers = config
             .dilations()
             .enumerate()
@@ -167,24 +138,13 @@ impl WaveNet {
 
     /// The network with dropout `probability` on every gated output while training.
     pub fn with_dropout(self, probability: f64) -> Self {
-        Self {
-            dropout: probability,
-            ..self
-        }
+        Self { dropout: probability, ..self }
     }
 
     /// An inverted-dropout mask: each element kept (as `1 / (1 - p)`) with probability `1 - p`.
     fn dropout_mask(&self, shape: [usize; 3], rng: &mut impl Rng, device: &Device) -> Tensor<3> {
         let keep = 1.0 - self.dropout as f32;
-        let values: Vec<f32> = (0..shape.iter().product())
-            .map(|_| {
-                if rng.random::<f32>() < keep {
-                    1.0 / keep
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let values: Vec<f32> = (0..shape.iter().product()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 

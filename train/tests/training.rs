@@ -29,11 +29,7 @@ fn write_corpus(dir: &Path, count: usize) {
                 duration_beats: 0.5,
             })
             .collect();
-        std::fs::write(
-            dir.join(format!("piece_{piece:02}.mid")),
-            write_midi(&notes, 100.0, (4, 4)),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("piece_{piece:02}.mid")), write_midi(&notes, 100.0, (4, 4))).unwrap();
     }
 }
 
@@ -98,24 +94,11 @@ fn a_tiny_run_learns_for_both_architectures() {
     let data = corpus_dir(24);
     for arch in [ArchChoice::Wavenet, ArchChoice::Lstm] {
         let out = tempfile::tempdir().unwrap();
-        let outcome = train(
-            Start::New(tiny_options(data.path(), out.path(), arch)),
-            |_| {},
-        )
-        .unwrap();
+        let outcome = train(Start::New(tiny_options(data.path(), out.path(), arch)), |_| {}).unwrap();
         let first = &outcome.history[0];
         let last = outcome.history.last().unwrap();
-        assert!(
-            last.train_loss < first.train_loss,
-            "{arch:?}: {:?}",
-            outcome.history
-        );
-        assert!(
-            outcome.valid_nll < outcome.unigram_nll,
-            "{arch:?}: {} vs unigram {}",
-            outcome.valid_nll,
-            outcome.unigram_nll
-        );
+        assert!(last.train_loss < first.train_loss, "{arch:?}: {:?}", outcome.history);
+        assert!(outcome.valid_nll < outcome.unigram_nll, "{arch:?}: {} vs unigram {}", outcome.valid_nll, outcome.unigram_nll);
         for file in ["metrics.json", "curves.png", MODEL_FILE] {
             assert!(out.path().join(file).is_file(), "{arch:?}: {file} missing");
         }
@@ -130,43 +113,18 @@ fn tensors_of(path: &Path) -> std::collections::BTreeMap<String, continuo::model
 fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let data = corpus_dir(16);
     let whole = tempfile::tempdir().unwrap();
-    let uninterrupted = train(
-        Start::New(tiny_options(data.path(), whole.path(), ArchChoice::Wavenet)),
-        |_| {},
-    )
-    .unwrap();
+    let uninterrupted = train(Start::New(tiny_options(data.path(), whole.path(), ArchChoice::Wavenet)), |_| {}).unwrap();
 
     let halves = tempfile::tempdir().unwrap();
-    let first_part = TrainOptions {
-        epochs: Some(1),
-        ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet)
-    };
+    let first_part = TrainOptions { epochs: Some(1), ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet) };
     train(Start::New(first_part), |_| {}).unwrap();
     let mut lines = Vec::new();
-    let resumed = train(
-        Start::Resume {
-            run: halves.path().to_path_buf(),
-            until_epoch: Some(3),
-        },
-        |line| lines.push(line),
-    )
-    .unwrap();
-    assert!(
-        lines.iter().any(|line| line.contains("after epoch 1")),
-        "{lines:?}"
-    );
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(3) }, |line| lines.push(line)).unwrap();
+    assert!(lines.iter().any(|line| line.contains("after epoch 1")), "{lines:?}");
 
-    let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| {
-        history
-            .iter()
-            .map(|m| (m.train_loss, m.valid_nll))
-            .collect::<Vec<_>>()
-    };
+    let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| (m.train_loss, m.valid_nll)).collect::<Vec<_>>();
     assert_eq!(losses(&resumed.history), losses(&uninterrupted.history));
-    assert_eq!(
-        tensors_of(&halves.path().join(MODEL_FILE)),
-        tensors_of(&whole.path().join(MODEL_FILE))
-    );
+    assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
 }
 
 #[test]
@@ -175,26 +133,13 @@ fn the_learning_rate_halves_every_lr_patience_epochs_without_improvement() {
     let out = tempfile::tempdir().unwrap();
     // A rate far below f32 resolution leaves the weights as they are, so no epoch after the
     // first improves: the rate decays after epochs 3 and 5 (2 and 4 epochs without a better one).
-    let options = TrainOptions {
-        lr: Some(1e-20),
-        lr_patience: 2,
-        epochs: Some(5),
-        patience: 10,
-        ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet)
-    };
+    let options = TrainOptions { lr: Some(1e-20), lr_patience: 2, epochs: Some(5), patience: 10, ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
     let mut lines = Vec::new();
     train(Start::New(options), |line| lines.push(line)).unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
     assert_eq!(state.epochs_since_best, 4);
     assert_eq!(state.learning_rate, Some(0.25e-20));
-    assert_eq!(
-        lines
-            .iter()
-            .filter(|line| line.starts_with("learning rate"))
-            .count(),
-        2,
-        "{lines:#?}"
-    );
+    assert_eq!(lines.iter().filter(|line| line.starts_with("learning rate")).count(), 2, "{lines:#?}");
 }
 
 #[test]
@@ -202,68 +147,31 @@ fn the_cosine_schedule_leaves_the_plateau_decay_alone() {
     let data = corpus_dir(6);
     let out = tempfile::tempdir().unwrap();
     let tiny = tiny_options(data.path(), out.path(), ArchChoice::Wavenet);
-    let options = TrainOptions {
-        lr: Some(1e-20),
-        lr_schedule: LrSchedule::Cosine,
-        lr_patience: 1,
-        epochs: Some(3),
-        patience: 10,
-        ..tiny
-    };
+    let options = TrainOptions { lr: Some(1e-20), lr_schedule: LrSchedule::Cosine, lr_patience: 1, epochs: Some(3), patience: 10, ..tiny };
     let mut lines = Vec::new();
     train(Start::New(options), |line| lines.push(line)).unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
-    assert_eq!(
-        (state.epochs_since_best, state.learning_rate),
-        (2, None),
-        "{lines:#?}"
-    );
-    assert!(
-        !lines.iter().any(|line| line.starts_with("learning rate")),
-        "{lines:#?}"
-    );
+    assert_eq!((state.epochs_since_best, state.learning_rate), (2, None), "{lines:#?}");
+    assert!(!lines.iter().any(|line| line.starts_with("learning rate")), "{lines:#?}");
 }
 
 #[test]
 fn resuming_a_folder_without_a_checkpoint_says_so() {
     let empty = tempfile::tempdir().unwrap();
-    let error = train(
-        Start::Resume {
-            run: empty.path().to_path_buf(),
-            until_epoch: None,
-        },
-        |_| {},
-    )
-    .unwrap_err();
-    assert!(
-        error.to_string().contains("no checkpoint to resume from"),
-        "{error}"
-    );
+    let error = train(Start::Resume { run: empty.path().to_path_buf(), until_epoch: None }, |_| {}).unwrap_err();
+    assert!(error.to_string().contains("no checkpoint to resume from"), "{error}");
 }
 
 #[test]
 fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     let data = corpus_dir(12);
     let out = tempfile::tempdir().unwrap();
-    let outcome = train(
-        Start::New(TrainOptions {
-            epochs: Some(1),
-            ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet)
-        }),
-        |_| {},
-    )
-    .unwrap();
+    let outcome = train(Start::New(TrainOptions { epochs: Some(1), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) }), |_| {}).unwrap();
     let model = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
     assert_eq!(model.meta.valid_nll_per_token, Some(outcome.valid_nll));
     assert_eq!(
         model.meta.architecture,
-        Architecture::WaveNet(WaveNetConfig {
-            residual_channels: 16,
-            skip_channels: 24,
-            stacks: 1,
-            layers_per_stack: 4,
-            conditioned: true
-        })
+        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true })
     );
     assert_eq!(model.meta.training["data"]["files"], 12);
     assert_eq!(model.meta.training["options"]["seq"], 48);
@@ -271,58 +179,24 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
 
     let model = out.path().join(MODEL_FILE);
     let json = Some(out.path().join("eval.json"));
-    let report = eval(&EvalOptions {
-        json,
-        frames: true,
-        ..eval_options(&model, data.path())
-    })
-    .unwrap();
+    let report = eval(&EvalOptions { json, frames: true, ..eval_options(&model, data.path()) }).unwrap();
     assert_eq!(report.files, 12);
-    assert_eq!(
-        report.frames,
-        Some(12 * 24),
-        "48 eighth notes per piece = 24 beats"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap())
-            .unwrap();
+    assert_eq!(report.frames, Some(12 * 24), "48 eighth notes per piece = 24 beats");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap()).unwrap();
     assert_eq!(json["tokens"], report.tokens);
     assert!(json["nll_per_token_without_memory"].is_null());
 
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
     let json = Some(out.path().join("memory.json"));
-    let with_memory = eval(&EvalOptions {
-        json,
-        memory: true,
-        fit_memory: true,
-        ..eval_options(&model, data.path())
-    })
-    .unwrap();
-    let without = with_memory
-        .nll_per_token_without_memory
-        .expect("scored both ways");
-    assert!(
-        (without - report.nll_per_token).abs() < 1e-9,
-        "{without} vs {}",
-        report.nll_per_token
-    );
-    assert!(
-        with_memory.nll_per_token < without,
-        "{} vs {without}",
-        with_memory.nll_per_token
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("memory.json")).unwrap())
-            .unwrap();
+    let with_memory =
+        eval(&EvalOptions { json, memory: true, fit_memory: true, ..eval_options(&model, data.path()) }).unwrap();
+    let without = with_memory.nll_per_token_without_memory.expect("scored both ways");
+    assert!((without - report.nll_per_token).abs() < 1e-9, "{without} vs {}", report.nll_per_token);
+    assert!(with_memory.nll_per_token < without, "{} vs {without}", with_memory.nll_per_token);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("memory.json")).unwrap()).unwrap();
     assert_eq!(json["nll_per_token"], with_memory.nll_per_token);
-    assert_eq!(
-        json["collections"][0]["nll_per_token_without_memory"],
-        without
-    );
-    assert_eq!(
-        json["fitted_memory_weights"].as_array().map(Vec::len),
-        Some(MEMORY_MAX_ORDER + 1)
-    );
+    assert_eq!(json["collections"][0]["nll_per_token_without_memory"], without);
+    assert_eq!(json["fitted_memory_weights"].as_array().map(Vec::len), Some(MEMORY_MAX_ORDER + 1));
 }
 
 #[test]
@@ -330,23 +204,14 @@ fn corrupt_and_truncated_files_are_skipped_with_a_warning_and_counted() {
     let data = corpus_dir(3);
     let good = std::fs::read(data.path().join("piece_00.mid")).unwrap();
     std::fs::write(data.path().join("truncated.mid"), &good[..good.len() / 2]).unwrap();
-    std::fs::write(
-        data.path().join("corrupt.mid"),
-        b"MThd\x00\x00\x00\x06garbage",
-    )
-    .unwrap();
+    std::fs::write(data.path().join("corrupt.mid"), b"MThd\x00\x00\x00\x06garbage").unwrap();
     let mut warnings = Vec::new();
     let corpus = read_corpus(data.path(), false, |warning| warnings.push(warning)).unwrap();
     assert_eq!(corpus.pieces.len(), 3);
     assert_eq!(corpus.summary.skipped_files, 2);
     assert_eq!(warnings.len(), 2);
     for name in ["truncated.mid", "corrupt.mid"] {
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains(name) && w.contains("not a valid MIDI file")),
-            "{warnings:?}"
-        );
+        assert!(warnings.iter().any(|w| w.contains(name) && w.contains("not a valid MIDI file")), "{warnings:?}");
     }
 }
 
@@ -359,10 +224,7 @@ fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
     let mut state = continuo::tokens::SequenceState::default();
     for (position, &token) in tokens.iter().enumerate() {
         state.apply_token(token, |_| {});
-        state.write_features(
-            &mut features[position * continuo::tokens::FEATURE_COUNT..]
-                [..continuo::tokens::FEATURE_COUNT],
-        );
+        state.write_features(&mut features[position * continuo::tokens::FEATURE_COUNT..][..continuo::tokens::FEATURE_COUNT]);
     }
     let batch = Batch {
         rows: 1,
@@ -373,57 +235,29 @@ fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
         features: Some(features),
         dropout_seed: None,
     };
-    network
-        .logits(&batch, &device)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap()
+    network.logits(&batch, &device).into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
 #[test]
 fn burn_and_the_engine_agree_on_the_same_weights() {
-    let config = WaveNetConfig {
-        residual_channels: 16,
-        skip_channels: 32,
-        stacks: 2,
-        layers_per_stack: 5,
-        conditioned: true,
-    };
+    let config = WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true };
     let model = initial_model_file(Architecture::WaveNet(config), 11);
     let data = corpus_dir(1);
-    let tokens = read_corpus(data.path(), false, |_| {})
-        .unwrap()
-        .pieces
-        .remove(0)
-        .tokens;
+    let tokens = read_corpus(data.path(), false, |_| {}).unwrap().pieces.remove(0).tokens;
     let expected = burn_logits(&model, &tokens);
     let mut engine = Engine::from_model(&model).unwrap();
     for (position, &token) in tokens.iter().enumerate() {
-        let logits = if position == 0 {
-            engine.logits().to_vec()
-        } else {
-            engine.step(token).to_vec()
-        };
+        let logits = if position == 0 { engine.logits().to_vec() } else { engine.step(token).to_vec() };
         let row = &expected[position * VOCAB_SIZE..][..VOCAB_SIZE];
         for (index, (a, b)) in logits.iter().zip(row).enumerate() {
-            assert!(
-                (a - b).abs() < 1e-4,
-                "position {position} token {index}: engine {a} burn {b}"
-            );
+            assert!((a - b).abs() < 1e-4, "position {position} token {index}: engine {a} burn {b}");
         }
     }
 }
 
 /// A WaveNet file of another size than `tiny_options` describes, to start from with `--init`.
 fn init_file(dir: &Path) -> (std::path::PathBuf, ModelFile) {
-    let config = WaveNetConfig {
-        residual_channels: 8,
-        skip_channels: 16,
-        stacks: 1,
-        layers_per_stack: 3,
-        conditioned: true,
-    };
+    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true };
     let model = initial_model_file(Architecture::WaveNet(config), 21);
     let path = dir.join("init.safetensors");
     model.save(&path).unwrap();
@@ -454,45 +288,19 @@ fn a_run_from_init_starts_with_exactly_the_init_weights() {
     let (data, valid, out) = (corpus_dir(6), corpus_dir(2), tempfile::tempdir().unwrap());
     let (init_path, init) = init_file(out.path());
     // A learning rate of 0 keeps the weights: the run ends where it started.
-    let options = TrainOptions {
-        lr: Some(0.0),
-        epochs: Some(1),
-        steps_per_epoch: 1,
-        ..init_options(data.path(), valid.path(), out.path(), &init_path)
-    };
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
     let (outcome, lines) = train_logged(options);
     let exported = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
-    assert_eq!(
-        exported.tensors, init.tensors,
-        "the exported weights are the init file's"
-    );
-    assert_eq!(
-        exported.meta.architecture, init.meta.architecture,
-        "the architecture comes from the file, not the options"
-    );
+    assert_eq!(exported.tensors, init.tensors, "the exported weights are the init file's");
+    assert_eq!(exported.meta.architecture, init.meta.architecture, "the architecture comes from the file, not the options");
     assert_eq!(exported.meta.training["options"]["channels"], 8);
 
     let report = eval(&eval_options(&init_path, valid.path())).unwrap();
     let state = continuo_train::checkpoint::load_state(out.path()).unwrap();
-    let before_training = state
-        .init_valid_nll
-        .expect("the init model is validated before any step");
-    assert!(
-        (before_training - report.nll_per_token).abs() < 1e-4,
-        "trainer {before_training} vs eval {}",
-        report.nll_per_token
-    );
-    assert!(
-        (outcome.history[0].valid_nll - report.nll_per_token).abs() < 1e-4,
-        "{:?}",
-        outcome.history
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|line| line.contains("--init model: validation NLL")),
-        "{lines:#?}"
-    );
+    let before_training = state.init_valid_nll.expect("the init model is validated before any step");
+    assert!((before_training - report.nll_per_token).abs() < 1e-4, "trainer {before_training} vs eval {}", report.nll_per_token);
+    assert!((outcome.history[0].valid_nll - report.nll_per_token).abs() < 1e-4, "{:?}", outcome.history);
+    assert!(lines.iter().any(|line| line.contains("--init model: validation NLL")), "{lines:#?}");
 }
 
 #[test]
@@ -502,18 +310,10 @@ fn an_int8_init_file_is_dequantized() {
     let int8 = continuo::engine::quantize::quantize(&model);
     let int8_path = out.path().join("int8.safetensors");
     int8.save(&int8_path).unwrap();
-    let options = TrainOptions {
-        lr: Some(0.0),
-        epochs: Some(1),
-        steps_per_epoch: 1,
-        ..init_options(data.path(), valid.path(), out.path(), &int8_path)
-    };
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), out.path(), &int8_path) };
     train(Start::New(options), |_| {}).unwrap();
     let exported = ModelFile::load(&out.path().join(MODEL_FILE)).unwrap();
-    assert_eq!(
-        exported.tensors,
-        continuo::engine::quantize::dequantize(&int8).tensors
-    );
+    assert_eq!(exported.tensors, continuo::engine::quantize::dequantize(&int8).tensors);
 }
 
 #[test]
@@ -521,33 +321,11 @@ fn the_init_weights_are_kept_when_no_epoch_beats_them() {
     let (data, valid, out) = (corpus_dir(4), corpus_dir(1), tempfile::tempdir().unwrap());
     let (init_path, init) = init_file(out.path());
     // A rate this high wrecks the weights in one step, so every epoch validates worse.
-    let options = TrainOptions {
-        lr: Some(5.0),
-        epochs: Some(2),
-        steps_per_epoch: 2,
-        ..init_options(data.path(), valid.path(), out.path(), &init_path)
-    };
+    let options = TrainOptions { lr: Some(5.0), epochs: Some(2), steps_per_epoch: 2, ..init_options(data.path(), valid.path(), out.path(), &init_path) };
     let (outcome, lines) = train_logged(options);
-    assert!(
-        outcome
-            .history
-            .iter()
-            .all(|epoch| epoch.valid_nll > outcome.valid_nll),
-        "{:?}",
-        outcome.history
-    );
-    assert_eq!(
-        ModelFile::load(&out.path().join(MODEL_FILE))
-            .unwrap()
-            .tensors,
-        init.tensors
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|line| line.contains("no epoch beat the --init model")),
-        "{lines:#?}"
-    );
+    assert!(outcome.history.iter().all(|epoch| epoch.valid_nll > outcome.valid_nll), "{:?}", outcome.history);
+    assert_eq!(ModelFile::load(&out.path().join(MODEL_FILE)).unwrap().tensors, init.tensors);
+    assert!(lines.iter().any(|line| line.contains("no epoch beat the --init model")), "{lines:#?}");
 }
 
 #[test]
@@ -555,15 +333,9 @@ fn an_init_file_that_is_not_a_model_is_refused_naming_it() {
     let (data, out) = (corpus_dir(2), tempfile::tempdir().unwrap());
     let bad = out.path().join("notes.safetensors");
     std::fs::write(&bad, b"not a model").unwrap();
-    let options = TrainOptions {
-        init: Some(bad),
-        ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet)
-    };
+    let options = TrainOptions { init: Some(bad), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
     let error = format!("{:#}", train(Start::New(options), |_| {}).unwrap_err());
-    assert!(
-        error.contains("--init") && error.contains("notes.safetensors"),
-        "{error}"
-    );
+    assert!(error.contains("--init") && error.contains("notes.safetensors"), "{error}");
 }
 
 #[test]
@@ -571,49 +343,20 @@ fn resuming_a_run_from_init_goes_on_from_its_checkpoint_not_the_init_file() {
     let (data, valid) = (corpus_dir(6), corpus_dir(2));
     let (whole, halves) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (init_path, _) = init_file(whole.path());
-    let options = |out: &Path, epochs| TrainOptions {
-        epochs: Some(epochs),
-        ..init_options(data.path(), valid.path(), out, &init_path)
-    };
+    let options = |out: &Path, epochs| TrainOptions { epochs: Some(epochs), ..init_options(data.path(), valid.path(), out, &init_path) };
     let uninterrupted = train(Start::New(options(whole.path(), 2)), |_| {}).unwrap();
     train(Start::New(options(halves.path(), 1)), |_| {}).unwrap();
-    let resumed = train(
-        Start::Resume {
-            run: halves.path().to_path_buf(),
-            until_epoch: Some(2),
-        },
-        |_| {},
-    )
-    .unwrap();
-    let valid_nlls = |history: &[continuo_train::checkpoint::EpochMetrics]| {
-        history.iter().map(|m| m.valid_nll).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        valid_nlls(&resumed.history),
-        valid_nlls(&uninterrupted.history)
-    );
-    assert_eq!(
-        tensors_of(&halves.path().join(MODEL_FILE)),
-        tensors_of(&whole.path().join(MODEL_FILE))
-    );
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(2) }, |_| {}).unwrap();
+    let valid_nlls = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| m.valid_nll).collect::<Vec<_>>();
+    assert_eq!(valid_nlls(&resumed.history), valid_nlls(&uninterrupted.history));
+    assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
 }
 
 #[test]
 fn a_minute_budget_stops_after_the_epoch_that_spends_it() {
     let (data, out) = (corpus_dir(4), tempfile::tempdir().unwrap());
-    let options = TrainOptions {
-        max_minutes: Some(0.0),
-        epochs: Some(5),
-        ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet)
-    };
+    let options = TrainOptions { max_minutes: Some(0.0), epochs: Some(5), ..tiny_options(data.path(), out.path(), ArchChoice::Wavenet) };
     let (outcome, lines) = train_logged(options);
-    assert_eq!(
-        outcome.history.len(),
-        1,
-        "one epoch, then the budget is spent"
-    );
-    assert!(
-        lines.iter().any(|line| line.contains("budget is spent")),
-        "{lines:#?}"
-    );
+    assert_eq!(outcome.history.len(), 1, "one epoch, then the budget is spent");
+    assert!(lines.iter().any(|line| line.contains("budget is spent")), "{lines:#?}");
 }

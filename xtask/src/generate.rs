@@ -65,23 +65,16 @@ struct Args {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let args =
-        Args::parse_from(std::iter::once("generate".to_string()).chain(args.iter().cloned()));
+    let args = Args::parse_from(std::iter::once("generate".to_string()).chain(args.iter().cloned()));
     if args.low > args.high {
         bail!("--low {} is above --high {}", args.low, args.high);
     }
     let model = ModelFile::load(&args.model)?;
-    let engine = Engine::from_model(&model)
-        .map_err(|error| anyhow::anyhow!("{}: {}", args.model.display(), error.problem))?;
+    let engine = Engine::from_model(&model).map_err(|error| anyhow::anyhow!("{}: {}", args.model.display(), error.problem))?;
     let prompt = read_midi_file(&args.prompt, ReadOptions::default())?;
     let request = ContinuationRequest {
         bars: args.bars,
-        options: SamplingOptions {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            greedy: args.greedy,
-        },
+        options: SamplingOptions { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p, greedy: args.greedy },
         constraints: Constraints {
             pitch_low: args.low,
             pitch_high: args.high,
@@ -94,13 +87,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut memory = memory_of(&args.memory_files)?;
     let mut generator = Generator::new(engine, args.seed);
     let continuation = continue_song(&mut generator, &prompt, &request, Some(&mut memory));
-    let bytes = write_midi(
-        &continuation.notes,
-        prompt.initial_tempo_bpm(),
-        prompt.time_signature,
-    );
-    std::fs::write(&args.out, bytes)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let bytes = write_midi(&continuation.notes, prompt.initial_tempo_bpm(), prompt.time_signature);
+    std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
         "{}: {} prompt notes, {} generated over {} bars of {}/{} from beat {:.2}, {:.1} bpm",
         args.out.display(),
@@ -120,15 +108,8 @@ fn memory_of(files: &[PathBuf]) -> Result<StyleMemory> {
     let mut memory = StyleMemory::new();
     for file in files {
         let song = read_midi_file(file, ReadOptions::default())?;
-        encode_notes(&song.notes)
-            .tokens
-            .iter()
-            .for_each(|&token| memory.learn(token));
-        println!(
-            "style memory: heard {} ({} notes)",
-            file.display(),
-            song.notes.len()
-        );
+        encode_notes(&song.notes).tokens.iter().for_each(|&token| memory.learn(token));
+        println!("style memory: heard {} ({} notes)", file.display(), song.notes.len());
     }
     Ok(memory)
 }
@@ -136,23 +117,8 @@ fn memory_of(files: &[PathBuf]) -> Result<StyleMemory> {
 /// A key name to its pitch class (C = 0).
 fn parse_key(name: &str) -> Result<u8> {
     const NAMES: [(&str, u8); 17] = [
-        ("C", 0),
-        ("C#", 1),
-        ("Db", 1),
-        ("D", 2),
-        ("D#", 3),
-        ("Eb", 3),
-        ("E", 4),
-        ("F", 5),
-        ("F#", 6),
-        ("Gb", 6),
-        ("G", 7),
-        ("G#", 8),
-        ("Ab", 8),
-        ("A", 9),
-        ("A#", 10),
-        ("Bb", 10),
-        ("B", 11),
+        ("C", 0), ("C#", 1), ("Db", 1), ("D", 2), ("D#", 3), ("Eb", 3), ("E", 4), ("F", 5), ("F#", 6),
+        ("Gb", 6), ("G", 7), ("G#", 8), ("Ab", 8), ("A", 9), ("A#", 10), ("Bb", 10), ("B", 11),
     ];
     NAMES
         .iter()

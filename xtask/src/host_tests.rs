@@ -23,9 +23,7 @@ pub fn target_dir() -> PathBuf {
 /// Runs a command, printing it; Ok(()) on success.
 fn run(title: &str, command: &mut Command) -> Result<()> {
     println!("\n== {title}\n   {command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot start: {command:?}"))?;
+    let status = command.status().with_context(|| format!("cannot start: {command:?}"))?;
     if !status.success() {
         bail!("{title} failed ({status})");
     }
@@ -34,10 +32,7 @@ fn run(title: &str, command: &mut Command) -> Result<()> {
 
 /// Builds the release bundles into `target/bundled`.
 pub fn bundle_release() -> Result<PathBuf> {
-    run(
-        "bundle the plugin",
-        cargo().args(["xtask", "bundle", "continuo", "--release"]),
-    )?;
+    run("bundle the plugin", cargo().args(["xtask", "bundle", "continuo", "--release"]))?;
     Ok(target_dir().join("bundled"))
 }
 
@@ -46,20 +41,12 @@ pub fn bundle_release() -> Result<PathBuf> {
 fn build_alloc_checked_plugin() -> Result<PathBuf> {
     run(
         "build the allocation-checking debug plugin",
-        cargo().args([
-            "build",
-            "--package",
-            "continuo",
-            "--lib",
-            "--features",
-            "assert_process_allocs",
-        ]),
+        cargo().args(["build", "--package", "continuo", "--lib", "--features", "assert_process_allocs"]),
     )?;
     let folder = target_dir().join("alloc-check");
     std::fs::create_dir_all(&folder)?;
     let copy = folder.join("libcontinuo.so");
-    std::fs::copy(target_dir().join("debug").join("libcontinuo.so"), &copy)
-        .context("copying the debug plugin")?;
+    std::fs::copy(target_dir().join("debug").join("libcontinuo.so"), &copy).context("copying the debug plugin")?;
     Ok(copy)
 }
 
@@ -68,17 +55,9 @@ fn python_venv() -> Result<PathBuf> {
     let venv = target_dir().join("venv-host-tests");
     let python = venv.join("bin").join("python");
     if !python.exists() {
-        run(
-            "create the Python venv",
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        )?;
+        run("create the Python venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(
-        "install pedalboard",
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(PYTHON_PACKAGES),
-    )?;
+    run("install pedalboard", Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(PYTHON_PACKAGES))?;
     Ok(python)
 }
 
@@ -103,40 +82,22 @@ pub fn test() -> Result<()> {
     if let Ok(plugin) = &alloc_checked {
         workspace_tests.env("CONTINUO_ALLOC_CHECK_CLAP", absolute(plugin)?);
     }
-    note(run(
-        "cargo test --release --workspace",
-        &mut workspace_tests,
-    ));
+    note(run("cargo test --release --workspace", &mut workspace_tests));
     match &bundles {
         Ok(bundles) => {
             let vst3 = absolute(&bundles.join("Continuo.vst3"))?;
             note(python_venv().and_then(|python| {
-                run(
-                    "VST3 test in pedalboard",
-                    Command::new(python)
-                        .arg("tests/vst3_pedalboard.py")
-                        .arg(vst3),
-                )
+                run("VST3 test in pedalboard", Command::new(python).arg("tests/vst3_pedalboard.py").arg(vst3))
             }));
         }
-        Err(error) => note(Err(anyhow::anyhow!(
-            "bundling failed, so no VST3 test: {error:#}"
-        ))),
+        Err(error) => note(Err(anyhow::anyhow!("bundling failed, so no VST3 test: {error:#}"))),
     }
-    note(run(
-        "JACK end to end (standalone app)",
-        Command::new("bash").arg("scripts/jack-e2e.sh"),
-    ));
+    note(run("JACK end to end (standalone app)", Command::new("bash").arg("scripts/jack-e2e.sh")));
     // A debug build that aborts if process() allocates: it shares its dependencies with the
     // allocation-checking plugin built above.
     let mut editor_e2e = Command::new("bash");
-    editor_e2e
-        .arg("scripts/editor-e2e.sh")
-        .env("CONTINUO_E2E_PROFILE", "debug");
-    note(run(
-        "editor end to end (standalone app under Xvfb, allocation-checked)",
-        &mut editor_e2e,
-    ));
+    editor_e2e.arg("scripts/editor-e2e.sh").env("CONTINUO_E2E_PROFILE", "debug");
+    note(run("editor end to end (standalone app under Xvfb, allocation-checked)", &mut editor_e2e));
     if let Err(error) = alloc_checked {
         note(Err(error));
     }
@@ -144,11 +105,7 @@ pub fn test() -> Result<()> {
         println!("\nall tests passed");
         Ok(())
     } else {
-        bail!(
-            "{} part(s) failed:\n  {}",
-            failures.len(),
-            failures.join("\n  ")
-        )
+        bail!("{} part(s) failed:\n  {}", failures.len(), failures.join("\n  "))
     }
 }
 

@@ -20,12 +20,10 @@ struct Args {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let args =
-        Args::parse_from(std::iter::once("quantize".to_string()).chain(args.iter().cloned()));
+    let args = Args::parse_from(std::iter::once("quantize".to_string()).chain(args.iter().cloned()));
     let model = ModelFile::load(&args.model)?;
     let int8 = quantize(&model);
-    int8.save(&args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    int8.save(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     let size = |path: &PathBuf| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     println!(
         "{} ({} bytes) -> {} ({} bytes, int8)",

@@ -27,16 +27,13 @@ struct Args {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let args =
-        Args::parse_from(std::iter::once("random-model".to_string()).chain(args.iter().cloned()));
+    let args = Args::parse_from(std::iter::once("random-model".to_string()).chain(args.iter().cloned()));
     let config = WaveNetConfig {
         residual_channels: args.channels,
         layers_per_stack: args.layers_per_stack,
         ..WaveNetConfig::default()
     };
-    random_wavenet(config, args.seed)
-        .save(&args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    random_wavenet(config, args.seed).save(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} (random weights, {config:?})", args.out.display());
     Ok(())
 }

@@ -15,15 +15,7 @@ pub fn cargo() -> Command {
 pub fn run_package(package: &str, command: &str, args: &[String]) -> Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
     let status = cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            package,
-            "--",
-            command,
-        ])
+        .args(["run", "--release", "--quiet", "--package", package, "--", command])
         .args(args)
         .status()
         .context("could not run cargo")?;

@@ -25,25 +25,16 @@ const CLOSING_BLOCKS: usize = 64;
 const SUSTAIN_CONTROLLER: u8 = 64;
 
 fn main() {
-    let path: PathBuf = std::env::args_os()
-        .nth(1)
-        .expect("usage: continuo-stress PLUGIN.clap")
-        .into();
+    let path: PathBuf = std::env::args_os().nth(1).expect("usage: continuo-stress PLUGIN.clap").into();
     let mut plugin = HostedPlugin::load(&path).unwrap_or_else(|error| panic!("{error}"));
     plugin.set_offline(false).expect("real-time mode");
     let mut random = Xorshift(0x2545_F491_4F6C_DD1D);
     let mut notes_out = vec![];
-    let parameter_ids: Vec<(u32, f64)> =
-        plugin.parameters().iter().map(|p| (p.id, p.max)).collect();
+    let parameter_ids: Vec<(u32, f64)> = plugin.parameters().iter().map(|p| (p.id, p.max)).collect();
     let mut disruptions = Disruptions::default();
     for sample_rate in [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
         plugin.activate(sample_rate, MAX_BLOCK).expect("activates");
-        let mut transport = Transport {
-            playing: true,
-            tempo_bpm: 120.0,
-            position_beats: 0.0,
-            time_signature: (4, 4),
-        };
+        let mut transport = Transport { playing: true, tempo_bpm: 120.0, position_beats: 0.0, time_signature: (4, 4) };
         for block in 0..BLOCKS_PER_RATE {
             let samples = 1 + random.below(MAX_BLOCK as u64) as usize;
             let events = if block == BLOCKS_PER_RATE / 2 {
@@ -55,31 +46,15 @@ fn main() {
             };
             transport.tempo_bpm = 60.0 + random.below(120) as f64;
             let mut audio = [Vec::new(), Vec::new()];
-            plugin
-                .process(samples, transport, &events, &mut notes_out, &mut audio)
-                .expect("processes");
+            plugin.process(samples, transport, &events, &mut notes_out, &mut audio).expect("processes");
             transport.position_beats += samples as f64 / sample_rate * transport.tempo_bpm / 60.0;
-            disrupt(
-                &mut plugin,
-                &mut random,
-                &mut transport,
-                sample_rate,
-                &mut disruptions,
-            );
+            disrupt(&mut plugin, &mut random, &mut transport, sample_rate, &mut disruptions);
         }
         // Stopping the transport ends every note; a host that takes every event gets them all.
         plugin.set_output_capacity(None);
         transport.playing = false;
         for _ in 0..CLOSING_BLOCKS {
-            plugin
-                .process(
-                    512,
-                    transport,
-                    &[],
-                    &mut notes_out,
-                    &mut [Vec::new(), Vec::new()],
-                )
-                .expect("processes");
+            plugin.process(512, transport, &[], &mut notes_out, &mut [Vec::new(), Vec::new()]).expect("processes");
         }
         plugin.deactivate();
     }
@@ -87,10 +62,7 @@ fn main() {
         eprintln!("a note was left hanging or ended twice: {problem}");
         std::process::exit(1);
     }
-    let ons = notes_out
-        .iter()
-        .filter(|note: &&OutputNote| note.on)
-        .count();
+    let ons = notes_out.iter().filter(|note: &&OutputNote| note.on).count();
     println!(
         "{} blocks at 5 sample rates ({disruptions:?}): the plugin sent {ons} note-ons, each with its note-off, and never allocated in process()",
         5 * BLOCKS_PER_RATE
@@ -109,13 +81,7 @@ struct Disruptions {
 }
 
 /// Now and then, something a host does between blocks.
-fn disrupt(
-    plugin: &mut HostedPlugin,
-    random: &mut Xorshift,
-    transport: &mut Transport,
-    sample_rate: f64,
-    count: &mut Disruptions,
-) {
+fn disrupt(plugin: &mut HostedPlugin, random: &mut Xorshift, transport: &mut Transport, sample_rate: f64, count: &mut Disruptions) {
     match random.below(60) {
         0 => {
             transport.position_beats = random.below(64) as f64 / 4.0;
@@ -131,17 +97,11 @@ fn disrupt(
         }
         3 => {
             plugin.deactivate();
-            plugin
-                .activate(sample_rate, MAX_BLOCK)
-                .expect("reactivates");
+            plugin.activate(sample_rate, MAX_BLOCK).expect("reactivates");
             count.reactivations += 1;
         }
         4 => {
-            let model = if random.below(2) == 0 {
-                default_model_path()
-            } else {
-                PathBuf::from("/nonexistent/model.safetensors")
-            };
+            let model = if random.below(2) == 0 { default_model_path() } else { PathBuf::from("/nonexistent/model.safetensors") };
             swap_model(plugin, &model);
             count.model_swaps += 1;
         }
@@ -168,28 +128,15 @@ fn swap_model(plugin: &mut HostedPlugin, model: &Path) {
     let field = "\"model\":\"";
     let start = json.find(field).expect("the model path is saved") + field.len();
     let end = start + json[start..].find("\\\"\"").expect("the model path ends") + 3;
-    let path = model
-        .display()
-        .to_string()
-        .replace('\\', "\\\\\\\\")
-        .replace('"', "\\\\\\\"");
+    let path = model.display().to_string().replace('\\', "\\\\\\\\").replace('"', "\\\\\\\"");
     let edited = format!("{}\\\"{path}\\\"\"{}", &json[..start], &json[end..]);
-    let bytes: Vec<u8> = (edited.len() as u64)
-        .to_le_bytes()
-        .into_iter()
-        .chain(edited.into_bytes())
-        .collect();
+    let bytes: Vec<u8> = (edited.len() as u64).to_le_bytes().into_iter().chain(edited.into_bytes()).collect();
     plugin.load_state(&bytes).expect("the state loads");
 }
 
 /// Mostly phrases with pauses, on the first channel and now and then on any other (drums
 /// included), with controllers; now and then a parameter change to any value in range.
-fn random_events(
-    random: &mut Xorshift,
-    samples: usize,
-    block: usize,
-    parameters: &[(u32, f64)],
-) -> Vec<(u32, InputEvent)> {
+fn random_events(random: &mut Xorshift, samples: usize, block: usize, parameters: &[(u32, f64)]) -> Vec<(u32, InputEvent)> {
     let mut events = vec![];
     // Play in bursts: 4 blocks in 10 carry notes, the rest is silence the plugin answers, and
     // the next burst interrupts.
@@ -200,57 +147,32 @@ fn random_events(
             let off_offset = offset.max(random.below(samples as u64) as u32);
             if random.below(4) == 0 {
                 let channel = random.below(16) as u8;
-                events.push((
-                    offset,
-                    InputEvent::Midi([0x90 | channel, key, 1 + random.below(127) as u8]),
-                ));
+                events.push((offset, InputEvent::Midi([0x90 | channel, key, 1 + random.below(127) as u8])));
                 events.push((off_offset, InputEvent::Midi([0x80 | channel, key, 0])));
             } else {
-                events.push((
-                    offset,
-                    InputEvent::NoteOn {
-                        key,
-                        velocity: 0.3 + random.below(70) as f64 / 100.0,
-                    },
-                ));
+                events.push((offset, InputEvent::NoteOn { key, velocity: 0.3 + random.below(70) as f64 / 100.0 }));
                 events.push((off_offset, InputEvent::NoteOff { key }));
             }
         }
     }
     if random.below(8) == 0 {
-        events.push((
-            random.below(samples as u64) as u32,
-            InputEvent::Sustain {
-                down: random.below(2) == 0,
-            },
-        ));
+        events.push((random.below(samples as u64) as u32, InputEvent::Sustain { down: random.below(2) == 0 }));
     }
     if random.below(8) == 0 {
         let channel = random.below(16) as u8;
         let message = match random.below(4) {
             0 => [0xB0 | channel, SUSTAIN_CONTROLLER, random.below(128) as u8],
-            1 => [
-                0xE0 | channel,
-                random.below(128) as u8,
-                random.below(128) as u8,
-            ],
+            1 => [0xE0 | channel, random.below(128) as u8, random.below(128) as u8],
             2 => [0xD0 | channel, random.below(128) as u8, 0],
             _ => [0xB0 | channel, 1, random.below(128) as u8],
         };
-        events.push((
-            random.below(samples as u64) as u32,
-            InputEvent::Midi(message),
-        ));
+        events.push((random.below(samples as u64) as u32, InputEvent::Midi(message)));
     }
     if random.below(6) == 0 && !parameters.is_empty() {
         let (id, max) = parameters[random.below(parameters.len() as u64) as usize];
-        events.push((
-            0,
-            InputEvent::Param {
-                id,
-                value: random.below(1001) as f64 / 1000.0 * max,
-            },
-        ));
+        events.push((0, InputEvent::Param { id, value: random.below(1001) as f64 / 1000.0 * max }));
     }
     events
 }
+
+

@@ -87,10 +87,7 @@ struct OpenEditor {
 
 fn main() {
     let mut arguments = std::env::args_os().skip(1);
-    let path: PathBuf = arguments
-        .next()
-        .expect("usage: continuo-syscall-free PLUGIN.clap [--editor]")
-        .into();
+    let path: PathBuf = arguments.next().expect("usage: continuo-syscall-free PLUGIN.clap [--editor]").into();
     let with_editor = arguments.next().is_some_and(|flag| flag == "--editor");
     install_sigsys_handler();
     let mut plugin = HostedPlugin::load(&path).unwrap_or_else(|error| panic!("{error}"));
@@ -102,9 +99,7 @@ fn main() {
         .filter(|parameter| !["Bypass", "Thru", "Input Channel"].contains(&parameter.name.as_str()))
         .map(|parameter| (parameter.id, parameter.max))
         .collect();
-    let audio = plugin
-        .activate_for_audio_thread(SAMPLE_RATE, LARGE_BLOCK as u32, EVENT_CAPACITY)
-        .expect("activates");
+    let audio = plugin.activate_for_audio_thread(SAMPLE_RATE, LARGE_BLOCK as u32, EVENT_CAPACITY).expect("activates");
     let mut editor = with_editor.then(|| open_editor(&mut plugin));
     let progress = Arc::new(Progress::default());
     let shared = progress.clone();
@@ -116,10 +111,7 @@ fn main() {
     loop {
         std::thread::sleep(Duration::from_millis(1));
         let elapsed = started.elapsed();
-        progress.released_samples.store(
-            (elapsed.as_secs_f64() * SAMPLE_RATE) as u64,
-            Ordering::Release,
-        );
+        progress.released_samples.store((elapsed.as_secs_f64() * SAMPLE_RATE) as u64, Ordering::Release);
         plugin.serve_main_thread();
         if let Some(editor) = &mut editor {
             look_at_editor(editor);
@@ -154,17 +146,9 @@ fn main() {
 fn open_editor(plugin: &mut HostedPlugin) -> OpenEditor {
     let display = std::env::var("DISPLAY").expect("--editor needs an X display in DISPLAY");
     let (width, height) = PARENT_WINDOW_SIZE;
-    let parent =
-        ParentWindow::open(&display, width, height).unwrap_or_else(|error| panic!("{error}"));
-    plugin
-        .open_editor(parent.id(), None)
-        .unwrap_or_else(|error| panic!("the editor does not open: {error}"));
-    OpenEditor {
-        parent,
-        next_look: Instant::now(),
-        phrase_pixels: 0,
-        answer_pixels: 0,
-    }
+    let parent = ParentWindow::open(&display, width, height).unwrap_or_else(|error| panic!("{error}"));
+    plugin.open_editor(parent.id(), None).unwrap_or_else(|error| panic!("the editor does not open: {error}"));
+    OpenEditor { parent, next_look: Instant::now(), phrase_pixels: 0, answer_pixels: 0 }
 }
 
 /// Now and then, counts the phrase's and the answer's pixels in the editor's piano roll.
@@ -173,9 +157,7 @@ fn look_at_editor(editor: &mut OpenEditor) {
         return;
     }
     editor.next_look = Instant::now() + EDITOR_LOOK_INTERVAL;
-    let counts = editor
-        .parent
-        .count_colours_inside(ROLL_BACKGROUND, &[PHRASE_COLOUR, ANSWER_COLOUR]);
+    let counts = editor.parent.count_colours_inside(ROLL_BACKGROUND, &[PHRASE_COLOUR, ANSWER_COLOUR]);
     if let Some(counts) = counts.unwrap_or_else(|error| panic!("{error}")) {
         editor.phrase_pixels = editor.phrase_pixels.max(counts[0]);
         editor.answer_pixels = editor.answer_pixels.max(counts[1]);
@@ -184,12 +166,7 @@ fn look_at_editor(editor: &mut OpenEditor) {
 
 /// Destroys the editor as a host does and waits for its window to go.
 fn close_editor(plugin: &mut HostedPlugin, editor: OpenEditor) {
-    let size = editor
-        .parent
-        .child_sizes()
-        .unwrap_or_else(|error| panic!("{error}"))
-        .first()
-        .copied();
+    let size = editor.parent.child_sizes().unwrap_or_else(|error| panic!("{error}")).first().copied();
     let Some((width, height)) = size else {
         eprintln!("the editor's window was gone before the host closed it");
         std::process::exit(4);
@@ -198,16 +175,9 @@ fn close_editor(plugin: &mut HostedPlugin, editor: OpenEditor) {
         eprintln!("the editor closed itself during the run");
         std::process::exit(4);
     }
-    plugin
-        .close_editor()
-        .unwrap_or_else(|error| panic!("{error}"));
+    plugin.close_editor().unwrap_or_else(|error| panic!("{error}"));
     let asked = Instant::now();
-    while !editor
-        .parent
-        .child_sizes()
-        .unwrap_or_else(|error| panic!("{error}"))
-        .is_empty()
-    {
+    while !editor.parent.child_sizes().unwrap_or_else(|error| panic!("{error}")).is_empty() {
         if asked.elapsed() > EDITOR_CLOSE_DEADLINE {
             eprintln!("the editor's window was still there {EDITOR_CLOSE_DEADLINE:?} after the host destroyed it");
             std::process::exit(4);
@@ -230,11 +200,7 @@ fn run_audio_thread(mut plugin: AudioThreadPlugin, parameters: &[(u32, f64)], pr
 
     let (mut position_beats, mut playing, mut processed) = (0.0f64, true, 0u64);
     for block in 0..BLOCKS {
-        let samples = if block % 50 == 49 {
-            LARGE_BLOCK
-        } else {
-            1 + random.below(MAX_SMALL_BLOCK) as usize
-        };
+        let samples = if block % 50 == 49 { LARGE_BLOCK } else { 1 + random.below(MAX_SMALL_BLOCK) as usize };
         while progress.released_samples.load(Ordering::Acquire) < processed {
             std::hint::spin_loop();
         }
@@ -242,20 +208,9 @@ fn run_audio_thread(mut plugin: AudioThreadPlugin, parameters: &[(u32, f64)], pr
         if block == BLOCKS / 2 {
             push_controller_burst(&mut events, samples);
         } else {
-            push_block_events(
-                &mut events,
-                &mut random,
-                samples,
-                position_beats,
-                parameters,
-            );
+            push_block_events(&mut events, &mut random, samples, position_beats, parameters);
         }
-        let transport = Transport {
-            playing,
-            tempo_bpm: TEMPO_BPM,
-            position_beats,
-            time_signature: (4, 4),
-        };
+        let transport = Transport { playing, tempo_bpm: TEMPO_BPM, position_beats, time_signature: (4, 4) };
         let note_ons = &progress.note_ons;
         plugin
             .process_without_syscalls(samples, transport, &events, |note| {
@@ -281,53 +236,26 @@ fn run_audio_thread(mut plugin: AudioThreadPlugin, parameters: &[(u32, f64)], pr
 
 /// In each cycle's phrase part, now and then a short note; now and then a parameter change.
 /// Events go in offset order.
-fn push_block_events(
-    events: &mut Vec<(u32, InputEvent)>,
-    random: &mut Xorshift,
-    samples: usize,
-    beats: f64,
-    parameters: &[(u32, f64)],
-) {
+fn push_block_events(events: &mut Vec<(u32, InputEvent)>, random: &mut Xorshift, samples: usize, beats: f64, parameters: &[(u32, f64)]) {
     if random.below(30) == 0 && !parameters.is_empty() {
         let (id, max) = parameters[random.below(parameters.len() as u64) as usize];
-        events.push((
-            0,
-            InputEvent::Param {
-                id,
-                value: (random.below(1001) as f64 / 1000.0 * max).round().min(max),
-            },
-        ));
+        events.push((0, InputEvent::Param { id, value: (random.below(1001) as f64 / 1000.0 * max).round().min(max) }));
     }
     if beats.rem_euclid(CYCLE_BEATS) < PHRASE_BEATS && random.below(6) == 0 {
         let key = 48 + random.below(30) as u8;
         let on = random.below(samples as u64) as u32;
-        events.push((
-            on,
-            InputEvent::NoteOn {
-                key,
-                velocity: 0.3 + random.below(70) as f64 / 100.0,
-            },
-        ));
-        events.push((
-            on.max(random.below(samples as u64) as u32),
-            InputEvent::NoteOff { key },
-        ));
+        events.push((on, InputEvent::NoteOn { key, velocity: 0.3 + random.below(70) as f64 / 100.0 }));
+        events.push((on.max(random.below(samples as u64) as u32), InputEvent::NoteOff { key }));
     }
 }
 
 /// Records the trapped syscall's number and parks the thread: returning would need
 /// `rt_sigreturn`, itself a syscall. The main thread reports it and exits.
-extern "C" fn on_sigsys(
-    _signal: libc::c_int,
-    info: *mut libc::siginfo_t,
-    _context: *mut libc::c_void,
-) {
+extern "C" fn on_sigsys(_signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
     // SIGSYS's siginfo: signo, errno, code (and padding), the call address, then the number.
     const SYSCALL_NUMBER_OFFSET_BYTES: usize = 24;
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let number = unsafe {
-        std::ptr::read((info as *const u8).add(SYSCALL_NUMBER_OFFSET_BYTES) as *const libc::c_int)
-    };
+    let number = unsafe { std::ptr::read((info as *const u8).add(SYSCALL_NUMBER_OFFSET_BYTES) as *const libc::c_int) };
     TRAPPED_SYSCALL.store(number as i64, Ordering::Release);
     loop {
         std::hint::spin_loop();
@@ -338,46 +266,22 @@ fn install_sigsys_handler() {
     // SAFETY: a plain sigaction with an async-signal-safe handler (atomics and spinning only).
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            on_sigsys;
+        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_sigsys;
         action.sa_sigaction = handler as usize;
         action.sa_flags = libc::SA_SIGINFO;
-        assert_eq!(
-            libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()),
-            0,
-            "SIGSYS handler"
-        );
+        assert_eq!(libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()), 0, "SIGSYS handler");
     }
 }
 
 /// Installs, on the calling thread only, a seccomp filter that traps every syscall.
 fn forbid_every_syscall_on_this_thread() {
-    let mut program = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_TRAP,
-    }];
-    let filter = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_mut_ptr(),
-    };
+    let mut program = [libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_TRAP }];
+    let filter = libc::sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
     // SAFETY: prctl with a valid filter program that lives across the call; no TSYNC flag, so
     // only this thread is filtered.
     unsafe {
-        assert_eq!(
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
-            0,
-            "no_new_privs"
-        );
-        assert_eq!(
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &filter as *const libc::sock_fprog
-            ),
-            0,
-            "seccomp"
-        );
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0, "no_new_privs");
+        assert_eq!(libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &filter as *const libc::sock_fprog), 0, "seccomp");
     }
 }
+

@@ -14,10 +14,7 @@ pub const SAMPLE_RATE: f64 = 48_000.0;
 pub const MAX_BLOCK: u32 = 8192;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the harness sits in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the harness sits in the workspace").to_path_buf()
 }
 
 /// Builds the plugin library with `cargo` into its own target folder (the outer `cargo test`
@@ -50,9 +47,7 @@ pub fn plugin_path() -> &'static Path {
 pub fn load(offline: bool, sample_rate: f64) -> HostedPlugin {
     let mut plugin = HostedPlugin::load(plugin_path()).expect("the plugin loads");
     plugin.set_offline(offline).expect("render mode");
-    plugin
-        .activate(sample_rate, MAX_BLOCK)
-        .expect("the plugin activates");
+    plugin.activate(sample_rate, MAX_BLOCK).expect("the plugin activates");
     plugin
 }
 
@@ -91,19 +86,8 @@ pub fn assert_balanced(notes: &[OutputNote]) {
 /// A parameter change event setting `name` to a plain value, for a parameter over
 /// `plain_min..=plain_max` (the plugin exposes integers as steps from the minimum and
 /// continuous values normalized to 0..1).
-pub fn set_parameter(
-    plugin: &mut HostedPlugin,
-    name: &str,
-    plain: f64,
-    plain_min: f64,
-    plain_max: f64,
-) -> InputEvent {
-    let parameter = plugin
-        .parameter(name)
-        .unwrap_or_else(|| panic!("no parameter {name}"));
+pub fn set_parameter(plugin: &mut HostedPlugin, name: &str, plain: f64, plain_min: f64, plain_max: f64) -> InputEvent {
+    let parameter = plugin.parameter(name).unwrap_or_else(|| panic!("no parameter {name}"));
     let normalized = (plain - plain_min) / (plain_max - plain_min);
-    InputEvent::Param {
-        id: parameter.id,
-        value: normalized * parameter.max,
-    }
+    InputEvent::Param { id: parameter.id, value: normalized * parameter.max }
 }

@@ -32,28 +32,14 @@ pub unsafe fn quantize<const OFFSET: bool>(values: &[f32], out: &mut [i8]) -> f3
         maxima = _mm512_max_ps(maxima, _mm512_abs_ps(_mm512_loadu_ps(chunk.as_ptr())));
     }
     let max_magnitude = _mm512_reduce_max_ps(maxima);
-    let steps_per_unit = if max_magnitude > 0.0 {
-        INT8_MAX_MAGNITUDE / max_magnitude
-    } else {
-        0.0
-    };
-    let (scale, low, high) = (
-        _mm512_set1_ps(steps_per_unit),
-        _mm512_set1_ps(-INT8_MAX_MAGNITUDE),
-        _mm512_set1_ps(INT8_MAX_MAGNITUDE),
-    );
-    for (chunk, q) in values
-        .chunks_exact(F32_LANES)
-        .zip(out.chunks_exact_mut(F32_LANES))
-    {
+    let steps_per_unit = if max_magnitude > 0.0 { INT8_MAX_MAGNITUDE / max_magnitude } else { 0.0 };
+    let (scale, low, high) =
+        (_mm512_set1_ps(steps_per_unit), _mm512_set1_ps(-INT8_MAX_MAGNITUDE), _mm512_set1_ps(INT8_MAX_MAGNITUDE));
+    for (chunk, q) in values.chunks_exact(F32_LANES).zip(out.chunks_exact_mut(F32_LANES)) {
         let scaled = _mm512_mul_ps(_mm512_loadu_ps(chunk.as_ptr()), scale);
         let rounded = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(scaled, low), high));
         let bytes = _mm512_cvtepi32_epi8(rounded);
-        let bytes = if OFFSET {
-            _mm_xor_si128(bytes, _mm_set1_epi8(i8::MIN))
-        } else {
-            bytes
-        };
+        let bytes = if OFFSET { _mm_xor_si128(bytes, _mm_set1_epi8(i8::MIN)) } else { bytes };
         _mm_storeu_si128(q.as_mut_ptr() as *mut __m128i, bytes);
     }
     max_magnitude / INT8_MAX_MAGNITUDE

@@ -31,12 +31,8 @@ pub const NARROW_PASS_BLOCKS: usize = 4;
 pub fn vnni_passes(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
     let wide = blocks / WIDE_PASS_BLOCKS * WIDE_PASS_BLOCKS;
     let narrow = wide + (blocks - wide) / NARROW_PASS_BLOCKS * NARROW_PASS_BLOCKS;
-    let passes = |from: usize, to: usize, width: usize| {
-        (from..to).step_by(width).map(move |first| (first, width))
-    };
-    passes(0, wide, WIDE_PASS_BLOCKS)
-        .chain(passes(wide, narrow, NARROW_PASS_BLOCKS))
-        .chain(passes(narrow, blocks, 1))
+    let passes = |from: usize, to: usize, width: usize| (from..to).step_by(width).map(move |first| (first, width));
+    passes(0, wide, WIDE_PASS_BLOCKS).chain(passes(wide, narrow, NARROW_PASS_BLOCKS)).chain(passes(narrow, blocks, 1))
 }
 
 /// How a matrix's bytes are ordered.
@@ -75,12 +71,7 @@ impl Int8Matrix {
     /// Lays out `rows x cols` row-major weights (`cols` whole row chunks) and their scales.
     pub fn new(values: &[i8], scales: &[f32], cols: usize, layout: Layout) -> Self {
         let rows = scales.len();
-        assert_eq!(
-            values.len(),
-            rows * cols,
-            "int8 matrix: {} weights do not make {rows} rows of {cols}",
-            values.len()
-        );
+        assert_eq!(values.len(), rows * cols, "int8 matrix: {} weights do not make {rows} rows of {cols}", values.len());
         match layout {
             Layout::RowMajor => Self {
                 values: values.to_vec(),
@@ -94,10 +85,8 @@ impl Int8Matrix {
                 let padded_rows = rows.div_ceil(rows_per_block) * rows_per_block;
                 let mut padded_scales = scales.to_vec();
                 padded_scales.resize(padded_rows, 0.0);
-                let mut offset_corrections: Vec<i32> = values
-                    .chunks_exact(cols)
-                    .map(|row| VNNI_INPUT_OFFSET * row.iter().map(|&w| w as i32).sum::<i32>())
-                    .collect();
+                let mut offset_corrections: Vec<i32> =
+                    values.chunks_exact(cols).map(|row| VNNI_INPUT_OFFSET * row.iter().map(|&w| w as i32).sum::<i32>()).collect();
                 offset_corrections.resize(padded_rows, 0);
                 Self {
                     values: vnni_blocks(values, rows, cols, rows_per_block),
@@ -133,12 +122,9 @@ fn vnni_blocks(values: &[i8], rows: usize, cols: usize, rows_per_block: usize) -
             for row_in_block in 0..rows_per_block.min(rows.saturating_sub(block * rows_per_block)) {
                 let row = &values[(block * rows_per_block + row_in_block) * cols..][..cols];
                 for (col, &weight) in row.iter().enumerate() {
-                    let (group, col_in_group) =
-                        (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
-                    let pass_offset =
-                        first * block_bytes + (group * width + block - first) * group_bytes;
-                    packed[pass_offset + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group] =
-                        weight;
+                    let (group, col_in_group) = (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
+                    let pass_offset = first * block_bytes + (group * width + block - first) * group_bytes;
+                    packed[pass_offset + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group] = weight;
                 }
             }
         }
@@ -164,41 +150,21 @@ mod tests {
         // 16 rows of 4 columns, 2 rows per block: 8 blocks, one wide pass of one group. Row r,
         // column c holds 4 r + c, so the pass is the rows in order.
         let values: Vec<i8> = (0..64).collect();
-        let matrix = Int8Matrix::new(
-            &values,
-            &[1.0; 16],
-            4,
-            Layout::VnniBlocks { rows_per_block: 2 },
-        );
+        let matrix = Int8Matrix::new(&values, &[1.0; 16], 4, Layout::VnniBlocks { rows_per_block: 2 });
         assert_eq!(matrix.values, values);
         // 16 rows of 8 columns: group 0 of every block (columns 0..4 of every row), then group 1.
-        let values: Vec<i8> = (0..16)
-            .flat_map(|r| (0..8).map(move |c| (8 * r + c) as i8))
-            .collect();
-        let matrix = Int8Matrix::new(
-            &values,
-            &[1.0; 16],
-            8,
-            Layout::VnniBlocks { rows_per_block: 2 },
-        );
-        let expected: Vec<i8> = (0..2)
-            .flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8)))
-            .collect();
+        let values: Vec<i8> = (0..16).flat_map(|r| (0..8).map(move |c| (8 * r + c) as i8)).collect();
+        let matrix = Int8Matrix::new(&values, &[1.0; 16], 8, Layout::VnniBlocks { rows_per_block: 2 });
+        let expected: Vec<i8> =
+            (0..2).flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8))).collect();
         assert_eq!(matrix.values, expected);
     }
 
     #[test]
     fn vnni_blocks_put_four_columns_of_each_row_in_its_lane_and_pad_the_last_block() {
         // 3 rows of 8 columns, 2 rows per block: row r, column c holds 10 r + c.
-        let values: Vec<i8> = (0..3)
-            .flat_map(|r| (0..8).map(move |c| (10 * r + c) as i8))
-            .collect();
-        let matrix = Int8Matrix::new(
-            &values,
-            &[1.0, 2.0, 3.0],
-            8,
-            Layout::VnniBlocks { rows_per_block: 2 },
-        );
+        let values: Vec<i8> = (0..3).flat_map(|r| (0..8).map(move |c| (10 * r + c) as i8)).collect();
+        let matrix = Int8Matrix::new(&values, &[1.0, 2.0, 3.0], 8, Layout::VnniBlocks { rows_per_block: 2 });
         #[rustfmt::skip]
         let expected: Vec<i8> = vec![
             0, 1, 2, 3, 10, 11, 12, 13, 4, 5, 6, 7, 14, 15, 16, 17,
@@ -206,10 +172,7 @@ mod tests {
         ];
         assert_eq!(matrix.values, expected);
         assert_eq!(matrix.scales, [1.0, 2.0, 3.0, 0.0]);
-        assert_eq!(
-            matrix.offset_corrections,
-            [128 * 28, 128 * 108, 128 * 188, 0]
-        );
+        assert_eq!(matrix.offset_corrections, [128 * 28, 128 * 108, 128 * 188, 0]);
         assert_eq!(matrix.rows(), 3);
     }
 }

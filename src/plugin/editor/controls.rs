@@ -17,22 +17,12 @@ const CONTINUOUS_STEP: f32 = 0.001;
 /// A parameter's name, value and slider (over its normalized range, stepped like the parameter).
 pub fn param_slider<P: Param>(param: &P) -> Element<'_, Message> {
     let ptr = param.as_ptr();
-    let step = param
-        .step_count()
-        .map_or(CONTINUOUS_STEP, |steps| 1.0 / steps as f32);
+    let step = param.step_count().map_or(CONTINUOUS_STEP, |steps| 1.0 / steps as f32);
     let normalized = param.unmodulated_normalized_value();
     let value = param.normalized_value_to_string(normalized, true);
     column![
-        row![
-            text(param.name()).size(LABEL_SIZE_PX).width(Fill),
-            text(value).size(LABEL_SIZE_PX)
-        ]
-        .spacing(6),
-        slider(0.0..=1.0, normalized, move |value| Message::Drag(
-            ptr, value
-        ))
-        .step(step)
-        .on_release(Message::Release(ptr)),
+        row![text(param.name()).size(LABEL_SIZE_PX).width(Fill), text(value).size(LABEL_SIZE_PX)].spacing(6),
+        slider(0.0..=1.0, normalized, move |value| Message::Drag(ptr, value)).step(step).on_release(Message::Release(ptr)),
     ]
     .spacing(2)
     .into()
@@ -41,11 +31,7 @@ pub fn param_slider<P: Param>(param: &P) -> Element<'_, Message> {
 /// A switch as a check box.
 pub fn param_checkbox(param: &BoolParam) -> Element<'_, Message> {
     let ptr = param.as_ptr();
-    checkbox(param.value())
-        .label(param.name())
-        .text_size(LABEL_SIZE_PX)
-        .on_toggle(move |on| Message::Toggle(ptr, on))
-        .into()
+    checkbox(param.value()).label(param.name()).text_size(LABEL_SIZE_PX).on_toggle(move |on| Message::Toggle(ptr, on)).into()
 }
 
 /// The host gestures of the parameter controls: a drag is begin, sets, end; a click is all three.
@@ -115,22 +101,8 @@ mod tests {
         gestures.release(&context, second.as_ptr());
         gestures.release(&context, first.as_ptr());
         gestures.release(&context, first.as_ptr());
-        let expected = [
-            Told::Begin,
-            Told::Set(0.25),
-            Told::Set(0.5),
-            Told::Begin,
-            Told::Set(1.0),
-            Told::End,
-            Told::End,
-        ];
-        let told: Vec<Told> = host
-            .told
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|&(_, told)| told)
-            .collect();
+        let expected = [Told::Begin, Told::Set(0.25), Told::Set(0.5), Told::Begin, Told::Set(1.0), Told::End, Told::End];
+        let told: Vec<Told> = host.told.lock().unwrap().iter().map(|&(_, told)| told).collect();
         assert_eq!(told, expected, "begin once per drag, end once on release");
     }
 }

@@ -37,10 +37,7 @@ pub struct EditorSize {
 
 impl Default for EditorSize {
     fn default() -> Self {
-        Self {
-            width: DEFAULT_SIZE.width,
-            height: DEFAULT_SIZE.height,
-        }
+        Self { width: DEFAULT_SIZE.width, height: DEFAULT_SIZE.height }
     }
 }
 
@@ -48,26 +45,10 @@ impl EditorSize {
     /// The size to open at: within the editor's bounds, the default where a saved value is not
     /// a number.
     pub fn bounded(self) -> LogicalSize<f32> {
-        let fit = |value: f32, min: f32, max: f32, default: f32| {
-            if value.is_finite() {
-                value.clamp(min, max)
-            } else {
-                default
-            }
-        };
+        let fit = |value: f32, min: f32, max: f32, default: f32| if value.is_finite() { value.clamp(min, max) } else { default };
         LogicalSize::new(
-            fit(
-                self.width,
-                MIN_SIZE.width,
-                MAX_SIZE.width,
-                DEFAULT_SIZE.width,
-            ),
-            fit(
-                self.height,
-                MIN_SIZE.height,
-                MAX_SIZE.height,
-                DEFAULT_SIZE.height,
-            ),
+            fit(self.width, MIN_SIZE.width, MAX_SIZE.width, DEFAULT_SIZE.width),
+            fit(self.height, MIN_SIZE.height, MAX_SIZE.height, DEFAULT_SIZE.height),
         )
     }
 }
@@ -86,27 +67,18 @@ pub struct EditorGeometry {
 impl EditorGeometry {
     /// Geometry around the plugin's persisted size.
     pub fn new(size: Arc<RwLock<EditorSize>>) -> Self {
-        Self {
-            size,
-            host_scale_bits: AtomicU64::new(NO_SCALE_BITS),
-            window_scale_bits: AtomicU64::new(NO_SCALE_BITS),
-        }
+        Self { size, host_scale_bits: AtomicU64::new(NO_SCALE_BITS), window_scale_bits: AtomicU64::new(NO_SCALE_BITS) }
     }
 
     /// The logical size to open at.
     pub fn logical_size(&self) -> LogicalSize<f32> {
-        self.size
-            .read()
-            .map(|size| *size)
-            .unwrap_or_default()
-            .bounded()
+        self.size.read().map(|size| *size).unwrap_or_default().bounded()
     }
 
     /// Records the host's scale factor; out-of-range factors are ignored.
     pub fn set_host_scale(&self, scale: f64) {
         if SCALE_RANGE.contains(&scale) {
-            self.host_scale_bits
-                .store(scale.to_bits(), Ordering::Release);
+            self.host_scale_bits.store(scale.to_bits(), Ordering::Release);
         }
     }
 
@@ -129,19 +101,11 @@ impl EditorGeometry {
     /// saved with the project, its scale answers the host until the host gives one.
     pub fn window_reported(&self, logical: LogicalSize<f64>, scale: f64) {
         if SCALE_RANGE.contains(&scale) {
-            self.window_scale_bits
-                .store(scale.to_bits(), Ordering::Release);
+            self.window_scale_bits.store(scale.to_bits(), Ordering::Release);
         }
-        let reported = EditorSize {
-            width: logical.width as f32,
-            height: logical.height as f32,
-        };
-        let Ok(mut saved) = self.size.write() else {
-            return;
-        };
-        if (saved.width - reported.width).abs() > SIZE_CHANGE_PX
-            || (saved.height - reported.height).abs() > SIZE_CHANGE_PX
-        {
+        let reported = EditorSize { width: logical.width as f32, height: logical.height as f32 };
+        let Ok(mut saved) = self.size.write() else { return };
+        if (saved.width - reported.width).abs() > SIZE_CHANGE_PX || (saved.height - reported.height).abs() > SIZE_CHANGE_PX {
             *saved = reported;
         }
     }
@@ -178,28 +142,8 @@ mod tests {
     fn a_resized_window_is_saved_and_saved_nonsense_opens_within_bounds() {
         let geometry = geometry(1040.0, 680.0);
         geometry.window_reported(LogicalSize::new(1300.0, 820.0), 1.0);
-        assert_eq!(
-            *geometry.size.read().unwrap(),
-            EditorSize {
-                width: 1300.0,
-                height: 820.0
-            }
-        );
-        assert_eq!(
-            EditorSize {
-                width: f32::NAN,
-                height: 1e9
-            }
-            .bounded(),
-            LogicalSize::new(DEFAULT_SIZE.width, MAX_SIZE.height)
-        );
-        assert_eq!(
-            EditorSize {
-                width: 10.0,
-                height: -5.0
-            }
-            .bounded(),
-            MIN_SIZE
-        );
+        assert_eq!(*geometry.size.read().unwrap(), EditorSize { width: 1300.0, height: 820.0 });
+        assert_eq!(EditorSize { width: f32::NAN, height: 1e9 }.bounded(), LogicalSize::new(DEFAULT_SIZE.width, MAX_SIZE.height));
+        assert_eq!(EditorSize { width: 10.0, height: -5.0 }.bounded(), MIN_SIZE);
     }
 }

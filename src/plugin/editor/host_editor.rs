@@ -9,8 +9,7 @@ use std::sync::Arc;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::NativeSize;
 use nice_plug::editor::{
-    Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SpawnedEditor,
-    VirtualKeyCode,
+    Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SpawnedEditor, VirtualKeyCode,
 };
 use nice_plug_iced::iced::baseview;
 use nice_plug_iced::IcedEditorHandle;
@@ -32,16 +31,8 @@ pub struct ContinuoEditor {
 
 impl ContinuoEditor {
     /// An editor built by `build` at `geometry`'s size, resizable as `resize_hint` says.
-    pub fn new(
-        geometry: Arc<EditorGeometry>,
-        resize_hint: ResizeHint,
-        build: Box<BuildIcedEditor>,
-    ) -> Self {
-        Self {
-            geometry,
-            build,
-            resize_hint,
-        }
+    pub fn new(geometry: Arc<EditorGeometry>, resize_hint: ResizeHint, build: Box<BuildIcedEditor>) -> Self {
+        Self { geometry, build, resize_hint }
     }
 }
 
@@ -60,21 +51,9 @@ impl Editor for ContinuoEditor {
             self.geometry.set_host_scale(scale);
         }
         let iced = (self.build)(self.geometry.clone());
-        let spawned = iced.spawn(
-            parent,
-            wait_for_parent,
-            fallback_scale_factor,
-            gui_context,
-            host,
-        )?;
-        let handle = ContinuoEditorHandle {
-            iced: spawned.handle,
-            geometry: self.geometry.clone(),
-        };
-        Ok(SpawnedEditor {
-            handle,
-            window: spawned.window,
-        })
+        let spawned = iced.spawn(parent, wait_for_parent, fallback_scale_factor, gui_context, host)?;
+        let handle = ContinuoEditorHandle { iced: spawned.handle, geometry: self.geometry.clone() };
+        Ok(SpawnedEditor { handle, window: spawned.window })
     }
 
     fn size(&self) -> NativeSize<u32> {
@@ -102,11 +81,7 @@ impl EditorHandle for ContinuoEditorHandle {
         IcedEditorHandle::run_until_closed(window)
     }
 
-    fn set_parent(
-        &self,
-        parent: ParentWindowHandle,
-        window: &Self::Window,
-    ) -> Result<(), Self::Error> {
+    fn set_parent(&self, parent: ParentWindowHandle, window: &Self::Window) -> Result<(), Self::Error> {
         self.iced.set_parent(parent, window)
     }
 
@@ -118,11 +93,7 @@ impl EditorHandle for ContinuoEditorHandle {
         self.iced.hide(window)
     }
 
-    fn set_size(
-        &self,
-        new_size: NativeSize<u32>,
-        window: &Self::Window,
-    ) -> Result<(), Self::Error> {
+    fn set_size(&self, new_size: NativeSize<u32>, window: &Self::Window) -> Result<(), Self::Error> {
         self.iced.set_size(new_size, window)
     }
 
@@ -130,31 +101,17 @@ impl EditorHandle for ContinuoEditorHandle {
         self.iced.host_main_thread_callback(window)
     }
 
-    fn adjust_size(
-        &self,
-        new_size: NativeSize<u32>,
-        window: &Self::Window,
-    ) -> Option<NativeSize<u32>> {
+    fn adjust_size(&self, new_size: NativeSize<u32>, window: &Self::Window) -> Option<NativeSize<u32>> {
         self.iced.adjust_size(new_size, window)
     }
 
-    fn set_fallback_scale_factor(
-        &self,
-        scale_factor: f64,
-        window: &Self::Window,
-    ) -> Result<(), Self::Error> {
+    fn set_fallback_scale_factor(&self, scale_factor: f64, window: &Self::Window) -> Result<(), Self::Error> {
         self.geometry.set_host_scale(scale_factor);
         self.iced.set_fallback_scale_factor(scale_factor, window)
     }
 
-    fn on_virtual_key_from_host(
-        &self,
-        key_code: VirtualKeyCode,
-        is_down: bool,
-        modifiers: Modifiers,
-    ) -> bool {
-        self.iced
-            .on_virtual_key_from_host(key_code, is_down, modifiers)
+    fn on_virtual_key_from_host(&self, key_code: VirtualKeyCode, is_down: bool, modifiers: Modifiers) -> bool {
+        self.iced.on_virtual_key_from_host(key_code, is_down, modifiers)
     }
 
     fn state_changed(&self) {

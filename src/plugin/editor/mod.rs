@@ -25,12 +25,8 @@ use std::time::{Duration, Instant};
 use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::{BoolParam, Param, ParamPtr, ResizeHint};
 use nice_plug_iced::iced::widget::{button, canvas, column, container, row, space, text};
-use nice_plug_iced::iced::{
-    poll_events, Color, Element, Fill, PollSubNotifier, Subscription, Theme,
-};
-use nice_plug_iced::{
-    application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceContext, IcedNiceSettings,
-};
+use nice_plug_iced::iced::{poll_events, Color, Element, Fill, PollSubNotifier, Subscription, Theme};
+use nice_plug_iced::{application, create_iced_editor, IcedEditor, IcedEditorState, IcedNiceContext, IcedNiceSettings};
 
 use self::controls::{param_checkbox, param_slider, Gestures, LABEL_SIZE_PX};
 pub use self::geometry::EditorSize;
@@ -66,10 +62,7 @@ pub struct EditorParts {
 impl EditorParts {
     /// Keeps the editor's end of the display and the worker's live values.
     pub fn new(reader: DisplayReader, live: Arc<LiveSettings>) -> Self {
-        Self {
-            reader: Arc::new(Mutex::new(reader)),
-            live,
-        }
+        Self { reader: Arc::new(Mutex::new(reader)), live }
     }
 
     /// The editor for the host, at the size saved in `params`.
@@ -78,21 +71,9 @@ impl EditorParts {
         let (reader, live) = (self.reader.clone(), self.live.clone());
         let build = move |geometry: Arc<EditorGeometry>| {
             let notifier = PollSubNotifier::new();
-            iced_editor(
-                params.clone(),
-                EditorDisplay {
-                    reader: reader.clone(),
-                    live: live.clone(),
-                    notifier,
-                },
-                geometry,
-            )
+            iced_editor(params.clone(), EditorDisplay { reader: reader.clone(), live: live.clone(), notifier }, geometry)
         };
-        Some(ContinuoEditor::new(
-            geometry,
-            resize_hint(),
-            Box::new(build),
-        ))
+        Some(ContinuoEditor::new(geometry, resize_hint(), Box::new(build)))
     }
 }
 
@@ -102,11 +83,7 @@ fn resize_hint() -> ResizeHint {
 }
 
 /// One opening's iced editor, at the geometry's saved size.
-fn iced_editor(
-    params: Arc<ContinuoParams>,
-    display: EditorDisplay,
-    geometry: Arc<EditorGeometry>,
-) -> IcedEditor {
+fn iced_editor(params: Arc<ContinuoParams>, display: EditorDisplay, geometry: Arc<EditorGeometry>) -> IcedEditor {
     let settings = IcedNiceSettings {
         title: "Continuo".into(),
         resize_hint: resize_hint(),
@@ -115,28 +92,14 @@ fn iced_editor(
     };
     let editor_notifier = display.notifier.clone();
     let state = IcedEditorState::from_size(geometry.logical_size(), 1.0);
-    let editor = create_iced_editor(
-        state,
-        (),
-        editor_notifier,
-        settings,
-        move |persistent, context| {
-            let (params, display, geometry) = (params.clone(), display.clone(), geometry.clone());
-            let boot = move |_: _, context: IcedNiceContext| {
-                EditorApp::new(params.clone(), display.clone(), context, geometry.clone())
-            };
-            Ok(application(
-                persistent,
-                context,
-                boot,
-                EditorApp::update,
-                EditorApp::view,
-            )
+    let editor = create_iced_editor(state, (), editor_notifier, settings, move |persistent, context| {
+        let (params, display, geometry) = (params.clone(), display.clone(), geometry.clone());
+        let boot = move |_: _, context: IcedNiceContext| EditorApp::new(params.clone(), display.clone(), context, geometry.clone());
+        Ok(application(persistent, context, boot, EditorApp::update, EditorApp::view)
             .subscription(EditorApp::subscription)
             .theme(Theme::Dark)
             .run())
-        },
-    );
+    });
     editor.expect("nice-plug-iced always makes an editor")
 }
 
@@ -202,25 +165,11 @@ struct EditorApp {
 }
 
 impl EditorApp {
-    fn new(
-        params: Arc<ContinuoParams>,
-        display: EditorDisplay,
-        window: IcedNiceContext,
-        geometry: Arc<EditorGeometry>,
-    ) -> Self {
-        let chosen = super::worker::wanted_model_path(
-            &params
-                .model_path
-                .read()
-                .map(|path| path.clone())
-                .unwrap_or_default(),
-        );
+    fn new(params: Arc<ContinuoParams>, display: EditorDisplay, window: IcedNiceContext, geometry: Arc<EditorGeometry>) -> Self {
+        let chosen = super::worker::wanted_model_path(&params.model_path.read().map(|path| path.clone()).unwrap_or_default());
         let (model, notice) = match describe_model(&chosen) {
             Ok(summary) => (Some(summary), None),
-            Err(error) => (
-                None,
-                Some(format!("The chosen model does not load: {error}")),
-            ),
+            Err(error) => (None, Some(format!("The chosen model does not load: {error}"))),
         };
         Self {
             params,
@@ -244,31 +193,22 @@ impl EditorApp {
     fn update(&mut self, message: Message) {
         match message {
             Message::Poll => self.poll(),
-            Message::Drag(param, normalized) => {
-                self.gestures.drag(&self.context, param, normalized)
-            }
+            Message::Drag(param, normalized) => self.gestures.drag(&self.context, param, normalized),
             Message::Release(param) => self.gestures.release(&self.context, param),
-            Message::Toggle(param, on) => {
-                self.gestures
-                    .set(&self.context, param, if on { 1.0 } else { 0.0 })
-            }
+            Message::Toggle(param, on) => self.gestures.set(&self.context, param, if on { 1.0 } else { 0.0 }),
             Message::Press(param) => {
                 self.gestures.set(&self.context, param, 1.0);
                 self.held.push((param, Instant::now() + MOMENTARY_HOLD));
             }
             Message::LoadModel => {
-                let picked = rfd::FileDialog::new()
-                    .add_filter("Continuo model", &["safetensors"])
-                    .pick_file();
+                let picked = rfd::FileDialog::new().add_filter("Continuo model", &["safetensors"]).pick_file();
                 if let Some(path) = picked {
                     self.choose_model(&path.to_string_lossy());
                 }
             }
             Message::DefaultModel => self.choose_model(""),
             Message::SaveAnswer => self.save_answer(),
-            Message::ApplyPreset(preset) => {
-                apply_preset(&mut self.gestures, &self.context, &self.params, &preset)
-            }
+            Message::ApplyPreset(preset) => apply_preset(&mut self.gestures, &self.context, &self.params, &preset),
         }
     }
 
@@ -279,11 +219,9 @@ impl EditorApp {
             reader.drain_into(&mut self.roll);
             self.status = reader.status();
         }
-        self.roll
-            .forget_before(self.status.playhead_beat - ROLL_KEPT_BEATS);
+        self.roll.forget_before(self.status.playhead_beat - ROLL_KEPT_BEATS);
         let window = self.window.window_size();
-        self.geometry
-            .window_reported(window.logical, window.scale_factor);
+        self.geometry.window_reported(window.logical, window.scale_factor);
         let now = Instant::now();
         let (gestures, context) = (&mut self.gestures, &self.context);
         self.held.retain(|&(param, release_at)| {
@@ -301,24 +239,16 @@ impl EditorApp {
                 self.notice = Some(format!("Loaded {}", summary.name));
                 self.model = Some(summary);
             }
-            Err(error) => {
-                self.notice = Some(format!("Not loaded: {error}. The current model stays."))
-            }
+            Err(error) => self.notice = Some(format!("Not loaded: {error}. The current model stays.")),
         }
     }
 
     fn save_answer(&mut self) {
-        let Some(bytes) = self
-            .roll
-            .last_exchange_midi(self.status.tempo_bpm, self.status.beats_per_bar)
-        else {
+        let Some(bytes) = self.roll.last_exchange_midi(self.status.tempo_bpm, self.status.beats_per_bar) else {
             self.notice = Some("No answer to save yet.".into());
             return;
         };
-        let picked = rfd::FileDialog::new()
-            .add_filter("MIDI file", &["mid"])
-            .set_file_name("continuo-answer.mid")
-            .save_file();
+        let picked = rfd::FileDialog::new().add_filter("MIDI file", &["mid"]).set_file_name("continuo-answer.mid").save_file();
         let Some(path) = picked else { return };
         self.notice = Some(match std::fs::write(&path, bytes) {
             Ok(()) => format!("Saved the phrase and its answer to {}", path.display()),
@@ -329,66 +259,46 @@ impl EditorApp {
     fn view(&self) -> Element<'_, Message> {
         let params = &self.params;
         let groups = row![
-            group(
-                "Dialogue",
-                vec![
-                    param_slider(&params.answer_bars),
-                    param_slider(&params.response_gap_beats),
-                    param_checkbox(&params.answer_over_player),
-                    momentary_button("Continue now", &params.continue_now),
-                ]
-            ),
-            group(
-                "Character",
-                vec![
-                    param_slider(&params.temperature),
-                    param_slider(&params.top_p),
-                    param_slider(&params.seed),
-                    param_slider(&params.style_memory),
-                    self.memory_line(),
-                ]
-            ),
-            group(
-                "Key and range",
-                vec![
-                    param_slider(&params.scale),
-                    param_slider(&params.root),
-                    param_slider(&params.pitch_low),
-                    param_slider(&params.pitch_high),
-                ]
-            ),
-            group(
-                "MIDI and sound",
-                vec![
-                    param_slider(&params.input_channel),
-                    param_slider(&params.answer_channel),
-                    param_checkbox(&params.thru),
-                    param_slider(&params.preview_volume),
-                    param_slider(&params.tempo_bpm),
-                ]
-            ),
+            group("Dialogue", vec![
+                param_slider(&params.answer_bars),
+                param_slider(&params.response_gap_beats),
+                param_checkbox(&params.answer_over_player),
+                momentary_button("Continue now", &params.continue_now),
+            ]),
+            group("Character", vec![
+                param_slider(&params.temperature),
+                param_slider(&params.top_p),
+                param_slider(&params.seed),
+                param_slider(&params.style_memory),
+                self.memory_line(),
+            ]),
+            group("Key and range", vec![
+                param_slider(&params.scale),
+                param_slider(&params.root),
+                param_slider(&params.pitch_low),
+                param_slider(&params.pitch_high),
+            ]),
+            group("MIDI and sound", vec![
+                param_slider(&params.input_channel),
+                param_slider(&params.answer_channel),
+                param_checkbox(&params.thru),
+                param_slider(&params.preview_volume),
+                param_slider(&params.tempo_bpm),
+            ]),
             self.model_panel(),
         ]
         .spacing(10);
-        column![self.header(), self.roll_view(), groups]
-            .spacing(10)
-            .padding(12)
-            .into()
+        column![self.header(), self.roll_view(), groups].spacing(10).padding(12).into()
     }
 
     fn header(&self) -> Element<'_, Message> {
         let (stage, color) = stage_text(&self.status);
-        let tempo_source = if self.status.tempo_from_host {
-            "from the host"
-        } else {
-            "Tempo When Stopped"
-        };
+        let tempo_source = if self.status.tempo_from_host { "from the host" } else { "Tempo When Stopped" };
         row![
             text("Continuo").size(20),
             text(stage).size(HEADING_SIZE_PX).color(color),
             space().width(Fill),
-            text(format!("{:.1} BPM ({tempo_source})", self.status.tempo_bpm))
-                .size(HEADING_SIZE_PX),
+            text(format!("{:.1} BPM ({tempo_source})", self.status.tempo_bpm)).size(HEADING_SIZE_PX),
             legend("phrase", PHRASE_COLOR),
             legend("answer", ANSWER_COLOR),
             preset_picker(&self.params),
@@ -402,31 +312,20 @@ impl EditorApp {
     fn roll_view(&self) -> Element<'_, Message> {
         let first = self.status.playhead_beat - PAST_BEATS;
         let last = self.status.playhead_beat + AHEAD_BEATS;
-        let notes: Vec<_> = self
-            .roll
-            .notes()
-            .filter(|note| note.start_beat <= last && note.end_beat.is_none_or(|end| end >= first))
-            .collect();
+        let notes: Vec<_> =
+            self.roll.notes().filter(|note| note.start_beat <= last && note.end_beat.is_none_or(|end| end >= first)).collect();
         let keys = key_range(&notes, self.params.pitch_range());
-        let view = RollView {
-            notes,
-            playhead_beat: self.status.playhead_beat,
-            beats_per_bar: self.status.beats_per_bar,
-            keys,
-        };
+        let view = RollView { notes, playhead_beat: self.status.playhead_beat, beats_per_bar: self.status.beats_per_bar, keys };
         canvas(view).width(Fill).height(ROLL_HEIGHT_PX).into()
     }
 
     /// "Forget" and how many notes the style memory holds.
     fn memory_line(&self) -> Element<'_, Message> {
         let notes = self.display.live.memory_notes.load(Ordering::Relaxed);
-        row![
-            momentary_button("Forget", &self.params.forget),
-            small_text(format!("Remembers {notes} notes"))
-        ]
-        .spacing(8)
-        .align_y(nice_plug_iced::iced::Center)
-        .into()
+        row![momentary_button("Forget", &self.params.forget), small_text(format!("Remembers {notes} notes"))]
+            .spacing(8)
+            .align_y(nice_plug_iced::iced::Center)
+            .into()
     }
 
     fn model_panel(&self) -> Element<'_, Message> {
@@ -449,11 +348,7 @@ impl EditorApp {
             .spacing(6)
             .into(),
         );
-        lines.push(
-            button(text("Save answer as MIDI…").size(LABEL_SIZE_PX))
-                .on_press(Message::SaveAnswer)
-                .into(),
-        );
+        lines.push(button(text("Save answer as MIDI…").size(LABEL_SIZE_PX)).on_press(Message::SaveAnswer).into());
         if let Some(notice) = &self.notice {
             lines.push(small_text(notice.clone()));
         }
@@ -473,9 +368,7 @@ fn group<'a>(title: &'a str, controls: Vec<Element<'a, Message>>) -> Element<'a,
 
 /// A button that switches `param` on for a moment.
 fn momentary_button<'a>(label: &'a str, param: &BoolParam) -> Element<'a, Message> {
-    button(text(label).size(LABEL_SIZE_PX))
-        .on_press(Message::Press(param.as_ptr()))
-        .into()
+    button(text(label).size(LABEL_SIZE_PX)).on_press(Message::Press(param.as_ptr())).into()
 }
 
 fn small_text<'a>(content: String) -> Element<'a, Message> {
@@ -484,12 +377,7 @@ fn small_text<'a>(content: String) -> Element<'a, Message> {
 
 /// A colour swatch and its name.
 fn legend<'a>(name: &'a str, color: Color) -> Element<'a, Message> {
-    row![
-        text("■").size(HEADING_SIZE_PX).color(color),
-        text(name).size(LABEL_SIZE_PX)
-    ]
-    .spacing(4)
-    .into()
+    row![text("■").size(HEADING_SIZE_PX).color(color), text(name).size(LABEL_SIZE_PX)].spacing(4).into()
 }
 
 /// The stage in words, and its colour.
@@ -498,10 +386,7 @@ fn stage_text(status: &DisplayStatus) -> (String, Color) {
         Stage::Listening => ("Listening".into(), Color::from_rgb8(0xB0, 0xB4, 0xC0)),
         Stage::WaitingOutGap => {
             let left = status.gap_seconds_left().unwrap_or(0.0);
-            (
-                format!("Waiting out the gap: {left:.1} s"),
-                Color::from_rgb8(0xFF, 0xE0, 0x66),
-            )
+            (format!("Waiting out the gap: {left:.1} s"), Color::from_rgb8(0xFF, 0xE0, 0x66))
         }
         Stage::Answering => ("Answering".into(), ANSWER_COLOR),
         Stage::Interrupted => ("Interrupted".into(), Color::from_rgb8(0xFF, 0x52, 0x52)),

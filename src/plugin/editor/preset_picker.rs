@@ -21,24 +21,15 @@ const PICKER_PADDING_PX: [f32; 2] = [3.0, 8.0];
 
 /// The picker, showing the preset the parameters equal now, if any.
 pub fn preset_picker(params: &ContinuoParams) -> Element<'_, Message> {
-    pick_list(
-        &FACTORY_PRESETS[..],
-        matching_preset(params),
-        Message::ApplyPreset,
-    )
-    .placeholder("Presets")
-    .text_size(LABEL_SIZE_PX)
-    .padding(PICKER_PADDING_PX)
-    .into()
+    pick_list(&FACTORY_PRESETS[..], matching_preset(params), Message::ApplyPreset)
+        .placeholder("Presets")
+        .text_size(LABEL_SIZE_PX)
+        .padding(PICKER_PADDING_PX)
+        .into()
 }
 
 /// Sets each of the preset's parameters through the host, as a click would.
-pub fn apply_preset(
-    gestures: &mut Gestures,
-    context: &GuiContext,
-    params: &ContinuoParams,
-    preset: &Preset,
-) {
+pub fn apply_preset(gestures: &mut Gestures, context: &GuiContext, params: &ContinuoParams, preset: &Preset) {
     for (param, normalized) in preset.normalized_settings(params) {
         gestures.set(context, param, normalized);
     }
@@ -47,14 +38,10 @@ pub fn apply_preset(
 /// The first preset whose every value the parameters have now.
 fn matching_preset(params: &ContinuoParams) -> Option<Preset> {
     FACTORY_PRESETS.iter().copied().find(|preset| {
-        preset
-            .normalized_settings(params)
-            .into_iter()
-            .all(|(param, normalized)| {
-                // SAFETY: `param` points into `params`, alive for this call.
-                (unsafe { param.unmodulated_normalized_value() } - normalized).abs()
-                    < MATCH_TOLERANCE
-            })
+        preset.normalized_settings(params).into_iter().all(|(param, normalized)| {
+            // SAFETY: `param` points into `params`, alive for this call.
+            (unsafe { param.unmodulated_normalized_value() } - normalized).abs() < MATCH_TOLERANCE
+        })
     })
 }
 
@@ -72,11 +59,7 @@ mod tests {
     /// Every parameter's plain value, as a saved state lists them.
     fn plain_values(params: &ContinuoParams) -> BTreeMap<String, f32> {
         // SAFETY: the pointers point into `params`, alive for this call.
-        params
-            .param_map()
-            .into_iter()
-            .map(|(id, param, _)| (id, unsafe { param.unmodulated_plain_value() }))
-            .collect()
+        params.param_map().into_iter().map(|(id, param, _)| (id, unsafe { param.unmodulated_plain_value() })).collect()
     }
 
     #[test]
@@ -85,12 +68,7 @@ mod tests {
             let params = ContinuoParams::default();
             let before = plain_values(&params);
             let host = Arc::new(RecordingHost::default());
-            apply_preset(
-                &mut Gestures::default(),
-                &GuiContext::new(host.clone()),
-                &params,
-                preset,
-            );
+            apply_preset(&mut Gestures::default(), &GuiContext::new(host.clone()), &params, preset);
 
             let mut expected = before.clone();
             for (id, value) in preset.values() {
@@ -104,41 +82,16 @@ mod tests {
             }
             let after = plain_values(&params);
             for (id, want) in &expected {
-                assert!(
-                    (after[id] - want).abs() < 1e-4,
-                    "{}: {id} is {} not {want}",
-                    preset.name,
-                    after[id]
-                );
+                assert!((after[id] - want).abs() < 1e-4, "{}: {id} is {} not {want}", preset.name, after[id]);
             }
             let told = host.told.lock().unwrap();
-            assert_eq!(
-                told.len(),
-                3 * preset.values().len(),
-                "{}: one begin, set, end per preset value only",
-                preset.name
-            );
+            assert_eq!(told.len(), 3 * preset.values().len(), "{}: one begin, set, end per preset value only", preset.name);
             for gesture in told.chunks(3) {
-                assert!(
-                    gesture.iter().all(|(param, _)| *param == gesture[0].0),
-                    "{}: a gesture is about one parameter",
-                    preset.name
-                );
-                assert!(matches!(
-                    gesture.iter().map(|&(_, told)| told).collect::<Vec<_>>()[..],
-                    [Told::Begin, Told::Set(_), Told::End]
-                ));
+                assert!(gesture.iter().all(|(param, _)| *param == gesture[0].0), "{}: a gesture is about one parameter", preset.name);
+                assert!(matches!(gesture.iter().map(|&(_, told)| told).collect::<Vec<_>>()[..], [Told::Begin, Told::Set(_), Told::End]));
             }
-            assert_eq!(
-                matching_preset(&params),
-                Some(*preset),
-                "the picker shows the preset applied"
-            );
+            assert_eq!(matching_preset(&params), Some(*preset), "the picker shows the preset applied");
         }
-        assert_eq!(
-            matching_preset(&ContinuoParams::default()),
-            None,
-            "the defaults are no preset"
-        );
+        assert_eq!(matching_preset(&ContinuoParams::default()), None, "the defaults are no preset");
     }
 }

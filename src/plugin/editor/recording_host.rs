@@ -45,11 +45,7 @@ impl GuiContextInner for RecordingHost {
     }
     /// The editor never asks for the state: a host with none to give answers an empty one.
     fn get_state(&self) -> PluginState {
-        PluginState {
-            version: String::new(),
-            params: BTreeMap::new(),
-            fields: BTreeMap::new(),
-        }
+        PluginState { version: String::new(), params: BTreeMap::new(), fields: BTreeMap::new() }
     }
     fn set_state(&self, _state: PluginState) {}
     fn request_restart(&self) {}

@@ -71,23 +71,10 @@ impl RollGeometry {
 /// The keys to draw: the answer's range, widened to every note in view and to two octaves.
 pub fn key_range(notes: &[RollNote], answer_range: (u8, u8)) -> (u8, u8) {
     const MIN_KEYS: u8 = 24;
-    let low = notes
-        .iter()
-        .map(|note| note.key)
-        .chain([answer_range.0])
-        .min()
-        .unwrap_or(answer_range.0);
-    let high = notes
-        .iter()
-        .map(|note| note.key)
-        .chain([answer_range.1])
-        .max()
-        .unwrap_or(answer_range.1);
+    let low = notes.iter().map(|note| note.key).chain([answer_range.0]).min().unwrap_or(answer_range.0);
+    let high = notes.iter().map(|note| note.key).chain([answer_range.1]).max().unwrap_or(answer_range.1);
     let missing = MIN_KEYS.saturating_sub(high - low);
-    (
-        low.saturating_sub(missing / 2),
-        high.saturating_add(missing - missing / 2).min(127),
-    )
+    (low.saturating_sub(missing / 2), high.saturating_add(missing - missing / 2).min(127))
 }
 
 fn is_black_key(key: u8) -> bool {
@@ -97,20 +84,9 @@ fn is_black_key(key: u8) -> bool {
 impl<Message> canvas::Program<Message> for RollView {
     type State = ();
 
-    fn draw(
-        &self,
-        _state: &(),
-        renderer: &Renderer,
-        _theme: &Theme,
-        bounds: Rectangle,
-        _cursor: Cursor,
-    ) -> Vec<Geometry> {
+    fn draw(&self, _state: &(), renderer: &Renderer, _theme: &Theme, bounds: Rectangle, _cursor: Cursor) -> Vec<Geometry> {
         let mut frame = Frame::new(renderer, bounds.size());
-        let geometry = RollGeometry {
-            size: (bounds.width, bounds.height),
-            first_beat: self.playhead_beat - PAST_BEATS,
-            keys: self.keys,
-        };
+        let geometry = RollGeometry { size: (bounds.width, bounds.height), first_beat: self.playhead_beat - PAST_BEATS, keys: self.keys };
         frame.fill_rectangle(Point::ORIGIN, bounds.size(), BACKGROUND);
         self.draw_rows(&mut frame, &geometry);
         self.draw_grid(&mut frame, &geometry);
@@ -118,14 +94,8 @@ impl<Message> canvas::Program<Message> for RollView {
             self.draw_note(&mut frame, &geometry, note);
         }
         let playhead_x = geometry.x(self.playhead_beat);
-        let playhead = Path::line(
-            Point::new(playhead_x, 0.0),
-            Point::new(playhead_x, bounds.height),
-        );
-        frame.stroke(
-            &playhead,
-            Stroke::default().with_color(PLAYHEAD).with_width(2.0),
-        );
+        let playhead = Path::line(Point::new(playhead_x, 0.0), Point::new(playhead_x, bounds.height));
+        frame.stroke(&playhead, Stroke::default().with_color(PLAYHEAD).with_width(2.0));
         vec![frame.into_geometry()]
     }
 }
@@ -136,11 +106,7 @@ impl RollView {
         for key in self.keys.0..=self.keys.1 {
             let top = geometry.row_top(key);
             if is_black_key(key) {
-                frame.fill_rectangle(
-                    Point::new(LABEL_WIDTH_PX, top),
-                    Size::new(width - LABEL_WIDTH_PX, geometry.row_height()),
-                    BLACK_KEY_ROW,
-                );
+                frame.fill_rectangle(Point::new(LABEL_WIDTH_PX, top), Size::new(width - LABEL_WIDTH_PX, geometry.row_height()), BLACK_KEY_ROW);
             }
             if key % 12 == 0 {
                 frame.fill_text(Text {
@@ -161,40 +127,23 @@ impl RollView {
         for beat in first..=last {
             let x = geometry.x(beat as f64);
             let on_bar = (beat as f64 / beats_per_bar).fract().abs() < 1e-6;
-            let (color, width) = if on_bar {
-                (BAR_LINE, 1.5)
-            } else {
-                (BEAT_LINE, 1.0)
-            };
-            frame.stroke(
-                &Path::line(Point::new(x, 0.0), Point::new(x, geometry.size.1)),
-                Stroke::default().with_color(color).with_width(width),
-            );
+            let (color, width) = if on_bar { (BAR_LINE, 1.5) } else { (BEAT_LINE, 1.0) };
+            frame.stroke(&Path::line(Point::new(x, 0.0), Point::new(x, geometry.size.1)), Stroke::default().with_color(color).with_width(width));
         }
     }
 
     fn draw_note(&self, frame: &mut Frame, geometry: &RollGeometry, note: &RollNote) {
         let (color, end_beat) = match note.voice {
             Voice::Phrase => (PHRASE_COLOR, note.end_beat.unwrap_or(self.playhead_beat)),
-            Voice::Answer => (
-                ANSWER_COLOR,
-                note.end_beat
-                    .unwrap_or(note.start_beat + OPEN_ANSWER_NOTE_BEATS),
-            ),
+            Voice::Answer => (ANSWER_COLOR, note.end_beat.unwrap_or(note.start_beat + OPEN_ANSWER_NOTE_BEATS)),
         };
         let left = geometry.x(note.start_beat).max(LABEL_WIDTH_PX);
-        let right = geometry
-            .x(end_beat.max(note.start_beat + 1.0 / 32.0))
-            .min(geometry.size.0);
+        let right = geometry.x(end_beat.max(note.start_beat + 1.0 / 32.0)).min(geometry.size.0);
         if right <= left {
             return;
         }
         let height = (geometry.row_height() - 1.0).max(1.0);
-        frame.fill_rectangle(
-            Point::new(left, geometry.row_top(note.key)),
-            Size::new(right - left, height),
-            color,
-        );
+        frame.fill_rectangle(Point::new(left, geometry.row_top(note.key)), Size::new(right - left, height), color);
     }
 }
 
@@ -204,40 +153,16 @@ mod tests {
 
     #[test]
     fn the_key_range_covers_the_answer_range_every_note_and_two_octaves() {
-        let note = |key| RollNote {
-            voice: Voice::Phrase,
-            key,
-            velocity: 90,
-            start_beat: 0.0,
-            end_beat: None,
-        };
+        let note = |key| RollNote { voice: Voice::Phrase, key, velocity: 90, start_beat: 0.0, end_beat: None };
         assert_eq!(key_range(&[], (36, 96)), (36, 96));
         assert_eq!(key_range(&[note(30), note(100)], (36, 96)), (30, 100));
-        assert_eq!(
-            key_range(&[], (60, 62)),
-            (49, 73),
-            "narrow ranges widen to two octaves"
-        );
+        assert_eq!(key_range(&[], (60, 62)), (49, 73), "narrow ranges widen to two octaves");
     }
 
     #[test]
     fn the_playhead_sits_past_beats_in_and_high_keys_are_drawn_on_top() {
-        let geometry = RollGeometry {
-            size: (LABEL_WIDTH_PX + 240.0, 100.0),
-            first_beat: 8.0,
-            keys: (60, 69),
-        };
-        assert_eq!(
-            geometry.x(8.0 + PAST_BEATS),
-            LABEL_WIDTH_PX + 240.0 * (PAST_BEATS / (PAST_BEATS + AHEAD_BEATS)) as f32
-        );
-        assert_eq!(
-            (
-                geometry.row_height(),
-                geometry.row_top(69),
-                geometry.row_top(60)
-            ),
-            (10.0, 0.0, 90.0)
-        );
+        let geometry = RollGeometry { size: (LABEL_WIDTH_PX + 240.0, 100.0), first_beat: 8.0, keys: (60, 69) };
+        assert_eq!(geometry.x(8.0 + PAST_BEATS), LABEL_WIDTH_PX + 240.0 * (PAST_BEATS / (PAST_BEATS + AHEAD_BEATS)) as f32);
+        assert_eq!((geometry.row_height(), geometry.row_top(69), geometry.row_top(60)), (10.0, 0.0, 90.0));
     }
 }
