@@ -2,7 +2,7 @@
 //! from the start state. WaveNet files (f32 or int8) are scored by the inference engine, so the
 //! figure is that of exactly what the plugin runs; the LSTM baseline is scored with burn.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
@@ -77,6 +77,26 @@ pub struct EvalOptions {
     /// (maximum likelihood) and print them.
     #[arg(long)]
     pub fit_memory: bool,
+}
+
+impl EvalOptions {
+    /// Per-token scoring of `model` on the `split` of `data`, without the style memory or the
+    /// grammar mask: the figure training and the size comparison report.
+    pub fn per_token(model: &Path, data: Vec<PathBuf>, split: SplitChoice) -> Self {
+        EvalOptions {
+            model: model.to_path_buf(),
+            data,
+            split,
+            json: None,
+            frames: false,
+            frame_beats: 1.0,
+            grammar_mask: false,
+            include_drums: false,
+            memory: false,
+            memory_strength: MEASURED_STRENGTH,
+            fit_memory: false,
+        }
+    }
 }
 
 /// What evaluation found.

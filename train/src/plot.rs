@@ -11,13 +11,14 @@ use plotters::prelude::*;
 
 use crate::checkpoint::EpochMetrics;
 
-const WIDTH_PIXELS: u32 = 900;
+// The look every chart of the trainer shares (the curves here, the size comparison in `sizes`).
+pub(crate) const WIDTH_PIXELS: u32 = 900;
 const HEIGHT_PIXELS: u32 = 540;
-const MARGIN_PIXELS: u32 = 16;
-const TITLE_FONT_PIXELS: u32 = 24;
-const LABEL_FONT_PIXELS: u32 = 16;
-const X_LABEL_AREA_PIXELS: u32 = 48;
-const Y_LABEL_AREA_PIXELS: u32 = 72;
+pub(crate) const MARGIN_PIXELS: u32 = 16;
+pub(crate) const TITLE_FONT_PIXELS: u32 = 24;
+pub(crate) const LABEL_FONT_PIXELS: u32 = 16;
+pub(crate) const X_LABEL_AREA_PIXELS: u32 = 48;
+pub(crate) const Y_LABEL_AREA_PIXELS: u32 = 72;
 /// How far above the curves' highest value a reference level may lie and still be drawn: the
 /// curves keep at least 1/1.3 of the chart's height.
 const REFERENCE_HEADROOM: f64 = 1.3;

@@ -16,6 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::eval::{eval, EvalOptions, SplitChoice};
+use crate::plot::{LABEL_FONT_PIXELS, MARGIN_PIXELS, TITLE_FONT_PIXELS, WIDTH_PIXELS, X_LABEL_AREA_PIXELS, Y_LABEL_AREA_PIXELS};
 
 /// Tokens fed before timing, so every delay line holds history (as in the benchmark).
 const WARM_UP_TOKENS: usize = 4096;
@@ -28,11 +29,7 @@ const TIMED_BATCHES: usize = 200;
 /// The plugin's budget for one engine step, microseconds (issue 12: the new default's limit).
 pub const STEP_BUDGET_MICROSECONDS: f64 = 30.0;
 
-const WIDTH_PIXELS: u32 = 900;
 const HEIGHT_PIXELS: u32 = 560;
-const MARGIN_PIXELS: u32 = 16;
-const TITLE_FONT_PIXELS: u32 = 24;
-const LABEL_FONT_PIXELS: u32 = 16;
 const POINT_RADIUS_PIXELS: i32 = 6;
 const MODEL_COLOUR: RGBColor = RGBColor(40, 90, 200);
 const BUDGET_COLOUR: RGBColor = RGBColor(210, 40, 40);
@@ -100,19 +97,7 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
     let Architecture::WaveNet(config) = model.meta.architecture else {
         bail!("{}: not a WaveNet (the engine runs WaveNets only)", path.display());
     };
-    let eval_options = EvalOptions {
-        model: path.to_path_buf(),
-        data: data.to_vec(),
-        split: SplitChoice::Validation,
-        json: None,
-        frames: false,
-        frame_beats: 1.0,
-        grammar_mask: false,
-        include_drums: false,
-        memory: false,
-        memory_strength: 0.0,
-        fit_memory: false,
-    };
+    let eval_options = EvalOptions::per_token(path, data.to_vec(), SplitChoice::Validation);
     let scored = eval(&eval_options)?;
     let engine = Engine::from_model_file(&model, &path.display().to_string())?;
     let report = SizeReport {
@@ -214,8 +199,8 @@ fn draw_on<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption("Model size versus quality", (plot_font::FAMILY, TITLE_FONT_PIXELS))
         .margin(MARGIN_PIXELS)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
+        .x_label_area_size(X_LABEL_AREA_PIXELS)
+        .y_label_area_size(Y_LABEL_AREA_PIXELS)
         .build_cartesian_2d(0.0..x_end, (best - padding)..(worst + padding))?;
     chart
         .configure_mesh()

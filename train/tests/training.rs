@@ -8,7 +8,7 @@ use burn::prelude::*;
 use continuo::engine::Engine;
 use continuo::midi_file::write_midi;
 use continuo::model::{Architecture, ModelFile, WaveNetConfig};
-use continuo::style_memory::{MEASURED_STRENGTH, MEMORY_MAX_ORDER};
+use continuo::style_memory::MEMORY_MAX_ORDER;
 use continuo::tokens::{Note, VOCAB_SIZE};
 use continuo_train::batches::Batch;
 use continuo_train::corpus::read_corpus;
@@ -35,19 +35,7 @@ fn write_corpus(dir: &Path, count: usize) {
 
 /// `eval` of `model` on every file of `data`, per token, without the style memory.
 fn eval_options(model: &Path, data: &Path) -> EvalOptions {
-    EvalOptions {
-        model: model.to_path_buf(),
-        data: vec![data.to_path_buf()],
-        split: SplitChoice::All,
-        json: None,
-        frames: false,
-        frame_beats: 1.0,
-        grammar_mask: false,
-        include_drums: false,
-        memory: false,
-        memory_strength: MEASURED_STRENGTH,
-        fit_memory: false,
-    }
+    EvalOptions::per_token(model, vec![data.to_path_buf()], SplitChoice::All)
 }
 
 fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
