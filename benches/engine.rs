@@ -10,20 +10,14 @@ use std::time::Duration;
 
 use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
+use continuo::engine::timing_input::{timing_token, WARM_UP_TOKENS};
 use continuo::engine::{Engine, Kernel, NaiveEngine};
 use continuo::model::{ModelFile, WaveNetConfig};
 use continuo::style_memory::{MemoryContext, StyleMemory, MEMORY_CAPACITY_TOKENS};
-use continuo::tokens::{Token, VOCAB_SIZE};
+use continuo::tokens::Token;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
-/// Tokens fed before measuring, so every delay line holds real history.
-const WARM_UP_TOKENS: usize = 4096;
-
-/// A fixed pseudo-random token cycle.
-fn token(index: usize) -> Token {
-    (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
-}
 
 fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
     WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true }
@@ -36,7 +30,7 @@ fn warmed_engine(model: &ModelFile) -> Engine {
 fn warmed_engine_with(model: &ModelFile, kernel: Kernel) -> Engine {
     let mut engine = Engine::with_kernel(model, kernel).expect("valid model");
     for index in 0..WARM_UP_TOKENS {
-        engine.step(token(index));
+        engine.step(timing_token(index));
     }
     engine
 }
@@ -87,7 +81,7 @@ fn bench_one_step(group: &mut BenchmarkGroup<WallTime>, id: &str, mut engine: En
     group.bench_function(id, |b| {
         b.iter(|| {
             index += 1;
-            black_box(engine.step(token(index))[0])
+            black_box(engine.step(timing_token(index))[0])
         })
     });
 }
@@ -96,7 +90,7 @@ fn bench_one_step(group: &mut BenchmarkGroup<WallTime>, id: &str, mut engine: En
 /// take turns, so contexts recur with several followers each, as a player's repeated motifs do.
 fn played_token(index: usize) -> Token {
     let (position, variant) = (index % 48, index / 48 % 5);
-    token((position * 7 + variant * 3) % 24)
+    timing_token((position * 7 + variant * 3) % 24)
 }
 
 /// Cost per sampled token of the style memory with a full memory after a context it matches
@@ -128,18 +122,18 @@ fn bench_cached_vs_naive(c: &mut Criterion) {
     group.bench_function("cached", |b| {
         b.iter(|| {
             index += 1;
-            black_box(cached.step(token(index))[0])
+            black_box(cached.step(timing_token(index))[0])
         })
     });
     let mut naive = NaiveEngine::from_model(&model).expect("valid model");
     for index in 0..WARM_UP_TOKENS {
-        naive.push(token(index));
+        naive.push(timing_token(index));
     }
     group.sample_size(10);
     group.bench_function("naive", |b| {
         b.iter(|| {
             index += 1;
-            black_box(naive.step(token(index))[0])
+            black_box(naive.step(timing_token(index))[0])
         })
     });
     group.finish();

@@ -14,22 +14,14 @@ use std::time::Instant;
 
 use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
+use continuo::engine::timing_input::{timing_token, WARM_UP_TOKENS};
 use continuo::engine::{Engine, Kernel};
 use continuo::model::WaveNetConfig;
-use continuo::tokens::{Token, VOCAB_SIZE};
-
-/// Tokens fed before counting, so every delay line holds real history (as in the benchmark).
-const WARM_UP_TOKENS: usize = 4096;
-
-/// A fixed pseudo-random token cycle (the benchmark's).
-fn token(index: usize) -> Token {
-    (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
-}
 
 /// The counted part: `steps` engine steps.
 #[inline(never)]
 fn timed_steps(engine: &mut Engine, first: usize, steps: usize) -> f32 {
-    (first..first + steps).map(|index| black_box(engine.step(token(index))[0])).sum()
+    (first..first + steps).map(|index| black_box(engine.step(timing_token(index))[0])).sum()
 }
 
 fn main() -> ExitCode {
@@ -72,7 +64,7 @@ fn main() -> ExitCode {
     };
     let mut engine = Engine::with_kernel(&model, kernel).expect("a random default model is valid");
     for index in 0..WARM_UP_TOKENS {
-        engine.step(token(index));
+        engine.step(timing_token(index));
     }
     let checksum = timed_steps(&mut engine, WARM_UP_TOKENS, steps);
     println!("{kernel_name} {precision}: {steps} steps, logit checksum {checksum}");

@@ -35,8 +35,7 @@ fn analysis(args: &[&str]) -> String {
 fn baselines_score_the_validation_split_and_write_json() {
     let corpus = tempfile::tempdir().unwrap();
     write_corpus(corpus.path(), 40);
-    let validation =
-        midi_files(corpus.path()).unwrap().iter().filter(|f| split_of(corpus.path(), f) == Split::Validation).count();
+    let validation = validation_files(corpus.path());
     assert!(validation > 0, "the fixture needs validation pieces");
     let json = corpus.path().join("baselines.json");
     let data = corpus.path().to_str().unwrap();
@@ -51,6 +50,11 @@ fn baselines_score_the_validation_split_and_write_json() {
     let nats = |order: usize| orders[order]["total_nats"].as_f64().unwrap();
     assert!(nats(6) < nats(0) / 5.0, "the arpeggios are predictable from context: {} vs {}", nats(6), nats(0));
     assert_eq!(evaluation["length_beats"].as_f64().unwrap(), 48.0 * validation as f64);
+}
+
+/// How many files of `dir` the shared split holds out for validation.
+fn validation_files(dir: &Path) -> usize {
+    midi_files(dir).unwrap().iter().filter(|f| split_of(dir, f) == Split::Validation).count()
 }
 
 /// A small random-weight WaveNet saved in `dir`.
@@ -101,8 +105,7 @@ fn quality_writes_the_table_json_and_piano_rolls() {
 fn quality_on_an_unseen_collection_takes_phrases_from_every_file() {
     let corpus = tempfile::tempdir().unwrap();
     write_corpus(corpus.path(), 40);
-    let validation =
-        midi_files(corpus.path()).unwrap().iter().filter(|f| split_of(corpus.path(), f) == Split::Validation).count();
+    let validation = validation_files(corpus.path());
     let out = tempfile::tempdir().unwrap();
     let model = small_random_model(out.path());
     let phrases = (validation + 5).to_string();

@@ -13,6 +13,7 @@ pub mod quantize;
 pub mod random_model;
 pub mod sampling;
 pub mod score;
+pub mod timing_input;
 
 pub use generate::Generator;
 pub use naive::NaiveEngine;

@@ -2,8 +2,7 @@
 //! licence, which must travel inside the binary (a Linux `.clap` is one file, no bundle folder).
 
 /// The CLAP description: what Continuo does, and the default model's credit in brief.
-pub const DESCRIPTION: &str =
-    "Listens to a phrase and continues it live. Default model trained on \
+pub const DESCRIPTION: &str = "Listens to a phrase and continues it live. Default model trained on \
 piano-midi.de (© Bernd Krüger, CC BY-SA 3.0 DE), the music21 corpus (Cuthbert & Ariza) and the \
 Nottingham Music Database (via Jukedeck, GPL-3.0); weights GPL-3.0, plugin GPL-3.0-or-later";
 

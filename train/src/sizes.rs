@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use continuo::engine::timing_input::{timing_token, WARM_UP_TOKENS};
 use continuo::engine::{Engine, Kernel};
 use continuo::model::{Architecture, ModelFile, WaveNetConfig};
-use continuo::tokens::{Token, VOCAB_SIZE};
 use continuo_analysis::plot_font;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -18,8 +18,6 @@ use serde::Serialize;
 use crate::eval::{eval, EvalOptions, SplitChoice};
 use crate::plot::{LABEL_FONT_PIXELS, MARGIN_PIXELS, TITLE_FONT_PIXELS, WIDTH_PIXELS, X_LABEL_AREA_PIXELS, Y_LABEL_AREA_PIXELS};
 
-/// Tokens fed before timing, so every delay line holds history (as in the benchmark).
-const WARM_UP_TOKENS: usize = 4096;
 /// Steps in one timed batch.
 const STEPS_PER_BATCH: usize = 500;
 /// Timed batches; the fastest is reported, as the one least disturbed on a shared machine
@@ -100,10 +98,11 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
     let eval_options = EvalOptions::per_token(path, data.to_vec(), SplitChoice::Validation);
     let scored = eval(&eval_options)?;
     let engine = Engine::from_model_file(&model, &path.display().to_string())?;
+    let shape = shape(&config);
     let report = SizeReport {
         model: path.display().to_string(),
-        label: shape(&config),
-        shape: shape(&config),
+        label: shape.clone(),
+        shape,
         parameters: model
             .tensors
             .iter()
@@ -124,11 +123,6 @@ fn shape(config: &WaveNetConfig) -> String {
     format!("C{} S{} {}x{}", config.residual_channels, config.skip_channels, config.stacks, config.layers_per_stack)
 }
 
-/// A fixed pseudo-random token cycle (the benchmark's).
-fn token(index: usize) -> Token {
-    (index * 7919 % (VOCAB_SIZE - 1) + 1) as Token
-}
-
 /// Each engine's fastest batch, the batches taken in turn (one of each engine per round), so
 /// that a spell of contention on a shared machine slows one batch of every model alike instead of
 /// all the batches of one.
@@ -136,7 +130,7 @@ fn fastest_steps_microseconds(engines: &mut [Engine]) -> Vec<f64> {
     let mut checksum = 0.0f32;
     for engine in engines.iter_mut() {
         for index in 0..WARM_UP_TOKENS {
-            checksum += engine.step(token(index))[0];
+            checksum += engine.step(timing_token(index))[0];
         }
     }
     let mut fastest = vec![f64::INFINITY; engines.len()];
@@ -145,7 +139,7 @@ fn fastest_steps_microseconds(engines: &mut [Engine]) -> Vec<f64> {
         for (engine, fastest) in engines.iter_mut().zip(&mut fastest) {
             let started = Instant::now();
             for index in first..first + STEPS_PER_BATCH {
-                checksum += std::hint::black_box(engine.step(token(index))[0]);
+                checksum += std::hint::black_box(engine.step(timing_token(index))[0]);
             }
             *fastest = fastest.min(started.elapsed().as_secs_f64() * 1e6 / STEPS_PER_BATCH as f64);
         }

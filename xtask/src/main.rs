@@ -44,9 +44,7 @@ fn main() -> Result<()> {
             bundle_notices::add_to_bundles(&root, &host_tests::target_dir().join("bundled"))?;
             Ok(())
         }
-        "known-packages" => {
-            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
-        }
+        "known-packages" => nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest)),
         "train" | "eval" | "sizes" => run_trainer(&command, &rest),
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
