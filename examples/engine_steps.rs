@@ -1,6 +1,8 @@
 //! `cargo run --release --no-default-features --example engine_steps -- KERNEL PRECISION STEPS`:
 //! feeds the default architecture (random weights) `STEPS` tokens with one kernel (`avx512-vnni`,
 //! `avx-vnni`, `avx2`, `neon` or `portable`) and precision (`int8` or `f32`), after a warm-up.
+//! `--channels N` takes N residual and 2N skip channels instead of 64 and 128 (the shipped model
+//! is C96 S192).
 //! Made to be counted, not timed: under
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*timed_steps*'` the
 //! instructions of `timed_steps` divided by `STEPS` are the instructions of one step, the same
@@ -26,14 +28,15 @@ fn timed_steps(engine: &mut Engine, first: usize, steps: usize) -> f32 {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (kernel_name, precision, steps, batches) = match &args[..] {
-        [kernel, precision, steps] => (kernel, precision, steps, "0"),
-        [kernel, precision, steps, flag, batches] if flag == "--best-of" => (kernel, precision, steps, batches.as_str()),
-        _ => {
-            eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES]");
-            eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
-            return ExitCode::FAILURE;
-        }
+    let Some(((kernel_name, precision, steps), options)) = split_arguments(&args) else {
+        eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES] [--channels N]");
+        eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
+        return ExitCode::FAILURE;
+    };
+    let (batches, channels) = (options.best_of, options.channels);
+    let Some(channels) = channels.parse::<usize>().ok().filter(|&channels| channels > 0) else {
+        eprintln!("engine_steps: N must be a whole number above 0, not {channels:?}");
+        return ExitCode::FAILURE;
     };
     let Ok(batches) = batches.parse::<usize>() else {
         eprintln!("engine_steps: BATCHES must be a whole number, not {batches:?}");
@@ -53,7 +56,8 @@ fn main() -> ExitCode {
         eprintln!("engine_steps: this CPU (or the emulator running it) lacks kernel {kernel_name}");
         return ExitCode::FAILURE;
     };
-    let f32_model = random_wavenet(WaveNetConfig::default(), 1);
+    let config = WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, ..WaveNetConfig::default() };
+    let f32_model = random_wavenet(config, 1);
     let model = match precision.as_str() {
         "int8" => quantize(&f32_model),
         "f32" => f32_model,
@@ -62,7 +66,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut engine = Engine::with_kernel(&model, kernel).expect("a random default model is valid");
+    let Ok(mut engine) = Engine::with_kernel(&model, kernel) else {
+        eprintln!("engine_steps: no model with {channels} channels");
+        return ExitCode::FAILURE;
+    };
     for index in 0..WARM_UP_TOKENS {
         engine.step(timing_token(index));
     }
@@ -80,4 +87,24 @@ fn main() -> ExitCode {
         println!("{kernel_name} {precision}: best of {batches} batches: {:.2} us per step", best.as_secs_f64() * 1e6 / steps as f64);
     }
     ExitCode::SUCCESS
+}
+
+/// The options after the three positional arguments, as given (parsed by the caller).
+struct Options<'a> {
+    best_of: &'a str,
+    channels: &'a str,
+}
+
+/// KERNEL, PRECISION, STEPS and the options; `None` for anything else.
+fn split_arguments(args: &[String]) -> Option<((&String, &String, &String), Options<'_>)> {
+    let [kernel, precision, steps, rest @ ..] = args else { return None };
+    let mut options = Options { best_of: "0", channels: "64" };
+    for pair in rest.chunks(2) {
+        match pair {
+            [flag, value] if flag == "--best-of" => options.best_of = value,
+            [flag, value] if flag == "--channels" => options.channels = value,
+            _ => return None,
+        }
+    }
+    Some(((kernel, precision, steps), options))
 }
