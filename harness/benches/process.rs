@@ -34,6 +34,7 @@ const WORKER_HEAD_START: Duration = Duration::from_millis(50);
 /// One timed block: how long `process()` took, and where the block fell.
 #[derive(Clone, Copy)]
 struct BlockTiming {
+    /// The call alone, as the harness timed it.
     time: Duration,
     /// The block's start, in beats from the phrase's start.
     beat: f64,
@@ -45,7 +46,8 @@ struct BlockTiming {
     preempted: i64,
 }
 
-/// The calling thread's page faults (minor and major) and involuntary context switches so far.
+/// The calling thread's page faults (minor and major) and involuntary context switches so far
+/// (read outside the timed call).
 fn thread_interruptions() -> (i64, i64) {
     // SAFETY: getrusage fills the zeroed struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -107,7 +109,7 @@ fn time_idle_blocks(plugin: &mut HostedPlugin, blocks: usize) -> Vec<Duration> {
         .collect()
 }
 
-/// Mean, 99.9th percentile and worst of `times` (sorted here), and how many blocks passed the goal.
+/// Mean, 99.9th percentile and worst of `times` (sorted here), and how many went over the goal.
 fn summary(times: &mut [Duration]) -> String {
     times.sort();
     let mean = times.iter().sum::<Duration>() / times.len() as u32;
