@@ -1,8 +1,8 @@
 //! `cargo run --release --no-default-features --example engine_steps -- KERNEL PRECISION STEPS`:
 //! feeds the default architecture (random weights) `STEPS` tokens with one kernel (`avx512-vnni`,
 //! `avx-vnni`, `avx2`, `neon` or `portable`) and precision (`int8` or `f32`), after a warm-up.
-//! `--channels N` takes N residual and 2N skip channels instead of 64 and 128 (the shipped model
-//! is C96 S192).
+//! `--channels N` takes N residual and 2N skip channels instead of 64 and 128 (e.g. 96, the
+//! larger default candidate of BENCHMARKS.md).
 //! Made to be counted, not timed: under
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*timed_steps*'` the
 //! instructions of `timed_steps` divided by `STEPS` are the instructions of one step, the same
@@ -33,13 +33,12 @@ fn main() -> ExitCode {
         eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
         return ExitCode::FAILURE;
     };
-    let (batches, channels) = (options.best_of, options.channels);
-    let Some(channels) = channels.parse::<usize>().ok().filter(|&channels| channels > 0) else {
-        eprintln!("engine_steps: N must be a whole number above 0, not {channels:?}");
+    let Some(channels) = options.channels.parse::<usize>().ok().filter(|&channels| channels > 0) else {
+        eprintln!("engine_steps: N must be a whole number above 0, not {:?}", options.channels);
         return ExitCode::FAILURE;
     };
-    let Ok(batches) = batches.parse::<usize>() else {
-        eprintln!("engine_steps: BATCHES must be a whole number, not {batches:?}");
+    let Ok(batches) = options.best_of.parse::<usize>() else {
+        eprintln!("engine_steps: BATCHES must be a whole number, not {:?}", options.best_of);
         return ExitCode::FAILURE;
     };
     let Ok(steps) = steps.parse::<usize>() else {
@@ -66,9 +65,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Ok(mut engine) = Engine::with_kernel(&model, kernel) else {
-        eprintln!("engine_steps: no model with {channels} channels");
-        return ExitCode::FAILURE;
+    let mut engine = match Engine::with_kernel(&model, kernel) {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("engine_steps: a model with {channels} channels is refused: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     for index in 0..WARM_UP_TOKENS {
         engine.step(timing_token(index));
