@@ -33,7 +33,7 @@ fn main() {
     let (_, sampled, _) = display_channels();
     let (model_path, saved_memory) = (Arc::new(RwLock::new(String::new())), Arc::new(RwLock::new(String::new())));
     let mut worker = WorkerHandle::spawn(model_path, saved_memory, live, sampled);
-    let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
+    let constraints = Constraints { pitch_low: 36, pitch_high: 96, root: 0, mode: ScaleMode::Chromatic, ..Constraints::default() };
     let mut tick = 0;
     let mut latencies = vec![];
     for answer_id in 1..=TRIALS {
@@ -44,7 +44,7 @@ fn main() {
         }
         std::thread::sleep(IDLE_BEFORE_REQUEST);
         let start_tick = tick + ANSWER_GAP_TICKS;
-        let request = AnswerRequest { answer_id, start_tick, end_tick: start_tick + ANSWER_TICKS, seed: answer_id, constraints };
+        let request = AnswerRequest { answer_id, start_tick, end_tick: start_tick + ANSWER_TICKS, seed: answer_id, constraints, follow_voices: true };
         let asked = Instant::now();
         worker.live().current_answer.store(answer_id, Ordering::Release);
         worker.tell(ToWorker::Answer(request));

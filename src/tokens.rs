@@ -241,6 +241,11 @@ impl SequenceState {
             && self.sounding_since[pitch_index(pitch)].is_some()
     }
 
+    /// How many notes are sounding.
+    pub fn sounding_count(&self) -> usize {
+        self.sounding_since.iter().filter(|since| since.is_some()).count()
+    }
+
     /// The sounding pitches, ascending.
     pub fn sounding(&self) -> impl Iterator<Item = u8> + '_ {
         (PITCH_MIN..=PITCH_MAX).filter(|&pitch| self.is_sounding(pitch))

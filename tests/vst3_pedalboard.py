@@ -19,7 +19,7 @@ EXPECTED_PARAMETERS = {
     "Temperature", "Top-p", "Answer Length (bars)", "Response Gap (beats)", "Thru",
     "Preview Volume (%)", "Seed (0 = new each answer)", "Scale Lock", "Scale Root",
     "Lowest Pitch (MIDI note)", "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)",
-    "Continue", "Answer Over Player", "Bypass",
+    "Continue", "Answer Over Player", "Bypass", "Follow Voices",
 }
 
 

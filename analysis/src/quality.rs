@@ -210,7 +210,7 @@ mod tests {
     }
 
     fn request(bars: u32) -> ContinuationRequest {
-        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 }
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false }
     }
 
     #[test]

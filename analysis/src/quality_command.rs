@@ -59,6 +59,11 @@ pub struct QualityArgs {
     /// before continuing it, as the plugin's hears the player (0 = leave that run out).
     #[arg(long, default_value_t = MEASURED_STRENGTH)]
     memory_strength: f32,
+    /// Let the network sound as many notes together as it likes, as the plugin does with
+    /// Follow Voices off (by default a continuation sounds at most as many notes together as
+    /// the prompt's recent onsets did).
+    #[arg(long)]
+    any_voices: bool,
     /// The collection was never trained on: take the phrases from every file, not only its
     /// validation split (four times the phrases of a small collection). The Markov baseline,
     /// which learns from the train split, would then have heard the phrases: it is left out.
@@ -85,6 +90,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         options: SamplingOptions { temperature: args.temperature, top_p: args.top_p, ..SamplingOptions::default() },
         constraints: Constraints::default(),
         memory_strength: 0.0,
+        follow_voices: !args.any_voices,
     };
     let mut candidates = Vec::new();
     for path in &args.models {
@@ -106,7 +112,8 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     let report = json!({
         "models": args.models, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
         "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
-        "markov_order": args.markov_order, "memory_strength": args.memory_strength, "rows": rows,
+        "markov_order": args.markov_order, "memory_strength": args.memory_strength,
+        "follow_voices": !args.any_voices, "rows": rows,
     });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)

@@ -104,7 +104,7 @@ fn parameters_are_listed_and_change_the_behaviour() {
         "Temperature", "Top-p", "Answer Length (bars)", "Response Gap (beats)", "Thru", "Preview Volume (%)",
         "Seed (0 = new each answer)", "Scale Lock", "Scale Root", "Lowest Pitch (MIDI note)",
         "Highest Pitch (MIDI note)", "Tempo When Stopped (BPM)", "Continue", "Answer Over Player", "Input Channel",
-        "Answer Channel", "Bypass", "Style Memory", "Forget",
+        "Answer Channel", "Bypass", "Style Memory", "Forget", "Follow Voices",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }
@@ -320,6 +320,36 @@ fn changing_the_answer_channel_or_range_mid_answer_ends_its_notes() {
     assert_notes_end_when(block_with("Answer Channel", 2.0, 1.0, 16.0));
     assert_notes_end_when(block_with("Lowest Pitch (MIDI note)", 100.0, 21.0, 108.0));
     assert_notes_end_when(block_with("Scale Lock", 1.0, 0.0, 2.0));
+    assert_notes_end_when(block_with("Follow Voices", 0.0, 0.0, 1.0));
+}
+
+/// The most notes sounding together in a recording.
+fn most_sounding(notes: &[OutputNote]) -> i32 {
+    notes.iter().scan(0, |sounding, note| {
+        *sounding += if note.on { 1 } else { -1 };
+        Some(*sounding)
+    }).max().unwrap_or(0)
+}
+
+/// The default model answers the single-line phrase with chords for some seeds (so the test can
+/// tell); following the player's voices, as it does by default, it answers with a single line.
+#[test]
+fn a_single_line_is_answered_with_a_single_line_unless_follow_voices_is_off() {
+    let most_together = |seed: f64, follow: f64| {
+        let mut plugin = load(true, SAMPLE_RATE);
+        let mut events = phrase(PHRASE_START_BEATS);
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Seed (0 = new each answer)", seed, 0.0, 99_999.0)));
+        events.push((HOST_START_BEATS, set_parameter(&mut plugin, "Follow Voices", follow, 0.0, 1.0)));
+        let recording = plugin.perform(playback(), &events, answer_start() + ANSWER_BEATS, block_sizes(3, 512)).unwrap();
+        assert!(!recording.notes.is_empty(), "seed {seed}: an answer");
+        assert_balanced(&recording.notes);
+        most_sounding(&recording.notes)
+    };
+    let seeds = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    for seed in seeds {
+        assert_eq!(most_together(seed, 1.0), 1, "seed {seed}: one note at a time");
+    }
+    assert!(seeds.iter().any(|&seed| most_together(seed, 0.0) > 1), "the network alone sounds notes together");
 }
 
 #[test]

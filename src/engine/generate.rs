@@ -1,7 +1,7 @@
 //! Generation: the engine and a sampler together (what the plugin's worker drives), and
 //! offline continuation of a prompt for `cargo xtask generate`.
 
-use super::{Constraints, Engine, Sampler, SamplingOptions};
+use super::{Constraints, Engine, Sampler, SamplingOptions, VoiceLimit};
 use crate::style_memory::{MemoryContext, StyleMemory};
 use crate::midi_file::Song;
 use crate::tokens::{bin_velocity, encode_notes, ticks_to_beats, Event, Note, Played, SequenceState, Token, TICKS_PER_BEAT};
@@ -78,6 +78,9 @@ pub struct ContinuationRequest {
     pub constraints: Constraints,
     /// How much the style memory (when one is given) steers the continuation, 0..=1.
     pub memory_strength: f32,
+    /// Whether the continuation sounds at most as many notes together as the prompt's end did
+    /// (the plugin's Follow Voices; see [`VoiceLimit`]). `constraints.max_voices` still applies.
+    pub follow_voices: bool,
 }
 
 /// A prompt and its continuation.
@@ -94,7 +97,8 @@ pub struct Continuation {
 /// Feeds the prompt's tokens, then samples until the state's time reaches the prompt's end plus
 /// `bars` bars (of the prompt's time signature) or `End` is drawn, then releases every note still
 /// sounding. The generator is reset first. With a style `memory`, the prompt is learned as the
-/// player's and the memory steers every sampled token at the request's strength.
+/// player's and the memory steers every sampled token at the request's strength; following
+/// voices, the prompt's recent onsets limit how many notes sound together.
 pub fn continue_song(
     generator: &mut Generator,
     prompt: &Song,
@@ -103,6 +107,7 @@ pub fn continue_song(
 ) -> Continuation {
     generator.reset();
     let mut context = MemoryContext::default();
+    let mut voice_limit = VoiceLimit::default();
     let encoded = encode_notes(&prompt.notes);
     let body = encoded.tokens.iter().skip(1).filter(|&&token| Event::from_token(token) != Some(Event::End));
     for &token in body {
@@ -111,7 +116,16 @@ pub fn continue_song(
             memory.learn(token);
         }
         context.push(token);
+        match Event::from_token(token) {
+            Some(Event::NoteOn(pitch)) => voice_limit.key_down(pitch),
+            Some(Event::NoteOff(pitch)) => voice_limit.key_up(pitch),
+            _ => {}
+        }
     }
+    let constraints = match request.follow_voices {
+        true => request.constraints.with_voice_limit(voice_limit.limit()),
+        false => request.constraints,
+    };
     let prompt_end = generator.engine().state().tick();
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
     let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
@@ -123,7 +137,7 @@ pub fn continue_song(
                 memory.steer(&context, logits, request.memory_strength);
             }
         };
-        let token = generator.sample_next_steered(steer, &request.options, &request.constraints, |played| {
+        let token = generator.sample_next_steered(steer, &request.options, &constraints, |played| {
             onsets.hear(played, &mut notes)
         });
         context.push(token);
@@ -186,7 +200,7 @@ mod tests {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
         let mut song = prompt();
         song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
-        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0 };
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false };
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(continuation.prompt_end_beats, 105.0);
         let generated = &continuation.notes[song.notes.len()..];
@@ -197,8 +211,8 @@ mod tests {
     #[test]
     fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
-        let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, allow_end: false };
-        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0 };
+        let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, ..Constraints::default() };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0, follow_voices: false };
         let song = prompt();
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);

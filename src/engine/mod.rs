@@ -14,11 +14,13 @@ pub mod random_model;
 pub mod sampling;
 pub mod score;
 pub mod timing_input;
+mod voice_limit;
 
 pub use generate::Generator;
 pub use naive::NaiveEngine;
 pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
 pub use score::{score, score_prediction, Score};
+pub use voice_limit::VoiceLimit;
 
 pub use kernels::Kernel;
 pub(crate) use kernels::{padded_len, INT8_MAX_MAGNITUDE};

@@ -71,15 +71,23 @@ pub struct Constraints {
     pub mode: ScaleMode,
     /// Whether `End` may be sampled.
     pub allow_end: bool,
+    /// Most notes that may sound together: a note-on that would exceed it waits for a release
+    /// (`u8::MAX`: no limit). See [`super::VoiceLimit`].
+    pub max_voices: u8,
 }
 
 impl Default for Constraints {
     fn default() -> Self {
-        Self { pitch_low: 0, pitch_high: 127, root: 0, mode: ScaleMode::Chromatic, allow_end: false }
+        Self { pitch_low: 0, pitch_high: 127, root: 0, mode: ScaleMode::Chromatic, allow_end: false, max_voices: u8::MAX }
     }
 }
 
 impl Constraints {
+    /// These constraints, sounding at most `voices` notes together (and no more than before).
+    pub fn with_voice_limit(self, voices: u8) -> Self {
+        Self { max_voices: self.max_voices.min(voices), ..self }
+    }
+
     /// Whether a new note of this pitch is allowed.
     pub fn allows_pitch(&self, pitch: u8) -> bool {
         let class = (pitch as i32 - self.root as i32).rem_euclid(12);
@@ -87,11 +95,12 @@ impl Constraints {
     }
 
     /// Whether `event` may follow `state`: legal, and within the constraints. A velocity token
-    /// announces a note-on, so it is allowed only when `note_on_can_follow`.
+    /// announces a note-on, so it is allowed only when `note_on_can_follow`, which also says
+    /// whether a voice is free.
     fn allows(&self, event: Event, state: &SequenceState, note_on_can_follow: bool) -> bool {
         state.is_legal(event)
             && match event {
-                Event::NoteOn(pitch) => self.allows_pitch(pitch),
+                Event::NoteOn(pitch) => note_on_can_follow && self.allows_pitch(pitch),
                 Event::Velocity(_) => note_on_can_follow,
                 Event::End => self.allow_end,
                 _ => true,
@@ -99,7 +108,8 @@ impl Constraints {
     }
 
     fn allowed_note_on_exists(&self, state: &SequenceState) -> bool {
-        (crate::tokens::PITCH_MIN..=crate::tokens::PITCH_MAX)
+        state.sounding_count() < self.max_voices as usize
+            && (crate::tokens::PITCH_MIN..=crate::tokens::PITCH_MAX)
             .any(|pitch| self.allows_pitch(pitch) && state.is_legal(Event::NoteOn(pitch)))
     }
 }
@@ -249,7 +259,7 @@ mod tests {
 
     #[test]
     fn generated_notes_respect_range_key_and_grammar() {
-        let constraints = Constraints { pitch_low: 48, pitch_high: 72, root: 2, mode: ScaleMode::Minor, allow_end: false };
+        let constraints = Constraints { pitch_low: 48, pitch_high: 72, root: 2, mode: ScaleMode::Minor, ..Constraints::default() };
         let d_minor = [2, 4, 5, 7, 9, 10, 0];
         let options = SamplingOptions { temperature: 1.5, ..SamplingOptions::default() };
         let mut generator = generator(8);
@@ -272,6 +282,26 @@ mod tests {
                 _ => {}
             }
         }
+        assert!(onsets > 50, "only {onsets} notes in 3000 tokens");
+    }
+
+    /// The most notes sounding together, and the onsets, over `count` sampled tokens.
+    fn most_voices_and_onsets(constraints: &Constraints, count: usize) -> (usize, usize) {
+        let options = SamplingOptions { temperature: 1.5, ..SamplingOptions::default() };
+        let (mut generator, mut most, mut onsets) = (generator(3), 0, 0);
+        for _ in 0..count {
+            generator.sample_next(&options, constraints, |played| onsets += usize::from(matches!(played, Played::On { .. })));
+            most = most.max(generator.engine().state().sounding_count());
+        }
+        (most, onsets)
+    }
+
+    #[test]
+    fn no_more_than_max_voices_notes_sound_together_and_sampling_goes_on() {
+        let (unlimited, _) = most_voices_and_onsets(&Constraints::default(), 3000);
+        assert!(unlimited > 2, "this model sounds {unlimited} notes together unlimited, so the limit is tested");
+        let (most, onsets) = most_voices_and_onsets(&Constraints { max_voices: 2, ..Constraints::default() }, 3000);
+        assert_eq!(most, 2);
         assert!(onsets > 50, "only {onsets} notes in 3000 tokens");
     }
 

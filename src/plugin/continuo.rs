@@ -362,7 +362,7 @@ impl Continuo {
         self.worker.tell(ToWorker::Heard { tick: due.tick, key: due.key, from: HeardFrom::Answer });
     }
 
-    /// Answer channel, pitch range or scale changed: the answer in progress no longer fits,
+    /// Answer channel, pitch range, scale or Follow Voices changed: the answer in progress no longer fits,
     /// so its notes end (on the channel they sound on) and the dialogue listens again.
     fn follow_answer_shape(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime) {
         let shape = AnswerShape::of(&self.params);
@@ -400,6 +400,7 @@ impl Continuo {
             end_tick: block.stream_tick_at_song_beat(end_beat),
             seed: self.answer_seed(answer_id),
             constraints: self.answer_shape.constraints,
+            follow_voices: self.answer_shape.follow_voices,
         };
         self.worker.live().current_answer.store(answer_id, Ordering::Release);
         self.display.push(DisplayEvent::AnswerStarted { answer_id, start_tick, start_beat });
@@ -449,6 +450,8 @@ struct AnswerShape {
     channel: u8,
     /// The pitch range and scale the worker must keep to.
     constraints: Constraints,
+    /// Whether the answer keeps to the player's number of voices.
+    follow_voices: bool,
 }
 
 impl AnswerShape {
@@ -459,8 +462,8 @@ impl AnswerShape {
             ScaleLock::Major => ScaleMode::Major,
             ScaleLock::Minor => ScaleMode::Minor,
         };
-        let constraints = Constraints { pitch_low, pitch_high, root: params.root.value() as u8, mode, allow_end: false };
-        Self { channel: params.answer_channel(), constraints }
+        let constraints = Constraints { pitch_low, pitch_high, root: params.root.value() as u8, mode, ..Constraints::default() };
+        Self { channel: params.answer_channel(), constraints, follow_voices: params.follow_voices.value() }
     }
 }
 

@@ -97,6 +97,11 @@ pub struct ContinuoParams {
     /// action like Continue; the Style Memory setting stays.
     #[id = "forget"]
     pub forget: BoolParam,
+    /// Answers sound at most as many notes together as the player did at their recent onsets:
+    /// the network alone answers a single line with chords as often as not (MODEL.md,
+    /// "Following the player's voices"). Off lets it choose the texture.
+    #[id = "voices"]
+    pub follow_voices: BoolParam,
     /// A `.safetensors` model chosen by the user; empty means the embedded default. Saved with
     /// the project; the worker loads it off the audio thread.
     #[persist = "model"]
@@ -163,6 +168,7 @@ impl Default for ContinuoParams {
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
                 .with_string_to_value(formatters::s2v_f32_percentage()),
             forget: BoolParam::new("Forget", false),
+            follow_voices: BoolParam::new("Follow Voices", true),
             model_path: Arc::new(RwLock::new(String::new())),
             editor_size: Arc::new(RwLock::new(EditorSize::default())),
             learned_memory: Arc::new(RwLock::new(String::new())),

@@ -51,12 +51,14 @@ pub struct Preset {
     pub pitch_high: i32,
     /// How much the answers take up what the player played (the Style Memory control, 0..=1).
     pub style_memory: f32,
+    /// Whether the answers keep to as many notes together as the player plays.
+    pub follow_voices: bool,
 }
 
 /// The factory presets, in the picker's order.
 pub static FACTORY_PRESETS: [Preset; 4] = [
     // Four-part writing: in key, voices within a tenth of middle C, calm choices, 2-bar answers,
-    // the measured style memory.
+    // the measured style memory, and chords even to a single line.
     Preset {
         name: "Chorale",
         file_stem: "chorale",
@@ -70,6 +72,7 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         pitch_low: 48,
         pitch_high: 76,
         style_memory: MEASURED_STRENGTH,
+        follow_voices: false,
     },
     // A reel in D on the fiddle's range (G3 to E6): quick turn-taking, 4-bar answers, and a
     // strong style memory: tunes are built from repeated figures, so the answers take them up.
@@ -86,6 +89,7 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         pitch_low: 55,
         pitch_high: 88,
         style_memory: 0.75,
+        follow_voices: true,
     },
     // Room to breathe: a long gap and one-bar replies over the piano's middle, any key, the
     // measured style memory.
@@ -102,6 +106,7 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         pitch_low: 36,
         pitch_high: 96,
         style_memory: MEASURED_STRENGTH,
+        follow_voices: true,
     },
     // Everything the model dares: hot sampling, the whole nucleus, the whole keyboard, a light
     // style memory so it strays from the player, and it keeps playing over the player.
@@ -118,6 +123,7 @@ pub static FACTORY_PRESETS: [Preset; 4] = [
         pitch_low: 21,
         pitch_high: 108,
         style_memory: 0.2,
+        follow_voices: false,
     },
 ];
 
@@ -142,6 +148,7 @@ impl Preset {
             ("low", ParamValue::I32(self.pitch_low)),
             ("high", ParamValue::I32(self.pitch_high)),
             ("memory", ParamValue::F32(self.style_memory)),
+            ("voices", ParamValue::Bool(self.follow_voices)),
         ]
         .into_iter()
         .map(|(id, value)| (id.to_string(), value))

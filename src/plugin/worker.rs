@@ -24,7 +24,7 @@ use atomic_float::AtomicF32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::bounded_file::read_regular_file;
-use crate::engine::{Constraints, Engine, Generator, SamplingOptions};
+use crate::engine::{Constraints, Engine, Generator, SamplingOptions, VoiceLimit};
 use crate::model::{ModelError, ModelFile};
 use super::display::SampledFeed;
 use super::heard_stream::{breaks_phrase, HeardStream};
@@ -98,6 +98,8 @@ pub struct AnswerRequest {
     pub seed: u64,
     /// Pitch range, scale lock.
     pub constraints: Constraints,
+    /// Whether the answer sounds at most as many notes together as the player recently did.
+    pub follow_voices: bool,
 }
 
 /// A message in the ring, with the reset generation it was sent in, so the worker can drop
@@ -209,6 +211,8 @@ pub struct WorkerCore {
     saved_memory: Arc<RwLock<String>>,
     /// The Forget count the memory has followed.
     forgets_followed: u64,
+    /// How many notes the player sounded together lately, for answers that follow it.
+    player_voices: VoiceLimit,
 }
 
 impl WorkerCore {
@@ -227,6 +231,7 @@ impl WorkerCore {
             memory: SessionMemory::default(),
             saved_memory,
             forgets_followed,
+            player_voices: VoiceLimit::default(),
         }
     }
 
@@ -263,6 +268,10 @@ impl WorkerCore {
                 self.listener.hear(tick, key);
                 if from == HeardFrom::Player {
                     self.memory.learn(tick, key);
+                    match key {
+                        KeyEvent::On { pitch, .. } => self.player_voices.key_down(pitch),
+                        KeyEvent::Off { pitch } => self.player_voices.key_up(pitch),
+                    }
                 }
             }
             ToWorker::Answer(request) => self.answer(&request, deliver),
@@ -270,10 +279,12 @@ impl WorkerCore {
         }
     }
 
-    /// The clock restarts: a fresh listener and player stream (the memory keeps what it learned).
+    /// The clock restarts: a fresh listener and player stream, no keys held (the memory keeps
+    /// what it learned).
     fn restart_listening(&mut self) {
         self.listener = self.listener.restarted();
         self.memory.restart_stream();
+        self.player_voices = VoiceLimit::default();
     }
 
     /// Keeps the style memory and the project's saved memory in step (see
@@ -333,6 +344,7 @@ impl WorkerCore {
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
         speaker.generator.sampler_mut().reseed(request.seed);
         let answer_id = request.answer_id;
+        let constraints = self.answer_constraints(request);
         let mut played = Vec::with_capacity(4);
         let (live, memory) = (&self.live, self.memory.memory_mut());
         while is_current(live, answer_id) && speaker.generator.engine().state().tick() < model_end_tick {
@@ -349,8 +361,7 @@ impl WorkerCore {
                     memory.steer(&context, logits, strength);
                 }
             };
-            let constraints = &request.constraints;
-            let token = speaker.generator.sample_next_steered(steer, &options, constraints, |note| played.push(note));
+            let token = speaker.generator.sample_next_steered(steer, &options, &constraints, |note| played.push(note));
             speaker.context.push(token);
             for note in played.drain(..) {
                 let (tick, key) = match note {
@@ -370,6 +381,14 @@ impl WorkerCore {
             }
         }
         deliver(AnswerMessage::Done { answer_id });
+    }
+
+    /// The request's constraints, with the player's voices as the limit when it follows them.
+    fn answer_constraints(&self, request: &AnswerRequest) -> Constraints {
+        match request.follow_voices {
+            true => request.constraints.with_voice_limit(self.player_voices.limit()),
+            false => request.constraints,
+        }
     }
 
     /// Whether an offline bounce is in the middle of an answer (no model swap then).
@@ -684,17 +703,18 @@ mod tests {
     }
 
     const CONSTRAINTS: Constraints =
-        Constraints { pitch_low: 48, pitch_high: 84, root: 0, mode: ScaleMode::Chromatic, allow_end: false };
+        Constraints { pitch_low: 48, pitch_high: 84, root: 0, mode: ScaleMode::Chromatic, allow_end: false, max_voices: u8::MAX };
 
-    /// Plays a C major arpeggio into the worker, then asks for an answer; returns its messages.
-    fn answer(core: &mut WorkerCore, answer_id: u64, seed: u64) -> Vec<AnswerMessage> {
+    /// Plays a C major arpeggio (one note at a time) into the worker, then asks for an answer,
+    /// following the player's voices or not; returns its messages.
+    fn answer(core: &mut WorkerCore, answer_id: u64, seed: u64, follow_voices: bool) -> Vec<AnswerMessage> {
         for (index, pitch) in [60u8, 64, 67, 72].into_iter().enumerate() {
             let tick = index as u64 * 12;
             core.handle(from_player(tick, KeyEvent::On { pitch, velocity: 90 }), |_| true);
             core.handle(from_player(tick + 10, KeyEvent::Off { pitch }), |_| true);
         }
         core.live.current_answer.store(answer_id, Ordering::Release);
-        let request = AnswerRequest { answer_id, start_tick: 72, end_tick: 72 + 96, seed, constraints: CONSTRAINTS };
+        let request = AnswerRequest { answer_id, start_tick: 72, end_tick: 72 + 96, seed, constraints: CONSTRAINTS, follow_voices };
         let mut messages = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             messages.push(message);
@@ -706,7 +726,7 @@ mod tests {
     #[test]
     fn an_answer_is_well_formed_within_its_window_and_range() {
         let mut core = core();
-        let messages = answer(&mut core, 7, 42);
+        let messages = answer(&mut core, 7, 42, false);
         assert_eq!(messages.last(), Some(&AnswerMessage::Done { answer_id: 7 }));
         let mut sounding = std::collections::HashSet::new();
         let mut last_tick = 72;
@@ -728,8 +748,35 @@ mod tests {
 
     #[test]
     fn the_same_seed_and_context_give_the_same_answer() {
-        assert_eq!(answer(&mut core(), 1, 5), answer(&mut core(), 1, 5));
-        assert_ne!(answer(&mut core(), 1, 5), answer(&mut core(), 1, 6), "the seed matters");
+        assert_eq!(answer(&mut core(), 1, 5, false), answer(&mut core(), 1, 5, false));
+        assert_ne!(answer(&mut core(), 1, 5, false), answer(&mut core(), 1, 6, false), "the seed matters");
+    }
+
+    /// The most answer notes sounding together.
+    fn most_sounding(messages: &[AnswerMessage]) -> usize {
+        let mut sounding = 0usize;
+        let mut most = 0;
+        for message in messages {
+            match message {
+                AnswerMessage::Note { key: KeyEvent::On { .. }, .. } => sounding += 1,
+                AnswerMessage::Note { key: KeyEvent::Off { .. }, .. } => sounding -= 1,
+                AnswerMessage::Done { .. } => {}
+            }
+            most = most.max(sounding);
+        }
+        most
+    }
+
+    /// Would fail if Follow Voices were ignored: the default model answers this single line
+    /// with chords for some of these seeds.
+    #[test]
+    fn following_the_players_voices_answers_a_single_line_with_a_single_line() {
+        let most_together = |seed, follow_voices| most_sounding(&answer(&mut core(), 1, seed, follow_voices));
+        for seed in 1..=8 {
+            assert_eq!(most_together(seed, true), 1, "seed {seed}");
+        }
+        let chordal = (1..=8).filter(|&seed| most_together(seed, false) > 1).count();
+        assert!(chordal > 0, "without following, the network sounds notes together here (so the test can tell)");
     }
 
     #[test]
@@ -755,7 +802,7 @@ mod tests {
     fn answer_with(core: &mut WorkerCore, deliver: impl FnMut(AnswerMessage) -> bool) {
         core.handle(from_player(0, KeyEvent::On { pitch: 60, velocity: 90 }), |_| true);
         core.live.current_answer.store(3, Ordering::Release);
-        let request = AnswerRequest { answer_id: 3, start_tick: 24, end_tick: 24 + 960, seed: 1, constraints: CONSTRAINTS };
+        let request = AnswerRequest { answer_id: 3, start_tick: 24, end_tick: 24 + 960, seed: 1, constraints: CONSTRAINTS, follow_voices: false };
         core.handle(ToWorker::Answer(request), deliver);
     }
 
@@ -777,7 +824,7 @@ mod tests {
                 let error = core.switch_model(path.to_str().unwrap()).unwrap_err().to_string();
                 sender.send((path, problem, error, core.model_path().to_string())).unwrap();
             }
-            sender.send((PathBuf::new(), "", String::new(), format!("{}", answer(&mut core, 1, 1).len()))).unwrap();
+            sender.send((PathBuf::new(), "", String::new(), format!("{}", answer(&mut core, 1, 1, false).len()))).unwrap();
         });
         for _ in 0..3 {
             let (path, problem, error, running) = receiver.recv_timeout(Duration::from_secs(10)).expect("refused without blocking");
@@ -801,7 +848,7 @@ mod tests {
         assert!(error.contains("garbage.safetensors") && error.contains("not a safetensors file"), "{error}");
         assert_eq!(core.model_path(), "", "the embedded model still runs");
         assert!(core.switch_model(garbage.to_str().unwrap()).is_ok(), "a refused path is not retried");
-        assert!(!answer(&mut core, 1, 1).is_empty(), "and it still answers");
+        assert!(!answer(&mut core, 1, 1, false).is_empty(), "and it still answers");
 
         let copy = directory.path().join("copy.safetensors");
         std::fs::write(&copy, DEFAULT_MODEL_BYTES).unwrap();
@@ -1002,7 +1049,7 @@ mod tests {
         let start_tick = (motifs - 1) * period + 96 + gap;
         core.live.current_answer.store(2, Ordering::Release);
         let end_tick = start_tick + 192;
-        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS };
+        let request = AnswerRequest { answer_id: 2, start_tick, end_tick, seed, constraints: CONSTRAINTS, follow_voices: false };
         let mut notes = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             if let AnswerMessage::Note { tick, key: KeyEvent::On { pitch, .. }, .. } = message {
@@ -1074,7 +1121,7 @@ mod tests {
         core.handle(from_player(far, KeyEvent::Off { pitch: 60 }), |_| true);
         assert_eq!(core.listener.stream.state().tick(), MAX_SILENCE_TICKS, "the silence is cut");
         core.live.current_answer.store(9, Ordering::Release);
-        let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS };
+        let request = AnswerRequest { answer_id: 9, start_tick: far + 48, end_tick: u64::MAX, seed: 3, constraints: CONSTRAINTS, follow_voices: false };
         let mut messages = vec![];
         core.handle(ToWorker::Answer(request), |message| {
             messages.push(message);

@@ -36,6 +36,10 @@ struct Args {
     /// Always take the most likely token.
     #[arg(long)]
     greedy: bool,
+    /// Let the model sound as many notes together as it likes (the plugin's Follow Voices
+    /// off); by default it sounds at most as many together as the prompt's recent onsets did.
+    #[arg(long)]
+    any_voices: bool,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -81,8 +85,10 @@ pub fn run(args: &[String]) -> Result<()> {
             root: parse_key(&args.key)?,
             mode: parse_scale(&args.scale)?,
             allow_end: false,
+            max_voices: u8::MAX,
         },
         memory_strength: args.memory_strength.clamp(0.0, 1.0),
+        follow_voices: !args.any_voices,
     };
     let mut memory = memory_of(&args.memory_files)?;
     let mut generator = Generator::new(engine, args.seed);

@@ -271,6 +271,7 @@ impl EditorApp {
                 param_slider(&params.seed),
                 param_slider(&params.style_memory),
                 self.memory_line(),
+                param_checkbox(&params.follow_voices),
             ]),
             group("Key and range", vec![
                 param_slider(&params.scale),
