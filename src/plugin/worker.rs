@@ -619,6 +619,9 @@ pub fn wanted_model_path(persisted: &str) -> String {
 /// `IDLE_SLEEP` when idle) so the audio thread never has to wake it.
 /// Answer notes go to the audio thread and, as soon as sampled, to the editor.
 fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock<String>>, mut sampled: SampledFeed) {
+    if let Err(error) = leave_real_time_scheduling() {
+        nice_plug::nice_warn!("Continuo's inference thread keeps its real-time priority: {error}");
+    }
     let mut model_check = ModelCheckTimer::default();
     let live = core.live.clone();
     while !live.shutting_down.load(Ordering::Acquire) {
@@ -637,6 +640,25 @@ fn run_worker(mut core: WorkerCore, mut ends: WorkerEnds, model_path: Arc<RwLock
             }
         }
     }
+}
+
+/// Puts the calling thread under the normal time-sharing policy. A thread inherits its
+/// creator's policy, and a host may create the plugin on a real-time thread (a process run
+/// under `chrt` does it for every thread): sampling for milliseconds at a time at real-time
+/// priority would compete with the host's audio threads, so the worker leaves it first.
+#[cfg(unix)]
+fn leave_real_time_scheduling() -> std::io::Result<()> {
+    let normal = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sets the calling thread's own policy from a valid parameter block.
+    match unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &normal) } {
+        0 => Ok(()),
+        error => Err(std::io::Error::from_raw_os_error(error)),
+    }
+}
+
+#[cfg(not(unix))]
+fn leave_real_time_scheduling() -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Switches to the model the user wants now, if it changed (reads the environment and the
@@ -937,6 +959,32 @@ mod tests {
         let config = config_dir_with(good.to_str().unwrap());
         core.switch_model(&resolve_model_path("", None, Some(config.path()))).unwrap();
         assert_eq!(core.model_path(), good.to_str().unwrap());
+    }
+
+    /// The calling thread's scheduling policy.
+    #[cfg(unix)]
+    fn policy() -> libc::c_int {
+        let mut param = libc::sched_param { sched_priority: 0 };
+        let mut policy = 0;
+        // SAFETY: reads the calling thread's own policy into valid locations.
+        assert_eq!(unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) }, 0);
+        policy
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_worker_leaves_a_real_time_policy_it_inherited() {
+        let checked = std::thread::spawn(|| {
+            let fifo = libc::sched_param { sched_priority: 1 };
+            // SAFETY: sets this test thread's own policy from a valid parameter block.
+            let made_real_time = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &fifo) } == 0;
+            assert_eq!(policy() == libc::SCHED_FIFO, made_real_time);
+            leave_real_time_scheduling().unwrap();
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            made_real_time
+        });
+        let from = if checked.join().unwrap() { "SCHED_FIFO" } else { "SCHED_OTHER (no permission for SCHED_FIFO here)" };
+        println!("checked leaving {from}");
     }
 
     fn heard(tick: u64) -> ToWorker {
