@@ -203,6 +203,8 @@ pub struct SequenceState {
     shift_closed: bool,
     /// Onset tick of each sounding pitch (index `pitch - PITCH_MIN`).
     sounding_since: [Option<u64>; PITCH_COUNT],
+    /// The pitch of the latest note-on, where a melodic line goes on from.
+    last_onset: Option<u8>,
     /// Position in the canonical order within the current tick.
     position: TickPosition,
 }
@@ -215,6 +217,7 @@ impl Default for SequenceState {
             velocity_pending: false,
             shift_closed: false,
             sounding_since: [None; PITCH_COUNT],
+            last_onset: None,
             position: TickPosition::Fresh,
         }
     }
@@ -239,6 +242,11 @@ impl SequenceState {
     pub fn is_sounding(&self, pitch: u8) -> bool {
         (PITCH_MIN..=PITCH_MAX).contains(&pitch)
             && self.sounding_since[pitch_index(pitch)].is_some()
+    }
+
+    /// The pitch of the latest note-on, if any.
+    pub fn last_onset(&self) -> Option<u8> {
+        self.last_onset
     }
 
     /// How many notes are sounding.
@@ -272,6 +280,7 @@ impl SequenceState {
                     played(off);
                 }
                 self.sounding_since[pitch_index(pitch)] = Some(self.tick);
+                self.last_onset = Some(pitch);
                 self.after_key(KeyEvent::On { pitch, velocity: 0 });
                 played(Played::On { pitch, velocity: bin_velocity(self.velocity_bin), tick: self.tick });
             }

@@ -701,6 +701,7 @@ fn describe_model(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::sampling::MAX_LINE_LEAP_SEMITONES;
     use crate::engine::ScaleMode;
     use crate::plugin::heard_stream::MAX_SILENCE_TICKS;
     use crate::reuse::reuse;
@@ -724,8 +725,15 @@ mod tests {
         ToWorker::Heard { tick, key, from: HeardFrom::Answer }
     }
 
-    const CONSTRAINTS: Constraints =
-        Constraints { pitch_low: 48, pitch_high: 84, root: 0, mode: ScaleMode::Chromatic, allow_end: false, max_voices: u8::MAX };
+    const CONSTRAINTS: Constraints = Constraints {
+        pitch_low: 48,
+        pitch_high: 84,
+        root: 0,
+        mode: ScaleMode::Chromatic,
+        allow_end: false,
+        max_voices: u8::MAX,
+        max_leap_semitones: u8::MAX,
+    };
 
     /// Plays a C major arpeggio (one note at a time) into the worker, then asks for an answer,
     /// following the player's voices or not; returns its messages.
@@ -789,13 +797,25 @@ mod tests {
         most
     }
 
+    /// The pitches an answer's notes start on, after the arpeggio's last (72).
+    fn line(messages: &[AnswerMessage]) -> Vec<u8> {
+        let onsets = messages.iter().filter_map(|message| match message {
+            AnswerMessage::Note { key: KeyEvent::On { pitch, .. }, .. } => Some(*pitch),
+            _ => None,
+        });
+        std::iter::once(72).chain(onsets).collect()
+    }
+
     /// Would fail if Follow Voices were ignored: the default model answers this single line
     /// with chords for some of these seeds.
     #[test]
     fn following_the_players_voices_answers_a_single_line_with_a_single_line() {
         let most_together = |seed, follow_voices| most_sounding(&answer(&mut core(), 1, seed, follow_voices));
         for seed in 1..=8 {
-            assert_eq!(most_together(seed, true), 1, "seed {seed}");
+            let messages = answer(&mut core(), 1, seed, true);
+            assert_eq!(most_sounding(&messages), 1, "seed {seed}");
+            let line = line(&messages);
+            assert!(line.windows(2).all(|pair| pair[0].abs_diff(pair[1]) <= MAX_LINE_LEAP_SEMITONES), "seed {seed}: {line:?}");
         }
         let chordal = (1..=8).filter(|&seed| most_together(seed, false) > 1).count();
         assert!(chordal > 0, "without following, the network sounds notes together here (so the test can tell)");

@@ -84,8 +84,7 @@ pub fn run(args: &[String]) -> Result<()> {
             pitch_high: args.high,
             root: parse_key(&args.key)?,
             mode: parse_scale(&args.scale)?,
-            allow_end: false,
-            max_voices: u8::MAX,
+            ..Constraints::default()
         },
         memory_strength: args.memory_strength.clamp(0.0, 1.0),
         follow_voices: !args.any_voices,
