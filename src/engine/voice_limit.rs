@@ -40,12 +40,17 @@ impl VoiceLimit {
         self.held &= !(1 << (pitch & 127));
     }
 
+    /// The most notes the player sounded together at their recent onsets (0: none yet).
+    pub fn heard_most(&self) -> u8 {
+        self.sounding_at_onsets.iter().copied().max().unwrap_or(0)
+    }
+
     /// The most notes an answer may sound together; `u8::MAX` (no limit) before the player
     /// has played anything to follow.
     pub fn limit(&self) -> u8 {
-        match self.sounding_at_onsets.iter().copied().max() {
-            Some(0) | None => u8::MAX,
-            Some(most) => most,
+        match self.heard_most() {
+            0 => u8::MAX,
+            most => most,
         }
     }
 }

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -126,6 +126,9 @@ pub struct LiveSettings {
     pub forget_requests: AtomicU64,
     /// How many notes the style memory holds, as the worker last counted (for the editor).
     pub memory_notes: AtomicUsize,
+    /// The most notes the player sounded together lately (0: nothing heard since the last
+    /// reset), as the worker last counted: the editor shows what Follow Voices follows.
+    pub player_voices: AtomicU8,
     /// The answer the audio thread is playing (0: none). The worker stops sampling any other.
     pub current_answer: AtomicU64,
     /// Whether the host renders offline: the worker may then be waited for.
@@ -272,6 +275,7 @@ impl WorkerCore {
                         KeyEvent::On { pitch, .. } => self.player_voices.key_down(pitch),
                         KeyEvent::Off { pitch } => self.player_voices.key_up(pitch),
                     }
+                    self.live.player_voices.store(self.player_voices.heard_most(), Ordering::Relaxed);
                 }
             }
             ToWorker::Answer(request) => self.answer(&request, deliver),
@@ -285,6 +289,7 @@ impl WorkerCore {
         self.listener = self.listener.restarted();
         self.memory.restart_stream();
         self.player_voices = VoiceLimit::default();
+        self.live.player_voices.store(0, Ordering::Relaxed);
     }
 
     /// Keeps the style memory and the project's saved memory in step (see
@@ -819,6 +824,21 @@ mod tests {
         }
         let chordal = (1..=8).filter(|&seed| most_together(seed, false) > 1).count();
         assert!(chordal > 0, "without following, the network sounds notes together here (so the test can tell)");
+    }
+
+    #[test]
+    fn the_editor_is_told_how_many_voices_the_player_sounds_until_a_reset() {
+        let mut core = core();
+        let voices = |core: &WorkerCore| core.live.player_voices.load(Ordering::Relaxed);
+        assert_eq!(voices(&core), 0, "nothing heard yet");
+        answer(&mut core, 1, 1, true);
+        assert_eq!(voices(&core), 1, "the arpeggio, one note at a time");
+        for pitch in [48, 52, 55] {
+            core.handle(from_player(200, KeyEvent::On { pitch, velocity: 90 }), |_| true);
+        }
+        assert_eq!(voices(&core), 3, "a chord");
+        core.handle(ToWorker::Reset, |_| true);
+        assert_eq!(voices(&core), 0, "a reset forgets the keys");
     }
 
     #[test]

@@ -271,7 +271,7 @@ impl EditorApp {
                 param_slider(&params.seed),
                 param_slider(&params.style_memory),
                 self.memory_line(),
-                param_checkbox(&params.follow_voices),
+                self.voices_line(),
             ]),
             group("Key and range", vec![
                 param_slider(&params.scale),
@@ -323,10 +323,17 @@ impl EditorApp {
     /// "Forget" and how many notes the style memory holds.
     fn memory_line(&self) -> Element<'_, Message> {
         let notes = self.display.live.memory_notes.load(Ordering::Relaxed);
-        row![momentary_button("Forget", &self.params.forget), small_text(format!("Remembers {notes} notes"))]
-            .spacing(8)
-            .align_y(nice_plug_iced::iced::Center)
-            .into()
+        with_note(momentary_button("Forget", &self.params.forget), format!("Remembers {notes} notes"))
+    }
+
+    /// Follow Voices, and what it follows.
+    fn voices_line(&self) -> Element<'_, Message> {
+        let heard = match self.display.live.player_voices.load(Ordering::Relaxed) {
+            0 => "nothing played yet".to_string(),
+            1 => "you: 1 voice".to_string(),
+            voices => format!("you: {voices} voices"),
+        };
+        with_note(param_checkbox(&self.params.follow_voices), heard)
     }
 
     fn model_panel(&self) -> Element<'_, Message> {
@@ -374,6 +381,11 @@ fn momentary_button<'a>(label: &'a str, param: &BoolParam) -> Element<'a, Messag
 
 fn small_text<'a>(content: String) -> Element<'a, Message> {
     text(content).size(LABEL_SIZE_PX - 1.0).into()
+}
+
+/// A control with a short note beside it (what it holds or follows).
+fn with_note<'a>(control: Element<'a, Message>, note: String) -> Element<'a, Message> {
+    row![control, small_text(note)].spacing(8).align_y(nice_plug_iced::iced::Center).into()
 }
 
 /// A colour swatch and its name.
