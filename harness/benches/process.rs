@@ -31,11 +31,6 @@ const PLAYER_RETURNS_BEATS: f64 = 9.0;
 /// playhead in a DAW too; here blocks run faster than real time).
 const WORKER_HEAD_START: Duration = Duration::from_millis(50);
 
-/// The host transport at 120 BPM in 4/4, playing or stopped, at `position_beats`.
-fn transport(playing: bool, position_beats: f64) -> Transport {
-    Transport { playing, tempo_bpm: 120.0, position_beats, time_signature: (4, 4) }
-}
-
 /// One timed block: how long `process()` took, and where the block fell.
 #[derive(Clone, Copy)]
 struct BlockTiming {
@@ -79,7 +74,7 @@ fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<BlockTiming> 
                 .filter(|(beat, _)| (position..position + beats_per_block).contains(beat))
                 .map(|&(beat, event)| (((beat - position) / beats_per_block * BLOCK_SAMPLES as f64) as u32, event)),
         );
-        let transport = transport(true, position);
+        let transport = Transport::at(position, true);
         let mut audio = [Vec::with_capacity(BLOCK_SAMPLES), Vec::with_capacity(BLOCK_SAMPLES)];
         let (notes_before, (faults_before, preempted_before)) = (notes.len(), thread_interruptions());
         plugin.process(BLOCK_SAMPLES, transport, &block_events, &mut notes, &mut audio).expect("processes");
@@ -103,7 +98,7 @@ fn time_one_answer(plugin: &mut HostedPlugin, cycle: usize) -> Vec<BlockTiming> 
 /// Times `blocks` blocks with the transport stopped and nothing played: `process()` only
 /// clears the output and reads the parameters.
 fn time_idle_blocks(plugin: &mut HostedPlugin, blocks: usize) -> Vec<Duration> {
-    let transport = transport(false, 0.0);
+    let transport = Transport::at(0.0, false);
     let (mut notes, mut audio) = (vec![], [Vec::with_capacity(BLOCK_SAMPLES), Vec::with_capacity(BLOCK_SAMPLES)]);
     (0..blocks)
         .map(|_| {

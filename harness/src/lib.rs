@@ -151,6 +151,13 @@ pub struct Transport {
     pub time_signature: (u16, u16),
 }
 
+impl Transport {
+    /// The transport most tests want: 120 BPM in 4/4, playing or stopped, at `position_beats`.
+    pub fn at(position_beats: f64, playing: bool) -> Self {
+        Self { playing, tempo_bpm: 120.0, position_beats, time_signature: (4, 4) }
+    }
+}
+
 /// One event to the plugin, at a sample offset within its block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum InputEvent {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use continuo_harness::{InputEvent, OutputNote, Playback, Recording};
+use continuo_harness::{InputEvent, OutputNote, Playback, Recording, Transport};
 use support::*;
 
 /// The phrase starts here; it ends (last release) four beats later.
@@ -167,12 +167,11 @@ fn a_transport_jump_stop_or_bypass_ends_every_note() {
         let mut audio = [vec![], vec![]];
         plugin.process(256, transport, events, &mut recording.notes, &mut audio).unwrap();
     };
-    let at = |beat: f64, playing| continuo_harness::Transport { playing, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
-    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, at(beat - 4.0, true), &[]));
-    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, at(beat, false), &[]));
+    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, Transport::at(beat - 4.0, true), &[]));
+    assert_notes_end_when(|plugin, recording, beat| block(plugin, recording, Transport::at(beat, false), &[]));
     assert_notes_end_when(|plugin, recording, beat| {
         let bypass = set_parameter(plugin, "Bypass", 1.0, 0.0, 1.0);
-        block(plugin, recording, at(beat, true), &[(0, bypass)]);
+        block(plugin, recording, Transport::at(beat, true), &[(0, bypass)]);
     });
 }
 
@@ -187,7 +186,7 @@ fn stop_transport(plugin: &mut continuo_harness::HostedPlugin, recording: &mut R
 #[test]
 fn a_reset_or_a_reactivation_mid_answer_ends_every_note_in_the_next_block() {
     let block = |plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, beat: f64| {
-        let transport = continuo_harness::Transport { playing: true, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
+        let transport = Transport::at(beat, true);
         plugin.process(256, transport, &[], &mut recording.notes, &mut [vec![], vec![]]).unwrap();
     };
     assert_notes_end_when(|plugin, recording, beat| {
@@ -312,7 +311,7 @@ fn changing_the_answer_channel_or_range_mid_answer_ends_its_notes() {
     let block_with = |name: &'static str, plain: f64, min: f64, max: f64| {
         move |plugin: &mut continuo_harness::HostedPlugin, recording: &mut Recording, beat: f64| {
             let change = set_parameter(plugin, name, plain, min, max);
-            let transport = continuo_harness::Transport { playing: true, tempo_bpm: 120.0, position_beats: beat, time_signature: (4, 4) };
+            let transport = Transport::at(beat, true);
             plugin.process(256, transport, &[(0, change)], &mut recording.notes, &mut [vec![], vec![]]).unwrap();
             assert_eq!(sounding(&recording.notes), 0, "{name} changed: every answer note ended at once");
         }

@@ -34,7 +34,7 @@ fn main() {
     let mut disruptions = Disruptions::default();
     for sample_rate in [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
         plugin.activate(sample_rate, MAX_BLOCK).expect("activates");
-        let mut transport = Transport { playing: true, tempo_bpm: 120.0, position_beats: 0.0, time_signature: (4, 4) };
+        let mut transport = Transport::at(0.0, true);
         for block in 0..BLOCKS_PER_RATE {
             let samples = 1 + random.below(MAX_BLOCK as u64) as usize;
             let events = if block == BLOCKS_PER_RATE / 2 {
