@@ -152,10 +152,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         }
         Architecture::WaveNet(_) => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
-            pieces.iter().fold(Score::default(), |mut total, piece| {
-                total.add(score(&mut engine, &piece.tokens, options.grammar_mask));
-                total
-            })
+            score_pieces(&mut engine, &pieces, options.grammar_mask)
         }
         Architecture::Lstm(_) => {
             let device = Device::flex();
@@ -190,6 +187,14 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     Ok(report)
+}
+
+/// The engine's score over every token of the pieces.
+pub fn score_pieces(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> Score {
+    pieces.iter().fold(Score::default(), |mut total, piece| {
+        total.add(score(engine, &piece.tokens, grammar_mask));
+        total
+    })
 }
 
 /// What scoring with the style memory found.

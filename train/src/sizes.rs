@@ -15,7 +15,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use crate::eval::{eval, EvalOptions, SplitChoice};
+use crate::corpus::{is_validation, read_corpora, Piece};
+use crate::eval::score_pieces;
 use crate::plot::{LABEL_FONT_PIXELS, MARGIN_PIXELS, TITLE_FONT_PIXELS, WIDTH_PIXELS, X_LABEL_AREA_PIXELS, Y_LABEL_AREA_PIXELS};
 
 /// Steps in one timed batch.
@@ -77,7 +78,9 @@ pub fn sizes(options: &SizesOptions) -> Result<Vec<SizeReport>> {
             options.model.len()
         );
     }
-    let measured = options.model.iter().map(|path| measure(path, &options.data)).collect::<Result<Vec<_>>>()?;
+    let corpus = read_corpora(&options.data, false, |warning| eprintln!("{warning}"))?;
+    let validation: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| is_validation(&piece.name)).collect();
+    let measured = options.model.iter().map(|path| measure(path, &validation)).collect::<Result<Vec<_>>>()?;
     let (mut reports, mut engines): (Vec<SizeReport>, Vec<Engine>) = measured.into_iter().unzip();
     for (report, step) in reports.iter_mut().zip(fastest_steps_microseconds(&mut engines)) {
         report.step_microseconds = step;
@@ -89,15 +92,14 @@ pub fn sizes(options: &SizesOptions) -> Result<Vec<SizeReport>> {
     Ok(reports)
 }
 
-/// A model's report (its step time still to come) and its engine.
-fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
+/// A model's report on the validation pieces (its step time still to come) and its engine.
+fn measure(path: &Path, validation: &[Piece]) -> Result<(SizeReport, Engine)> {
     let model = ModelFile::load(path)?;
     let Architecture::WaveNet(config) = model.meta.architecture else {
         bail!("{}: not a WaveNet (the engine runs WaveNets only)", path.display());
     };
-    let eval_options = EvalOptions::per_token(path, data.to_vec(), SplitChoice::Validation);
-    let scored = eval(&eval_options)?;
-    let engine = Engine::from_model_file(&model, &path.display().to_string())?;
+    let mut engine = Engine::from_model_file(&model, &path.display().to_string())?;
+    let scored = score_pieces(&mut engine, validation, false);
     let shape = shape(&config);
     let report = SizeReport {
         model: path.display().to_string(),
@@ -110,8 +112,8 @@ fn measure(path: &Path, data: &[PathBuf]) -> Result<(SizeReport, Engine)> {
             .map(|(_, tensor)| tensor.shape.iter().product::<usize>())
             .sum(),
         file_bytes: std::fs::metadata(path).with_context(|| path.display().to_string())?.len(),
-        valid_nll: scored.nll_per_token,
-        top1_accuracy: scored.top1_accuracy,
+        valid_nll: scored.nll_per_token(),
+        top1_accuracy: scored.accuracy(),
         step_microseconds: f64::NAN,
         kernel: Kernel::detect().name(),
     };
