@@ -85,10 +85,26 @@ fn print_answer(notes: &[Note]) {
     const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
     let answer: Vec<&Note> = notes.iter().filter(|note| note.start_beats > PHRASE_END_BEATS).collect();
     println!("played a {}-note phrase; Continuo answered with {} notes:", PHRASE.len(), answer.len());
-    for note in answer {
+    for note in &answer {
         let name = format!("{}{}", NAMES[note.pitch as usize % 12], note.pitch as i32 / 12 - 1);
         println!("  beat {:6.3}  {name:4} velocity {:3}  {:.3} beats", note.start_beats, note.velocity, note.duration_beats);
     }
+    println!("{}", texture(&answer));
+}
+
+/// How the answer's texture reads (MODEL.md, "Following the player's voices"): notes per onset,
+/// and the widest leap between successive onsets' top notes.
+fn texture(answer: &[&Note]) -> String {
+    let mut tops: Vec<(f64, u8)> = vec![];
+    for note in answer {
+        match tops.last_mut() {
+            Some((beat, top)) if *beat == note.start_beats => *top = (*top).max(note.pitch),
+            _ => tops.push((note.start_beats, note.pitch)),
+        }
+    }
+    let widest = tops.windows(2).map(|pair| pair[0].1.abs_diff(pair[1].1)).max().unwrap_or(0);
+    let per_onset = answer.len() as f64 / tops.len().max(1) as f64;
+    format!("texture: {per_onset:.2} notes per onset, widest leap of the top line {widest} semitones")
 }
 
 fn write_wav(path: &Path, recording: &Recording) -> Result<()> {
