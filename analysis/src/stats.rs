@@ -98,6 +98,9 @@ pub enum Statistic {
     Velocity,
     /// Notes sounding at each distinct onset.
     Polyphony,
+    /// Semitones between the highest notes of successive distinct onsets: how the top line
+    /// moves (a network that spells chords across registers leaps where real lines step).
+    TopLineLeap,
     /// Share of each continuation's notes in the key estimated from its prompt.
     InKeyShare,
     /// How much of each continuation re-uses its prompt's interval and rhythm n-grams
@@ -106,7 +109,7 @@ pub enum Statistic {
 }
 
 /// Every statistic, in table order.
-pub const STATISTICS: [Statistic; 9] = [
+pub const STATISTICS: [Statistic; 10] = [
     Statistic::PitchClass,
     Statistic::Pitch,
     Statistic::PitchSpan,
@@ -114,6 +117,7 @@ pub const STATISTICS: [Statistic; 9] = [
     Statistic::InterOnset,
     Statistic::Velocity,
     Statistic::Polyphony,
+    Statistic::TopLineLeap,
     Statistic::InKeyShare,
     Statistic::PromptReuse,
 ];
@@ -157,6 +161,7 @@ impl Statistic {
             Statistic::InterOnset => "inter-onset interval (ticks)",
             Statistic::Velocity => "velocity",
             Statistic::Polyphony => "polyphony at onsets",
+            Statistic::TopLineLeap => "top line's leaps (semitones)",
             Statistic::InKeyShare => "share of notes in the prompt's key",
             Statistic::PromptReuse => "re-use of the prompt's interval/rhythm 3-grams",
         }
@@ -171,6 +176,7 @@ impl Statistic {
             Statistic::InterOnset => Binning::Edges(&INTER_ONSET_EDGES_TICKS),
             Statistic::Velocity => Binning::Uniform { low: 0.0, width: 8.0, bins: 16 },
             Statistic::Polyphony => Binning::Uniform { low: 1.0, width: 1.0, bins: 10 },
+            Statistic::TopLineLeap => Binning::Uniform { low: 0.0, width: 1.0, bins: 25 },
             Statistic::InKeyShare | Statistic::PromptReuse => Binning::Uniform { low: 0.0, width: 0.1, bins: 11 },
         }
     }
@@ -192,6 +198,7 @@ impl Statistic {
             Statistic::InterOnset => onset_ticks(notes).windows(2).map(|pair| (pair[1] - pair[0]) as f64).collect(),
             Statistic::Velocity => notes.iter().map(|note| note.velocity as f64).collect(),
             Statistic::Polyphony => polyphony_at_onsets(notes),
+            Statistic::TopLineLeap => top_line(notes).windows(2).map(|pair| pair[0].abs_diff(pair[1]) as f64).collect(),
             Statistic::InKeyShare => match estimate_key(&phrase.prompt) {
                 Some(key) => {
                     let inside = notes.iter().filter(|note| in_key(note.pitch, key)).count();
@@ -224,6 +231,14 @@ fn onset_ticks(notes: &[Note]) -> Vec<u64> {
     onsets.sort_unstable();
     onsets.dedup();
     onsets
+}
+
+/// The highest pitch starting at each distinct onset, in time order.
+fn top_line(notes: &[Note]) -> Vec<u8> {
+    let mut starts: Vec<(u64, u8)> = notes.iter().map(|note| (beats_to_ticks(note.start_beats), note.pitch)).collect();
+    starts.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    starts.dedup_by_key(|start| start.0);
+    starts.into_iter().map(|(_, pitch)| pitch).collect()
 }
 
 /// For each distinct onset, how many notes sound there (starting or held).
@@ -342,6 +357,7 @@ mod tests {
         let p = phrase(scale(60, &[0, 2, 4, 5, 7, 9, 11]), continuation);
         assert_eq!(Statistic::InterOnset.values(&p), vec![24.0, 12.0]);
         assert_eq!(Statistic::Polyphony.values(&p), vec![3.0, 2.0, 2.0]);
+        assert_eq!(Statistic::TopLineLeap.values(&p), vec![3.0, 2.0], "G, E, F#: the chord's top, then the line");
         assert_eq!(Statistic::PitchSpan.values(&p), vec![7.0]);
         assert_eq!(Statistic::Density.values(&p), vec![5.0 / 4.0]);
         assert_eq!(Statistic::InKeyShare.values(&p), vec![4.0 / 5.0], "F# is outside C major");
