@@ -46,11 +46,13 @@ impl VoiceLimit {
     }
 
     /// The most notes an answer may sound together; `u8::MAX` (no limit) before the player
-    /// has played anything to follow.
+    /// has played anything to follow. Never less than one more than the keys held now, so an
+    /// answer over held keys (Continue, Answer Over Player) has a voice of its own at once,
+    /// without first ending one of the player's notes in the model's picture.
     pub fn limit(&self) -> u8 {
         match self.heard_most() {
             0 => u8::MAX,
-            most => most,
+            most => most.max(self.held.count_ones() as u8 + 1),
         }
     }
 }
@@ -83,7 +85,17 @@ mod tests {
         assert_eq!(limit.limit(), 4);
         limit.key_down(72);
         limit.key_down(72);
-        assert_eq!(limit.limit(), 4, "a key struck again while down is still one voice");
+        assert_eq!(limit.heard_most(), 4, "a key struck again while down is still one voice");
+    }
+
+    #[test]
+    fn keys_held_now_leave_the_answer_a_voice() {
+        let mut limit = VoiceLimit::default();
+        [48, 52, 55].into_iter().for_each(|pitch| limit.key_down(pitch));
+        assert_eq!(limit.heard_most(), 3);
+        assert_eq!(limit.limit(), 4, "the held chord takes three voices, the answer gets one");
+        [48, 52, 55].into_iter().for_each(|pitch| limit.key_up(pitch));
+        assert_eq!(limit.limit(), 3, "released, the chord's texture is what is followed");
     }
 
     #[test]
