@@ -80,7 +80,10 @@ fn stepping_and_sampling_never_allocate() {
     let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true };
     let f32_model = random_wavenet(config, 1);
     let options = SamplingOptions { temperature: 0.9, top_k: 50, top_p: 0.95, greedy: false };
-    let constraints = Constraints { pitch_low: 40, pitch_high: 90, root: 7, mode: ScaleMode::Major, allow_end: true };
+    // A single voice, so the voice and leap limits' masking runs too.
+    let constraints =
+        Constraints { pitch_low: 40, pitch_high: 90, root: 7, mode: ScaleMode::Major, allow_end: true, ..Constraints::default() }
+            .with_voice_limit(1);
     for model in [quantize(&f32_model), f32_model] {
         let mut engine = Engine::from_model(&model).unwrap();
         let mut sampler = Sampler::new(3);
