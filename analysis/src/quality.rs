@@ -139,34 +139,71 @@ pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRo
 
 /// The table as markdown: overlap (1 = identical) and symmetric KL (0 = identical) per set.
 pub fn markdown_table(rows: &[QualityRow]) -> String {
-    let names: Vec<&str> =
-        rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
-    let mut header = "| statistic | real vs real: overlap / sym. KL |".to_string();
-    let mut rule = "|---|---|".to_string();
-    for name in &names {
-        header += &format!(" {name} vs real: overlap / sym. KL |");
-        rule += "---|";
-    }
-    header += " mean: real";
-    for name in &names {
-        header += &format!(" / {name}");
-    }
-    header += " |";
-    rule += "---|";
-    let mut lines = vec![header, rule];
+    let mut lines = table_head(rows, "statistic", ": overlap / sym. KL");
     for row in rows {
-        let mut line = format!("| {} | {} |", row.statistic, cell(&row.real_vs_real));
-        for candidate in &row.candidates {
-            line += &format!(" {} |", cell(&candidate.versus_real));
-        }
-        line += &format!(" {}", mean(row.real_mean));
-        for candidate in &row.candidates {
-            line += &format!(" / {}", mean(candidate.mean));
-        }
-        line += " |";
-        lines.push(line);
+        let distances = std::iter::once(&row.real_vs_real).chain(row.candidates.iter().map(|c| &c.versus_real));
+        let means = std::iter::once(row.real_mean).chain(row.candidates.iter().map(|c| c.mean));
+        lines.push(table_line(&row.statistic, distances.map(cell), means.map(mean)));
     }
     lines.join("\n") + "\n"
+}
+
+/// Several runs' tables (one per seed, same statistics and candidates) as one: each overlap's
+/// mean and sample standard deviation over the runs, and each mean value's mean.
+pub fn seeds_markdown_table(runs: &[Vec<QualityRow>]) -> String {
+    let title = format!("statistic: overlap, mean ± sd of {} runs", runs.len());
+    let mut lines = table_head(&runs[0], &title, "");
+    for (index, row) in runs[0].iter().enumerate() {
+        let rows: Vec<&QualityRow> = runs.iter().map(|run| &run[index]).collect();
+        let overlaps = (0..=row.candidates.len()).map(|column| {
+            spread(rows.iter().map(|row| distance_in_column(row, column).overlap))
+        });
+        let means = (0..=row.candidates.len()).map(|column| {
+            let values: Vec<f64> = rows.iter().filter_map(|row| mean_in_column(row, column)).collect();
+            mean((!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64))
+        });
+        lines.push(table_line(&row.statistic, overlaps, means));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Column 0 is the real-vs-real reference, column `n` the n-th candidate.
+fn distance_in_column(row: &QualityRow, column: usize) -> &Distance {
+    if column == 0 { &row.real_vs_real } else { &row.candidates[column - 1].versus_real }
+}
+
+fn mean_in_column(row: &QualityRow, column: usize) -> Option<f64> {
+    if column == 0 { row.real_mean } else { row.candidates[column - 1].mean }
+}
+
+/// "mean ± sd" of the values (runs without one left out).
+fn spread(values: impl Iterator<Item = Option<f64>>) -> String {
+    let values: Vec<f64> = values.flatten().collect();
+    if values.is_empty() {
+        return "n/a".to_string();
+    }
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count - 1.0).max(1.0);
+    format!("{mean:.3} ± {:.3}", variance.sqrt())
+}
+
+/// The header and rule: the reference column, one per candidate (`detail` says what the cells
+/// hold), then the mean values of all.
+fn table_head(rows: &[QualityRow], title: &str, detail: &str) -> Vec<String> {
+    let names: Vec<&str> =
+        rows.first().map_or(Vec::new(), |row| row.candidates.iter().map(|c| c.name.as_str()).collect());
+    let columns = std::iter::once("real".to_string())
+        .chain(names.iter().map(|name| name.to_string()))
+        .map(|name| format!("{name} vs real{detail}"));
+    let means = std::iter::once("mean: real".to_string()).chain(names.iter().map(|name| name.to_string()));
+    vec![table_line(title, columns, means), format!("|---|---|{}---|", "---|".repeat(names.len()))]
+}
+
+/// `| first | a | b | ... | m1 / m2 / ... |`
+fn table_line(first: &str, cells: impl Iterator<Item = String>, means: impl Iterator<Item = String>) -> String {
+    let cells: String = cells.map(|cell| format!(" {cell} |")).collect();
+    format!("| {first} |{cells} {} |", means.collect::<Vec<_>>().join(" / "))
 }
 
 fn cell(distance: &Distance) -> String {
@@ -278,5 +315,20 @@ mod tests {
         let table = markdown_table(&rows);
         assert_eq!(table.lines().count(), 2 + STATISTICS.len());
         assert!(table.contains("copy vs real"));
+    }
+
+    #[test]
+    fn the_seeds_table_gives_each_overlaps_mean_and_spread() {
+        let run = |overlap: f64, candidate_mean: f64| {
+            let distance = Distance { overlap: Some(overlap), symmetric_kl: Some(0.1) };
+            let candidate = CandidateDistance { name: "model".into(), mean: Some(candidate_mean), versus_real: distance };
+            let real_vs_real = Distance { overlap: Some(0.8), symmetric_kl: Some(0.1) };
+            vec![QualityRow { statistic: "range".into(), real_mean: Some(40.0), real_vs_real, candidates: vec![candidate] }]
+        };
+        let table = seeds_markdown_table(&[run(0.5, 30.0), run(0.7, 32.0), run(0.6, 34.0)]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "| statistic: overlap, mean ± sd of 3 runs | real vs real | model vs real | mean: real / model |");
+        assert_eq!(lines[1], "|---|---|---|---|");
+        assert_eq!(lines[2], "| range | 0.800 ± 0.000 | 0.600 ± 0.100 | 40.00 / 32.00 |");
     }
 }

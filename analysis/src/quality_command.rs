@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use continuo::corpus::Split;
 use continuo::engine::generate::ContinuationRequest;
-use continuo::engine::{Constraints, Engine, Generator, SamplingOptions};
+use continuo::engine::{Constraints, Engine, Generator, SamplingOptions, DEFAULT_TOP_P};
 use continuo::midi_file::write_midi;
 use continuo::model::ModelFile;
 use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH};
 use continuo::tokens::Note;
-use continuo_analysis::dataset::{read_pieces, Selection};
+use continuo_analysis::dataset::{read_pieces, Piece, Selection};
 use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
 use continuo_analysis::pianoroll::{Continuation, PianoRoll};
-use continuo_analysis::quality::{markdown_table, markov_continuation, network_continuation, quality_table, Candidate};
+use continuo_analysis::quality::{
+    markdown_table, markov_continuation, network_continuation, quality_table, seeds_markdown_table, Candidate, QualityRow,
+};
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
 
@@ -44,11 +46,17 @@ pub struct QualityArgs {
     /// Seed of the phrase choice and of the sampling.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Runs, with seeds `seed`, `seed + 1`, ...: each draws other phrases and samples, and the
+    /// table gives each overlap's mean and standard deviation over them (one run's overlaps move
+    /// by about 0.05 from seed to seed). The piano rolls show the first run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
-    /// Nucleus sampling: only the most likely tokens covering this probability (1.0: off).
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling: only the most likely tokens covering this probability (1.0: off); by
+    /// default the plugin's.
+    #[arg(long, default_value_t = DEFAULT_TOP_P)]
     top_p: f32,
     /// Context length of the Markov baseline generator (0 = leave the baseline out). Longer
     /// than the order validation NLL picks (3): short contexts lose track of held notes and
@@ -75,16 +83,8 @@ pub struct QualityArgs {
 }
 
 pub fn run(args: &QualityArgs) -> Result<()> {
-    let shape = PhraseShape { prompt_bars: args.prompt_bars, continuation_bars: args.bars };
     let selection = if args.every_file { Selection::All } else { Selection::Side(Split::Validation) };
     let held_out = read_pieces(&args.data, selection)?;
-    let phrases = pick_phrases(&held_out, args.phrases, shape, args.seed);
-    if phrases.len() < 2 {
-        bail!("only {} pieces are long enough for {} + {} bars", phrases.len(), args.prompt_bars, args.bars);
-    }
-    if phrases.len() < args.phrases {
-        eprintln!("warning: only {} of the {} phrases asked for could be cut", phrases.len(), args.phrases);
-    }
     let request = ContinuationRequest {
         bars: args.bars,
         options: SamplingOptions { temperature: args.temperature, top_p: args.top_p, ..SamplingOptions::default() },
@@ -92,31 +92,74 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         memory_strength: 0.0,
         follow_voices: !args.any_voices,
     };
-    let mut candidates = Vec::new();
-    for path in &args.models {
-        candidates.push(network_candidate(path, &phrases, &request, args.seed, None)?);
-        if args.memory_strength > 0.0 {
-            let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..request };
-            candidates.push(network_candidate(path, &phrases, &with_memory, args.seed, Some(&mut StyleMemory::new()))?);
-        }
-    }
-    if args.markov_order > 0 && !args.every_file {
-        candidates.push(markov_candidate(args, &phrases, &request)?);
-    }
-    let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();
-    let rows = quality_table(&real, &candidates);
+    let markov = if args.markov_order > 0 && !args.every_file { Some(train_markov(args)?) } else { None };
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create folder", args.out.display()))?;
-    let table = markdown_table(&rows);
+    let mut runs = Vec::new();
+    for seed in args.seed..args.seed + args.seeds {
+        let phrases = pick_phrases_for(args, &held_out, seed)?;
+        let mut candidates = network_candidates(args, &phrases, &request, seed)?;
+        candidates.extend(markov.as_ref().map(|model| markov_candidate(model, args.markov_order, &phrases, &request, seed)));
+        let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();
+        if runs.is_empty() {
+            write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)?;
+        }
+        let names: Vec<&String> = phrases.iter().map(|phrase| &phrase.name).collect();
+        runs.push((json!({ "seed": seed, "phrases": names }), quality_table(&real, &candidates)));
+    }
+    let all_rows: Vec<Vec<QualityRow>> = runs.iter().map(|(_, rows)| rows.clone()).collect();
+    let table = if args.seeds == 1 { markdown_table(&all_rows[0]) } else { seeds_markdown_table(&all_rows) };
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
-    let report = json!({
-        "models": args.models, "data": args.data, "phrases": phrases.iter().map(|p| &p.name).collect::<Vec<_>>(),
-        "prompt_bars": args.prompt_bars, "bars": args.bars, "seed": args.seed, "temperature": args.temperature,
-        "markov_order": args.markov_order, "memory_strength": args.memory_strength,
-        "follow_voices": !args.any_voices, "rows": rows,
+    let mut report = json!({
+        "models": args.models, "data": args.data, "prompt_bars": args.prompt_bars, "bars": args.bars,
+        "temperature": args.temperature, "top_p": args.top_p, "markov_order": args.markov_order,
+        "memory_strength": args.memory_strength, "follow_voices": !args.any_voices,
     });
+    let runs: Vec<_> = runs.into_iter().map(|(mut run, rows)| {
+        run["rows"] = json!(rows);
+        run
+    }).collect();
+    merge(&mut report, if args.seeds == 1 { runs[0].clone() } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
-    write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)
+    Ok(())
+}
+
+/// Adds `fields`' entries to the object `report`.
+fn merge(report: &mut serde_json::Value, fields: serde_json::Value) {
+    if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
+        report.extend(fields);
+    }
+}
+
+/// The held-out phrases of one run.
+fn pick_phrases_for(args: &QualityArgs, held_out: &[Piece], seed: u64) -> Result<Vec<HeldOutPhrase>> {
+    let shape = PhraseShape { prompt_bars: args.prompt_bars, continuation_bars: args.bars };
+    let phrases = pick_phrases(held_out, args.phrases, shape, seed);
+    if phrases.len() < 2 {
+        bail!("only {} pieces are long enough for {} + {} bars", phrases.len(), args.prompt_bars, args.bars);
+    }
+    if phrases.len() < args.phrases {
+        eprintln!("warning: only {} of the {} phrases asked for could be cut", phrases.len(), args.phrases);
+    }
+    Ok(phrases)
+}
+
+/// Each model's continuations, and with the style memory where it is asked for.
+fn network_candidates(
+    args: &QualityArgs,
+    phrases: &[HeldOutPhrase],
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Result<Vec<Candidate>> {
+    let mut candidates = Vec::new();
+    for path in &args.models {
+        candidates.push(network_candidate(path, phrases, request, seed, None)?);
+        if args.memory_strength > 0.0 {
+            let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..*request };
+            candidates.push(network_candidate(path, phrases, &with_memory, seed, Some(&mut StyleMemory::new()))?);
+        }
+    }
+    Ok(candidates)
 }
 
 /// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
@@ -141,19 +184,27 @@ fn network_candidate(
     Ok(Candidate { name, continuations })
 }
 
-/// The Markov baseline, trained on the train split, continuing the same phrases.
-fn markov_candidate(args: &QualityArgs, phrases: &[HeldOutPhrase], request: &ContinuationRequest) -> Result<Candidate> {
+/// The Markov baseline, trained on the train split.
+fn train_markov(args: &QualityArgs) -> Result<MarkovModel> {
     let train = read_pieces(&args.data, Selection::Side(Split::Train))?;
     let sequences: Vec<_> = train.into_iter().map(|piece| piece.tokens).collect();
-    let model = MarkovModel::train(&sequences, args.markov_order, Smoothing::ModifiedDiscount);
+    Ok(MarkovModel::train(&sequences, args.markov_order, Smoothing::ModifiedDiscount))
+}
+
+/// The Markov baseline continuing the same phrases.
+fn markov_candidate(
+    model: &MarkovModel,
+    order: usize,
+    phrases: &[HeldOutPhrase],
+    request: &ContinuationRequest,
+    seed: u64,
+) -> Candidate {
     let continuations = phrases
         .iter()
         .enumerate()
-        .map(|(index, phrase)| {
-            markov_continuation(&model, args.markov_order, phrase, request, args.seed + index as u64)
-        })
+        .map(|(index, phrase)| markov_continuation(model, order, phrase, request, seed + index as u64))
         .collect();
-    Ok(Candidate { name: format!("Markov order {}", args.markov_order), continuations })
+    Candidate { name: format!("Markov order {order}"), continuations }
 }
 
 fn lane<'a>(label: &'a str, phrase: &'a Phrase) -> Continuation<'a> {

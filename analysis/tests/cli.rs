@@ -102,6 +102,27 @@ fn quality_writes_the_table_json_and_piano_rolls() {
 }
 
 #[test]
+fn quality_over_several_seeds_reports_each_run_and_the_spread() {
+    let corpus = tempfile::tempdir().unwrap();
+    write_corpus(corpus.path(), 40);
+    let out = tempfile::tempdir().unwrap();
+    let model = small_random_model(out.path());
+    let (data, out_dir) = (corpus.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let table = analysis(&[
+        "quality", "--model", model.to_str().unwrap(), "--data", data, "--phrases", "3", "--bars", "2", "--seed", "4",
+        "--seeds", "2", "--out", out_dir,
+    ]);
+    assert!(table.starts_with("| statistic: overlap, mean ± sd of 2 runs |"), "{table}");
+    assert_eq!(table.lines().count(), 2 + continuo_analysis::stats::STATISTICS.len());
+    assert!(table.lines().skip(2).all(|line| line.contains(" ± ")), "{table}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("quality.json")).unwrap()).unwrap();
+    let seeds: Vec<u64> = report["runs"].as_array().unwrap().iter().map(|run| run["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [4, 5]);
+    assert!(out.path().join("example_1.png").exists(), "the first run's piano rolls");
+}
+
+#[test]
 fn quality_on_an_unseen_collection_takes_phrases_from_every_file() {
     let corpus = tempfile::tempdir().unwrap();
     write_corpus(corpus.path(), 40);

@@ -18,7 +18,7 @@ mod voice_limit;
 
 pub use generate::Generator;
 pub use naive::NaiveEngine;
-pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode};
+pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode, DEFAULT_TOP_P};
 pub use score::{score, score_prediction, Score};
 pub use voice_limit::VoiceLimit;
 

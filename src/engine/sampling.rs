@@ -12,6 +12,11 @@ use crate::tokens::{Event, SequenceState, Token, PITCH_MAX, PITCH_MIN, VOCAB_SIZ
 /// Nottingham tunes, and the network, thinking in chords, made 9% of a thinned answer's.
 pub const MAX_LINE_LEAP_SEMITONES: u8 = 12;
 
+/// The plugin's default Top-p, which `quality` and `generate` default to as well: it keeps the
+/// unlikely tail (stray notes out of key) out of an answer. Raising it widens the answers' range
+/// on unseen piano scores but loses key share on folk tunes (MODEL.md, "Top-p, measured").
+pub const DEFAULT_TOP_P: f32 = 0.95;
+
 /// How to draw from the model's distribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplingOptions {

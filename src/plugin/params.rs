@@ -9,6 +9,7 @@ use nice_plug::prelude::*;
 
 use super::editor::EditorSize;
 use super::phrase::PhraseSettings;
+use crate::engine::DEFAULT_TOP_P;
 use crate::style_memory::MEASURED_STRENGTH;
 
 /// Key and scale lock for the answer's pitches.
@@ -121,7 +122,7 @@ impl Default for ContinuoParams {
         Self {
             temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.1, max: 2.0 })
                 .with_step_size(0.01),
-            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.05, max: 1.0 }).with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", DEFAULT_TOP_P, FloatRange::Linear { min: 0.05, max: 1.0 }).with_step_size(0.01),
             answer_bars: IntParam::new("Answer Length (bars)", 2, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),
             response_gap_beats: FloatParam::new("Response Gap (beats)", 1.0, FloatRange::Linear { min: 0.25, max: 8.0 })
                 .with_step_size(0.25)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use continuo::engine::generate::{continue_song, ContinuationRequest};
-use continuo::engine::{Constraints, Engine, Generator, SamplingOptions, ScaleMode};
+use continuo::engine::{Constraints, Engine, Generator, SamplingOptions, ScaleMode, DEFAULT_TOP_P};
 use continuo::midi_file::{read_midi_file, write_midi, ReadOptions};
 use continuo::model::ModelFile;
 use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH};
@@ -30,8 +30,8 @@ struct Args {
     /// Keep the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
-    /// Nucleus sampling mass (1.0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling mass (1.0 = off); by default the plugin's.
+    #[arg(long, default_value_t = DEFAULT_TOP_P)]
     top_p: f32,
     /// Always take the most likely token.
     #[arg(long)]
