@@ -66,12 +66,18 @@ fn small_random_model(dir: &Path) -> std::path::PathBuf {
     model
 }
 
-#[test]
-fn quality_writes_the_table_json_and_piano_rolls() {
+/// A corpus of 40 files, an output folder, and a small random model in it.
+fn quality_fixture() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
     let corpus = tempfile::tempdir().unwrap();
     write_corpus(corpus.path(), 40);
     let out = tempfile::tempdir().unwrap();
     let model = small_random_model(out.path());
+    (corpus, out, model)
+}
+
+#[test]
+fn quality_writes_the_table_json_and_piano_rolls() {
+    let (corpus, out, model) = quality_fixture();
     let data = corpus.path().to_str().unwrap();
     let args = [
         "quality",
@@ -103,10 +109,7 @@ fn quality_writes_the_table_json_and_piano_rolls() {
 
 #[test]
 fn quality_over_several_seeds_reports_each_run_and_the_spread() {
-    let corpus = tempfile::tempdir().unwrap();
-    write_corpus(corpus.path(), 40);
-    let out = tempfile::tempdir().unwrap();
-    let model = small_random_model(out.path());
+    let (corpus, out, model) = quality_fixture();
     let (data, out_dir) = (corpus.path().to_str().unwrap(), out.path().to_str().unwrap());
     let table = analysis(&[
         "quality", "--model", model.to_str().unwrap(), "--data", data, "--phrases", "3", "--bars", "2", "--seed", "4",
@@ -124,11 +127,8 @@ fn quality_over_several_seeds_reports_each_run_and_the_spread() {
 
 #[test]
 fn quality_on_an_unseen_collection_takes_phrases_from_every_file() {
-    let corpus = tempfile::tempdir().unwrap();
-    write_corpus(corpus.path(), 40);
+    let (corpus, out, model) = quality_fixture();
     let validation = validation_files(corpus.path());
-    let out = tempfile::tempdir().unwrap();
-    let model = small_random_model(out.path());
     let phrases = (validation + 5).to_string();
     let (data, out_dir) = (corpus.path().to_str().unwrap(), out.path().to_str().unwrap());
     let table = analysis(&[
