@@ -141,9 +141,8 @@ pub fn quality_table(real: &[Phrase], candidates: &[Candidate]) -> Vec<QualityRo
 pub fn markdown_table(rows: &[QualityRow]) -> String {
     let mut lines = table_head(rows, "statistic", ": overlap / sym. KL");
     for row in rows {
-        let distances = std::iter::once(&row.real_vs_real).chain(row.candidates.iter().map(|c| &c.versus_real));
-        let means = std::iter::once(row.real_mean).chain(row.candidates.iter().map(|c| c.mean));
-        lines.push(table_line(&row.statistic, distances.map(cell), means.map(mean)));
+        let means = columns(row).map(|(_, value)| mean(value));
+        lines.push(table_line(&row.statistic, columns(row).map(|(distance, _)| cell(distance)), means));
     }
     lines.join("\n") + "\n"
 }
@@ -154,37 +153,31 @@ pub fn seeds_markdown_table(runs: &[Vec<QualityRow>]) -> String {
     let title = format!("statistic: overlap, mean ± sd of {} runs", runs.len());
     let mut lines = table_head(&runs[0], &title, "");
     for (index, row) in runs[0].iter().enumerate() {
-        let rows: Vec<&QualityRow> = runs.iter().map(|run| &run[index]).collect();
-        let overlaps = (0..=row.candidates.len()).map(|column| {
-            spread(rows.iter().map(|row| distance_in_column(row, column).overlap))
-        });
-        let means = (0..=row.candidates.len()).map(|column| {
-            let values: Vec<f64> = rows.iter().filter_map(|row| mean_in_column(row, column)).collect();
-            mean((!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64))
-        });
+        let per_run: Vec<Vec<(&Distance, Option<f64>)>> = runs.iter().map(|run| columns(&run[index]).collect()).collect();
+        let column = |at: usize| per_run.iter().map(move |run| run[at]);
+        let overlaps = (0..per_run[0].len()).map(|at| spread(column(at).filter_map(|(distance, _)| distance.overlap)));
+        let means = (0..per_run[0].len()).map(|at| mean(average(&column(at).filter_map(|(_, value)| value).collect::<Vec<_>>())));
         lines.push(table_line(&row.statistic, overlaps, means));
     }
     lines.join("\n") + "\n"
 }
 
-/// Column 0 is the real-vs-real reference, column `n` the n-th candidate.
-fn distance_in_column(row: &QualityRow, column: usize) -> &Distance {
-    if column == 0 { &row.real_vs_real } else { &row.candidates[column - 1].versus_real }
+/// A row's columns in table order: the real-vs-real reference with the real mean, then each
+/// candidate's distance with its mean.
+fn columns(row: &QualityRow) -> impl Iterator<Item = (&Distance, Option<f64>)> {
+    std::iter::once((&row.real_vs_real, row.real_mean))
+        .chain(row.candidates.iter().map(|candidate| (&candidate.versus_real, candidate.mean)))
 }
 
-fn mean_in_column(row: &QualityRow, column: usize) -> Option<f64> {
-    if column == 0 { row.real_mean } else { row.candidates[column - 1].mean }
+fn average(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// "mean ± sd" of the values (runs without one left out).
-fn spread(values: impl Iterator<Item = Option<f64>>) -> String {
-    let values: Vec<f64> = values.flatten().collect();
-    if values.is_empty() {
-        return "n/a".to_string();
-    }
-    let count = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / count;
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count - 1.0).max(1.0);
+/// "mean ± sd" (sample standard deviation) of the values (runs without one left out).
+fn spread(values: impl Iterator<Item = f64>) -> String {
+    let values: Vec<f64> = values.collect();
+    let Some(mean) = average(&values) else { return "n/a".to_string() };
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() as f64 - 1.0).max(1.0);
     format!("{mean:.3} ± {:.3}", variance.sqrt())
 }
 

@@ -16,7 +16,7 @@ use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
 use continuo_analysis::pianoroll::{Continuation, PianoRoll};
 use continuo_analysis::quality::{
-    markdown_table, markov_continuation, network_continuation, quality_table, seeds_markdown_table, Candidate, QualityRow,
+    markdown_table, markov_continuation, network_continuation, quality_table, seeds_markdown_table, Candidate,
 };
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
@@ -92,22 +92,24 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         memory_strength: 0.0,
         follow_voices: !args.any_voices,
     };
+    let models = load_models(&args.models)?;
     let markov = if args.markov_order > 0 && !args.every_file { Some(train_markov(args)?) } else { None };
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create folder", args.out.display()))?;
-    let mut runs = Vec::new();
+    let (mut tables, mut runs) = (Vec::new(), Vec::new());
     for seed in args.seed..args.seed + args.seeds {
         let phrases = pick_phrases_for(args, &held_out, seed)?;
-        let mut candidates = network_candidates(args, &phrases, &request, seed)?;
+        let mut candidates = network_candidates(args, &models, &phrases, &request, seed);
         candidates.extend(markov.as_ref().map(|model| markov_candidate(model, args.markov_order, &phrases, &request, seed)));
         let real: Vec<Phrase> = phrases.iter().map(|phrase| phrase.real.clone()).collect();
         if runs.is_empty() {
             write_examples(&args.out, &candidates[0].name, &phrases, &candidates[0].continuations)?;
         }
+        let rows = quality_table(&real, &candidates);
         let names: Vec<&String> = phrases.iter().map(|phrase| &phrase.name).collect();
-        runs.push((json!({ "seed": seed, "phrases": names }), quality_table(&real, &candidates)));
+        runs.push(json!({ "seed": seed, "phrases": names, "rows": rows }));
+        tables.push(rows);
     }
-    let all_rows: Vec<Vec<QualityRow>> = runs.iter().map(|(_, rows)| rows.clone()).collect();
-    let table = if args.seeds == 1 { markdown_table(&all_rows[0]) } else { seeds_markdown_table(&all_rows) };
+    let table = if args.seeds == 1 { markdown_table(&tables[0]) } else { seeds_markdown_table(&tables) };
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
     let mut report = json!({
@@ -115,11 +117,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         "temperature": args.temperature, "top_p": args.top_p, "markov_order": args.markov_order,
         "memory_strength": args.memory_strength, "follow_voices": !args.any_voices,
     });
-    let runs: Vec<_> = runs.into_iter().map(|(mut run, rows)| {
-        run["rows"] = json!(rows);
-        run
-    }).collect();
-    merge(&mut report, if args.seeds == 1 { runs[0].clone() } else { json!({ "runs": runs }) });
+    merge(&mut report, if args.seeds == 1 { runs.remove(0) } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     Ok(())
 }
@@ -144,34 +142,47 @@ fn pick_phrases_for(args: &QualityArgs, held_out: &[Piece], seed: u64) -> Result
     Ok(phrases)
 }
 
+/// Each model file's name (its stem) and engine, loaded once for every run.
+fn load_models(paths: &[PathBuf]) -> Result<Vec<(String, Engine)>> {
+    paths
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
+            Ok((stem, Engine::from_model(&ModelFile::load(path)?)?))
+        })
+        .collect()
+}
+
 /// Each model's continuations, and with the style memory where it is asked for.
 fn network_candidates(
     args: &QualityArgs,
+    models: &[(String, Engine)],
     phrases: &[HeldOutPhrase],
     request: &ContinuationRequest,
     seed: u64,
-) -> Result<Vec<Candidate>> {
+) -> Vec<Candidate> {
     let mut candidates = Vec::new();
-    for path in &args.models {
-        candidates.push(network_candidate(path, phrases, request, seed, None)?);
+    for (name, engine) in models {
+        candidates.push(network_candidate(name, engine, phrases, request, seed, None));
         if args.memory_strength > 0.0 {
             let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..*request };
-            candidates.push(network_candidate(path, phrases, &with_memory, seed, Some(&mut StyleMemory::new()))?);
+            candidates.push(network_candidate(name, engine, phrases, &with_memory, seed, Some(&mut StyleMemory::new())));
         }
     }
-    Ok(candidates)
+    candidates
 }
 
 /// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
-/// style memory.
+/// style memory. The engine is cloned fresh (its weights are shared, not copied).
 fn network_candidate(
-    path: &Path,
+    name: &str,
+    engine: &Engine,
     phrases: &[HeldOutPhrase],
     request: &ContinuationRequest,
     seed: u64,
     mut memory: Option<&mut StyleMemory>,
-) -> Result<Candidate> {
-    let mut generator = Generator::new(Engine::from_model(&ModelFile::load(path)?)?, seed);
+) -> Candidate {
+    let mut generator = Generator::new(engine.clone(), seed);
     let continuations = phrases
         .iter()
         .enumerate()
@@ -179,9 +190,8 @@ fn network_candidate(
             network_continuation(&mut generator, memory.as_deref_mut(), phrase, request, seed + index as u64)
         })
         .collect();
-    let stem = path.file_stem().map_or("model".to_string(), |stem| stem.to_string_lossy().into_owned());
-    let name = if memory.is_some() { format!("{stem} + memory {}", request.memory_strength) } else { stem };
-    Ok(Candidate { name, continuations })
+    let name = if memory.is_some() { format!("{name} + memory {}", request.memory_strength) } else { name.to_string() };
+    Candidate { name, continuations }
 }
 
 /// The Markov baseline, trained on the train split.
