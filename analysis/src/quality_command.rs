@@ -114,12 +114,17 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     std::fs::write(args.out.join("quality.md"), &table)?;
     let mut report = json!({
         "models": args.models, "data": args.data, "prompt_bars": args.prompt_bars, "bars": args.bars,
-        "temperature": args.temperature, "top_p": args.top_p, "markov_order": args.markov_order,
-        "memory_strength": args.memory_strength, "follow_voices": !args.any_voices,
+        "temperature": as_written(args.temperature), "top_p": as_written(args.top_p), "markov_order": args.markov_order,
+        "memory_strength": as_written(args.memory_strength), "follow_voices": !args.any_voices,
     });
     merge(&mut report, if args.seeds == 1 { runs.remove(0) } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     Ok(())
+}
+
+/// An option's value as the user wrote it (0.95, not the f32's 0.949999988079071 widened to f64).
+fn as_written(value: f32) -> f64 {
+    value.to_string().parse().expect("an f32's shortest decimal form parses as f64")
 }
 
 /// Adds `fields`' entries to the object `report`.
@@ -136,7 +141,8 @@ fn pick_phrases_for(args: &QualityArgs, held_out: &[Piece], seed: u64) -> Result
     if phrases.len() < 2 {
         bail!("only {} pieces are long enough for {} + {} bars", phrases.len(), args.prompt_bars, args.bars);
     }
-    if phrases.len() < args.phrases {
+    // Every seed cuts as many phrases (the pieces long enough), so the first one tells.
+    if phrases.len() < args.phrases && seed == args.seed {
         eprintln!("warning: only {} of the {} phrases asked for could be cut", phrases.len(), args.phrases);
     }
     Ok(phrases)

@@ -25,10 +25,16 @@ fn write_corpus(dir: &Path, count: usize) {
     }
 }
 
-fn analysis(args: &[&str]) -> String {
+/// Standard output and standard error of a successful run.
+fn analysis_with_warnings(args: &[&str]) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_continuo-analysis")).args(args).output().unwrap();
-    assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    (String::from_utf8(output.stdout).unwrap(), stderr)
+}
+
+fn analysis(args: &[&str]) -> String {
+    analysis_with_warnings(args).0
 }
 
 #[test]
@@ -111,10 +117,11 @@ fn quality_writes_the_table_json_and_piano_rolls() {
 fn quality_over_several_seeds_reports_each_run_and_the_spread() {
     let (corpus, out, model) = quality_fixture();
     let (data, out_dir) = (corpus.path().to_str().unwrap(), out.path().to_str().unwrap());
-    let table = analysis(&[
-        "quality", "--model", model.to_str().unwrap(), "--data", data, "--phrases", "3", "--bars", "2", "--seed", "4",
+    let (table, warnings) = analysis_with_warnings(&[
+        "quality", "--model", model.to_str().unwrap(), "--data", data, "--phrases", "50", "--bars", "2", "--seed", "4",
         "--seeds", "2", "--out", out_dir,
     ]);
+    assert_eq!(warnings.matches("of the 50 phrases asked for could be cut").count(), 1, "once, not per seed: {warnings}");
     assert!(table.starts_with("| statistic: overlap, mean ± sd of 2 runs |"), "{table}");
     assert_eq!(table.lines().count(), 2 + continuo_analysis::stats::STATISTICS.len());
     assert!(table.lines().skip(2).all(|line| line.contains(" ± ")), "{table}");
@@ -122,6 +129,7 @@ fn quality_over_several_seeds_reports_each_run_and_the_spread() {
         serde_json::from_slice(&std::fs::read(out.path().join("quality.json")).unwrap()).unwrap();
     let seeds: Vec<u64> = report["runs"].as_array().unwrap().iter().map(|run| run["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds, [4, 5]);
+    assert_eq!(report["top_p"], 0.95, "the option as written, not the f32 widened");
     assert!(out.path().join("example_1.png").exists(), "the first run's piano rolls");
 }
 
