@@ -87,6 +87,12 @@ pub struct TrainOptions {
     /// Tokens per training window.
     #[arg(long, default_value_t = 256)]
     pub seq: usize,
+    /// Every other step trains on windows this many tokens long instead, as many tokens per step
+    /// (`batch x seq / long-seq` windows), so the network learns to use its whole receptive field
+    /// (2,047 tokens by default) and keeps the short contexts of `--seq` (0: off).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub long_seq: usize,
     /// Adam learning rate [default: 2e-3, or 5e-4 with --init].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -202,6 +208,15 @@ impl TrainOptions {
         self.learning_rate() * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 
+    /// Windows per batch and tokens per window of the optimizer step after `steps_done` steps.
+    pub fn batch_shape(&self, steps_done: usize) -> (usize, usize) {
+        if self.long_seq > 0 && steps_done % 2 == 1 {
+            ((self.batch * self.seq / self.long_seq).max(1), self.long_seq)
+        } else {
+            (self.batch, self.seq)
+        }
+    }
+
     /// The options with the architecture fields set to `architecture` (an `--init` file's), so
     /// the run's saved options and its model's metadata say what was trained.
     pub fn with_architecture(self, architecture: Architecture) -> Self {
@@ -267,6 +282,17 @@ mod tests {
         assert_eq!((fine_tune.learning_rate(), fine_tune.epoch_limit()), (FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS));
         let chosen = parse(&["--init", "default.safetensors", "--lr", "1e-4", "--epochs", "3"]).unwrap();
         assert_eq!((chosen.learning_rate(), chosen.epoch_limit()), (1e-4, 3));
+    }
+
+    #[test]
+    fn long_windows_take_every_other_step_with_as_many_tokens() {
+        let plain = parse(&["--batch", "16", "--seq", "512"]).unwrap();
+        assert!((0..4).all(|step| plain.batch_shape(step) == (16, 512)));
+        let mixed = parse(&["--batch", "16", "--seq", "512", "--long-seq", "2048"]).unwrap();
+        let shapes: Vec<_> = (0..4).map(|step| mixed.batch_shape(step)).collect();
+        assert_eq!(shapes, [(16, 512), (4, 2048), (16, 512), (4, 2048)]);
+        let longer_than_a_batch = parse(&["--batch", "2", "--seq", "256", "--long-seq", "4096"]).unwrap();
+        assert_eq!(longer_than_a_batch.batch_shape(1), (1, 4096), "at least one window");
     }
 
     #[test]

@@ -132,7 +132,8 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
                 LrSchedule::Cosine => options.cosine_learning_rate(state.steps_done),
             };
             let mut rng = rand_pcg::Pcg64::seed_from_u64(batch_seed(options.seed, state.steps_done));
-            let batch = random_batch(&train_pieces, options.batch, options.seq, conditioned, options.transpose, &mut rng);
+            let (windows, seq) = options.batch_shape(state.steps_done);
+            let batch = random_batch(&train_pieces, windows, seq, conditioned, options.transpose, &mut rng);
             let (loss, _) = network.loss(&batch, &device);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let gradients = GradientsParams::from_grads(loss.backward(), &network);
