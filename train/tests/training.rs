@@ -52,6 +52,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         no_conditioning: false,
         batch: 4,
         seq: 48,
+        long_seq: 0,
         transpose: 6,
         lr: Some(1e-2),
         lr_schedule: LrSchedule::Plateau,
@@ -91,6 +92,19 @@ fn a_tiny_run_learns_for_both_architectures() {
             assert!(out.path().join(file).is_file(), "{arch:?}: {file} missing");
         }
     }
+}
+
+#[test]
+fn every_other_step_on_long_windows_trains_a_different_run_that_learns() {
+    let data = corpus_dir(16);
+    let (plain_out, mixed_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain = train(Start::New(tiny_options(data.path(), plain_out.path(), ArchChoice::Wavenet)), |_| {}).unwrap();
+    let mixed_options = TrainOptions { long_seq: 96, ..tiny_options(data.path(), mixed_out.path(), ArchChoice::Wavenet) };
+    let mixed = train(Start::New(mixed_options), |_| {}).unwrap();
+    let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
+    assert_ne!(losses(&mixed.history), losses(&plain.history), "the long windows change the batches");
+    assert!(mixed.history.last().unwrap().train_loss < mixed.history[0].train_loss, "{:?}", mixed.history);
+    assert!(mixed.valid_nll < mixed.unigram_nll, "{} vs unigram {}", mixed.valid_nll, mixed.unigram_nll);
 }
 
 fn tensors_of(path: &Path) -> std::collections::BTreeMap<String, continuo::model::StoredTensor> {
