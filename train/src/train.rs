@@ -124,7 +124,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
         let epoch = state.epochs_done + 1;
         let progress = progress_bar(epoch, options.steps_per_epoch);
         let epoch_started = Instant::now();
-        let mut loss_sum = 0.0;
+        let (mut loss_sum, mut tokens_trained) = (0.0, 0);
         let plateau_rate = state.learning_rate.unwrap_or(options.learning_rate());
         for _ in 0..options.steps_per_epoch {
             let learning_rate = match options.lr_schedule {
@@ -143,8 +143,8 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             }
             state.steps_done += 1;
             loss_sum += loss_value;
-            let tokens_per_second = (progress.position() + 1) as f64 * (options.batch * options.seq) as f64
-                / epoch_started.elapsed().as_secs_f64();
+            tokens_trained += windows * seq;
+            let tokens_per_second = tokens_trained as f64 / epoch_started.elapsed().as_secs_f64();
             progress.set_message(format!("loss {loss_value:.3}  {tokens_per_second:.0} tok/s"));
             progress.inc(1);
         }
@@ -161,7 +161,7 @@ pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> 
             train_loss: loss_sum / options.steps_per_epoch as f64,
             valid_nll: valid.nll_per_token(),
             valid_accuracy: valid.accuracy(),
-            tokens_per_second: (options.steps_per_epoch * options.batch * options.seq) as f64 / train_seconds,
+            tokens_per_second: tokens_trained as f64 / train_seconds,
             elapsed_seconds: elapsed_before + started.elapsed().as_secs_f64(),
         };
         log(format!(
