@@ -87,12 +87,17 @@ pub struct TrainOptions {
     /// Tokens per training window.
     #[arg(long, default_value_t = 256)]
     pub seq: usize,
-    /// Every other step trains on windows this many tokens long instead, as many tokens per step
-    /// (`batch x seq / long-seq` windows), so the network learns to use its whole receptive field
-    /// (2,047 tokens by default) and keeps the short contexts of `--seq` (0: off).
+    /// One step in `--long-every` trains on windows this many tokens long instead, as many
+    /// tokens per step (`batch x seq / long-seq` windows), so the network learns to use its whole
+    /// receptive field (2,047 tokens by default) and keeps the short contexts of `--seq` (0: off).
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub long_seq: usize,
+    /// How often a `--long-seq` step comes: one step in this many (2: every other step). Fewer
+    /// long steps keep more of the short contexts a player's phrase gives.
+    #[arg(long, default_value_t = DEFAULT_LONG_EVERY_STEPS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(default = "default_long_every")]
+    pub long_every: u32,
     /// Adam learning rate [default: 2e-3, or 5e-4 with --init].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -175,6 +180,9 @@ pub const SCRATCH_EPOCHS: usize = 12;
 /// Epoch limit from `--init` weights: a few dozen files are seen many times over in 20 epochs
 /// of 40 batches, and early stopping (`--patience`) ends the run once validation stops gaining.
 pub const FINE_TUNE_EPOCHS: usize = 20;
+/// One `--long-seq` step in this many by default: every other step (BENCHMARKS.md, "Windows of
+/// both lengths").
+pub const DEFAULT_LONG_EVERY_STEPS: u32 = 2;
 
 fn plateau_schedule() -> LrSchedule {
     LrSchedule::Plateau
@@ -182,6 +190,10 @@ fn plateau_schedule() -> LrSchedule {
 
 fn default_lr_patience() -> usize {
     2
+}
+
+fn default_long_every() -> u32 {
+    DEFAULT_LONG_EVERY_STEPS
 }
 
 fn default_transpose() -> i32 {
@@ -210,7 +222,8 @@ impl TrainOptions {
 
     /// Windows per batch and tokens per window of the optimizer step after `steps_done` steps.
     pub fn batch_shape(&self, steps_done: usize) -> (usize, usize) {
-        if self.long_seq > 0 && steps_done % 2 == 1 {
+        let long_every = self.long_every as usize;
+        if self.long_seq > 0 && steps_done % long_every == long_every - 1 {
             ((self.batch * self.seq / self.long_seq).max(1), self.long_seq)
         } else {
             (self.batch, self.seq)
@@ -293,6 +306,10 @@ mod tests {
         assert_eq!(shapes, [(16, 512), (4, 2048), (16, 512), (4, 2048)]);
         let longer_than_a_batch = parse(&["--batch", "2", "--seq", "256", "--long-seq", "4096"]).unwrap();
         assert_eq!(longer_than_a_batch.batch_shape(1), (1, 4096), "at least one window");
+        let one_in_four = parse(&["--batch", "16", "--seq", "512", "--long-seq", "2048", "--long-every", "4"]).unwrap();
+        let shapes: Vec<_> = (0..8).map(|step| one_in_four.batch_shape(step)).collect();
+        assert_eq!(shapes, [(16, 512), (16, 512), (16, 512), (4, 2048), (16, 512), (16, 512), (16, 512), (4, 2048)]);
+        assert!(parse(&["--long-seq", "2048", "--long-every", "0"]).is_err(), "a step in zero is refused");
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         batch: 4,
         seq: 48,
         long_seq: 0,
+        long_every: 2,
         transpose: 6,
         lr: Some(1e-2),
         lr_schedule: LrSchedule::Plateau,
