@@ -173,12 +173,46 @@ fn average(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
+/// Paired differences over several runs: for each `(candidate, reference)` pair of candidate
+/// indices, per run the candidate's overlap minus the reference's (the same phrases and seeds),
+/// then the mean ± standard error over the runs, starred beyond two standard errors of zero.
+/// Pairing removes the phrases' share of the seed-to-seed spread, so a real difference between
+/// two models shows in far fewer runs than the spread table needs.
+pub fn paired_markdown_table(runs: &[Vec<QualityRow>], pairs: &[(usize, usize)]) -> String {
+    let names = |at: usize| runs[0][0].candidates[at].name.as_str();
+    let title = format!("statistic: overlap difference, mean ± se of {} paired runs (* beyond 2 se)", runs.len());
+    let head = pairs.iter().map(|&(candidate, reference)| format!("{} − {}", names(candidate), names(reference)));
+    let mut lines = vec![row_line(&title, head), format!("|---|{}", "---|".repeat(pairs.len()))];
+    for (index, row) in runs[0].iter().enumerate() {
+        let cells = pairs.iter().map(|&(candidate, reference)| {
+            let overlap = |run: &Vec<QualityRow>, at: usize| run[index].candidates[at].versus_real.overlap;
+            let differences = runs.iter().filter_map(|run| Some(overlap(run, candidate)? - overlap(run, reference)?));
+            difference_cell(differences)
+        });
+        lines.push(row_line(&row.statistic, cells));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Mean and sample standard deviation of the values (`None` without any).
+fn mean_and_sd(values: impl Iterator<Item = f64>) -> Option<(f64, f64, usize)> {
+    let values: Vec<f64> = values.collect();
+    let mean = average(&values)?;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() as f64 - 1.0).max(1.0);
+    Some((mean, variance.sqrt(), values.len()))
+}
+
 /// "mean ± sd" (sample standard deviation) of the values (runs without one left out).
 fn spread(values: impl Iterator<Item = f64>) -> String {
-    let values: Vec<f64> = values.collect();
-    let Some(mean) = average(&values) else { return "n/a".to_string() };
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() as f64 - 1.0).max(1.0);
-    format!("{mean:.3} ± {:.3}", variance.sqrt())
+    mean_and_sd(values).map_or("n/a".to_string(), |(mean, sd, _)| format!("{mean:.3} ± {sd:.3}"))
+}
+
+/// "+mean ± se" of paired differences, starred when the mean lies beyond two standard errors.
+fn difference_cell(differences: impl Iterator<Item = f64>) -> String {
+    let Some((mean, sd, count)) = mean_and_sd(differences) else { return "n/a".to_string() };
+    let standard_error = sd / (count as f64).sqrt();
+    let star = if mean.abs() > 2.0 * standard_error { " *" } else { "" };
+    format!("{mean:+.3} ± {standard_error:.3}{star}")
 }
 
 /// The header and rule: the reference column, one per candidate (`detail` says what the cells
@@ -195,8 +229,13 @@ fn table_head(rows: &[QualityRow], title: &str, detail: &str) -> Vec<String> {
 
 /// `| first | a | b | ... | m1 / m2 / ... |`
 fn table_line(first: &str, cells: impl Iterator<Item = String>, means: impl Iterator<Item = String>) -> String {
+    format!("{} {} |", row_line(first, cells), means.collect::<Vec<_>>().join(" / "))
+}
+
+/// `| first | a | b | ... |`
+fn row_line(first: &str, cells: impl Iterator<Item = String>) -> String {
     let cells: String = cells.map(|cell| format!(" {cell} |")).collect();
-    format!("| {first} |{cells} {} |", means.collect::<Vec<_>>().join(" / "))
+    format!("| {first} |{cells}")
 }
 
 fn cell(distance: &Distance) -> String {
@@ -323,5 +362,28 @@ mod tests {
         assert_eq!(lines[0], "| statistic: overlap, mean ± sd of 3 runs | real vs real | model vs real | mean: real / model |");
         assert_eq!(lines[1], "|---|---|---|---|");
         assert_eq!(lines[2], "| range | 0.800 ± 0.000 | 0.600 ± 0.100 | 40.00 / 32.00 |");
+    }
+
+    #[test]
+    fn the_paired_table_gives_each_difference_s_mean_and_standard_error() {
+        let run = |new: f64, old: f64| {
+            let candidate = |name: &str, overlap: f64| CandidateDistance {
+                name: name.into(),
+                mean: None,
+                versus_real: Distance { overlap: Some(overlap), symmetric_kl: None },
+            };
+            let real_vs_real = Distance { overlap: Some(0.8), symmetric_kl: None };
+            let candidates = vec![candidate("new", new), candidate("old", old)];
+            vec![QualityRow { statistic: "key".into(), real_mean: None, real_vs_real, candidates }]
+        };
+        // Differences 0.10, 0.12, 0.08: mean 0.10, sd 0.02, standard error 0.02 / sqrt(3) = 0.0115.
+        let steady = paired_markdown_table(&[run(0.6, 0.5), run(0.52, 0.4), run(0.78, 0.7)], &[(0, 1)]);
+        let lines: Vec<&str> = steady.lines().collect();
+        assert_eq!(lines[0], "| statistic: overlap difference, mean ± se of 3 paired runs (* beyond 2 se) | new − old |");
+        assert_eq!(lines[1], "|---|---|");
+        assert_eq!(lines[2], "| key | +0.100 ± 0.012 * |");
+        // Differences +0.2, -0.2, +0.1: a mean of 0.033 within its standard error's noise.
+        let noisy = paired_markdown_table(&[run(0.7, 0.5), run(0.3, 0.5), run(0.6, 0.5)], &[(0, 1)]);
+        assert_eq!(noisy.lines().nth(2).unwrap(), "| key | +0.033 ± 0.120 |");
     }
 }

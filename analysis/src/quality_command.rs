@@ -16,7 +16,8 @@ use continuo_analysis::markov::{MarkovModel, Smoothing};
 use continuo_analysis::phrases::{pick_phrases, HeldOutPhrase, PhraseShape};
 use continuo_analysis::pianoroll::{Continuation, PianoRoll};
 use continuo_analysis::quality::{
-    markdown_table, markov_continuation, network_continuation, quality_table, seeds_markdown_table, Candidate,
+    markdown_table, markov_continuation, network_continuation, paired_markdown_table, quality_table, seeds_markdown_table,
+    Candidate, QualityRow,
 };
 use continuo_analysis::stats::Phrase;
 use serde_json::json;
@@ -27,7 +28,8 @@ const EXAMPLES: usize = 3;
 #[derive(clap::Args)]
 pub struct QualityArgs {
     /// A model file (.safetensors) to continue the phrases with; repeat to compare models (e.g.
-    /// f32 and int8). The piano rolls show the first.
+    /// f32 and int8, or a new model and the shipped one). The piano rolls show the first; with
+    /// `--seeds`, quality.md adds the first's paired differences from each other.
     #[arg(long = "model", required = true)]
     models: Vec<PathBuf>,
     /// Folder of .mid files (repeatable): phrases come from its validation split, the Markov
@@ -109,7 +111,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         runs.push(json!({ "seed": seed, "phrases": names, "rows": rows }));
         tables.push(rows);
     }
-    let table = if args.seeds == 1 { markdown_table(&tables[0]) } else { seeds_markdown_table(&tables) };
+    let table = if args.seeds == 1 { markdown_table(&tables[0]) } else { seeds_markdown_table(&tables) + &paired_table(args, &tables) };
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
     let mut report = json!({
@@ -120,6 +122,20 @@ pub fn run(args: &QualityArgs) -> Result<()> {
     merge(&mut report, if args.seeds == 1 { runs.remove(0) } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
     Ok(())
+}
+
+/// With several models and runs, the first model's overlaps minus each later model's, run by run
+/// (with the style memory against with it): what decides whether a new model is at least as good
+/// as the one it would replace.
+fn paired_table(args: &QualityArgs, tables: &[Vec<QualityRow>]) -> String {
+    let runs_per_model = if args.memory_strength > 0.0 { 2 } else { 1 };
+    let pairs: Vec<(usize, usize)> = (1..args.models.len())
+        .flat_map(|model| (0..runs_per_model).map(move |run| (run, model * runs_per_model + run)))
+        .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    "\n".to_string() + &paired_markdown_table(tables, &pairs)
 }
 
 /// An option's value as the user wrote it (0.95, not the f32's 0.949999988079071 widened to f64).

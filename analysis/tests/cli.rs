@@ -134,6 +134,25 @@ fn quality_over_several_seeds_reports_each_run_and_the_spread() {
 }
 
 #[test]
+fn quality_of_two_models_over_seeds_pairs_their_runs() {
+    let (corpus, out, model) = quality_fixture();
+    let (data, out_dir, model) = (corpus.path().to_str().unwrap(), out.path().to_str().unwrap(), model.to_str().unwrap());
+    let table = analysis(&[
+        "quality", "--model", model, "--model", model, "--data", data, "--phrases", "50", "--bars", "2", "--seeds", "2",
+        "--markov-order", "0", "--out", out_dir,
+    ]);
+    let paired: Vec<&str> = table.lines().skip_while(|line| !line.contains("overlap difference")).collect();
+    assert_eq!(paired[0], "| statistic: overlap difference, mean ± se of 2 paired runs (* beyond 2 se) | random − random | random + memory 0.5 − random + memory 0.5 |");
+    assert_eq!(paired.len(), 2 + continuo_analysis::stats::STATISTICS.len(), "{table}");
+    let cells = paired[2..].iter().flat_map(|line| line.split(" | ").skip(1));
+    assert!(
+        cells.map(|cell| cell.trim_end_matches(" |")).all(|cell| cell == "+0.000 ± 0.000" || cell == "n/a"),
+        "the same model on the same phrases and seeds differs by nothing (n/a: no such statistic): {table}"
+    );
+    assert!(paired[2].ends_with("| +0.000 ± 0.000 | +0.000 ± 0.000 |"), "pitch classes: {table}");
+}
+
+#[test]
 fn quality_on_an_unseen_collection_takes_phrases_from_every_file() {
     let (corpus, out, model) = quality_fixture();
     let validation = validation_files(corpus.path());
