@@ -111,7 +111,8 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         runs.push(json!({ "seed": seed, "phrases": names, "rows": rows }));
         tables.push(rows);
     }
-    let table = if args.seeds == 1 { markdown_table(&tables[0]) } else { seeds_markdown_table(&tables) + &paired_table(args, &tables) };
+    let table =
+        if args.seeds == 1 { markdown_table(&tables[0]) } else { seeds_markdown_table(&tables) + &paired_table(args, &tables) };
     print!("{table}");
     std::fs::write(args.out.join("quality.md"), &table)?;
     let mut report = json!({
