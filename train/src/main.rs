@@ -31,6 +31,11 @@ enum Command {
         /// With --resume: train on until this epoch (a run's own limit otherwise).
         #[arg(long, requires = "resume")]
         until_epoch: Option<usize>,
+        /// With --resume: train on until this many minutes of training in all, the time before
+        /// included (a run's own --max-minutes otherwise, which would end a resumed run that has
+        /// spent it after one epoch).
+        #[arg(long, requires = "resume")]
+        until_minutes: Option<f64>,
         #[command(flatten)]
         options: Option<TrainOptions>,
     },
@@ -53,9 +58,9 @@ enum Command {
 fn main() -> Result<()> {
     continuo_train::allocator::keep_freed_buffers();
     match Cli::parse().command {
-        Command::Train { resume, until_epoch, options } => {
+        Command::Train { resume, until_epoch, until_minutes, options } => {
             let start = match resume {
-                Some(run) => Start::Resume { run, until_epoch },
+                Some(run) => Start::Resume { run, until_epoch, until_minutes },
                 None => Start::New(options.expect("clap requires --data and --out without --resume")),
             };
             train(start, |line| eprintln!("{line}"))?;

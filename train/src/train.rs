@@ -65,18 +65,21 @@ pub enum Start {
     /// A new run with these options.
     New(TrainOptions),
     /// The run in `run`, from its last checkpoint, with its own options; `until_epoch` moves its
-    /// epoch limit (to train a finished run on).
-    Resume { run: std::path::PathBuf, until_epoch: Option<usize> },
+    /// epoch limit and `until_minutes` its wall-clock budget (to train a finished run on).
+    Resume { run: std::path::PathBuf, until_epoch: Option<usize>, until_minutes: Option<f64> },
 }
 
 /// Trains a new run or resumes one. `log` hears each line worth printing (progress bars go to
 /// the terminal directly).
 pub fn train(start: Start, mut log: impl FnMut(String)) -> Result<TrainOutcome> {
     let (mut state, mut network, mut optimizer, device) = match start {
-        Start::Resume { run, until_epoch } => {
+        Start::Resume { run, until_epoch, until_minutes } => {
             let mut state = checkpoint::load_state(&run)?;
             if let Some(epochs) = until_epoch {
                 state.options.epochs = Some(epochs);
+            }
+            if let Some(minutes) = until_minutes {
+                state.options.max_minutes = Some(minutes);
             }
             let device = device_for(state.options.backend)?.autodiff();
             let (network, optimizer) = checkpoint::load_weights(&run, &state, &device, new_optimizer(&state.options))?;

@@ -122,7 +122,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let first_part = TrainOptions { epochs: Some(1), ..tiny_options(data.path(), halves.path(), ArchChoice::Wavenet) };
     train(Start::New(first_part), |_| {}).unwrap();
     let mut lines = Vec::new();
-    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(3) }, |line| lines.push(line)).unwrap();
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(3), until_minutes: None }, |line| lines.push(line)).unwrap();
     assert!(lines.iter().any(|line| line.contains("after epoch 1")), "{lines:?}");
 
     let losses = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| (m.train_loss, m.valid_nll)).collect::<Vec<_>>();
@@ -161,7 +161,7 @@ fn the_cosine_schedule_leaves_the_plateau_decay_alone() {
 #[test]
 fn resuming_a_folder_without_a_checkpoint_says_so() {
     let empty = tempfile::tempdir().unwrap();
-    let error = train(Start::Resume { run: empty.path().to_path_buf(), until_epoch: None }, |_| {}).unwrap_err();
+    let error = train(Start::Resume { run: empty.path().to_path_buf(), until_epoch: None, until_minutes: None }, |_| {}).unwrap_err();
     assert!(error.to_string().contains("no checkpoint to resume from"), "{error}");
 }
 
@@ -349,7 +349,7 @@ fn resuming_a_run_from_init_goes_on_from_its_checkpoint_not_the_init_file() {
     let options = |out: &Path, epochs| TrainOptions { epochs: Some(epochs), ..init_options(data.path(), valid.path(), out, &init_path) };
     let uninterrupted = train(Start::New(options(whole.path(), 2)), |_| {}).unwrap();
     train(Start::New(options(halves.path(), 1)), |_| {}).unwrap();
-    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(2) }, |_| {}).unwrap();
+    let resumed = train(Start::Resume { run: halves.path().to_path_buf(), until_epoch: Some(2), until_minutes: None }, |_| {}).unwrap();
     let valid_nlls = |history: &[continuo_train::checkpoint::EpochMetrics]| history.iter().map(|m| m.valid_nll).collect::<Vec<_>>();
     assert_eq!(valid_nlls(&resumed.history), valid_nlls(&uninterrupted.history));
     assert_eq!(tensors_of(&halves.path().join(MODEL_FILE)), tensors_of(&whole.path().join(MODEL_FILE)));
@@ -362,4 +362,9 @@ fn a_minute_budget_stops_after_the_epoch_that_spends_it() {
     let (outcome, lines) = train_logged(options);
     assert_eq!(outcome.history.len(), 1, "one epoch, then the budget is spent");
     assert!(lines.iter().any(|line| line.contains("budget is spent")), "{lines:#?}");
+    let resume = |until_minutes| Start::Resume { run: out.path().to_path_buf(), until_epoch: Some(4), until_minutes };
+    let on_its_own_budget = train(resume(None), |_| {}).unwrap();
+    assert_eq!(on_its_own_budget.history.len(), 2, "the spent budget ends a resumed run after one more epoch");
+    let with_more_time = train(resume(Some(60.0)), |_| {}).unwrap();
+    assert_eq!(with_more_time.history.len(), 4, "a new budget trains on to the epoch limit");
 }
