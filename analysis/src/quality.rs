@@ -194,7 +194,7 @@ pub fn paired_markdown_table(runs: &[Vec<QualityRow>], pairs: &[(usize, usize)])
     lines.join("\n") + "\n"
 }
 
-/// Mean and sample standard deviation of the values (`None` without any).
+/// Mean, sample standard deviation and count of the values (`None` without any).
 fn mean_and_sd(values: impl Iterator<Item = f64>) -> Option<(f64, f64, usize)> {
     let values: Vec<f64> = values.collect();
     let mean = average(&values)?;

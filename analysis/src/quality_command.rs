@@ -84,6 +84,14 @@ pub struct QualityArgs {
     out: PathBuf,
 }
 
+impl QualityArgs {
+    /// Whether each model also runs with a style memory: `network_candidates` then gives each
+    /// model two candidates in a row, which `paired_table` relies on.
+    fn runs_with_memory(&self) -> bool {
+        self.memory_strength > 0.0
+    }
+}
+
 pub fn run(args: &QualityArgs) -> Result<()> {
     let selection = if args.every_file { Selection::All } else { Selection::Side(Split::Validation) };
     let held_out = read_pieces(&args.data, selection)?;
@@ -129,7 +137,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
 /// (with the style memory against with it): what decides whether a new model is at least as good
 /// as the one it would replace.
 fn paired_table(args: &QualityArgs, tables: &[Vec<QualityRow>]) -> String {
-    let runs_per_model = if args.memory_strength > 0.0 { 2 } else { 1 };
+    let runs_per_model = if args.runs_with_memory() { 2 } else { 1 };
     let pairs: Vec<(usize, usize)> = (1..args.models.len())
         .flat_map(|model| (0..runs_per_model).map(move |run| (run, model * runs_per_model + run)))
         .collect();
@@ -187,7 +195,7 @@ fn network_candidates(
     let mut candidates = Vec::new();
     for (name, engine) in models {
         candidates.push(network_candidate(name, engine, phrases, request, seed, None));
-        if args.memory_strength > 0.0 {
+        if args.runs_with_memory() {
             let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..*request };
             candidates.push(network_candidate(name, engine, phrases, &with_memory, seed, Some(&mut StyleMemory::new())));
         }
