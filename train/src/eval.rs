@@ -13,7 +13,7 @@ use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
 use continuo::tokens::SequenceState;
 use serde::Serialize;
 
-use crate::batches::Batch;
+use crate::batches::{transpose_token, transposition_range, Batch};
 use crate::corpus::{is_validation, read_corpora, Piece};
 use crate::network::Network;
 
@@ -77,6 +77,11 @@ pub struct EvalOptions {
     /// (maximum likelihood) and print them.
     #[arg(long)]
     pub fit_memory: bool,
+    /// Move every piece by this many semitones before scoring (negative: down), to see what the
+    /// model gives a player in another key; pieces a note of which would leave the vocabulary's
+    /// range are left out and counted.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub transpose: i32,
 }
 
 impl EvalOptions {
@@ -95,6 +100,7 @@ impl EvalOptions {
             memory: false,
             memory_strength: MEASURED_STRENGTH,
             fit_memory: false,
+            transpose: 0,
         }
     }
 }
@@ -123,6 +129,10 @@ pub struct EvalReport {
     pub collections: Vec<CollectionReport>,
     /// With `--fit-memory`: the fitted weight per matched context length (0..=max order).
     pub fitted_memory_weights: Option<Vec<f64>>,
+    /// Semitones every piece was moved by (`--transpose`).
+    pub transpose: i32,
+    /// Pieces of the split left out because the transposition would move a note out of range.
+    pub out_of_range_files: usize,
 }
 
 /// One data folder's figures with and without the style memory.
@@ -140,7 +150,8 @@ pub struct CollectionReport {
 pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let model = ModelFile::load(&options.model)?;
     let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
-    let pieces: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
+    let in_split: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
+    let (pieces, out_of_range_files) = transposed(in_split, options.transpose);
     let mut memory_figures = None;
     let total = match model.meta.architecture {
         Architecture::WaveNet(_) if options.memory || options.fit_memory => {
@@ -182,11 +193,36 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         memory_gain: memory_figures.as_ref().map(|figures| gain(&figures.total)),
         collections: memory_figures.as_ref().map(|figures| figures.collections.clone()).unwrap_or_default(),
         fitted_memory_weights: memory_figures.and_then(|figures| figures.fitted_weights),
+        transpose: options.transpose,
+        out_of_range_files,
     };
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     Ok(report)
+}
+
+/// The pieces moved by `semitones`, and how many were left out because one of their notes would
+/// leave the vocabulary's range.
+fn transposed(pieces: Vec<Piece>, semitones: i32) -> (Vec<Piece>, usize) {
+    let count = pieces.len();
+    let fitting: Vec<Piece> = pieces
+        .into_iter()
+        .filter(|piece| {
+            let (down, up) = transposition_range(piece.pitch_range, semitones.abs());
+            (down..=up).contains(&semitones)
+        })
+        .map(|piece| {
+            let moved = |pitch: u8| (pitch as i32 + semitones) as u8;
+            Piece {
+                tokens: piece.tokens.iter().map(|&token| transpose_token(token, semitones)).collect(),
+                pitch_range: (moved(piece.pitch_range.0), moved(piece.pitch_range.1)),
+                ..piece
+            }
+        })
+        .collect();
+    let left_out = count - fitting.len();
+    (fitting, left_out)
 }
 
 /// The engine's score over every token of the pieces.
@@ -260,6 +296,9 @@ fn score_with_burn(network: &Network, tokens: &[u16], grammar_mask: bool, device
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "model {}  data {} ({} files, {} skipped)", self.model, self.data, self.files, self.skipped_files)?;
+        if self.transpose != 0 {
+            writeln!(f, "transposed     {:+} semitones ({} files left out: out of range)", self.transpose, self.out_of_range_files)?;
+        }
         writeln!(f, "total NLL      {:.1} nats{}", self.total_nll_nats, if self.grammar_mask { " (grammar mask)" } else { "" })?;
         writeln!(f, "tokens         {}", self.tokens)?;
         writeln!(f, "NLL per token  {:.4} nats", self.nll_per_token)?;
@@ -287,5 +326,35 @@ impl std::fmt::Display for EvalReport {
             write!(f, "\nfitted memory weights per matched length 0..={MEMORY_MAX_ORDER}: [{}]", listed.join(", "))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use continuo::tokens::{Event, PITCH_MAX};
+
+    fn piece(name: &str, pitches: &[u8]) -> Piece {
+        let notes = pitches.iter().map(|&pitch| Event::NoteOn(pitch).token());
+        let low = *pitches.iter().min().unwrap();
+        let high = *pitches.iter().max().unwrap();
+        Piece { name: name.into(), folder: "data".into(), tokens: notes.collect(), length_beats: 1.0, pitch_range: (low, high) }
+    }
+
+    #[test]
+    fn transposing_moves_every_note_and_leaves_out_the_pieces_it_would_push_out_of_range() {
+        let pieces = vec![piece("middle", &[60, 64, 67]), piece("top", &[PITCH_MAX - 1, PITCH_MAX])];
+        let (up, left_out) = transposed(pieces.clone(), 2);
+        assert_eq!(left_out, 1);
+        assert_eq!(up.len(), 1);
+        assert_eq!(up[0].name, "middle");
+        assert_eq!(up[0].tokens, piece("", &[62, 66, 69]).tokens);
+        assert_eq!(up[0].pitch_range, (62, 69));
+        let (down, left_out) = transposed(pieces.clone(), -3);
+        assert_eq!(left_out, 0);
+        assert_eq!(down[1].tokens, piece("", &[PITCH_MAX - 4, PITCH_MAX - 3]).tokens);
+        let (unmoved, left_out) = transposed(pieces.clone(), 0);
+        assert_eq!((unmoved.len(), left_out), (2, 0));
+        assert_eq!(unmoved[1].tokens, pieces[1].tokens);
     }
 }
