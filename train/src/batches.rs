@@ -55,12 +55,16 @@ impl Batch {
 /// (see [`transposition_range`]); the canonical order within a tick (ascending pitch) survives a
 /// uniform shift.
 pub fn transpose_token(token: Token, semitones: i32) -> Token {
-    let moved = |pitch: u8| (pitch as i32 + semitones) as u8;
     match Event::from_token(token) {
-        Some(Event::NoteOn(pitch)) => Event::NoteOn(moved(pitch)).token(),
-        Some(Event::NoteOff(pitch)) => Event::NoteOff(moved(pitch)).token(),
+        Some(Event::NoteOn(pitch)) => Event::NoteOn(transpose_pitch(pitch, semitones)).token(),
+        Some(Event::NoteOff(pitch)) => Event::NoteOff(transpose_pitch(pitch, semitones)).token(),
         _ => token,
     }
+}
+
+/// A pitch moved by `semitones`; the caller keeps it in range (see [`transposition_range`]).
+pub fn transpose_pitch(pitch: u8, semitones: i32) -> u8 {
+    (pitch as i32 + semitones) as u8
 }
 
 /// The transpositions (inclusive) that keep a piece with this pitch range inside the

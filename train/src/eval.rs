@@ -13,7 +13,7 @@ use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
 use continuo::tokens::SequenceState;
 use serde::Serialize;
 
-use crate::batches::{transpose_token, transposition_range, Batch};
+use crate::batches::{transpose_pitch, transpose_token, transposition_range, Batch};
 use crate::corpus::{is_validation, read_corpora, Piece};
 use crate::network::Network;
 
@@ -80,7 +80,7 @@ pub struct EvalOptions {
     /// Move every piece by this many semitones before scoring (negative: down), to see what the
     /// model gives a player in another key; pieces a note of which would leave the vocabulary's
     /// range are left out and counted.
-    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub transpose: i32,
 }
 
@@ -212,13 +212,10 @@ fn transposed(pieces: Vec<Piece>, semitones: i32) -> (Vec<Piece>, usize) {
             let (down, up) = transposition_range(piece.pitch_range, semitones.abs());
             (down..=up).contains(&semitones)
         })
-        .map(|piece| {
-            let moved = |pitch: u8| (pitch as i32 + semitones) as u8;
-            Piece {
-                tokens: piece.tokens.iter().map(|&token| transpose_token(token, semitones)).collect(),
-                pitch_range: (moved(piece.pitch_range.0), moved(piece.pitch_range.1)),
-                ..piece
-            }
+        .map(|piece| Piece {
+            tokens: piece.tokens.iter().map(|&token| transpose_token(token, semitones)).collect(),
+            pitch_range: (transpose_pitch(piece.pitch_range.0, semitones), transpose_pitch(piece.pitch_range.1, semitones)),
+            ..piece
         })
         .collect();
     let left_out = count - fitting.len();
