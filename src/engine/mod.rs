@@ -19,7 +19,7 @@ mod voice_limit;
 pub use generate::Generator;
 pub use naive::NaiveEngine;
 pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode, DEFAULT_TOP_P};
-pub use score::{score, score_prediction, Score};
+pub use score::{score, score_each, score_prediction, Score};
 pub use voice_limit::VoiceLimit;
 
 pub use kernels::Kernel;

@@ -34,17 +34,32 @@ impl Score {
     }
 }
 
+impl std::iter::Sum for Score {
+    fn sum<I: Iterator<Item = Score>>(scores: I) -> Score {
+        scores.fold(Score::default(), |mut total, score| {
+            total.add(score);
+            total
+        })
+    }
+}
+
 /// Scores `tokens` (`tokens[0]` must be `Start`; it is fed, not scored): each next token from the
 /// logits of the step before (see [`score_prediction`]). Resets the engine first.
 pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score {
+    let mut total = Score::default();
+    score_each(engine, tokens, grammar_mask, |_, scored| total.add(scored));
+    total
+}
+
+/// As [`score`], handing each scored token and its score to `scored` (to split the figure by
+/// kind of event, say).
+pub fn score_each(engine: &mut Engine, tokens: &[Token], grammar_mask: bool, mut scored: impl FnMut(Token, Score)) {
     assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
-    let mut total = Score::default();
     for &target in &tokens[1..] {
-        total.add(score_prediction(engine.logits(), engine.state(), target, grammar_mask));
+        scored(target, score_prediction(engine.logits(), engine.state(), target, grammar_mask));
         engine.step(target);
     }
-    total
 }
 
 /// Scores one prediction: `logits` for the token after a stream in `state`, against `target`,

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use continuo::engine::{score, score_prediction, Engine, Score};
+use continuo::engine::{score_each, score_prediction, Engine, Score};
 use continuo::model::{Architecture, ModelFile};
 use continuo::style_memory::score::{fit_weights, score_with_memory, MemoryScore};
 use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
-use continuo::tokens::SequenceState;
+use continuo::tokens::{Event, SequenceState, Token};
 use serde::Serialize;
 
 use crate::batches::{transpose_pitch, transpose_token, transposition_range, Batch};
@@ -82,6 +82,10 @@ pub struct EvalOptions {
     /// range are left out and counted.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub transpose: i32,
+    /// Also split the figure by kind of event (note-on, note-off, velocity, time shift, end), to
+    /// see where a model loses (WaveNet models, the network alone).
+    #[arg(long, conflicts_with_all = ["memory", "fit_memory"])]
+    pub by_kind: bool,
 }
 
 impl EvalOptions {
@@ -101,6 +105,7 @@ impl EvalOptions {
             memory_strength: MEASURED_STRENGTH,
             fit_memory: false,
             transpose: 0,
+            by_kind: false,
         }
     }
 }
@@ -133,6 +138,33 @@ pub struct EvalReport {
     pub transpose: i32,
     /// Pieces of the split left out because the transposition would move a note out of range.
     pub out_of_range_files: usize,
+    /// With `--by-kind`: the figures of each kind of event, in [`EVENT_KINDS`] order.
+    pub by_kind: Vec<KindReport>,
+}
+
+/// The kinds of event `--by-kind` splits a score into, in report order.
+pub const EVENT_KINDS: [&str; 5] = ["note-on", "note-off", "velocity", "time shift", "end"];
+
+/// The index in [`EVENT_KINDS`] of a scored token (never `Pad` or `Start`: those are not predicted).
+fn event_kind(token: Token) -> usize {
+    match Event::from_token(token) {
+        Some(Event::NoteOn(_)) => 0,
+        Some(Event::NoteOff(_)) => 1,
+        Some(Event::Velocity(_)) => 2,
+        Some(Event::TimeShift(_)) => 3,
+        _ => 4,
+    }
+}
+
+/// One kind of event's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindReport {
+    pub kind: &'static str,
+    pub tokens: usize,
+    pub nll_per_token: f64,
+    pub top1_accuracy: f64,
+    /// Its part of the total NLL.
+    pub share_of_nll: f64,
 }
 
 /// One data folder's figures with and without the style memory.
@@ -153,6 +185,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let in_split: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
     let (pieces, out_of_range_files) = transposed(in_split, options.transpose);
     let mut memory_figures = None;
+    let mut by_kind = Vec::new();
     let total = match model.meta.architecture {
         Architecture::WaveNet(_) if options.memory || options.fit_memory => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
@@ -163,15 +196,20 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         }
         Architecture::WaveNet(_) => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
-            score_pieces(&mut engine, &pieces, options.grammar_mask)
+            let kinds = score_pieces_by_kind(&mut engine, &pieces, options.grammar_mask);
+            let total: Score = kinds.iter().copied().sum();
+            if options.by_kind {
+                by_kind = kind_reports(&kinds, total.nll_nats);
+            }
+            total
+        }
+        Architecture::Lstm(_) if options.by_kind => {
+            anyhow::bail!("{}: --by-kind scores with the inference engine, which runs WaveNet models only", options.model.display())
         }
         Architecture::Lstm(_) => {
             let device = Device::flex();
             let network = Network::from_model_file(&model, &device)?;
-            pieces.iter().fold(Score::default(), |mut total, piece| {
-                total.add(score_with_burn(&network, &piece.tokens, options.grammar_mask, &device));
-                total
-            })
+            pieces.iter().map(|piece| score_with_burn(&network, &piece.tokens, options.grammar_mask, &device)).sum()
         }
     };
     let frames = options
@@ -195,6 +233,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         fitted_memory_weights: memory_figures.and_then(|figures| figures.fitted_weights),
         transpose: options.transpose,
         out_of_range_files,
+        by_kind,
     };
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
@@ -224,10 +263,31 @@ fn transposed(pieces: Vec<Piece>, semitones: i32) -> (Vec<Piece>, usize) {
 
 /// The engine's score over every token of the pieces.
 pub fn score_pieces(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> Score {
-    pieces.iter().fold(Score::default(), |mut total, piece| {
-        total.add(score(engine, &piece.tokens, grammar_mask));
-        total
-    })
+    score_pieces_by_kind(engine, pieces, grammar_mask).into_iter().sum()
+}
+
+/// The engine's score over every token of the pieces, per kind of event ([`EVENT_KINDS`]).
+fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> [Score; EVENT_KINDS.len()] {
+    let mut kinds = [Score::default(); EVENT_KINDS.len()];
+    for piece in pieces {
+        score_each(engine, &piece.tokens, grammar_mask, |token, scored| kinds[event_kind(token)].add(scored));
+    }
+    kinds
+}
+
+/// The report lines of the kinds' scores, each kind's share of `total_nll_nats`.
+fn kind_reports(kinds: &[Score], total_nll_nats: f64) -> Vec<KindReport> {
+    EVENT_KINDS
+        .iter()
+        .zip(kinds)
+        .map(|(&kind, score)| KindReport {
+            kind,
+            tokens: score.scored_tokens,
+            nll_per_token: score.nll_per_token(),
+            top1_accuracy: score.accuracy(),
+            share_of_nll: score.nll_nats / total_nll_nats.max(f64::MIN_POSITIVE),
+        })
+        .collect()
 }
 
 /// What scoring with the style memory found.
@@ -317,6 +377,18 @@ impl std::fmt::Display for EvalReport {
                     100.0 * collection.memory_gain
                 )?;
             }
+        }
+        for kind in &self.by_kind {
+            write!(
+                f,
+                "\n  {:<10} {:>8} tokens ({:4.1}%)  {:.4} nats/token  top-1 {:5.1}%  {:4.1}% of the NLL",
+                kind.kind,
+                kind.tokens,
+                100.0 * kind.tokens as f64 / self.tokens.max(1) as f64,
+                kind.nll_per_token,
+                100.0 * kind.top1_accuracy,
+                100.0 * kind.share_of_nll
+            )?;
         }
         if let Some(weights) = &self.fitted_memory_weights {
             let listed: Vec<String> = weights.iter().map(|weight| format!("{weight:.3}")).collect();

@@ -7,12 +7,12 @@ use std::path::Path;
 use burn::prelude::*;
 use continuo::engine::Engine;
 use continuo::midi_file::write_midi;
-use continuo::model::{Architecture, ModelFile, WaveNetConfig};
+use continuo::model::{Architecture, LstmConfig, ModelFile, WaveNetConfig};
 use continuo::style_memory::MEMORY_MAX_ORDER;
 use continuo::tokens::{Note, VOCAB_SIZE};
 use continuo_train::batches::Batch;
 use continuo_train::corpus::read_corpus;
-use continuo_train::eval::{eval, EvalOptions, SplitChoice};
+use continuo_train::eval::{eval, EvalOptions, SplitChoice, EVENT_KINDS};
 use continuo_train::network::{initial_model_file, Network};
 use continuo_train::options::{ArchChoice, BackendChoice, LrSchedule, TrainOptions};
 use continuo_train::train::{train, Start, MODEL_FILE};
@@ -188,6 +188,22 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("eval.json")).unwrap()).unwrap();
     assert_eq!(json["tokens"], report.tokens);
     assert!(json["nll_per_token_without_memory"].is_null());
+    assert!(report.by_kind.is_empty(), "split by kind only when asked");
+
+    // Split by kind of event: the kinds add up to the whole, every note has its on and off.
+    let by_kind = eval(&EvalOptions { by_kind: true, ..eval_options(&model, data.path()) }).unwrap();
+    assert_eq!(by_kind.total_nll_nats, report.total_nll_nats);
+    let kinds: Vec<&str> = by_kind.by_kind.iter().map(|kind| kind.kind).collect();
+    assert_eq!(kinds, EVENT_KINDS);
+    let count = |kind: &str| by_kind.by_kind.iter().find(|report| report.kind == kind).unwrap().tokens;
+    assert_eq!(count("note-on"), 12 * 48, "48 notes in each of the 12 pieces");
+    assert_eq!(count("note-off"), count("note-on"));
+    assert_eq!(count("end"), 12);
+    assert_eq!(by_kind.by_kind.iter().map(|kind| kind.tokens).sum::<usize>(), report.tokens);
+    let nats: f64 = by_kind.by_kind.iter().map(|kind| kind.nll_per_token * kind.tokens as f64).sum();
+    assert!((nats - report.total_nll_nats).abs() < 1e-6 * report.total_nll_nats, "{nats} vs {}", report.total_nll_nats);
+    let shares: f64 = by_kind.by_kind.iter().map(|kind| kind.share_of_nll).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
 
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
     let json = Some(out.path().join("memory.json"));
@@ -200,6 +216,17 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(json["nll_per_token"], with_memory.nll_per_token);
     assert_eq!(json["collections"][0]["nll_per_token_without_memory"], without);
     assert_eq!(json["fitted_memory_weights"].as_array().map(Vec::len), Some(MEMORY_MAX_ORDER + 1));
+}
+
+#[test]
+fn splitting_an_lstm_score_by_kind_is_refused_naming_the_model() {
+    let data = corpus_dir(1);
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("lstm.safetensors");
+    initial_model_file(Architecture::Lstm(LstmConfig { embedding: 8, hidden: 8, layers: 1 }), 3).save(&path).unwrap();
+    let refused = eval(&EvalOptions { by_kind: true, ..eval_options(&path, data.path()) }).unwrap_err().to_string();
+    assert!(refused.contains("lstm.safetensors") && refused.contains("WaveNet models only"), "{refused}");
+    eval(&eval_options(&path, data.path())).expect("scored with burn without --by-kind");
 }
 
 #[test]
