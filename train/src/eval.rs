@@ -145,15 +145,17 @@ pub struct EvalReport {
 /// The kinds of event `--by-kind` splits a score into, in report order.
 pub const EVENT_KINDS: [&str; 5] = ["note-on", "note-off", "velocity", "time shift", "end"];
 
-/// The index in [`EVENT_KINDS`] of a scored token (never `Pad` or `Start`: those are not predicted).
+/// The index in [`EVENT_KINDS`] of a scored token's kind (never `Pad` or `Start`: those are not
+/// predicted), found by name so the two lists cannot fall out of step unnoticed.
 fn event_kind(token: Token) -> usize {
-    match Event::from_token(token) {
-        Some(Event::NoteOn(_)) => 0,
-        Some(Event::NoteOff(_)) => 1,
-        Some(Event::Velocity(_)) => 2,
-        Some(Event::TimeShift(_)) => 3,
-        _ => 4,
-    }
+    let kind = match Event::from_token(token) {
+        Some(Event::NoteOn(_)) => "note-on",
+        Some(Event::NoteOff(_)) => "note-off",
+        Some(Event::Velocity(_)) => "velocity",
+        Some(Event::TimeShift(_)) => "time shift",
+        _ => "end",
+    };
+    EVENT_KINDS.iter().position(|&listed| listed == kind).expect("every kind is listed in EVENT_KINDS")
 }
 
 /// One kind of event's figures.

@@ -280,11 +280,7 @@ fn progress_bar(epoch: usize, steps: usize) -> ProgressBar {
 
 /// Scores every validation batch.
 pub fn validate(network: &Network, batches: &[crate::batches::Batch], device: &Device) -> Score {
-    let mut total = Score::default();
-    for batch in batches {
-        total.add(network.score(batch, device));
-    }
-    total
+    batches.iter().map(|batch| network.score(batch, device)).sum()
 }
 
 fn describe_data(summary: &CorpusSummary, train: &[Piece], valid: &[Piece]) -> String {
