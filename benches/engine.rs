@@ -1,7 +1,8 @@
 //! Engine speed: step latency (f32, int8) for the default model and a few sizes, cached vs the
 //! naive reference, and the effective weight bandwidth (criterion's throughput = weight bytes
-//! per step / step time) beside this machine's read bandwidth at cache and memory sizes, and
-//! the style memory's cost per sampled token with a full memory (to set beside the int8 step).
+//! per step / step time) beside this machine's read bandwidth at cache and memory sizes and
+//! beside the int8 step's products alone, and the style memory's cost per sampled token with a
+//! full memory (to set beside the int8 step).
 //!
 //! `cargo bench --no-default-features --bench engine`
 
@@ -11,8 +12,8 @@ use std::time::Duration;
 use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
 use continuo::engine::timing_input::{timing_token, WARM_UP_TOKENS};
-use continuo::engine::{Engine, Kernel, NaiveEngine};
-use continuo::model::{ModelFile, WaveNetConfig};
+use continuo::engine::{Engine, Kernel, NaiveEngine, QuantizedInput, Write};
+use continuo::model::{dense_layers, names, ModelFile, WaveNetConfig};
 use continuo::style_memory::{MemoryContext, StyleMemory, MEMORY_CAPACITY_TOKENS};
 use continuo::tokens::Token;
 use criterion::measurement::WallTime;
@@ -71,6 +72,47 @@ fn bench_default_step_per_kernel(c: &mut Criterion) {
     }
     // The f32 products run the AVX2 + FMA kernel on every x86 SIMD kernel.
     bench_one_step(&mut group, "f32", warmed_engine(&f32_model));
+    group.finish();
+}
+
+/// The default model's int8 step reduced to its matrix-vector products, in the step's order and
+/// shapes (every matrix its own, as in the step, so they stream from L2 as the step's do), each
+/// reading a fixed input: the step as it would run if the gate, the activation quantizations and
+/// the chain from one product to the next took no time. Beside `read_bandwidth` it shows how far
+/// the products are from the roofline; beside `default_step_per_kernel`, what the rest costs.
+fn bench_default_products_alone(c: &mut Criterion) {
+    let model = quantize(&random_wavenet(WaveNetConfig::default(), 1));
+    let config = WaveNetConfig::default();
+    // The last layer's residual product feeds nothing, and the engine leaves it out.
+    let unused = names::residual(config.layer_count() - 1);
+    let layouts: Vec<_> =
+        dense_layers(&model.meta.architecture, model.meta.vocab_size).into_iter().filter(|layout| layout.prefix != unused).collect();
+    let mut group = c.benchmark_group("default_step_products_alone");
+    for (name, kernel) in Kernel::survey() {
+        let Some(kernel) = kernel else { continue };
+        let mut products: Vec<_> = layouts
+            .iter()
+            .map(|layout| {
+                let weights = model.i8(&names::weight(&layout.prefix)).expect("int8 weights");
+                let scales = model.f32(&names::weight_scale(&layout.prefix)).expect("row scales");
+                let matrix = kernel.pack_i8(weights, scales, layout.inputs);
+                let bias = model.f32(&names::bias(&layout.prefix)).expect("bias").to_vec();
+                let values: Vec<f32> = (0..layout.inputs).map(|index| (index as f32 * 0.37).sin()).collect();
+                let mut input = vec![0; layout.inputs];
+                let scale = kernel.quantize_input(&values, &mut input);
+                (matrix, bias, input, scale, vec![0.0; layout.outputs])
+            })
+            .collect();
+        group.throughput(Throughput::Bytes(products.iter().map(|(matrix, ..)| matrix.bytes()).sum::<usize>() as u64));
+        group.bench_function(format!("int8 {name}"), |b| {
+            b.iter(|| {
+                for (matrix, bias, input, scale, out) in &mut products {
+                    kernel.matvec_i8(matrix, QuantizedInput { values: input, scale: *scale }, bias, out, Write::Set);
+                }
+                black_box(products.last().map(|(.., out)| out[0]))
+            })
+        });
+    }
     group.finish();
 }
 
@@ -189,6 +231,6 @@ fn short_runs() -> Criterion {
 criterion_group! {
     name = benches;
     config = short_runs();
-    targets = bench_default_step_per_kernel, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory
+    targets = bench_default_step_per_kernel, bench_default_products_alone, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory
 }
 criterion_main!(benches);

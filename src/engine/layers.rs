@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::dense::{Activations, Dense};
 use super::kernels::Kernel;
-use crate::model::{names, ModelFile, Precision};
+use crate::model::{names, ModelFile, Precision, WaveNetConfig};
 use crate::tokens::{Token, FEATURE_COUNT};
 
 /// The network input: `embedding[token] + sum of the conditioning columns of the active
@@ -60,8 +60,9 @@ pub struct ResidualBlock {
     kernel: Kernel,
     /// `[2C, 2C]` kernel-2 dilated convolution over `[past, now]`.
     dilated: Dense,
-    /// `[C, C]` 1x1 back into the residual stream.
-    residual: Dense,
+    /// `[C, C]` 1x1 back into the residual stream; `None` in the last layer, whose output feeds no
+    /// layer (the head reads only the skip sum), so its product would be wasted.
+    residual: Option<Dense>,
     /// `[S, C]` 1x1 into the skip sum.
     skip: Dense,
     /// `[x[t-d], x[t]]`: the caller writes the past half, `forward` the present one.
@@ -73,14 +74,15 @@ pub struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    /// Loads layer `layer` of a validated model.
-    pub fn from_model(model: &ModelFile, layer: usize, channels: usize, kernel: Kernel) -> Self {
-        let precision = model.meta.precision;
+    /// Loads layer `layer` of a validated model with architecture `config`.
+    pub fn from_model(model: &ModelFile, config: &WaveNetConfig, layer: usize, kernel: Kernel) -> Self {
+        let (precision, channels) = (model.meta.precision, config.residual_channels);
+        let feeds_a_layer = layer + 1 < config.layer_count();
         Self {
             channels,
             kernel,
             dilated: Dense::from_model(model, &names::dilated(layer), kernel),
-            residual: Dense::from_model(model, &names::residual(layer), kernel),
+            residual: feeds_a_layer.then(|| Dense::from_model(model, &names::residual(layer), kernel)),
             skip: Dense::from_model(model, &names::skip(layer), kernel),
             window: Activations::new(2 * channels, precision, kernel),
             gates: vec![0.0; 2 * channels],
@@ -94,7 +96,8 @@ impl ResidualBlock {
         &mut self.window.values_mut()[..c]
     }
 
-    /// Advances `x` (the layer's input, `x[t]`) through the layer and adds its skip output.
+    /// Advances `x` (the layer's input, `x[t]`) through the layer and adds its skip output (the
+    /// last layer leaves `x` as it was: nothing reads it).
     pub fn forward(&mut self, x: &mut [f32], skip: &mut [f32]) {
         let c = self.channels;
         self.window.values_mut()[c..].copy_from_slice(x);
@@ -103,13 +106,15 @@ impl ResidualBlock {
         let (filter, gate) = self.gates.split_at(c);
         self.kernel.gate(filter, gate, self.gated.values_mut());
         self.gated.finish();
-        self.residual.forward_add(&self.gated, x);
+        if let Some(residual) = &self.residual {
+            residual.forward_add(&self.gated, x);
+        }
         self.skip.forward_add(&self.gated, skip);
     }
 
     /// Bytes of weights one step reads.
     pub fn weight_bytes(&self) -> usize {
-        self.dilated.weight_bytes() + self.residual.weight_bytes() + self.skip.weight_bytes()
+        self.dilated.weight_bytes() + self.residual.as_ref().map_or(0, Dense::weight_bytes) + self.skip.weight_bytes()
     }
 }
 

@@ -22,7 +22,7 @@ pub use sampling::{Constraints, Sampler, SamplingOptions, ScaleMode, DEFAULT_TOP
 pub use score::{score, score_each, score_prediction, Score};
 pub use voice_limit::VoiceLimit;
 
-pub use kernels::Kernel;
+pub use kernels::{Kernel, QuantizedInput, Write};
 pub(crate) use kernels::{padded_len, INT8_MAX_MAGNITUDE};
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
 
@@ -103,7 +103,7 @@ impl Engine {
         let layers = config
             .dilations()
             .enumerate()
-            .map(|(layer, dilation)| DilatedLayer::new(ResidualBlock::from_model(model, layer, c, kernel), dilation))
+            .map(|(layer, dilation)| DilatedLayer::new(ResidualBlock::from_model(model, &config, layer, kernel), dilation))
             .collect();
         let head = Head::from_model(model, s, kernel);
         let mut engine = Engine {

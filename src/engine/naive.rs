@@ -49,7 +49,7 @@ impl NaiveEngine {
         let mut engine = NaiveEngine {
             channels: c,
             input: InputLayer::from_model(model, c, kernel),
-            blocks: (0..config.layer_count()).map(|layer| ResidualBlock::from_model(model, layer, c, kernel)).collect(),
+            blocks: (0..config.layer_count()).map(|layer| ResidualBlock::from_model(model, &config, layer, kernel)).collect(),
             dilations: config.dilations().collect(),
             logits: vec![0.0; head.outputs()],
             head,

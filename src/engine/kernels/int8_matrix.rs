@@ -35,6 +35,47 @@ pub fn vnni_passes(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
     passes(0, wide, WIDE_PASS_BLOCKS).chain(passes(wide, narrow, NARROW_PASS_BLOCKS)).chain(passes(narrow, blocks, 1))
 }
 
+/// Bytes in a cache line, the size of a zmm load.
+const CACHE_LINE_BYTES: usize = 64;
+
+/// One cache line of weights, aligned to one.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CacheLine([i8; CACHE_LINE_BYTES]);
+
+/// Weights stored from the start of a cache line. The kernels read them in 64-byte (zmm) or
+/// 32-byte steps from the start; on an allocator's 16-byte alignment most of those loads would
+/// straddle two lines, each costing two: the default model's AVX-512 step took 7.3 µs
+/// instead of 6.7 (BENCHMARKS.md, 2026-12-04).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineAlignedBytes {
+    /// The bytes, then zeros to the end of the last line.
+    lines: Vec<CacheLine>,
+    /// How many of the bytes are real.
+    len: usize,
+}
+
+impl LineAlignedBytes {
+    /// A line-aligned copy of `bytes`.
+    fn copy_of(bytes: &[i8]) -> Self {
+        let mut lines = vec![CacheLine([0; CACHE_LINE_BYTES]); bytes.len().div_ceil(CACHE_LINE_BYTES)];
+        for (line, chunk) in lines.iter_mut().zip(bytes.chunks(CACHE_LINE_BYTES)) {
+            line.0[..chunk.len()].copy_from_slice(chunk);
+        }
+        Self { lines, len: bytes.len() }
+    }
+}
+
+impl std::ops::Deref for LineAlignedBytes {
+    type Target = [i8];
+
+    fn deref(&self) -> &[i8] {
+        // SAFETY: `CacheLine` is `repr(C)` over a byte array with no padding (its size is its
+        // alignment), so the lines are `64 * lines.len() >= len` contiguous initialised bytes.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<i8>(), self.len) }
+    }
+}
+
 /// How a matrix's bytes are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -52,7 +93,7 @@ pub enum Layout {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Int8Matrix {
     /// The weights, in `layout` order.
-    pub(super) values: Vec<i8>,
+    pub(super) values: LineAlignedBytes,
     /// Real value of one int8 step, per row; zeros for the padding rows of the last VNNI block
     /// so whole blocks can be loaded.
     pub(super) scales: Vec<f32>,
@@ -74,7 +115,7 @@ impl Int8Matrix {
         assert_eq!(values.len(), rows * cols, "int8 matrix: {} weights do not make {rows} rows of {cols}", values.len());
         match layout {
             Layout::RowMajor => Self {
-                values: values.to_vec(),
+                values: LineAlignedBytes::copy_of(values),
                 scales: scales.to_vec(),
                 offset_corrections: Vec::new(),
                 rows,
@@ -89,7 +130,7 @@ impl Int8Matrix {
                     values.chunks_exact(cols).map(|row| VNNI_INPUT_OFFSET * row.iter().map(|&w| w as i32).sum::<i32>()).collect();
                 offset_corrections.resize(padded_rows, 0);
                 Self {
-                    values: vnni_blocks(values, rows, cols, rows_per_block),
+                    values: LineAlignedBytes::copy_of(&vnni_blocks(values, rows, cols, rows_per_block)),
                     scales: padded_scales,
                     offset_corrections,
                     rows,
@@ -151,13 +192,23 @@ mod tests {
         // column c holds 4 r + c, so the pass is the rows in order.
         let values: Vec<i8> = (0..64).collect();
         let matrix = Int8Matrix::new(&values, &[1.0; 16], 4, Layout::VnniBlocks { rows_per_block: 2 });
-        assert_eq!(matrix.values, values);
+        assert_eq!(*matrix.values, *values);
         // 16 rows of 8 columns: group 0 of every block (columns 0..4 of every row), then group 1.
         let values: Vec<i8> = (0..16).flat_map(|r| (0..8).map(move |c| (8 * r + c) as i8)).collect();
         let matrix = Int8Matrix::new(&values, &[1.0; 16], 8, Layout::VnniBlocks { rows_per_block: 2 });
         let expected: Vec<i8> =
             (0..2).flat_map(|g| (0..16).flat_map(move |r| (0..4).map(move |j| (8 * r + 4 * g + j) as i8))).collect();
-        assert_eq!(matrix.values, expected);
+        assert_eq!(*matrix.values, *expected);
+    }
+
+    #[test]
+    fn weights_start_on_a_cache_line_in_every_layout() {
+        let values: Vec<i8> = (0..96).map(|v| v as i8).collect();
+        for layout in [Layout::RowMajor, Layout::VnniBlocks { rows_per_block: 16 }, Layout::VnniBlocks { rows_per_block: 8 }] {
+            let matrix = Int8Matrix::new(&values, &[1.0; 3], 32, layout);
+            assert_eq!(matrix.values.as_ptr() as usize % CACHE_LINE_BYTES, 0, "{layout:?}");
+            assert_eq!(matrix.values.len(), if layout == Layout::RowMajor { 96 } else { 32 * matrix.scales.len() });
+        }
     }
 
     #[test]
@@ -170,7 +221,7 @@ mod tests {
             0, 1, 2, 3, 10, 11, 12, 13, 4, 5, 6, 7, 14, 15, 16, 17,
             20, 21, 22, 23, 0, 0, 0, 0, 24, 25, 26, 27, 0, 0, 0, 0,
         ];
-        assert_eq!(matrix.values, expected);
+        assert_eq!(*matrix.values, *expected);
         assert_eq!(matrix.scales, [1.0, 2.0, 3.0, 0.0]);
         assert_eq!(matrix.offset_corrections, [128 * 28, 128 * 108, 128 * 188, 0]);
         assert_eq!(matrix.rows(), 3);
