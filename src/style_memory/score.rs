@@ -35,14 +35,15 @@ pub struct Prediction {
 }
 
 /// Scores `tokens` (`Start` first, fed and learned, not scored) with a fresh `memory` at
-/// `strength`; `observe` sees each prediction. Resets the engine and forgets the memory first.
+/// `strength`; `observe` sees each scored token with its two scores and what the memory
+/// predicted. Resets the engine and forgets the memory first.
 pub fn score_with_memory(
     engine: &mut Engine,
     memory: &mut StyleMemory,
     tokens: &[Token],
     grammar_mask: bool,
     strength: f32,
-    mut observe: impl FnMut(Prediction),
+    mut observe: impl FnMut(Token, MemoryScore, Prediction),
 ) -> MemoryScore {
     assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
@@ -54,17 +55,16 @@ pub fn score_with_memory(
     let mut total = MemoryScore::default();
     for &target in &tokens[1..] {
         let logits = engine.logits();
-        total.without_memory.add(score_prediction(logits, engine.state(), target, grammar_mask));
+        let without_memory = score_prediction(logits, engine.state(), target, grammar_mask);
         let recall = memory.recall(&context);
         let network_probability = (logits[target as usize] as f64 - log_sum_exp(logits)).exp();
-        observe(Prediction {
-            recall,
-            network_probability,
-            memory_probability: memory.probability(&recall, target, network_probability),
-        });
+        let prediction =
+            Prediction { recall, network_probability, memory_probability: memory.probability(&recall, target, network_probability) };
         steered.copy_from_slice(logits);
         memory.mix_into_logits(&recall, StyleMemory::weight(&recall, strength), &mut steered);
-        total.with_memory.add(score_prediction(&steered, engine.state(), target, grammar_mask));
+        let scored = MemoryScore { with_memory: score_prediction(&steered, engine.state(), target, grammar_mask), without_memory };
+        observe(target, scored, prediction);
+        total.add(scored);
         engine.step(target);
         memory.learn(target);
         context.push(target);
@@ -113,8 +113,13 @@ mod tests {
         let mut tokens = vec![Event::Start.token()];
         (0..8).for_each(|_| tokens.extend_from_slice(&phrase));
         let mut memory = StyleMemory::new();
-        let mut orders = Vec::new();
-        let scored = score_with_memory(&mut engine, &mut memory, &tokens, false, 0.5, |p| orders.push(p.recall.matched_order));
+        let (mut orders, mut observed) = (Vec::new(), MemoryScore::default());
+        let scored = score_with_memory(&mut engine, &mut memory, &tokens, false, 0.5, |target, token_score, prediction| {
+            assert_eq!(token_score.with_memory.scored_tokens, 1, "token {target} scored once");
+            observed.add(token_score);
+            orders.push(prediction.recall.matched_order);
+        });
+        assert_eq!(observed, scored, "the observed tokens' scores add up to the piece's");
         assert_eq!(scored.without_memory, score(&mut engine, &tokens, false));
         assert!(scored.with_memory.nll_per_token() < 0.8 * scored.without_memory.nll_per_token(), "{scored:?}");
         assert_eq!(orders.len(), tokens.len() - 1);

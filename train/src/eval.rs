@@ -83,8 +83,9 @@ pub struct EvalOptions {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub transpose: i32,
     /// Also split the figure by kind of event (note-on, note-off, velocity, time shift, end), to
-    /// see where a model loses (WaveNet models, the network alone).
-    #[arg(long, conflicts_with_all = ["memory", "fit_memory"])]
+    /// see where a model loses (WaveNet models; with `--memory`, each kind with and without it,
+    /// to see where a piece's own past helps).
+    #[arg(long)]
     pub by_kind: bool,
 }
 
@@ -167,6 +168,12 @@ pub struct KindReport {
     pub top1_accuracy: f64,
     /// Its part of the total NLL.
     pub share_of_nll: f64,
+    /// With `--memory`: the network alone (`nll_per_token` is then with the memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nll_per_token_without_memory: Option<f64>,
+    /// With `--memory`: 1 - with / without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_gain: Option<f64>,
 }
 
 /// One data folder's figures with and without the style memory.
@@ -193,6 +200,10 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
             let figures = score_collections_with_memory(&mut engine, &pieces, options);
             let total = figures.total.with_memory;
+            if options.by_kind {
+                let without_memory = figures.kinds.map(|kind| kind.without_memory);
+                by_kind = kind_reports(&figures.kinds.map(|kind| kind.with_memory), Some(&without_memory), total.nll_nats);
+            }
             memory_figures = Some(figures);
             total
         }
@@ -201,7 +212,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             let kinds = score_pieces_by_kind(&mut engine, &pieces, options.grammar_mask);
             let total: Score = kinds.iter().copied().sum();
             if options.by_kind {
-                by_kind = kind_reports(&kinds, total.nll_nats);
+                by_kind = kind_reports(&kinds, None, total.nll_nats);
             }
             total
         }
@@ -277,17 +288,24 @@ fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: boo
     kinds
 }
 
-/// The report lines of the kinds' scores, each kind's share of `total_nll_nats`.
-fn kind_reports(kinds: &[Score], total_nll_nats: f64) -> Vec<KindReport> {
+/// The report lines of the kinds' scores, each kind's share of `total_nll_nats`, and beside them
+/// the same kinds scored without the memory, if given.
+fn kind_reports(kinds: &[Score], without_memory: Option<&[Score]>, total_nll_nats: f64) -> Vec<KindReport> {
     EVENT_KINDS
         .iter()
         .zip(kinds)
-        .map(|(&kind, score)| KindReport {
-            kind,
-            tokens: score.scored_tokens,
-            nll_per_token: score.nll_per_token(),
-            top1_accuracy: score.accuracy(),
-            share_of_nll: score.nll_nats / total_nll_nats.max(f64::MIN_POSITIVE),
+        .enumerate()
+        .map(|(index, (&kind, &score))| {
+            let without = without_memory.map(|scores| MemoryScore { with_memory: score, without_memory: scores[index] });
+            KindReport {
+                kind,
+                tokens: score.scored_tokens,
+                nll_per_token: score.nll_per_token(),
+                top1_accuracy: score.accuracy(),
+                share_of_nll: score.nll_nats / total_nll_nats.max(f64::MIN_POSITIVE),
+                nll_per_token_without_memory: without.map(|both| both.without_memory.nll_per_token()),
+                memory_gain: without.as_ref().map(gain),
+            }
         })
         .collect()
 }
@@ -295,6 +313,8 @@ fn kind_reports(kinds: &[Score], total_nll_nats: f64) -> Vec<KindReport> {
 /// What scoring with the style memory found.
 struct MemoryFigures {
     total: MemoryScore,
+    /// The scores of each kind of event, in [`EVENT_KINDS`] order.
+    kinds: [MemoryScore; EVENT_KINDS.len()],
     collections: Vec<CollectionReport>,
     fitted_weights: Option<Vec<f64>>,
 }
@@ -305,13 +325,15 @@ fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options:
     let mut memory = StyleMemory::new();
     let mut predictions = Vec::new();
     let mut total = MemoryScore::default();
+    let mut kinds = [MemoryScore::default(); EVENT_KINDS.len()];
     let mut collections = Vec::new();
     for folder in &options.data {
         let data = folder.display().to_string();
         let in_folder: Vec<&Piece> = pieces.iter().filter(|piece| piece.folder == data).collect();
         let mut collection = MemoryScore::default();
         for piece in &in_folder {
-            let observe = |prediction| {
+            let observe = |target, scored, prediction| {
+                kinds[event_kind(target)].add(scored);
                 if options.fit_memory {
                     predictions.push(prediction)
                 }
@@ -329,7 +351,7 @@ fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options:
         });
     }
     let fitted_weights = options.fit_memory.then(|| fit_weights(&predictions, MEMORY_MAX_ORDER));
-    MemoryFigures { total, collections, fitted_weights }
+    MemoryFigures { total, kinds, collections, fitted_weights }
 }
 
 /// Relative NLL reduction the memory brings.
@@ -391,6 +413,9 @@ impl std::fmt::Display for EvalReport {
                 100.0 * kind.top1_accuracy,
                 100.0 * kind.share_of_nll
             )?;
+            if let (Some(without), Some(gain)) = (kind.nll_per_token_without_memory, kind.memory_gain) {
+                write!(f, "  ({without:.4} without the memory, gain {:.1}%)", 100.0 * gain)?;
+            }
         }
         if let Some(weights) = &self.fitted_memory_weights {
             let listed: Vec<String> = weights.iter().map(|weight| format!("{weight:.3}")).collect();

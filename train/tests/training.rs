@@ -208,7 +208,7 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
     let json = Some(out.path().join("memory.json"));
     let with_memory =
-        eval(&EvalOptions { json, memory: true, fit_memory: true, ..eval_options(&model, data.path()) }).unwrap();
+        eval(&EvalOptions { json, memory: true, fit_memory: true, by_kind: true, ..eval_options(&model, data.path()) }).unwrap();
     let without = with_memory.nll_per_token_without_memory.expect("scored both ways");
     assert!((without - report.nll_per_token).abs() < 1e-9, "{without} vs {}", report.nll_per_token);
     assert!(with_memory.nll_per_token < without, "{} vs {without}", with_memory.nll_per_token);
@@ -216,6 +216,21 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(json["nll_per_token"], with_memory.nll_per_token);
     assert_eq!(json["collections"][0]["nll_per_token_without_memory"], without);
     assert_eq!(json["fitted_memory_weights"].as_array().map(Vec::len), Some(MEMORY_MAX_ORDER + 1));
+    // By kind with the memory: each kind's two figures add up to the two wholes, and the network
+    // alone gives the same split as without --memory.
+    let tokens: Vec<usize> = with_memory.by_kind.iter().map(|kind| kind.tokens).collect();
+    assert_eq!(tokens, by_kind.by_kind.iter().map(|kind| kind.tokens).collect::<Vec<_>>());
+    let nats_with: f64 = with_memory.by_kind.iter().map(|kind| kind.nll_per_token * kind.tokens as f64).sum();
+    assert!((nats_with - with_memory.total_nll_nats).abs() < 1e-6 * with_memory.total_nll_nats, "{nats_with}");
+    for (kind, alone) in with_memory.by_kind.iter().zip(&by_kind.by_kind) {
+        let kind_without = kind.nll_per_token_without_memory.expect("scored both ways");
+        assert!((kind_without - alone.nll_per_token).abs() < 1e-9, "{}: {kind_without} vs {}", kind.kind, alone.nll_per_token);
+        let kind_gain = kind.memory_gain.expect("a gain per kind");
+        assert!((kind_gain - (1.0 - kind.nll_per_token / kind_without)).abs() < 1e-12, "{}", kind.kind);
+    }
+    assert!(json["by_kind"][0]["memory_gain"].is_number());
+    let network_only = serde_json::to_value(&by_kind).unwrap();
+    assert!(network_only["by_kind"][0].get("memory_gain").is_none(), "the network-only split names no memory figures");
 }
 
 #[test]
