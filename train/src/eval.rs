@@ -10,7 +10,7 @@ use continuo::engine::{score_each, score_prediction, Engine, Score};
 use continuo::model::{Architecture, ModelFile};
 use continuo::style_memory::score::{fit_weights, score_with_memory, MemoryScore};
 use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
-use continuo::tokens::{Event, SequenceState, Token};
+use continuo::tokens::{beats_to_ticks, decode_tokens, encode_notes, Event, Note, SequenceState, Token};
 use serde::Serialize;
 
 use crate::batches::{transpose_pitch, transpose_token, transposition_range, Batch};
@@ -87,6 +87,11 @@ pub struct EvalOptions {
     /// to see where a piece's own past helps).
     #[arg(long)]
     pub by_kind: bool,
+    /// Instead of each piece, score a passage of this many beats from the bar nearest a third of
+    /// the way in, played twice in a row, and report each hearing's NLL: does the model copy
+    /// what it has just heard? (WaveNet models, the network alone.)
+    #[arg(long, conflicts_with_all = ["memory", "fit_memory"])]
+    pub repeat_beats: Option<f64>,
 }
 
 impl EvalOptions {
@@ -107,6 +112,7 @@ impl EvalOptions {
             fit_memory: false,
             transpose: 0,
             by_kind: false,
+            repeat_beats: None,
         }
     }
 }
@@ -141,6 +147,19 @@ pub struct EvalReport {
     pub out_of_range_files: usize,
     /// With `--by-kind`: the figures of each kind of event, in [`EVENT_KINDS`] order.
     pub by_kind: Vec<KindReport>,
+    /// With `--repeat-beats`: the two hearings of the passages.
+    pub repeat: Option<RepeatReport>,
+}
+
+/// How a model scores a passage the second time it hears it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RepeatReport {
+    pub beats: f64,
+    pub first_tokens: usize,
+    pub first_nll_per_token: f64,
+    /// The second hearing's events (its `End` left out).
+    pub second_tokens: usize,
+    pub second_nll_per_token: f64,
 }
 
 /// The kinds of event `--by-kind` splits a score into, in report order.
@@ -193,8 +212,13 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let corpus = read_corpora(&options.data, options.include_drums, |warning| eprintln!("{warning}"))?;
     let in_split: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
     let (pieces, out_of_range_files) = transposed(in_split, options.transpose);
+    let pieces = match options.repeat_beats {
+        Some(beats) => pieces.iter().filter_map(|piece| heard_twice(piece, beats)).collect(),
+        None => pieces,
+    };
     let mut memory_figures = None;
     let mut by_kind = Vec::new();
+    let mut repeat = None;
     let total = match model.meta.architecture {
         Architecture::WaveNet(_) if options.memory || options.fit_memory => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
@@ -207,6 +231,19 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             memory_figures = Some(figures);
             total
         }
+        Architecture::WaveNet(_) if options.repeat_beats.is_some() => {
+            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let beats = options.repeat_beats.expect("matched on it");
+            let (total, hearings) = score_hearings(&mut engine, &pieces, beats, options.grammar_mask);
+            repeat = Some(RepeatReport {
+                beats,
+                first_tokens: hearings[0].scored_tokens,
+                first_nll_per_token: hearings[0].nll_per_token(),
+                second_tokens: hearings[1].scored_tokens,
+                second_nll_per_token: hearings[1].nll_per_token(),
+            });
+            total
+        }
         Architecture::WaveNet(_) => {
             let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
             let kinds = score_pieces_by_kind(&mut engine, &pieces, options.grammar_mask);
@@ -216,8 +253,11 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             }
             total
         }
-        Architecture::Lstm(_) if options.by_kind => {
-            anyhow::bail!("{}: --by-kind scores with the inference engine, which runs WaveNet models only", options.model.display())
+        Architecture::Lstm(_) if options.by_kind || options.repeat_beats.is_some() => {
+            anyhow::bail!(
+                "{}: --by-kind and --repeat-beats score with the inference engine, which runs WaveNet models only",
+                options.model.display()
+            )
         }
         Architecture::Lstm(_) => {
             let device = Device::flex();
@@ -247,6 +287,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
         transpose: options.transpose,
         out_of_range_files,
         by_kind,
+        repeat,
     };
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}: cannot write", path.display()))?;
@@ -272,6 +313,55 @@ fn transposed(pieces: Vec<Piece>, semitones: i32) -> (Vec<Piece>, usize) {
         .collect();
     let left_out = count - fitting.len();
     (fitting, left_out)
+}
+
+/// The passage of `beats` beats from the whole bar (4 beats) nearest a third of the way into
+/// `piece` (notes cut at its end), played twice in a row from beat 0, as a piece of its own;
+/// `None` for a piece too short or with no note there.
+fn heard_twice(piece: &Piece, beats: f64) -> Option<Piece> {
+    let notes = decode_tokens(&piece.tokens);
+    let length_beats = notes.iter().map(Note::end_beats).fold(0.0, f64::max);
+    let start = (length_beats / 3.0 / 4.0).round() * 4.0;
+    if start + beats > length_beats {
+        return None;
+    }
+    let passage: Vec<Note> = notes
+        .iter()
+        .filter(|note| (start..start + beats).contains(&note.start_beats))
+        .map(|note| Note { start_beats: note.start_beats - start, duration_beats: note.duration_beats.min(start + beats - note.start_beats), ..*note })
+        .collect();
+    if passage.is_empty() {
+        return None;
+    }
+    let twice: Vec<Note> = [0.0, beats]
+        .into_iter()
+        .flat_map(|offset| passage.iter().map(move |note| Note { start_beats: note.start_beats + offset, ..*note }))
+        .collect();
+    Some(Piece {
+        name: format!("{} (beats {start}-{}, twice)", piece.name, start + beats),
+        tokens: encode_notes(&twice).tokens,
+        length_beats: 2.0 * beats,
+        ..piece.clone()
+    })
+}
+
+/// The engine's score over every token of passages played twice (see [`heard_twice`]), and
+/// apart the first hearing's and the second's (its `End` left out: it is not part of the copy).
+fn score_hearings(engine: &mut Engine, pieces: &[Piece], beats: f64, grammar_mask: bool) -> (Score, [Score; 2]) {
+    let second_from_tick = beats_to_ticks(beats);
+    let (mut total, mut hearings) = (Score::default(), [Score::default(); 2]);
+    for piece in pieces {
+        let mut state = SequenceState::default();
+        state.apply_token(piece.tokens[0], |_| {});
+        score_each(engine, &piece.tokens, grammar_mask, |token, scored| {
+            total.add(scored);
+            if token != Event::End.token() {
+                hearings[usize::from(state.tick() >= second_from_tick)].add(scored);
+            }
+            state.apply_token(token, |_| {});
+        });
+    }
+    (total, hearings)
 }
 
 /// The engine's score over every token of the pieces.
@@ -417,6 +507,18 @@ impl std::fmt::Display for EvalReport {
                 write!(f, "  ({without:.4} without the memory, gain {:.1}%)", 100.0 * gain)?;
             }
         }
+        if let Some(repeat) = &self.repeat {
+            write!(
+                f,
+                "\npassage of {} beats heard twice: first {:.4} nats/token ({} tokens), second {:.4} ({} tokens): {:.1}% of the first",
+                repeat.beats,
+                repeat.first_nll_per_token,
+                repeat.first_tokens,
+                repeat.second_nll_per_token,
+                repeat.second_tokens,
+                100.0 * repeat.second_nll_per_token / repeat.first_nll_per_token
+            )?;
+        }
         if let Some(weights) = &self.fitted_memory_weights {
             let listed: Vec<String> = weights.iter().map(|weight| format!("{weight:.3}")).collect();
             write!(f, "\nfitted memory weights per matched length 0..={MEMORY_MAX_ORDER}: [{}]", listed.join(", "))?;
@@ -435,6 +537,20 @@ mod tests {
         let low = *pitches.iter().min().unwrap();
         let high = *pitches.iter().max().unwrap();
         Piece { name: name.into(), folder: "data".into(), tokens: notes.collect(), length_beats: 1.0, pitch_range: (low, high) }
+    }
+
+    #[test]
+    fn a_passage_heard_twice_is_the_bar_nearest_a_third_of_the_way_in_played_again() {
+        // Twelve quarter notes rising from C4: a third of the way in is beat 4.
+        let notes: Vec<Note> =
+            (0..12).map(|beat| Note { pitch: 60 + beat as u8, velocity: 80, start_beats: beat as f64, duration_beats: 0.5 }).collect();
+        let rising = Piece { tokens: encode_notes(&notes).tokens, ..piece("rising", &[60, 71]) };
+        let twice = heard_twice(&rising, 4.0).expect("beats 4-8 hold notes");
+        let heard = decode_tokens(&twice.tokens);
+        assert_eq!(heard.iter().map(|note| note.pitch).collect::<Vec<_>>(), [64, 65, 66, 67].repeat(2));
+        assert_eq!(heard.iter().map(|note| note.start_beats).collect::<Vec<_>>(), (0..8).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(twice.length_beats, 8.0);
+        assert!(heard_twice(&rising, 16.0).is_none(), "longer than what is left of the piece");
     }
 
     #[test]

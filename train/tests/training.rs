@@ -205,6 +205,16 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     let shares: f64 = by_kind.by_kind.iter().map(|kind| kind.share_of_nll).sum();
     assert!((shares - 1.0).abs() < 1e-9, "{shares}");
 
+    // A passage of 8 beats heard twice: every scored token is in one hearing or is a piece's End,
+    // and the two hearings hold the same events but for the note-off on the seam, which the
+    // second hearing counts (it comes on the seam's tick).
+    let heard_twice = eval(&EvalOptions { repeat_beats: Some(8.0), ..eval_options(&model, data.path()) }).unwrap();
+    let hearings = heard_twice.repeat.expect("both hearings scored");
+    assert_eq!(heard_twice.files, 12, "a passage from beat 8 of every 24-beat piece");
+    assert_eq!(hearings.first_tokens + hearings.second_tokens + heard_twice.files, heard_twice.tokens);
+    assert_eq!(hearings.first_tokens + 2 * heard_twice.files, hearings.second_tokens, "{hearings:?}");
+    assert!(heard_twice.to_string().contains("heard twice"), "{heard_twice}");
+
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
     let json = Some(out.path().join("memory.json"));
     let with_memory =
