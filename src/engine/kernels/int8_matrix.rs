@@ -45,8 +45,8 @@ struct CacheLine([i8; CACHE_LINE_BYTES]);
 
 /// Weights stored from the start of a cache line. The kernels read them in 64-byte (zmm) or
 /// 32-byte steps from the start; on an allocator's 16-byte alignment most of those loads would
-/// straddle two lines, each costing two: the default model's AVX-512 step took 7.3 µs
-/// instead of 6.7 (BENCHMARKS.md, 2026-12-04).
+/// straddle two lines, each costing two: stored 16 bytes off a line, the default model's
+/// AVX-512 step took 8.1 µs instead of 6.9 (BENCHMARKS.md, 2026-12-04).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LineAlignedBytes {
     /// The bytes, then zeros to the end of the last line.
