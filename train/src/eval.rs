@@ -90,7 +90,7 @@ pub struct EvalOptions {
     /// Instead of each piece, score a passage of this many beats from the bar nearest a third of
     /// the way in, played twice in a row, and report each hearing's NLL: does the model copy
     /// what it has just heard? (WaveNet models, the network alone.)
-    #[arg(long, conflicts_with_all = ["memory", "fit_memory"])]
+    #[arg(long, conflicts_with_all = ["memory", "fit_memory", "by_kind"])]
     pub repeat_beats: Option<f64>,
 }
 
@@ -154,11 +154,15 @@ pub struct EvalReport {
 /// How a model scores a passage the second time it hears it.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct RepeatReport {
+    /// The passage's length.
     pub beats: f64,
+    /// Events of the first hearings, the passages' openings included.
     pub first_tokens: usize,
+    /// What the first hearings cost: the model predicting the passage from its own opening.
     pub first_nll_per_token: f64,
-    /// The second hearing's events (its `End` left out).
+    /// The second hearings' events (the `End`s left out).
     pub second_tokens: usize,
+    /// What the second hearings cost: a model that copies takes it towards zero.
     pub second_nll_per_token: f64,
 }
 
