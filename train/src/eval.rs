@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::batches::{transpose_pitch, transpose_token, transposition_range, Batch};
 use crate::corpus::{is_validation, read_corpora, Piece};
 use crate::network::Network;
+use crate::options::number_where;
 
 /// Which files of the folder to score.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -90,8 +91,13 @@ pub struct EvalOptions {
     /// Instead of each piece, score a passage of this many beats from the bar nearest a third of
     /// the way in, played twice in a row, and report each hearing's NLL: does the model copy
     /// what it has just heard? (WaveNet models, the network alone.)
-    #[arg(long, conflicts_with_all = ["memory", "fit_memory", "by_kind"])]
+    #[arg(long, conflicts_with_all = ["memory", "fit_memory", "by_kind"], value_parser = positive_beats)]
     pub repeat_beats: Option<f64>,
+}
+
+/// A passage length: a positive, finite number of beats.
+fn positive_beats(text: &str) -> Result<f64, String> {
+    number_where(text, |beats| beats > 0.0 && beats.is_finite(), "a positive number of beats")
 }
 
 impl EvalOptions {
@@ -217,7 +223,13 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let in_split: Vec<Piece> = corpus.pieces.into_iter().filter(|piece| options.split.includes(piece)).collect();
     let (pieces, out_of_range_files) = transposed(in_split, options.transpose);
     let pieces = match options.repeat_beats {
-        Some(beats) => pieces.iter().filter_map(|piece| heard_twice(piece, beats)).collect(),
+        Some(beats) => {
+            let passages: Vec<Piece> = pieces.iter().filter_map(|piece| heard_twice(piece, beats)).collect();
+            if passages.is_empty() {
+                anyhow::bail!("{}: no piece holds notes in {beats} beats from a third of the way in", corpus.summary.folder);
+            }
+            passages
+        }
         None => pieces,
     };
     let mut memory_figures = None;

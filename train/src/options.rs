@@ -157,9 +157,14 @@ pub struct TrainOptions {
 
 /// A probability or decay: at least 0 and below 1.
 fn unit_interval(text: &str) -> Result<f64, String> {
+    number_where(text, |value| (0.0..1.0).contains(&value), "in [0, 1)")
+}
+
+/// `text` as a number that `accept`s, or an error saying what it should be (`expected`).
+pub(crate) fn number_where(text: &str, accept: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(value) if (0.0..1.0).contains(&value) => Ok(value),
-        Ok(value) => Err(format!("{value} is not in [0, 1)")),
+        Ok(value) if accept(value) => Ok(value),
+        Ok(value) => Err(format!("{value} is not {expected}")),
         Err(error) => Err(format!("'{text}': {error}")),
     }
 }

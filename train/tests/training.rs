@@ -214,6 +214,8 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(hearings.first_tokens + hearings.second_tokens + heard_twice.files, heard_twice.tokens);
     assert_eq!(hearings.first_tokens + 2 * heard_twice.files, hearings.second_tokens, "{hearings:?}");
     assert!(heard_twice.to_string().contains("heard twice"), "{heard_twice}");
+    let too_long = eval(&EvalOptions { repeat_beats: Some(64.0), ..eval_options(&model, data.path()) }).unwrap_err().to_string();
+    assert!(too_long.contains(&data.path().display().to_string()) && too_long.contains("no piece"), "{too_long}");
 
     // The same files with the style memory: the pieces repeat one pattern, so it helps.
     let json = Some(out.path().join("memory.json"));
