@@ -94,8 +94,11 @@ impl MemoryContext {
 /// The session's style memory.
 #[derive(Clone, Debug)]
 pub struct StyleMemory {
-    /// The learned tokens, oldest first, as a ring of `MEMORY_CAPACITY_TOKENS`.
+    /// The learned tokens, oldest first, as a ring of `capacity`.
     learned: Vec<Token>,
+    /// The most tokens it holds: [`MEMORY_CAPACITY_TOKENS`] in the plugin; evaluation holds fewer
+    /// to ask how far back the matches that help lie.
+    capacity: usize,
     /// Index in `learned` of the oldest token once the ring is full.
     oldest: usize,
     /// Follower counts of every (context of 1..=max order tokens, next token) in `learned`.
@@ -153,10 +156,18 @@ impl Default for StyleMemory {
 impl StyleMemory {
     /// An empty memory with all its tables allocated.
     pub fn new() -> StyleMemory {
+        Self::with_capacity(MEMORY_CAPACITY_TOKENS)
+    }
+
+    /// An empty memory that holds the last `capacity` tokens it learns (1 to
+    /// [`MEMORY_CAPACITY_TOKENS`]), its tables allocated.
+    pub fn with_capacity(capacity: usize) -> StyleMemory {
+        assert!((1..=MEMORY_CAPACITY_TOKENS).contains(&capacity), "a style memory holds 1 to {MEMORY_CAPACITY_TOKENS} tokens, not {capacity}");
         StyleMemory {
-            learned: Vec::with_capacity(MEMORY_CAPACITY_TOKENS),
+            learned: Vec::with_capacity(capacity),
+            capacity,
             oldest: 0,
-            counts: ContextCountTable::new(MEMORY_CAPACITY_TOKENS * MEMORY_MAX_ORDER),
+            counts: ContextCountTable::new(capacity * MEMORY_MAX_ORDER),
             recalled: SparseMass::new(),
         }
     }
@@ -201,18 +212,18 @@ impl StyleMemory {
         if token as usize >= VOCAB_SIZE {
             return;
         }
-        if self.learned.len() == MEMORY_CAPACITY_TOKENS {
+        if self.learned.len() == self.capacity {
             self.forget_oldest();
         }
         let (hashes, orders) = context_hashes(self.learned_newest_first());
         for &hash in &hashes[..orders] {
             self.counts.add(hash, token);
         }
-        if self.learned.len() < MEMORY_CAPACITY_TOKENS {
+        if self.learned.len() < self.capacity {
             self.learned.push(token);
         } else {
             self.learned[self.oldest] = token;
-            self.oldest = (self.oldest + 1) % MEMORY_CAPACITY_TOKENS;
+            self.oldest = (self.oldest + 1) % self.capacity;
         }
     }
 

@@ -58,14 +58,25 @@ fn phrase_stream(length: usize, seed: u64) -> Vec<Token> {
 
 #[test]
 fn recall_and_mixing_agree_with_the_naive_counts_after_the_ring_wraps() {
-    let stream = phrase_stream(MEMORY_CAPACITY_TOKENS + 3_000, 3);
-    let mut memory = StyleMemory::new();
+    agrees_with_the_naive_counts(StyleMemory::new(), MEMORY_CAPACITY_TOKENS, 4_111);
+}
+
+#[test]
+fn a_smaller_memory_agrees_with_the_naive_counts_of_its_last_tokens() {
+    agrees_with_the_naive_counts(StyleMemory::with_capacity(500), 500, 257);
+}
+
+/// Feeds `memory`, which holds `capacity` tokens, a stream that wraps its ring, and every `every`
+/// tokens (and at the end) checks what it holds, recalls and mixes against counting the last
+/// `capacity` tokens naively.
+fn agrees_with_the_naive_counts(mut memory: StyleMemory, capacity: usize, every: usize) {
+    let stream = phrase_stream(capacity + 3_000, 3);
     for (index, &token) in stream.iter().enumerate() {
         memory.learn(token);
-        if index % 4_111 != 4_110 && index != stream.len() - 1 {
+        if index % every != every - 1 && index != stream.len() - 1 {
             continue;
         }
-        let held = &stream[(index + 1).saturating_sub(MEMORY_CAPACITY_TOKENS)..=index];
+        let held = &stream[(index + 1).saturating_sub(capacity)..=index];
         assert!(memory.learned_tokens().eq(held.iter().copied()), "holds the last tokens, oldest first");
         let context = &stream[index + 1 - MEMORY_MAX_ORDER..=index];
         let mut followed = MemoryContext::default();

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use continuo::engine::{score_each, score_prediction, Engine, Score};
 use continuo::model::{Architecture, ModelFile};
 use continuo::style_memory::score::{fit_weights, score_with_memory, MemoryScore};
-use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_MAX_ORDER};
+use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_CAPACITY_TOKENS, MEMORY_MAX_ORDER};
 use continuo::tokens::{beats_to_ticks, decode_tokens, encode_notes, Event, Note, SequenceState, Token};
 use serde::Serialize;
 
@@ -74,6 +74,10 @@ pub struct EvalOptions {
     /// The Style Memory setting for `--memory` (0.5: the measured weights).
     #[arg(long, default_value_t = MEASURED_STRENGTH)]
     pub memory_strength: f32,
+    /// With `--memory`: the most tokens the memory holds (the plugin's: 20,000); e.g. the
+    /// network's receptive field, to see how much of the memory's gain lies within it.
+    #[arg(long, default_value_t = MEMORY_CAPACITY_TOKENS, value_parser = memory_capacity)]
+    pub memory_capacity: usize,
     /// With `--memory`: fit the memory's mixing weight per matched context length on these files
     /// (maximum likelihood) and print them.
     #[arg(long)]
@@ -93,6 +97,12 @@ pub struct EvalOptions {
     /// what it has just heard? (WaveNet models, the network alone.)
     #[arg(long, conflicts_with_all = ["memory", "fit_memory", "by_kind"], value_parser = positive_beats)]
     pub repeat_beats: Option<f64>,
+}
+
+/// A style memory's size: 1 to [`MEMORY_CAPACITY_TOKENS`] tokens.
+fn memory_capacity(text: &str) -> Result<usize, String> {
+    let expected = format!("a whole number of tokens from 1 to {MEMORY_CAPACITY_TOKENS}");
+    number_where(text, |tokens| tokens.fract() == 0.0 && (1.0..=MEMORY_CAPACITY_TOKENS as f64).contains(&tokens), &expected).map(|tokens| tokens as usize)
 }
 
 /// A passage length: a positive, finite number of beats.
@@ -115,6 +125,7 @@ impl EvalOptions {
             include_drums: false,
             memory: false,
             memory_strength: MEASURED_STRENGTH,
+            memory_capacity: MEMORY_CAPACITY_TOKENS,
             fit_memory: false,
             transpose: 0,
             by_kind: false,
@@ -428,7 +439,7 @@ struct MemoryFigures {
 /// Scores every piece with and without a fresh style memory, per data folder (a piece's folder
 /// is the `--data` it came from, in order).
 fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options: &EvalOptions) -> MemoryFigures {
-    let mut memory = StyleMemory::new();
+    let mut memory = StyleMemory::with_capacity(options.memory_capacity);
     let mut predictions = Vec::new();
     let mut total = MemoryScore::default();
     let mut kinds = [MemoryScore::default(); EVENT_KINDS.len()];

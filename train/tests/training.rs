@@ -228,6 +228,10 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(json["nll_per_token"], with_memory.nll_per_token);
     assert_eq!(json["collections"][0]["nll_per_token_without_memory"], without);
     assert_eq!(json["fitted_memory_weights"].as_array().map(Vec::len), Some(MEMORY_MAX_ORDER + 1));
+    // A memory of 8 tokens holds less than one playing of the pieces' pattern: it gains less.
+    let small = eval(&EvalOptions { memory: true, memory_capacity: 8, ..eval_options(&model, data.path()) }).unwrap();
+    assert_eq!(small.nll_per_token_without_memory, Some(without));
+    assert!(small.nll_per_token > with_memory.nll_per_token, "{} vs {}", small.nll_per_token, with_memory.nll_per_token);
     // By kind with the memory: each kind's two figures add up to the two wholes, and the network
     // alone gives the same split as without --memory.
     let tokens: Vec<usize> = with_memory.by_kind.iter().map(|kind| kind.tokens).collect();
