@@ -81,8 +81,8 @@ fn bench_default_step_per_kernel(c: &mut Criterion) {
 /// the chain from one product to the next took no time. Beside `read_bandwidth` it shows how far
 /// the products are from the roofline; beside `default_step_per_kernel`, what the rest costs.
 fn bench_default_products_alone(c: &mut Criterion) {
-    let model = quantize(&random_wavenet(WaveNetConfig::default(), 1));
     let config = WaveNetConfig::default();
+    let model = quantize(&random_wavenet(config, 1));
     // The last layer's residual product feeds nothing, and the engine leaves it out.
     let unused = names::residual(config.layer_count() - 1);
     let layouts: Vec<_> =
@@ -103,7 +103,10 @@ fn bench_default_products_alone(c: &mut Criterion) {
                 (matrix, bias, input, scale, vec![0.0; layout.outputs])
             })
             .collect();
-        group.throughput(Throughput::Bytes(products.iter().map(|(matrix, ..)| matrix.bytes()).sum::<usize>() as u64));
+        let bytes = products.iter().map(|(matrix, ..)| matrix.bytes()).sum::<usize>();
+        let step_bytes = warmed_engine_with(&model, kernel).weight_bytes_per_step();
+        assert_eq!(bytes, step_bytes, "the products alone read the bytes the engine's step reads");
+        group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(format!("int8 {name}"), |b| {
             b.iter(|| {
                 for (matrix, bias, input, scale, out) in &mut products {

@@ -47,17 +47,22 @@ impl std::iter::Sum for Score {
 /// logits of the step before (see [`score_prediction`]). Resets the engine first.
 pub fn score(engine: &mut Engine, tokens: &[Token], grammar_mask: bool) -> Score {
     let mut total = Score::default();
-    score_each(engine, tokens, grammar_mask, |_, scored| total.add(scored));
+    score_each(engine, tokens, grammar_mask, |_, _, scored| total.add(scored));
     total
 }
 
-/// As [`score`], handing each scored token and its score to `scored` (to split the figure by
-/// kind of event, say).
-pub fn score_each(engine: &mut Engine, tokens: &[Token], grammar_mask: bool, mut scored: impl FnMut(Token, Score)) {
+/// As [`score`], handing each scored token, the state of the stream before it and its score to
+/// `scored` (to split the figure by kind of event or by where in the piece it comes, say).
+pub fn score_each(
+    engine: &mut Engine,
+    tokens: &[Token],
+    grammar_mask: bool,
+    mut scored: impl FnMut(Token, &SequenceState, Score),
+) {
     assert_eq!(tokens.first().copied(), Some(Event::Start.token()), "a scored sequence starts with Start");
     engine.reset();
     for &target in &tokens[1..] {
-        scored(target, score_prediction(engine.logits(), engine.state(), target, grammar_mask));
+        scored(target, engine.state(), score_prediction(engine.logits(), engine.state(), target, grammar_mask));
         engine.step(target);
     }
 }

@@ -102,12 +102,12 @@ pub struct EvalOptions {
 /// A style memory's size: 1 to [`MEMORY_CAPACITY_TOKENS`] tokens.
 fn memory_capacity(text: &str) -> Result<usize, String> {
     let expected = format!("a whole number of tokens from 1 to {MEMORY_CAPACITY_TOKENS}");
-    number_where(text, |tokens| tokens.fract() == 0.0 && (1.0..=MEMORY_CAPACITY_TOKENS as f64).contains(&tokens), &expected).map(|tokens| tokens as usize)
+    number_where(text, |tokens| (1..=MEMORY_CAPACITY_TOKENS).contains(&tokens), &expected)
 }
 
 /// A passage length: a positive, finite number of beats.
 fn positive_beats(text: &str) -> Result<f64, String> {
-    number_where(text, |beats| beats > 0.0 && beats.is_finite(), "a positive number of beats")
+    number_where(text, |beats: f64| beats > 0.0 && beats.is_finite(), "a positive number of beats")
 }
 
 impl EvalOptions {
@@ -378,14 +378,11 @@ fn score_hearings(engine: &mut Engine, pieces: &[Piece], beats: f64, grammar_mas
     let second_from_tick = beats_to_ticks(beats);
     let (mut total, mut hearings) = (Score::default(), [Score::default(); 2]);
     for piece in pieces {
-        let mut state = SequenceState::default();
-        state.apply_token(piece.tokens[0], |_| {});
-        score_each(engine, &piece.tokens, grammar_mask, |token, scored| {
+        score_each(engine, &piece.tokens, grammar_mask, |token, before, scored| {
             total.add(scored);
             if token != Event::End.token() {
-                hearings[usize::from(state.tick() >= second_from_tick)].add(scored);
+                hearings[usize::from(before.tick() >= second_from_tick)].add(scored);
             }
-            state.apply_token(token, |_| {});
         });
     }
     (total, hearings)
@@ -400,7 +397,7 @@ pub fn score_pieces(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -
 fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> [Score; EVENT_KINDS.len()] {
     let mut kinds = [Score::default(); EVENT_KINDS.len()];
     for piece in pieces {
-        score_each(engine, &piece.tokens, grammar_mask, |token, scored| kinds[event_kind(token)].add(scored));
+        score_each(engine, &piece.tokens, grammar_mask, |token, _, scored| kinds[event_kind(token)].add(scored));
     }
     kinds
 }

@@ -161,8 +161,12 @@ fn unit_interval(text: &str) -> Result<f64, String> {
 }
 
 /// `text` as a number that `accept`s, or an error saying what it should be (`expected`).
-pub(crate) fn number_where(text: &str, accept: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
+pub(crate) fn number_where<T>(text: &str, accept: impl Fn(T) -> bool, expected: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    match text.parse::<T>() {
         Ok(value) if accept(value) => Ok(value),
         Ok(value) => Err(format!("{value} is not {expected}")),
         Err(error) => Err(format!("'{text}': {error}")),
