@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Cr
 
 
 fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
-    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true }
+    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true, repeat_pointer: false }
 }
 
 fn warmed_engine(model: &ModelFile) -> Engine {

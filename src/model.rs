@@ -15,8 +15,9 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded_file::read_regular_file;
+use crate::engine::repeat_pointer::LENGTH_BUCKETS;
 use crate::engine::{padded_len, INT8_MAX_MAGNITUDE};
-use crate::tokens::{FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
+use crate::tokens::{EventKind, FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
 
 /// Bumped whenever the layout of the file changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,11 +51,16 @@ pub struct WaveNetConfig {
     /// Whether the input also gets the conditioning features of `tokens::SequenceState`
     /// (sounding notes, beat phase) through a `[C, FEATURE_COUNT]` projection.
     pub conditioned: bool,
+    /// Whether the logits also get the learned bonus of the repeat pointer
+    /// (`engine::repeat_pointer`), a `[LENGTH_BUCKETS, EventKind::ALL.len()]` table. Files from
+    /// before it have none.
+    #[serde(default)]
+    pub repeat_pointer: bool,
 }
 
 impl Default for WaveNetConfig {
     fn default() -> Self {
-        Self { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 10, conditioned: true }
+        Self { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 10, conditioned: true, repeat_pointer: false }
     }
 }
 
@@ -234,6 +240,9 @@ pub mod names {
     pub const EMBEDDING: &str = "embedding.weight";
     /// Conditioning projection, `[C, FEATURE_COUNT]`.
     pub const CONDITIONING: &str = "conditioning.weight";
+    /// The repeat pointer's logit bonus by match length and event kind,
+    /// `[LENGTH_BUCKETS, EventKind::ALL.len()]` (WaveNet only).
+    pub const REPEAT_BONUS: &str = "repeat_pointer.bonus";
     /// Output head's hidden 1x1, `[S, S]` (WaveNet only).
     pub const HEAD_HIDDEN: &str = "head.hidden";
     /// Output head's last 1x1 (or linear), `[vocab, S]` (`[vocab, H]` for the LSTM).
@@ -319,6 +328,9 @@ pub fn plain_tensors(architecture: &Architecture, vocab_size: usize) -> Vec<(Str
             if config.conditioned {
                 tensors.push((names::CONDITIONING.to_string(), vec![c, FEATURE_COUNT]));
             }
+            if config.repeat_pointer {
+                tensors.push((names::REPEAT_BONUS.to_string(), vec![LENGTH_BUCKETS, EventKind::ALL.len()]));
+            }
             tensors
         }
         Architecture::Lstm(config) => vec![(names::EMBEDDING.to_string(), vec![vocab_size, config.embedding])],
@@ -401,6 +413,29 @@ impl ModelFile {
     /// a killed writer never leaves half a model behind.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         write_atomically(path, &self.to_bytes())
+    }
+
+    /// The network alone: the repeat pointer and its bonus table removed (to fit a new table, or
+    /// to score what the pointer adds). Other models are returned as they are.
+    pub fn without_repeat_pointer(&self) -> ModelFile {
+        let mut model = self.clone();
+        if let Architecture::WaveNet(config) = &mut model.meta.architecture {
+            config.repeat_pointer = false;
+            model.tensors.remove(names::REPEAT_BONUS);
+        }
+        model
+    }
+
+    /// The WaveNet with the repeat pointer and this bonus table (`[LENGTH_BUCKETS,
+    /// EventKind::ALL.len()]` values, in place of any it had); other models unchanged.
+    pub fn with_repeat_bonus(&self, bonus: Vec<f32>) -> ModelFile {
+        let mut model = self.without_repeat_pointer();
+        if let Architecture::WaveNet(config) = &mut model.meta.architecture {
+            config.repeat_pointer = true;
+            let shape = vec![LENGTH_BUCKETS, EventKind::ALL.len()];
+            model.tensors.insert(names::REPEAT_BONUS.to_string(), StoredTensor::f32(shape, bonus));
+        }
+        model
     }
 
     /// An f32 tensor by name.
@@ -594,7 +629,7 @@ mod tests {
 
     /// A small WaveNet file with deterministic values.
     fn tiny_wavenet() -> ModelFile {
-        let config = WaveNetConfig { residual_channels: 4, skip_channels: 6, stacks: 1, layers_per_stack: 2, conditioned: true };
+        let config = WaveNetConfig { residual_channels: 4, skip_channels: 6, stacks: 1, layers_per_stack: 2, conditioned: true, repeat_pointer: false };
         let architecture = Architecture::WaveNet(config);
         let mut tensors = BTreeMap::new();
         let mut counter = 0.0f32;
@@ -623,6 +658,19 @@ mod tests {
         let model = tiny_wavenet();
         let loaded = ModelFile::from_bytes(&model.to_bytes(), "tiny").unwrap();
         assert_eq!(loaded, model);
+    }
+
+    #[test]
+    fn a_repeat_pointer_table_round_trips_and_its_absence_is_refused() {
+        let network = tiny_wavenet();
+        let bonus: Vec<f32> = (0..LENGTH_BUCKETS * EventKind::ALL.len()).map(|cell| cell as f32 / 4.0).collect();
+        let with_pointer = network.with_repeat_bonus(bonus);
+        assert_eq!(ModelFile::from_bytes(&with_pointer.to_bytes(), "tiny").unwrap(), with_pointer);
+        assert_eq!(with_pointer.without_repeat_pointer(), network);
+        let mut missing = with_pointer.clone();
+        missing.tensors.remove(names::REPEAT_BONUS);
+        let refused = ModelFile::from_bytes(&missing.to_bytes(), "x.safetensors").unwrap_err().to_string();
+        assert_eq!(refused, "x.safetensors: tensor repeat_pointer.bonus is missing");
     }
 
     #[test]
@@ -692,6 +740,7 @@ mod tests {
                 stacks: limits::MAX_STACKS,
                 layers_per_stack: limits::MAX_LAYERS_PER_STACK,
                 conditioned: true,
+                repeat_pointer: true,
             }
         });
         assert!(refused.contains("bytes of memory (weights and delay lines), over the limit of 268435456"), "{refused}");

@@ -103,6 +103,50 @@ impl Event {
     }
 }
 
+/// What an event does, the unit of the figures split by kind and of the repeat pointer's
+/// learned bonus (a repeated note-on is worth trusting more than a repeated time shift).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    NoteOn,
+    NoteOff,
+    Velocity,
+    TimeShift,
+    /// `End` (and `Start` and `Pad`, which are never predicted).
+    End,
+}
+
+impl EventKind {
+    /// Every kind, in the order of their indices.
+    pub const ALL: [EventKind; 5] = [EventKind::NoteOn, EventKind::NoteOff, EventKind::Velocity, EventKind::TimeShift, EventKind::End];
+
+    /// The kind of a token's event (tokens outside the vocabulary count as `End`).
+    pub fn of(token: Token) -> EventKind {
+        match Event::from_token(token) {
+            Some(Event::NoteOn(_)) => EventKind::NoteOn,
+            Some(Event::NoteOff(_)) => EventKind::NoteOff,
+            Some(Event::Velocity(_)) => EventKind::Velocity,
+            Some(Event::TimeShift(_)) => EventKind::TimeShift,
+            _ => EventKind::End,
+        }
+    }
+
+    /// Its position in [`EventKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::NoteOn => "note-on",
+            EventKind::NoteOff => "note-off",
+            EventKind::Velocity => "velocity",
+            EventKind::TimeShift => "time shift",
+            EventKind::End => "end",
+        }
+    }
+}
+
 fn pitch_index(pitch: u8) -> usize {
     assert!((PITCH_MIN..=PITCH_MAX).contains(&pitch), "pitch {pitch} outside the vocabulary");
     (pitch - PITCH_MIN) as usize

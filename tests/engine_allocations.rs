@@ -59,7 +59,7 @@ fn bytes_allocated_during(work: impl FnOnce()) -> usize {
 /// allocated more than the weights' size.
 #[test]
 fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
-    let config = WaveNetConfig { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 6, conditioned: true };
+    let config = WaveNetConfig { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: false };
     let f32_model = random_wavenet(config, 2);
     for model in [quantize(&f32_model), f32_model] {
         let engine = Engine::from_model(&model).unwrap();
@@ -77,7 +77,8 @@ fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
 
 #[test]
 fn stepping_and_sampling_never_allocate() {
-    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true };
+    // With the repeat pointer: the tokens below cycle, so it finds repeats and proposes.
+    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: true };
     let f32_model = random_wavenet(config, 1);
     let options = SamplingOptions { temperature: 0.9, top_k: 50, top_p: 0.95, greedy: false };
     // A single voice, so the voice and leap limits' masking runs too.

@@ -332,7 +332,7 @@ mod tests {
     }
 
     fn small_config() -> WaveNetConfig {
-        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true }
+        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false }
     }
 
     #[test]

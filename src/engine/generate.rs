@@ -1,6 +1,7 @@
 //! Generation: the engine and a sampler together (what the plugin's worker drives), and
 //! offline continuation of a prompt for `cargo xtask generate`.
 
+use super::repeat_pointer::REPEAT_SAMPLING_STRENGTH;
 use super::{Constraints, Engine, Sampler, SamplingOptions, VoiceLimit};
 use crate::style_memory::{MemoryContext, StyleMemory};
 use crate::midi_file::Song;
@@ -18,10 +19,17 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// A generator with a sampler seeded by `seed`.
-    pub fn new(engine: Engine, seed: u64) -> Generator {
+    /// A generator with a sampler seeded by `seed`, its engine's repeat pointer (if any) at
+    /// [`REPEAT_SAMPLING_STRENGTH`].
+    pub fn new(mut engine: Engine, seed: u64) -> Generator {
+        engine.set_repeat_strength(REPEAT_SAMPLING_STRENGTH);
         let steered_logits = engine.logits().to_vec();
         Generator { engine, sampler: Sampler::new(seed), steered_logits }
+    }
+
+    /// Samples with `strength` times the repeat pointer's bonus instead (to measure others).
+    pub fn set_repeat_strength(&mut self, strength: f32) {
+        self.engine.set_repeat_strength(strength);
     }
 
     /// Clears the engine (which then feeds `Start`).

@@ -11,6 +11,7 @@ mod layers;
 pub mod naive;
 pub mod quantize;
 pub mod random_model;
+pub mod repeat_pointer;
 pub mod sampling;
 pub mod score;
 pub mod timing_input;
@@ -25,6 +26,7 @@ pub use voice_limit::VoiceLimit;
 pub use kernels::{Kernel, QuantizedInput, Write};
 pub(crate) use kernels::{padded_len, INT8_MAX_MAGNITUDE};
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
+use repeat_pointer::{PointerHead, RepeatPointer};
 
 use crate::model::{Architecture, ModelError, ModelFile, Precision, WaveNetConfig};
 use crate::tokens::{Event, Played, SequenceState, Token, PITCH_COUNT, VOCAB_SIZE};
@@ -59,6 +61,8 @@ pub struct Engine {
     layers: Vec<DilatedLayer>,
     /// The output head.
     head: Head,
+    /// The repeat pointer and its bonus, for models that have one.
+    pointer: Option<PointerHead<RepeatPointer>>,
     /// The token stream's state, for the conditioning features (and the grammar mask outside).
     state: SequenceState,
     /// Scratch for the sparse feature indices.
@@ -113,6 +117,7 @@ impl Engine {
             layers,
             logits: vec![0.0; head.outputs()],
             head,
+            pointer: PointerHead::from_model(model),
             state: SequenceState::default(),
             active_features: [0; PITCH_COUNT + 1],
             residual: vec![0.0; c],
@@ -158,6 +163,9 @@ impl Engine {
         for layer in &mut self.layers {
             layer.clear();
         }
+        if let Some(pointer) = &mut self.pointer {
+            pointer.clear();
+        }
         self.state = SequenceState::default();
         self.step(Event::Start.token());
     }
@@ -179,12 +187,25 @@ impl Engine {
             layer.step(&mut self.residual, &mut self.skip);
         }
         self.head.forward(&self.skip, &mut self.logits);
+        if let Some(pointer) = &mut self.pointer {
+            pointer.hear(token);
+            pointer.add_bonus(&mut self.logits);
+        }
         &self.logits
     }
 
     /// The logits of the last step.
     pub fn logits(&self) -> &[f32] {
         &self.logits
+    }
+
+    /// Makes the repeat pointer, if the model has one, add `strength` times its bonus from now
+    /// on (1, the model's likelihood, when built; [`repeat_pointer::REPEAT_SAMPLING_STRENGTH`]
+    /// for sampling), the last step's logits included.
+    pub fn set_repeat_strength(&mut self, strength: f32) {
+        if let Some(pointer) = &mut self.pointer {
+            pointer.set_strength(strength, &mut self.logits);
+        }
     }
 
     /// The state of the token stream so far.

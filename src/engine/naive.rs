@@ -4,6 +4,7 @@
 
 use super::kernels::Kernel;
 use super::layers::{Head, InputLayer, ResidualBlock};
+use super::repeat_pointer::{NaiveRepeatPointer, PointerHead};
 use super::{wavenet_config, ActiveFeatures};
 use crate::model::{ModelError, ModelFile};
 use crate::tokens::{Event, SequenceState, Token, PITCH_COUNT};
@@ -21,6 +22,8 @@ pub struct NaiveEngine {
     dilations: Vec<usize>,
     /// The output head.
     head: Head,
+    /// The repeat pointer's brute-force reference and its bonus, for models that have one.
+    pointer: Option<PointerHead<NaiveRepeatPointer>>,
     /// The token stream's state.
     state: SequenceState,
     /// Scratch for the sparse feature indices.
@@ -53,6 +56,7 @@ impl NaiveEngine {
             dilations: config.dilations().collect(),
             logits: vec![0.0; head.outputs()],
             head,
+            pointer: PointerHead::from_model(model),
             state: SequenceState::default(),
             active_features: [0; PITCH_COUNT + 1],
             inputs: Vec::new(),
@@ -73,6 +77,9 @@ impl NaiveEngine {
         let start = self.inputs.len();
         self.inputs.resize(start + self.channels, 0.0);
         self.input.forward(token, &self.active_features[..active], &mut self.inputs[start..]);
+        if let Some(pointer) = &mut self.pointer {
+            pointer.hear(token);
+        }
     }
 
     /// Feeds a token and recomputes the prediction from the stored inputs.
@@ -121,5 +128,8 @@ impl NaiveEngine {
             first = first_out;
         }
         self.head.forward(&self.skip, &mut self.logits);
+        if let Some(pointer) = &mut self.pointer {
+            pointer.add_bonus(&mut self.logits);
+        }
     }
 }

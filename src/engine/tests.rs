@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 /// A small model, so 10,000 naive steps stay quick: receptive field 1 + 2 * (1+2+4+8+16) = 63.
 pub(crate) fn small_config() -> WaveNetConfig {
-    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true }
+    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false }
 }
 
 /// Random tokens from the whole vocabulary but `Pad`, grammatical or not.
@@ -31,6 +31,56 @@ fn cached_engine_matches_the_naive_reference_over_10000_steps() {
         assert!(difference <= 1e-5, "step {step}: logits differ by {difference}");
     }
     assert_eq!(cached.state(), naive.state());
+}
+
+#[test]
+fn the_repeat_pointer_adds_its_bonus_to_the_repeated_token_in_both_engines() {
+    let with_pointer = random_wavenet(WaveNetConfig { repeat_pointer: true, ..small_config() }, 7);
+    let mut without_pointer = with_pointer.clone();
+    without_pointer.meta.architecture = Architecture::WaveNet(small_config());
+    without_pointer.tensors.remove(crate::model::names::REPEAT_BONUS);
+    let bonus = with_pointer.f32(crate::model::names::REPEAT_BONUS).unwrap().to_vec();
+    let (mut cached, mut naive) = (Engine::from_model(&with_pointer).unwrap(), NaiveEngine::from_model(&with_pointer).unwrap());
+    let mut network_alone = Engine::from_model(&without_pointer).unwrap();
+    let phrase = random_tokens(40, 8);
+    let mut boosted_steps = 0;
+    for (step, &token) in phrase.iter().cycle().take(3 * phrase.len()).enumerate() {
+        let logits = cached.step(token).to_vec();
+        assert!(max_difference(&logits, naive.step(token)) <= 1e-5, "step {step}");
+        let alone = network_alone.step(token);
+        let changed: Vec<usize> = (0..VOCAB_SIZE).filter(|&t| logits[t] != alone[t]).collect();
+        match changed.as_slice() {
+            [] => assert!(step < phrase.len() + repeat_pointer::MATCH_MIN_TOKENS - 1, "step {step}: no bonus on a repeat"),
+            [next] => {
+                assert_eq!(*next as Token, phrase[(step + 1) % phrase.len()], "step {step}: the bonus goes to the token that comes next");
+                let added = logits[*next] - alone[*next];
+                assert!(bonus.iter().any(|b| (b - added).abs() < 1e-5), "step {step}: {added} is not a bonus of the table");
+                boosted_steps += 1;
+            }
+            more => panic!("step {step}: {} logits changed", more.len()),
+        }
+    }
+    assert_eq!(boosted_steps, 2 * phrase.len() - repeat_pointer::MATCH_MIN_TOKENS + 1);
+}
+
+#[test]
+fn a_repeat_strength_scales_the_bonus_and_corrects_the_last_logits() {
+    let model = random_wavenet(WaveNetConfig { repeat_pointer: true, ..small_config() }, 9);
+    let (mut whole, mut quarter) = (Engine::from_model(&model).unwrap(), Engine::from_model(&model).unwrap());
+    let mut network_alone = Engine::from_model(&model.without_repeat_pointer()).unwrap();
+    quarter.set_repeat_strength(0.25);
+    let phrase = random_tokens(20, 10);
+    let mut last_bonus = 0.0;
+    for &token in phrase.iter().cycle().take(2 * phrase.len()) {
+        let (whole, quarter, alone) = (whole.step(token).to_vec(), quarter.step(token).to_vec(), network_alone.step(token));
+        let bonus: Vec<f32> = whole.iter().zip(alone).map(|(with, without)| with - without).collect();
+        let quarter_bonus: Vec<f32> = quarter.iter().zip(alone).map(|(with, without)| with - without).collect();
+        assert!(bonus.iter().zip(&quarter_bonus).all(|(b, q)| (0.25 * b - q).abs() < 1e-5));
+        last_bonus = bonus.iter().copied().fold(0.0, |sum, b| sum + b.abs());
+    }
+    assert!(last_bonus > 0.0, "the last step repeats the phrase, so the pointer proposes");
+    whole.set_repeat_strength(0.25);
+    assert!(max_difference(whole.logits(), quarter.logits()) < 1e-5, "a new strength corrects the last step's logits");
 }
 
 #[test]

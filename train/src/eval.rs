@@ -10,7 +10,7 @@ use continuo::engine::{score_each, score_prediction, Engine, Score};
 use continuo::model::{Architecture, ModelFile};
 use continuo::style_memory::score::{fit_weights, score_with_memory, MemoryScore};
 use continuo::style_memory::{StyleMemory, MEASURED_STRENGTH, MEMORY_CAPACITY_TOKENS, MEMORY_MAX_ORDER};
-use continuo::tokens::{beats_to_ticks, decode_tokens, encode_notes, Event, Note, SequenceState, Token};
+use continuo::tokens::{beats_to_ticks, decode_tokens, encode_notes, Event, EventKind, Note, SequenceState};
 use serde::Serialize;
 
 use crate::batches::{transpose_pitch, transpose_token, transposition_range, Batch};
@@ -30,7 +30,8 @@ pub enum SplitChoice {
 }
 
 impl SplitChoice {
-    fn includes(self, piece: &Piece) -> bool {
+    /// Whether `piece` is on this side.
+    pub fn includes(self, piece: &Piece) -> bool {
         match self {
             SplitChoice::All => true,
             SplitChoice::Validation => is_validation(&piece.name),
@@ -162,7 +163,7 @@ pub struct EvalReport {
     pub transpose: i32,
     /// Pieces of the split left out because the transposition would move a note out of range.
     pub out_of_range_files: usize,
-    /// With `--by-kind`: the figures of each kind of event, in [`EVENT_KINDS`] order.
+    /// With `--by-kind`: the figures of each kind of event, in [`EventKind::ALL`] order.
     pub by_kind: Vec<KindReport>,
     /// With `--repeat-beats`: the two hearings of the passages.
     pub repeat: Option<RepeatReport>,
@@ -181,22 +182,6 @@ pub struct RepeatReport {
     pub second_tokens: usize,
     /// What the second hearings cost: a model that copies takes it towards zero.
     pub second_nll_per_token: f64,
-}
-
-/// The kinds of event `--by-kind` splits a score into, in report order.
-pub const EVENT_KINDS: [&str; 5] = ["note-on", "note-off", "velocity", "time shift", "end"];
-
-/// The index in [`EVENT_KINDS`] of a scored token's kind (never `Pad` or `Start`: those are not
-/// predicted), found by name so the two lists cannot fall out of step unnoticed.
-fn event_kind(token: Token) -> usize {
-    let kind = match Event::from_token(token) {
-        Some(Event::NoteOn(_)) => "note-on",
-        Some(Event::NoteOff(_)) => "note-off",
-        Some(Event::Velocity(_)) => "velocity",
-        Some(Event::TimeShift(_)) => "time shift",
-        _ => "end",
-    };
-    EVENT_KINDS.iter().position(|&listed| listed == kind).expect("every kind is listed in EVENT_KINDS")
 }
 
 /// One kind of event's figures.
@@ -393,11 +378,11 @@ pub fn score_pieces(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -
     score_pieces_by_kind(engine, pieces, grammar_mask).into_iter().sum()
 }
 
-/// The engine's score over every token of the pieces, per kind of event ([`EVENT_KINDS`]).
-fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> [Score; EVENT_KINDS.len()] {
-    let mut kinds = [Score::default(); EVENT_KINDS.len()];
+/// The engine's score over every token of the pieces, per kind of event ([`EventKind::ALL`]).
+fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: bool) -> [Score; EventKind::ALL.len()] {
+    let mut kinds = [Score::default(); EventKind::ALL.len()];
     for piece in pieces {
-        score_each(engine, &piece.tokens, grammar_mask, |token, _, scored| kinds[event_kind(token)].add(scored));
+        score_each(engine, &piece.tokens, grammar_mask, |token, _, scored| kinds[EventKind::of(token).index()].add(scored));
     }
     kinds
 }
@@ -405,14 +390,14 @@ fn score_pieces_by_kind(engine: &mut Engine, pieces: &[Piece], grammar_mask: boo
 /// The report lines of the kinds' scores, each kind's share of `total_nll_nats`, and beside them
 /// the same kinds scored without the memory, if given.
 fn kind_reports(kinds: &[Score], without_memory: Option<&[Score]>, total_nll_nats: f64) -> Vec<KindReport> {
-    EVENT_KINDS
+    EventKind::ALL
         .iter()
         .zip(kinds)
         .enumerate()
-        .map(|(index, (&kind, &score))| {
+        .map(|(index, (kind, &score))| {
             let without = without_memory.map(|scores| MemoryScore { with_memory: score, without_memory: scores[index] });
             KindReport {
-                kind,
+                kind: kind.name(),
                 tokens: score.scored_tokens,
                 nll_per_token: score.nll_per_token(),
                 top1_accuracy: score.accuracy(),
@@ -427,8 +412,8 @@ fn kind_reports(kinds: &[Score], without_memory: Option<&[Score]>, total_nll_nat
 /// What scoring with the style memory found.
 struct MemoryFigures {
     total: MemoryScore,
-    /// The scores of each kind of event, in [`EVENT_KINDS`] order.
-    kinds: [MemoryScore; EVENT_KINDS.len()],
+    /// The scores of each kind of event, in [`EventKind::ALL`] order.
+    kinds: [MemoryScore; EventKind::ALL.len()],
     collections: Vec<CollectionReport>,
     fitted_weights: Option<Vec<f64>>,
 }
@@ -439,7 +424,7 @@ fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options:
     let mut memory = StyleMemory::with_capacity(options.memory_capacity);
     let mut predictions = Vec::new();
     let mut total = MemoryScore::default();
-    let mut kinds = [MemoryScore::default(); EVENT_KINDS.len()];
+    let mut kinds = [MemoryScore::default(); EventKind::ALL.len()];
     let mut collections = Vec::new();
     for folder in &options.data {
         let data = folder.display().to_string();
@@ -447,7 +432,7 @@ fn score_collections_with_memory(engine: &mut Engine, pieces: &[Piece], options:
         let mut collection = MemoryScore::default();
         for piece in &in_folder {
             let observe = |target, scored, prediction| {
-                kinds[event_kind(target)].add(scored);
+                kinds[EventKind::of(target).index()].add(scored);
                 if options.fit_memory {
                     predictions.push(prediction)
                 }

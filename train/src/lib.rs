@@ -15,6 +15,7 @@ pub mod lstm;
 pub mod network;
 pub mod options;
 pub mod plot;
+pub mod pointer;
 pub mod sizes;
 pub mod train;
 pub mod wavenet;

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use continuo_train::eval::{eval, EvalOptions};
 use continuo_train::options::TrainOptions;
+use continuo_train::pointer::{fit_pointer_command, FitPointerOptions};
 use continuo_train::sizes::{sizes, table, SizesOptions};
 use continuo_train::train::{train, Start};
 
@@ -41,6 +42,9 @@ enum Command {
     },
     /// Score a model on a folder of .mid files.
     Eval(EvalOptions),
+    /// Fit a WaveNet's repeat pointer (the logit bonus for repeating what came after an earlier
+    /// occurrence of the last tokens) on the training split of folders of .mid files.
+    FitPointer(FitPointerOptions),
     /// Measure model files against each other: validation NLL, engine step time, parameters and
     /// file size, as a Markdown table and a plot of NLL against step time.
     Sizes(SizesOptions),
@@ -66,6 +70,10 @@ fn main() -> Result<()> {
             train(start, |line| eprintln!("{line}"))?;
         }
         Command::Eval(options) => println!("{}", eval(&options)?),
+        Command::FitPointer(options) => {
+            let fit = fit_pointer_command(&options)?;
+            println!("{fit}\nwrote {}", options.out.display());
+        }
         Command::Sizes(options) => {
             println!("{}", table(&sizes(&options)?));
             eprintln!("drew {}", options.plot.display());

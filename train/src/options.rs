@@ -271,6 +271,7 @@ impl TrainOptions {
                 stacks: self.stacks,
                 layers_per_stack: self.layers,
                 conditioned: !self.no_conditioning,
+                repeat_pointer: false,
             }),
             ArchChoice::Lstm => {
                 Architecture::Lstm(LstmConfig { embedding: self.channels, hidden: self.skip, layers: self.layers })
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn with_architecture_records_the_file_s_network() {
-        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false };
+        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false, repeat_pointer: false };
         let options = parse(&["--init", "x.safetensors"]).unwrap().with_architecture(Architecture::WaveNet(config));
         assert_eq!(options.architecture(), Architecture::WaveNet(config));
     }

@@ -132,7 +132,9 @@ impl WaveNet {
             head_hidden: load_linear(model, names::HEAD_HIDDEN, device)?,
             head_output: load_linear(model, names::HEAD_OUTPUT, device)?,
             dropout: 0.0,
-            config,
+            // The trainer does not train the repeat pointer: it is fitted to the network after
+            // training (`crate::pointer`), so a changed network drops the old fit.
+            config: WaveNetConfig { repeat_pointer: false, ..config },
         })
     }
 

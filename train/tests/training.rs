@@ -7,14 +7,15 @@ use std::path::Path;
 use burn::prelude::*;
 use continuo::engine::Engine;
 use continuo::midi_file::write_midi;
-use continuo::model::{Architecture, LstmConfig, ModelFile, WaveNetConfig};
+use continuo::model::{names, Architecture, LstmConfig, ModelFile, WaveNetConfig};
 use continuo::style_memory::MEMORY_MAX_ORDER;
 use continuo::tokens::{Note, VOCAB_SIZE};
 use continuo_train::batches::Batch;
 use continuo_train::corpus::read_corpus;
-use continuo_train::eval::{eval, EvalOptions, SplitChoice, EVENT_KINDS};
+use continuo_train::eval::{eval, EvalOptions, SplitChoice};
 use continuo_train::network::{initial_model_file, Network};
 use continuo_train::options::{ArchChoice, BackendChoice, LrSchedule, TrainOptions};
+use continuo_train::pointer::{fit_pointer_command, FitPointerOptions, FIT_TOKENS};
 use continuo_train::train::{train, Start, MODEL_FILE};
 
 /// Writes `count` short pieces: arpeggios over a few keys, so there is something to learn.
@@ -174,7 +175,7 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(model.meta.valid_nll_per_token, Some(outcome.valid_nll));
     assert_eq!(
         model.meta.architecture,
-        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true })
+        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true, repeat_pointer: false })
     );
     assert_eq!(model.meta.training["data"]["files"], 12);
     assert_eq!(model.meta.training["options"]["seq"], 48);
@@ -194,7 +195,7 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     let by_kind = eval(&EvalOptions { by_kind: true, ..eval_options(&model, data.path()) }).unwrap();
     assert_eq!(by_kind.total_nll_nats, report.total_nll_nats);
     let kinds: Vec<&str> = by_kind.by_kind.iter().map(|kind| kind.kind).collect();
-    assert_eq!(kinds, EVENT_KINDS);
+    assert_eq!(kinds, ["note-on", "note-off", "velocity", "time shift", "end"]);
     let count = |kind: &str| by_kind.by_kind.iter().find(|report| report.kind == kind).unwrap().tokens;
     assert_eq!(count("note-on"), 12 * 48, "48 notes in each of the 12 pieces");
     assert_eq!(count("note-off"), count("note-on"));
@@ -301,7 +302,7 @@ fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
 
 #[test]
 fn burn_and_the_engine_agree_on_the_same_weights() {
-    let config = WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true };
+    let config = WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false };
     let model = initial_model_file(Architecture::WaveNet(config), 11);
     let data = corpus_dir(1);
     let tokens = read_corpus(data.path(), false, |_| {}).unwrap().pieces.remove(0).tokens;
@@ -318,7 +319,7 @@ fn burn_and_the_engine_agree_on_the_same_weights() {
 
 /// A WaveNet file of another size than `tiny_options` describes, to start from with `--init`.
 fn init_file(dir: &Path) -> (std::path::PathBuf, ModelFile) {
-    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true };
+    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false };
     let model = initial_model_file(Architecture::WaveNet(config), 21);
     let path = dir.join("init.safetensors");
     model.save(&path).unwrap();
@@ -362,6 +363,28 @@ fn a_run_from_init_starts_with_exactly_the_init_weights() {
     assert!((before_training - report.nll_per_token).abs() < 1e-4, "trainer {before_training} vs eval {}", report.nll_per_token);
     assert!((outcome.history[0].valid_nll - report.nll_per_token).abs() < 1e-4, "{:?}", outcome.history);
     assert!(lines.iter().any(|line| line.contains("--init model: validation NLL")), "{lines:#?}");
+}
+
+#[test]
+fn fit_pointer_adds_a_table_the_engine_runs_and_training_from_it_drops_the_stale_table() {
+    let (data, valid, out) = (corpus_dir(6), corpus_dir(2), tempfile::tempdir().unwrap());
+    let (init_path, init) = init_file(out.path());
+    let fitted_path = out.path().join("pointer.safetensors");
+    let data_folders = vec![data.path().to_path_buf()];
+    let options =
+        FitPointerOptions { model: init_path, data: data_folders, split: SplitChoice::All, out: fitted_path.clone(), max_tokens: FIT_TOKENS };
+    let fit = fit_pointer_command(&options).unwrap();
+    assert!(fit.tokens > 0 && fit.proposed > 0, "{fit}");
+    let fitted = ModelFile::load(&fitted_path).unwrap();
+    assert_eq!(fitted.without_repeat_pointer(), init, "the fit adds the table and changes nothing else");
+    assert!(fitted.f32(names::REPEAT_BONUS).unwrap().iter().any(|&bonus| bonus != 0.0));
+    Engine::from_model(&fitted).unwrap();
+
+    let run = out.path().join("run");
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, ..init_options(data.path(), valid.path(), &run, &fitted_path) };
+    train(Start::New(options), |_| {}).unwrap();
+    let exported = ModelFile::load(&run.join(MODEL_FILE)).unwrap();
+    assert_eq!((exported.meta.architecture, exported.tensors), (init.meta.architecture, init.tensors), "a changed network needs a new fit");
 }
 
 #[test]

@@ -20,6 +20,8 @@ commands:
   train --init MODEL --data DIR --out RUN
                                 fine-tune a model (the default: assets/default-model.safetensors)
   eval --model FILE --data DIR  score a model on a folder of .mid files (see `eval --help`)
+  fit-pointer --model FILE --data DIR --out FILE
+                                fit a model's repeat pointer on the training split
   sizes --model A --model B --data DIR --plot PNG
                                 validation NLL against engine step time, as a table and a plot
   generate --model FILE --prompt phrase.mid --bars 8 -o out.mid
@@ -45,7 +47,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         "known-packages" => nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest)),
-        "train" | "eval" | "sizes" => run_trainer(&command, &rest),
+        "train" | "eval" | "fit-pointer" | "sizes" => run_trainer(&command, &rest),
         "generate" => generate::run(&rest),
         "quantize" => quantize::run(&rest),
         "random-model" => random_model::run(&rest),
