@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use continuo::engine::quantize::quantize;
 use continuo::engine::random_model::random_wavenet;
+use continuo::engine::repeat_pointer::BONUS_COUNT;
 use continuo::engine::timing_input::{timing_token, WARM_UP_TOKENS};
 use continuo::engine::{Engine, Kernel, NaiveEngine, QuantizedInput, Write};
 use continuo::model::{dense_layers, names, ModelFile, WaveNetConfig};
@@ -131,6 +132,25 @@ fn bench_one_step(group: &mut BenchmarkGroup<WallTime>, id: &str, mut engine: En
     });
 }
 
+/// The default int8 step with and without a repeat pointer, in the same run, on a played
+/// stream that repeats, so the pointer follows its matches and proposes.
+fn bench_repeat_pointer(c: &mut Criterion) {
+    let network = quantize(&random_wavenet(WaveNetConfig::default(), 1));
+    let with_pointer = network.with_repeat_bonus(vec![1.0; BONUS_COUNT]);
+    let mut group = c.benchmark_group("repeat_pointer");
+    for (id, model) in [("int8 default, network alone", &network), ("int8 default, with the pointer", &with_pointer)] {
+        let mut engine = warmed_engine(model);
+        let mut index = 0;
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                index += 1;
+                black_box(engine.step(played_token(index))[0])
+            })
+        });
+    }
+    group.finish();
+}
+
 /// A played stream's token: 48-token phrases over 24 distinct tokens, in five variants that
 /// take turns, so contexts recur with several followers each, as a player's repeated motifs do.
 fn played_token(index: usize) -> Token {
@@ -234,6 +254,6 @@ fn short_runs() -> Criterion {
 criterion_group! {
     name = benches;
     config = short_runs();
-    targets = bench_default_step_per_kernel, bench_default_products_alone, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory
+    targets = bench_default_step_per_kernel, bench_default_products_alone, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory, bench_repeat_pointer
 }
 criterion_main!(benches);

@@ -25,6 +25,7 @@ fn a_continued_prompt_is_a_valid_midi_file_with_every_note_ended() {
         constraints,
         memory_strength: 0.0,
         follow_voices: true,
+        repeat_strength: None,
     };
     let continuation = continue_song(&mut Generator::new(engine, 7), &prompt, &request, None);
     assert!(continuation.generated_notes > 0);

@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn request(bars: u32) -> ContinuationRequest {
-        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false }
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None }
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use continuo::corpus::Split;
 use continuo::engine::generate::ContinuationRequest;
-use continuo::engine::repeat_pointer::REPEAT_SAMPLING_STRENGTH;
 use continuo::engine::{Constraints, Engine, Generator, SamplingOptions, DEFAULT_TOP_P};
 use continuo::midi_file::write_midi;
 use continuo::model::ModelFile;
@@ -71,9 +70,10 @@ pub struct QualityArgs {
     #[arg(long, default_value_t = MEASURED_STRENGTH)]
     memory_strength: f32,
     /// The share of a model's repeat pointer bonus to sample with (1: the model's likelihood);
-    /// by default the plugin's. Models without a pointer ignore it.
-    #[arg(long, default_value_t = REPEAT_SAMPLING_STRENGTH)]
-    repeat_strength: f32,
+    /// by default the plugin's, which fades out as the style memory comes in. Models without a
+    /// pointer ignore it.
+    #[arg(long)]
+    repeat_strength: Option<f32>,
     /// Let the network sound as many notes together as it likes, as the plugin does with
     /// Follow Voices off (by default a continuation sounds at most as many notes together as
     /// the prompt's recent onsets did).
@@ -106,6 +106,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         constraints: Constraints::default(),
         memory_strength: 0.0,
         follow_voices: !args.any_voices,
+        repeat_strength: args.repeat_strength,
     };
     let models = load_models(&args.models)?;
     let markov = if args.markov_order > 0 && !args.every_file { Some(train_markov(args)?) } else { None };
@@ -132,7 +133,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         "models": args.models, "data": args.data, "prompt_bars": args.prompt_bars, "bars": args.bars,
         "temperature": as_written(args.temperature), "top_p": as_written(args.top_p), "markov_order": args.markov_order,
         "memory_strength": as_written(args.memory_strength), "follow_voices": !args.any_voices,
-        "repeat_strength": as_written(args.repeat_strength),
+        "repeat_strength": args.repeat_strength.map(as_written),
     });
     merge(&mut report, if args.seeds == 1 { runs.remove(0) } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;
@@ -200,28 +201,26 @@ fn network_candidates(
 ) -> Vec<Candidate> {
     let mut candidates = Vec::new();
     for (name, engine) in models {
-        let mut generator = Generator::new(engine.clone(), seed);
-        generator.set_repeat_strength(args.repeat_strength);
-        candidates.push(network_candidate(name, &generator, phrases, request, seed, None));
+        candidates.push(network_candidate(name, engine, phrases, request, seed, None));
         if args.runs_with_memory() {
             let with_memory = ContinuationRequest { memory_strength: args.memory_strength.min(1.0), ..*request };
-            candidates.push(network_candidate(name, &generator, phrases, &with_memory, seed, Some(&mut StyleMemory::new())));
+            candidates.push(network_candidate(name, engine, phrases, &with_memory, seed, Some(&mut StyleMemory::new())));
         }
     }
     candidates
 }
 
 /// A model's continuations of the phrases, the sampler reseeded per phrase, with or without a
-/// style memory. The generator is cloned fresh (its weights are shared, not copied).
+/// style memory. The engine is cloned fresh (its weights are shared, not copied).
 fn network_candidate(
     name: &str,
-    generator: &Generator,
+    engine: &Engine,
     phrases: &[HeldOutPhrase],
     request: &ContinuationRequest,
     seed: u64,
     mut memory: Option<&mut StyleMemory>,
 ) -> Candidate {
-    let mut generator = generator.clone();
+    let mut generator = Generator::new(engine.clone(), seed);
     let continuations = phrases
         .iter()
         .enumerate()

@@ -1,7 +1,7 @@
 //! Generation: the engine and a sampler together (what the plugin's worker drives), and
 //! offline continuation of a prompt for `cargo xtask generate`.
 
-use super::repeat_pointer::REPEAT_SAMPLING_STRENGTH;
+use super::repeat_pointer::repeat_sampling_strength;
 use super::{Constraints, Engine, Sampler, SamplingOptions, VoiceLimit};
 use crate::style_memory::{MemoryContext, StyleMemory};
 use crate::midi_file::Song;
@@ -19,15 +19,14 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// A generator with a sampler seeded by `seed`, its engine's repeat pointer (if any) at
-    /// [`REPEAT_SAMPLING_STRENGTH`].
-    pub fn new(mut engine: Engine, seed: u64) -> Generator {
-        engine.set_repeat_strength(REPEAT_SAMPLING_STRENGTH);
+    /// A generator with a sampler seeded by `seed`.
+    pub fn new(engine: Engine, seed: u64) -> Generator {
         let steered_logits = engine.logits().to_vec();
         Generator { engine, sampler: Sampler::new(seed), steered_logits }
     }
 
-    /// Samples with `strength` times the repeat pointer's bonus instead (to measure others).
+    /// Samples with `strength` times the engine's repeat pointer bonus (see
+    /// [`repeat_sampling_strength`]).
     pub fn set_repeat_strength(&mut self, strength: f32) {
         self.engine.set_repeat_strength(strength);
     }
@@ -89,6 +88,9 @@ pub struct ContinuationRequest {
     /// Whether the continuation sounds at most as many notes together as the prompt's end did
     /// (the plugin's Follow Voices; see [`VoiceLimit`]). `constraints.max_voices` still applies.
     pub follow_voices: bool,
+    /// The share of the repeat pointer's bonus to sample with; `None`: the plugin's, which
+    /// depends on the memory's strength ([`repeat_sampling_strength`]).
+    pub repeat_strength: Option<f32>,
 }
 
 /// A prompt and its continuation.
@@ -134,6 +136,8 @@ pub fn continue_song(
         true => request.constraints.with_voice_limit(voice_limit.limit()),
         false => request.constraints,
     };
+    let memory_strength = if memory.is_some() { request.memory_strength } else { 0.0 };
+    generator.set_repeat_strength(request.repeat_strength.unwrap_or_else(|| repeat_sampling_strength(memory_strength)));
     let prompt_end = generator.engine().state().tick();
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
     let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
@@ -201,6 +205,26 @@ mod tests {
         Song { notes, tempo_map: Vec::new(), time_signature: (3, 4) }
     }
 
+    #[test]
+    fn a_continuation_samples_with_the_requested_share_of_the_repeat_bonus() {
+        let network_alone = random_wavenet(small_config(), 33);
+        // A bonus that makes every proposal a certainty.
+        let with_pointer = network_alone.with_repeat_bonus(vec![20.0; super::super::repeat_pointer::BONUS_COUNT]);
+        // A phrase played three times, so the pointer proposes while the continuation starts.
+        let mut song = prompt();
+        song.notes = (0..18).map(|i| Note { start_beats: i as f64 * 0.75, ..song.notes[i % 6] }).collect();
+        let continue_with = |model: &crate::model::ModelFile, repeat_strength| {
+            let options = SamplingOptions::default();
+            let request = ContinuationRequest { bars: 8, options, constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength };
+            continue_song(&mut Generator::new(Engine::from_model(model).unwrap(), 5), &song, &request, None).notes
+        };
+        assert_eq!(continue_with(&with_pointer, Some(0.0)), continue_with(&network_alone, None), "no share: the network alone");
+        assert_ne!(continue_with(&with_pointer, Some(1.0)), continue_with(&network_alone, None), "the whole bonus changes the draw");
+        assert_eq!(repeat_sampling_strength(0.0), super::super::repeat_pointer::REPEAT_SAMPLING_STRENGTH);
+        assert_eq!(repeat_sampling_strength(crate::style_memory::MEASURED_STRENGTH), 0.0, "the memory's default takes over");
+        assert_eq!(repeat_sampling_strength(1.0), 0.0);
+    }
+
     /// Would fail if the continuation ignored the ticks the encoding took out of the prompt's
     /// long rest: it would start 83.75 beats too early, inside the prompt.
     #[test]
@@ -208,7 +232,7 @@ mod tests {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
         let mut song = prompt();
         song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
-        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false };
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None };
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(continuation.prompt_end_beats, 105.0);
         let generated = &continuation.notes[song.notes.len()..];
@@ -220,7 +244,7 @@ mod tests {
     fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
         let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, ..Constraints::default() };
-        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0, follow_voices: false };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0, follow_voices: false, repeat_strength: None };
         let song = prompt();
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);

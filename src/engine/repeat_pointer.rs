@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use crate::model::{names, ModelFile};
+use crate::style_memory::MEASURED_STRENGTH;
 use crate::tokens::{EventKind, Token};
 
 /// Shortest match the pointer trusts: shorter ones are mostly chance (a time shift and a note).
@@ -26,12 +27,20 @@ pub const MATCH_MAX_TOKENS: usize = 256;
 pub const LENGTH_BUCKETS: usize = 7;
 /// The model file's bonus table: `[LENGTH_BUCKETS, EventKind::ALL.len()]`.
 pub const BONUS_COUNT: usize = LENGTH_BUCKETS * EventKind::ALL.len();
-/// The share of the fitted bonus the plugin samples with. The whole bonus is the model's
-/// likelihood (what `eval` scores), but continuations sampled with it copy a 4-bar prompt too
-/// closely (the pitch range and the pitch histogram of the continuations narrow); a quarter
-/// kept every statistic of `cargo xtask quality` at the plugin's defaults (BENCHMARKS.md, "The
-/// repeat pointer").
+/// The share of the fitted bonus to sample with when no style memory steers. The whole bonus is
+/// the model's likelihood (what `eval` scores), but continuations sampled with it copy a 4-bar
+/// prompt too closely (their pitch range and pitch histogram narrow); with a quarter the
+/// continuations re-use the prompt's motifs more and lose nothing (BENCHMARKS.md, "The repeat
+/// pointer").
 pub const REPEAT_SAMPLING_STRENGTH: f32 = 0.25;
+/// The share of the bonus to sample with beside a style memory steering at `memory_strength`.
+/// Both copy what was played: at the memory's measured setting (the plugin's default) the memory
+/// alone copies better (the pointer on top narrowed a few statistics), so the pointer fades out
+/// as the memory comes in.
+pub fn repeat_sampling_strength(memory_strength: f32) -> f32 {
+    REPEAT_SAMPLING_STRENGTH * (1.0 - memory_strength / MEASURED_STRENGTH).max(0.0)
+}
+
 /// Tokens kept: minutes of playing, and all but the longest pieces of the training data.
 const HISTORY_TOKENS: usize = 1 << 14;
 /// How far back a match may start, leaving room in the history to measure its length.

@@ -24,6 +24,7 @@ use atomic_float::AtomicF32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::bounded_file::read_regular_file;
+use crate::engine::repeat_pointer::repeat_sampling_strength;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions, VoiceLimit};
 use crate::model::{ModelError, ModelFile};
 use super::display::SampledFeed;
@@ -360,6 +361,7 @@ impl WorkerCore {
                 greedy: false,
             };
             let strength = live.style_memory.load(Ordering::Relaxed);
+            speaker.generator.set_repeat_strength(repeat_sampling_strength(strength));
             let context = speaker.context;
             let steer = |logits: &mut [f32]| {
                 if strength > 0.0 {
