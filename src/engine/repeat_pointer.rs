@@ -101,6 +101,7 @@ impl Default for RepeatPointer {
 }
 
 impl RepeatPointer {
+    /// An empty pointer: its ring and tables are allocated here, once.
     pub fn new() -> Self {
         Self {
             history: vec![0; HISTORY_TOKENS].into_boxed_slice(),
