@@ -15,9 +15,9 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded_file::read_regular_file;
-use crate::engine::repeat_pointer::LENGTH_BUCKETS;
+use crate::engine::repeat_pointer::BONUS_SHAPE;
 use crate::engine::{padded_len, INT8_MAX_MAGNITUDE};
-use crate::tokens::{EventKind, FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
+use crate::tokens::{FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
 
 /// Bumped whenever the layout of the file changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -329,7 +329,7 @@ pub fn plain_tensors(architecture: &Architecture, vocab_size: usize) -> Vec<(Str
                 tensors.push((names::CONDITIONING.to_string(), vec![c, FEATURE_COUNT]));
             }
             if config.repeat_pointer {
-                tensors.push((names::REPEAT_BONUS.to_string(), vec![LENGTH_BUCKETS, EventKind::ALL.len()]));
+                tensors.push((names::REPEAT_BONUS.to_string(), BONUS_SHAPE.to_vec()));
             }
             tensors
         }
@@ -432,8 +432,7 @@ impl ModelFile {
         let mut model = self.without_repeat_pointer();
         if let Architecture::WaveNet(config) = &mut model.meta.architecture {
             config.repeat_pointer = true;
-            let shape = vec![LENGTH_BUCKETS, EventKind::ALL.len()];
-            model.tensors.insert(names::REPEAT_BONUS.to_string(), StoredTensor::f32(shape, bonus));
+            model.tensors.insert(names::REPEAT_BONUS.to_string(), StoredTensor::f32(BONUS_SHAPE.to_vec(), bonus));
         }
         model
     }
@@ -626,6 +625,7 @@ impl safetensors::View for RawView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::repeat_pointer::BONUS_COUNT;
 
     /// A small WaveNet file with deterministic values.
     fn tiny_wavenet() -> ModelFile {
@@ -663,7 +663,7 @@ mod tests {
     #[test]
     fn a_repeat_pointer_table_round_trips_and_its_absence_is_refused() {
         let network = tiny_wavenet();
-        let bonus: Vec<f32> = (0..LENGTH_BUCKETS * EventKind::ALL.len()).map(|cell| cell as f32 / 4.0).collect();
+        let bonus: Vec<f32> = (0..BONUS_COUNT).map(|cell| cell as f32 / 4.0).collect();
         let with_pointer = network.with_repeat_bonus(bonus);
         assert_eq!(ModelFile::from_bytes(&with_pointer.to_bytes(), "tiny").unwrap(), with_pointer);
         assert_eq!(with_pointer.without_repeat_pointer(), network);

@@ -25,8 +25,10 @@ pub const MATCH_MIN_TOKENS: usize = 4;
 pub const MATCH_MAX_TOKENS: usize = 256;
 /// Match lengths by powers of two, `[4, 8)` to `[128, 256)`, then 256.
 pub const LENGTH_BUCKETS: usize = 7;
-/// The model file's bonus table: `[LENGTH_BUCKETS, EventKind::ALL.len()]`.
-pub const BONUS_COUNT: usize = LENGTH_BUCKETS * EventKind::ALL.len();
+/// The shape of the model file's bonus table: a row per length bucket, a column per event kind.
+pub const BONUS_SHAPE: [usize; 2] = [LENGTH_BUCKETS, EventKind::ALL.len()];
+/// Bonuses in the table.
+pub const BONUS_COUNT: usize = BONUS_SHAPE[0] * BONUS_SHAPE[1];
 /// The share of the fitted bonus to sample with when no style memory steers. The whole bonus is
 /// the model's likelihood (what `eval` scores), but continuations sampled with it copy a 4-bar
 /// prompt too closely (their pitch range and pitch histogram narrow); with a quarter the

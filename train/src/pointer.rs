@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use continuo::corpus::fnv1a;
 use continuo::engine::repeat_pointer::{Pointer, RepeatPointer, BONUS_COUNT};
-use continuo::engine::Engine;
+use continuo::engine::{score_prediction, Engine};
 use continuo::model::ModelFile;
 
 use crate::corpus::{read_corpora, Piece};
@@ -84,10 +84,9 @@ impl std::fmt::Display for PointerFit {
     }
 }
 
-/// One proposal the network's prediction was scored against: the bonus cell, the network's
-/// probability of the proposed token, and whether it came.
+/// One proposal the network's prediction was scored against: the network's probability of the
+/// proposed token, and whether it came.
 struct Observation {
-    cell: usize,
     probability: f64,
     hit: bool,
 }
@@ -100,7 +99,7 @@ pub fn fit_pointer(model: &ModelFile, pieces: &[Piece], max_tokens: usize) -> Re
     let mut order: Vec<&Piece> = pieces.iter().collect();
     order.sort_by_key(|piece| fnv1a(piece.name.as_bytes()));
     let (mut tokens, mut nll_without) = (0, 0.0);
-    let mut observations = Vec::new();
+    let mut by_cell: Vec<Vec<Observation>> = (0..BONUS_COUNT).map(|_| Vec::new()).collect();
     for piece in order {
         if tokens >= max_tokens {
             break;
@@ -109,11 +108,14 @@ pub fn fit_pointer(model: &ModelFile, pieces: &[Piece], max_tokens: usize) -> Re
         let mut pointer = RepeatPointer::new();
         pointer.push(piece.tokens[0]);
         for &target in &piece.tokens[1..] {
-            let probability = |token| softmax_probability(engine.logits(), token as usize);
-            nll_without -= probability(target).ln();
+            let logits = engine.logits();
+            let target_nll = score_prediction(logits, engine.state(), target, false).nll_nats;
+            nll_without += target_nll;
             if let Some(proposal) = pointer.proposal() {
-                let cell = proposal.bonus_index();
-                observations.push(Observation { cell, probability: probability(proposal.token), hit: proposal.token == target });
+                // ln p(proposed) = its logit - ln Z, and ln Z = the target's NLL + the target's logit.
+                let log_probability = (logits[proposal.token as usize] - logits[target as usize]) as f64 - target_nll;
+                let observation = Observation { probability: log_probability.exp(), hit: proposal.token == target };
+                by_cell[proposal.bonus_index()].push(observation);
             }
             engine.step(target);
             pointer.push(target);
@@ -122,35 +124,28 @@ pub fn fit_pointer(model: &ModelFile, pieces: &[Piece], max_tokens: usize) -> Re
     }
     let mut bonus = vec![0.0f32; BONUS_COUNT];
     let mut gain = 0.0;
-    for (cell, value) in bonus.iter_mut().enumerate() {
-        let seen: Vec<&Observation> = observations.iter().filter(|observation| observation.cell == cell).collect();
+    for (seen, value) in by_cell.iter().zip(&mut bonus) {
         if !seen.is_empty() {
-            let best = argmin_convex(|b| added_nll(&seen, b), -MAX_BONUS_NATS, MAX_BONUS_NATS);
-            gain += added_nll(&seen, best);
+            let best = argmin_convex(|b| added_nll(seen, b), -MAX_BONUS_NATS, MAX_BONUS_NATS);
+            gain += added_nll(seen, best);
             *value = best as f32;
         }
     }
+    let observations = by_cell.iter().flatten();
     Ok(PointerFit {
         model: model.with_repeat_bonus(bonus),
         tokens,
-        proposed: observations.len(),
-        hits: observations.iter().filter(|observation| observation.hit).count(),
+        proposed: observations.clone().count(),
+        hits: observations.filter(|observation| observation.hit).count(),
         nll_without: nll_without / tokens.max(1) as f64,
         nll_with: (nll_without + gain) / tokens.max(1) as f64,
     })
 }
 
-/// `p(token)` under the softmax of `logits`, in f64.
-fn softmax_probability(logits: &[f32], token: usize) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&logit| (logit as f64 - max).exp()).sum();
-    (logits[token] as f64 - max).exp() / sum
-}
-
 /// What a bonus `b` on the proposed token's logit adds to the NLL of these observations: the
 /// proposed token's probability `p` becomes `p e^b / (1 + p (e^b - 1))`, every other token's
 /// shrinks by that denominator.
-fn added_nll(observations: &[&Observation], b: f64) -> f64 {
+fn added_nll(observations: &[Observation], b: f64) -> f64 {
     let grown = b.exp() - 1.0;
     observations
         .iter()
@@ -207,11 +202,10 @@ mod tests {
     fn the_bonus_makes_the_proposed_probability_the_hit_rate() {
         // A proposal the network gives 0.2 that comes 3 times in 4: the best bonus raises 0.2
         // to 0.75, e^b = (0.75 / 0.25) / (0.2 / 0.8) = 12.
-        let seen: Vec<Observation> = (0..400).map(|index| Observation { cell: 0, probability: 0.2, hit: index % 4 != 0 }).collect();
-        let refs: Vec<&Observation> = seen.iter().collect();
-        let best = argmin_convex(|b| added_nll(&refs, b), -MAX_BONUS_NATS, MAX_BONUS_NATS);
+        let seen: Vec<Observation> = (0..400).map(|index| Observation { probability: 0.2, hit: index % 4 != 0 }).collect();
+        let best = argmin_convex(|b| added_nll(&seen, b), -MAX_BONUS_NATS, MAX_BONUS_NATS);
         assert!((best - 12f64.ln()).abs() < 1e-3, "{best}");
-        assert!(added_nll(&refs, best) < 0.0);
-        assert!(added_nll(&refs, 0.0).abs() < 1e-12, "no bonus changes nothing");
+        assert!(added_nll(&seen, best) < 0.0);
+        assert!(added_nll(&seen, 0.0).abs() < 1e-12, "no bonus changes nothing");
     }
 }
