@@ -182,12 +182,15 @@ impl Plugin for Continuo {
             }
             let Some(event) = next_input.take() else { break };
             self.render_voice(buffer, &mut rendered, event.timing());
+            if !bypassed {
+                self.follow_phrase(context, &block, &settings, event.timing());
+            }
             self.handle_input(context, &block, event, &settings, bypassed);
             next_input = context.next_event();
         }
         self.render_voice(buffer, &mut rendered, block.samples as u32);
         if !bypassed {
-            self.follow_phrase(context, &block, &settings);
+            self.follow_phrase(context, &block, &settings, block.samples as u32);
         }
         self.publish_display(&block, &host, beats_per_bar, &settings);
         ProcessStatus::KeepAlive
@@ -376,16 +379,20 @@ impl Continuo {
         }
     }
 
-    /// Moves the dialogue to the end of the block: start, finish answers; Continue.
-    fn follow_phrase(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, settings: &PhraseSettings) {
+    /// Moves the dialogue up to sample `offset` of the block (an input event's, or the block's
+    /// end): start, finish answers; Continue. Following it before each input event, by the
+    /// samples before it, makes the dialogue the same whatever the block sizes: an answer asked
+    /// for hears exactly the events before its request point, and an answer finishes once the
+    /// sample its last note-offs fall on has been played.
+    fn follow_phrase(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, settings: &PhraseSettings, offset: u32) {
         let continue_on = self.params.continue_now.value();
         if continue_on && !self.continue_was_on {
             self.phrase.request_continue();
         }
         self.continue_was_on = continue_on;
-        match self.phrase.advance(block.song_end_beats(), settings) {
+        match self.phrase.advance(block.last_song_beat_before(offset), settings) {
             Cue::Answer { start_beat, end_beat } => self.request_answer(block, start_beat, end_beat),
-            Cue::Finished => self.stop_answer(context, block, last_offset(block)),
+            Cue::Finished => self.stop_answer(context, block, offset.min(last_offset(block))),
             Cue::Interrupt | Cue::Nothing => {}
         }
     }

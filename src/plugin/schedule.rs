@@ -13,6 +13,12 @@ use crate::tokens::{KeyEvent, TICKS_PER_BEAT};
 /// A host position further than this from where the last block ended is a jump (or a loop).
 /// Half a grid tick: anything smaller cannot move a note.
 pub const JUMP_TOLERANCE_BEATS: f64 = 0.5 / TICKS_PER_BEAT as f64;
+/// How far below a half a position (in ticks or samples) may fall and still round up, as the half
+/// itself does. A position reaches the clock through sums whose float noise depends on where
+/// blocks begin (far below 1e-6 of a tick or a sample, even over hours); one exactly on a half (an
+/// event between two ticks, a note between two samples) would otherwise round either way with the
+/// block sizes, and a bounce would differ from a real-time run.
+const HALF_TOLERANCE: f64 = 1e-4;
 /// Host tempi outside this range are nonsense (or a broken host): the tempo parameter is used.
 const TEMPO_RANGE_BPM: std::ops::RangeInclusive<f64> = 10.0..=1000.0;
 /// The tempo when even the tempo parameter is unusable.
@@ -68,22 +74,38 @@ impl BlockTime {
         self.song_start_beats + offset as f64 * self.beats_per_sample
     }
 
+    /// The latest song beat whose sample (as [`BlockTime::offset_of_song_beat`] places it) lies
+    /// before `offset`: what has been played once the samples before `offset` have.
+    pub fn last_song_beat_before(&self, offset: u32) -> f64 {
+        self.song_beat_at(offset as usize) - (0.5 + HALF_TOLERANCE) * self.beats_per_sample
+    }
+
     /// The model's tick at a sample offset.
     pub fn stream_tick_at(&self, offset: usize) -> u64 {
-        crate::tokens::beats_to_ticks(self.stream_start_beats + offset as f64 * self.beats_per_sample)
+        stream_ticks(self.stream_start_beats + offset as f64 * self.beats_per_sample)
     }
 
     /// The model's tick at a song beat (within or after this block).
     pub fn stream_tick_at_song_beat(&self, song_beat: f64) -> u64 {
-        crate::tokens::beats_to_ticks(self.stream_start_beats + song_beat - self.song_start_beats)
+        stream_ticks(self.stream_start_beats + song_beat - self.song_start_beats)
     }
 
     /// The sample offset of a song beat if it falls before the end of this block; beats
     /// already past (a late note) play at the block's start.
     pub fn offset_of_song_beat(&self, song_beat: f64) -> Option<u32> {
-        let position = ((song_beat - self.song_start_beats) / self.beats_per_sample).round();
+        let position = round_half_up((song_beat - self.song_start_beats) / self.beats_per_sample);
         (position < self.samples as f64).then_some(position.max(0.0) as u32)
     }
+}
+
+/// The nearest tick to a stream position in beats, a half rounding up (see [`HALF_TOLERANCE`]).
+fn stream_ticks(beats: f64) -> u64 {
+    round_half_up(beats.max(0.0) * TICKS_PER_BEAT as f64) as u64
+}
+
+/// The nearest whole number, a half (or a value within [`HALF_TOLERANCE`] below one) rounding up.
+fn round_half_up(value: f64) -> f64 {
+    (value + HALF_TOLERANCE + 0.5).floor()
 }
 
 /// Follows the host transport from block to block.
@@ -512,6 +534,31 @@ mod tests {
         assert_eq!(block.offset_of_song_beat(9.0), Some(0), "late notes play at once");
         assert_eq!(block.offset_of_song_beat(10.64), None);
         assert_eq!(block.stream_tick_at_song_beat(11.0), 3 * TICKS_PER_BEAT as u64);
+    }
+
+    /// A block of 4096 samples at `tempo_bpm` and 48 kHz starting `start` samples after beat 0,
+    /// its start computed as the clock computes it (with float noise).
+    fn block_from_sample(start: usize, tempo_bpm: f64) -> BlockTime {
+        let beats_per_sample = tempo_bpm / 60.0 / 48_000.0;
+        let start_beats = start as f64 * beats_per_sample;
+        BlockTime { song_start_beats: start_beats, stream_start_beats: start_beats, beats_per_sample, samples: 4096, discontinuity: false }
+    }
+
+    /// Failed before: the answer's note on tick 1 at 128 BPM (exactly between samples 937 and
+    /// 938) landed on 937 from a block starting at sample 0 and on 938 from one starting at 7.
+    #[test]
+    fn a_note_between_two_samples_lands_on_the_same_sample_whatever_block_it_falls_in() {
+        let tick_one = 1.0 / TICKS_PER_BEAT as f64;
+        let samples = [0, 7, 300].map(|start| start as u32 + block_from_sample(start, 128.0).offset_of_song_beat(tick_one).unwrap());
+        assert_eq!(samples, [938; 3]);
+    }
+
+    /// Failed before: sample 1500 at 120 BPM (exactly between ticks 1 and 2) was heard at tick 2
+    /// from a block starting at sample 0 and at tick 1 from one starting at sample 2.
+    #[test]
+    fn an_event_between_two_ticks_is_heard_on_the_same_tick_whatever_block_it_falls_in() {
+        let ticks = [0, 2, 5].map(|start| block_from_sample(start, 120.0).stream_tick_at(1500 - start));
+        assert_eq!(ticks, [2; 3]);
     }
 
     fn on(answer_id: u64, tick: u64, pitch: u8) -> AnswerMessage {
