@@ -74,10 +74,11 @@ impl BlockTime {
         self.song_start_beats + offset as f64 * self.beats_per_sample
     }
 
-    /// The latest song beat whose sample (as [`BlockTime::offset_of_song_beat`] places it) lies
-    /// before `offset`: what has been played once the samples before `offset` have.
+    /// A song beat whose sample (as [`BlockTime::offset_of_song_beat`] places it) lies before
+    /// `offset`, as do those of all earlier beats: what has been played once the samples before
+    /// `offset` have. (Beats up to a few ten-thousandths of a sample later also lie before it.)
     pub fn last_song_beat_before(&self, offset: u32) -> f64 {
-        self.song_beat_at(offset as usize) - (0.5 + HALF_TOLERANCE) * self.beats_per_sample
+        self.song_beat_at(offset as usize) - (0.5 + 2.0 * HALF_TOLERANCE) * self.beats_per_sample
     }
 
     /// The model's tick at a sample offset.
@@ -551,6 +552,17 @@ mod tests {
         let tick_one = 1.0 / TICKS_PER_BEAT as f64;
         let samples = [0, 7, 300].map(|start| start as u32 + block_from_sample(start, 128.0).offset_of_song_beat(tick_one).unwrap());
         assert_eq!(samples, [938; 3]);
+    }
+
+    #[test]
+    fn the_last_beat_before_an_offset_is_placed_on_the_sample_before_it() {
+        for start in [0, 7, 300] {
+            let block = block_from_sample(start, 128.0);
+            for offset in [1, 937, 938, 4095] {
+                let placed = block.offset_of_song_beat(block.last_song_beat_before(offset));
+                assert_eq!(placed, Some(offset - 1), "block from sample {start}, offset {offset}");
+            }
+        }
     }
 
     /// Failed before: sample 1500 at 120 BPM (exactly between ticks 1 and 2) was heard at tick 2
