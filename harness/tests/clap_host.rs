@@ -78,10 +78,10 @@ fn an_offline_bounce_is_the_same_for_any_block_sizes() {
 /// random tempi, each bounced with blocks of up to 64 and of up to 4096 samples: the same notes
 /// on the same samples. Failed before (here first at phrase 11; a hunt with other block sizes
 /// found 11 of the first 400 phrases, the seeds listed past 100): a note on a tick between two
-/// samples, or a key between two ticks, rounded either way with
-/// where its block began; an answer finished at the last sample of the block its end fell in,
-/// one sample before its own note-offs; and an answer asked for at the end of a block heard the
-/// keys released later in that block.
+/// samples, or a key between two ticks, rounded either way with where its block began; an answer
+/// finished at the last sample of the block its end fell in, one sample before its own
+/// note-offs; and an answer asked for at the end of a block heard the keys released later in
+/// that block.
 #[test]
 fn offline_bounces_of_random_phrases_at_random_tempi_agree_for_any_block_sizes() {
     for seed in (1..=100u64).chain([104, 154, 155, 202, 289, 297, 373, 397]) {
