@@ -13,6 +13,9 @@ const HOST_START_BEATS: f64 = 0.125;
 /// Default response gap and answer length (2 bars of 4/4).
 const GAP_BEATS: f64 = 1.0;
 const ANSWER_BEATS: f64 = 8.0;
+/// A second at 48 kHz: longer than the half beat an answer is asked for ahead of its start
+/// at every tempo above 60 BPM.
+const LONG_BLOCK: usize = 48_000;
 
 fn phrase_end() -> f64 {
     PHRASE_START_BEATS + 4.0
@@ -75,13 +78,15 @@ fn an_offline_bounce_is_the_same_for_any_block_sizes() {
 }
 
 /// Random phrases (3 to 20 notes, overlapping and repeated keys, the pedal now and then) at
-/// random tempi, each bounced with blocks of up to 64 and of up to 4096 samples: the same notes
+/// random tempi, each bounced with blocks of up to 64, 4096 and 48,000 samples: the same notes
 /// on the same samples. Failed before (here first at phrase 11; a hunt with other block sizes
 /// found 11 of the first 400 phrases, the seeds listed past 100): a note on a tick between two
 /// samples, or a key between two ticks, rounded either way with where its block began; an answer
 /// finished at the last sample of the block its end fell in, one sample before its own
 /// note-offs; and an answer asked for at the end of a block heard the keys released later in
-/// that block.
+/// that block. And with blocks longer than the half beat an answer is asked for ahead (15 of the
+/// first 40 phrases with blocks of up to a second), an answer asked for at the block's end
+/// started on a later beat.
 #[test]
 fn offline_bounces_of_random_phrases_at_random_tempi_agree_for_any_block_sizes() {
     for seed in (1..=100u64).chain([104, 154, 155, 202, 289, 297, 373, 397]) {
@@ -99,9 +104,9 @@ fn offline_bounces_of_random_phrases_at_random_tempi_agree_for_any_block_sizes()
             let down = 1.0 + random.below(300) as f64 / 100.0;
             events.extend([(down, InputEvent::Sustain { down: true }), (down + 1.5, InputEvent::Sustain { down: false })]);
         }
-        let bounces: Vec<Vec<(u64, u8, bool)>> = [64, 4096]
+        let bounces: Vec<Vec<(u64, u8, bool)>> = [64, 4096, LONG_BLOCK]
             .map(|max_block| {
-                let mut plugin = load(true, SAMPLE_RATE);
+                let mut plugin = load_for_blocks_up_to(true, SAMPLE_RATE, max_block.max(MAX_BLOCK as usize) as u32);
                 let mut events = events.clone();
                 events.push((0.0, set_parameter(&mut plugin, "Seed (0 = new each answer)", 77.0, 0.0, 99_999.0)));
                 events.push((0.0, set_parameter(&mut plugin, "Answer Length (bars)", answer_bars, 1.0, 16.0)));
@@ -112,6 +117,7 @@ fn offline_bounces_of_random_phrases_at_random_tempi_agree_for_any_block_sizes()
             .to_vec();
         assert!(!bounces[0].is_empty(), "phrase {seed} is answered");
         assert_eq!(bounces[0], bounces[1], "phrase {seed} at {} BPM", playback.tempo_bpm);
+        assert_eq!(bounces[0], bounces[2], "phrase {seed} at {} BPM, blocks of up to a second", playback.tempo_bpm);
     }
 }
 

@@ -173,11 +173,21 @@ impl Plugin for Continuo {
         let settings = self.params.phrase_settings(beats_per_bar);
         let mut rendered = 0;
         let mut next_input = context.next_event();
+        let mut cue_followed_at = None;
         loop {
             let input_offset = next_input.as_ref().map_or(u32::MAX, NoteEvent::timing);
-            if let Some(due) = self.playback.next_due(&block, &mut self.worker, input_offset) {
+            let cue_offset = self.next_cue_offset(&block, &settings, bypassed, cue_followed_at).filter(|&cue| cue <= input_offset);
+            // Answer notes before the cue (or up to the input event), in time order.
+            let due_until = cue_offset.map_or(Some(input_offset), |cue| cue.checked_sub(1));
+            if let Some(due) = due_until.and_then(|until| self.playback.next_due(&block, &mut self.worker, until)) {
                 self.render_voice(buffer, &mut rendered, due.offset);
                 self.play_answer_note(context, due);
+                continue;
+            }
+            if let Some(cue) = cue_offset {
+                self.render_voice(buffer, &mut rendered, cue);
+                self.follow_phrase(context, &block, &settings, cue);
+                cue_followed_at = Some(cue);
                 continue;
             }
             let Some(event) = next_input.take() else { break };
@@ -379,11 +389,11 @@ impl Continuo {
         }
     }
 
-    /// Moves the dialogue up to sample `offset` of the block (an input event's, or the block's
-    /// end): start, finish answers; Continue. Following it before each input event, by the
-    /// samples before it, makes the dialogue the same whatever the block sizes: an answer asked
-    /// for hears exactly the events before its request point, and an answer finishes once the
-    /// sample its last note-offs fall on has been played.
+    /// Moves the dialogue up to sample `offset` of the block (an input event's, a cue's, or the
+    /// block's end): start, finish answers; Continue. Following it before each input event, by
+    /// the samples before it, makes the dialogue the same whatever the block sizes: an answer
+    /// asked for hears exactly the events before its request point, and an answer finishes on
+    /// the last sample played, once the sample its last note-offs fall on has been.
     fn follow_phrase(&mut self, context: &mut impl ProcessContext<Self>, block: &BlockTime, settings: &PhraseSettings, offset: u32) {
         let continue_on = self.params.continue_now.value();
         if continue_on && !self.continue_was_on {
@@ -392,9 +402,20 @@ impl Continuo {
         self.continue_was_on = continue_on;
         match self.phrase.advance(block.last_song_beat_before(offset), settings) {
             Cue::Answer { start_beat, end_beat } => self.request_answer(block, start_beat, end_beat),
-            Cue::Finished => self.stop_answer(context, block, offset.min(last_offset(block))),
+            Cue::Finished => self.stop_answer(context, block, offset.saturating_sub(1)),
             Cue::Interrupt | Cue::Nothing => {}
         }
+    }
+
+    /// Where in the block the dialogue's next cue falls (an answer's request point or end), if
+    /// it has one not yet followed there: following it there too, and not only at input events
+    /// and the block's end, keeps a long block from carrying the request past the answer's start.
+    fn next_cue_offset(&self, block: &BlockTime, settings: &PhraseSettings, bypassed: bool, followed_at: Option<u32>) -> Option<u32> {
+        if bypassed {
+            return None;
+        }
+        let offset = block.first_offset_past_song_beat(self.phrase.next_cue_beat(settings)?)?;
+        followed_at.is_none_or(|followed| offset > followed).then_some(offset)
     }
 
     fn request_answer(&mut self, block: &BlockTime, start_beat: f64, end_beat: f64) {
@@ -487,10 +508,6 @@ fn host_time(transport: &Transport) -> (HostTime, f64) {
         _ => DEFAULT_BEATS_PER_BAR,
     };
     (host, beats_per_bar)
-}
-
-fn last_offset(block: &BlockTime) -> u32 {
-    block.samples.saturating_sub(1) as u32
 }
 
 /// A normalized velocity (0..1) as MIDI velocity (1..=127).

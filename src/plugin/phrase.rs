@@ -94,6 +94,17 @@ impl Phrase {
         Some(silent_since + settings.response_gap_beats)
     }
 
+    /// The song beat of the next cue due without the player doing anything: the answer's end,
+    /// or the point the owed answer is requested at (a Continue needs none: it is due at once).
+    /// The plugin follows the dialogue there too, so a block longer than the time an answer is
+    /// prepared ahead does not carry the request past the beat the answer starts on.
+    pub fn next_cue_beat(&self, settings: &PhraseSettings) -> Option<f64> {
+        match self.stage {
+            Stage::Answering { end_beat, .. } => Some(end_beat),
+            Stage::Listening => self.gap_end_beat(settings).map(|gap_end| request_beat(gap_end, settings)),
+        }
+    }
+
     /// The player pressed `key` on `channel` at `beat`.
     pub fn key_down(&mut self, channel: u8, key: u8, _beat: f64, settings: &PhraseSettings) -> Cue {
         if !std::mem::replace(self.held_mut(channel, key), true) {
@@ -161,7 +172,7 @@ impl Phrase {
                 return Cue::Nothing;
             };
             let gap_end = silent_since + settings.response_gap_beats;
-            if now_beat < gap_end - ANSWER_PREPARE_BEATS.min(settings.response_gap_beats) {
+            if now_beat < request_beat(gap_end, settings) {
                 return Cue::Nothing;
             }
             gap_end.max(now_beat)
@@ -191,6 +202,12 @@ impl Phrase {
             self.silent_since_beat = Some(beat);
         }
     }
+}
+
+/// When the answer owed at the end of a response gap is requested: [`ANSWER_PREPARE_BEATS`]
+/// before it, but never before the player released everything.
+fn request_beat(gap_end_beat: f64, settings: &PhraseSettings) -> f64 {
+    gap_end_beat - ANSWER_PREPARE_BEATS.min(settings.response_gap_beats)
 }
 
 /// What the sustain pedal does to what the model hears: keys released while it is down sound
@@ -266,6 +283,24 @@ mod tests {
         assert_eq!(phrase.advance(11.9, &SETTINGS), Cue::Nothing);
         assert_eq!(phrase.advance(12.0, &SETTINGS), Cue::Finished);
         assert_eq!(phrase.advance(40.0, &SETTINGS), Cue::Nothing, "no second answer without new playing");
+    }
+
+    #[test]
+    fn the_next_cue_is_the_request_point_then_the_answer_end_and_fires_there() {
+        let mut phrase = Phrase::default();
+        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "nothing owed");
+        phrase.key_down(0, 60, 0.0, &SETTINGS);
+        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "a key is held");
+        phrase.key_up(0, 60, 2.25);
+        assert_eq!(phrase.next_cue_beat(&SETTINGS), Some(2.75), "half a beat before the gap ends");
+        assert_eq!(phrase.advance(2.75 - 1e-9, &SETTINGS), Cue::Nothing);
+        assert_eq!(phrase.advance(2.75, &SETTINGS), Cue::Answer { start_beat: 4.0, end_beat: 12.0 });
+        assert_eq!(phrase.next_cue_beat(&SETTINGS), Some(12.0));
+        assert_eq!(phrase.advance(12.0, &SETTINGS), Cue::Finished);
+        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "answered");
+        let short_gap = PhraseSettings { response_gap_beats: 0.25, ..SETTINGS };
+        play(&mut phrase, 20.0, 21.0);
+        assert_eq!(phrase.next_cue_beat(&short_gap), Some(21.0), "never before the release");
     }
 
     #[test]

@@ -81,6 +81,24 @@ impl BlockTime {
         self.song_beat_at(offset as usize) - (0.5 + 2.0 * HALF_TOLERANCE) * self.beats_per_sample
     }
 
+    /// The first offset inside the block at which `song_beat` has been played, as
+    /// [`BlockTime::last_song_beat_before`] sees it (0 for a beat already past).
+    pub fn first_offset_past_song_beat(&self, song_beat: f64) -> Option<u32> {
+        let estimate = ((song_beat - self.song_start_beats) / self.beats_per_sample + 0.5 + 2.0 * HALF_TOLERANCE).ceil();
+        if estimate.is_nan() || estimate >= self.samples as f64 {
+            return None;
+        }
+        // The estimate may be a sample off either way by float noise: settle it on the test itself.
+        let mut offset = estimate.max(0.0) as u32;
+        while offset > 0 && self.last_song_beat_before(offset - 1) >= song_beat {
+            offset -= 1;
+        }
+        while self.last_song_beat_before(offset) < song_beat {
+            offset += 1;
+        }
+        (offset < self.samples as u32).then_some(offset)
+    }
+
     /// The model's tick at a sample offset.
     pub fn stream_tick_at(&self, offset: usize) -> u64 {
         stream_ticks(self.stream_start_beats + offset as f64 * self.beats_per_sample)
@@ -563,6 +581,24 @@ mod tests {
                 assert_eq!(placed, Some(offset - 1), "block from sample {start}, offset {offset}");
             }
         }
+    }
+
+    #[test]
+    fn a_beat_is_first_seen_as_played_on_the_same_sample_whatever_block_it_falls_in() {
+        // Beats on a sample, between two (128 BPM: a tick is 937.5 samples) and anywhere.
+        for beat in [0.1, 1.0 / TICKS_PER_BEAT as f64, 0.123_456_7] {
+            let seen_at = [0, 7, 300].map(|start| {
+                let block = block_from_sample(start, 128.0);
+                let offset = block.first_offset_past_song_beat(beat).expect("inside the block");
+                assert!(block.last_song_beat_before(offset) >= beat);
+                assert!(offset == 0 || block.last_song_beat_before(offset - 1) < beat, "the first such offset");
+                start as u32 + offset
+            });
+            assert_eq!(seen_at, [seen_at[0]; 3], "beat {beat}");
+        }
+        let block = block_from_sample(300, 128.0);
+        assert_eq!(block.first_offset_past_song_beat(0.0), Some(0), "a beat already past");
+        assert_eq!(block.first_offset_past_song_beat(100.0), None, "a beat after the block");
     }
 
     /// Failed before: sample 1500 at 120 BPM (exactly between ticks 1 and 2) was heard at tick 2

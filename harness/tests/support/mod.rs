@@ -45,9 +45,14 @@ pub fn plugin_path() -> &'static Path {
 
 /// A loaded plugin, offline (deterministic) or real time, activated at `sample_rate`.
 pub fn load(offline: bool, sample_rate: f64) -> HostedPlugin {
+    load_for_blocks_up_to(offline, sample_rate, MAX_BLOCK)
+}
+
+/// [`load`] for a host whose blocks run up to `max_block` samples.
+pub fn load_for_blocks_up_to(offline: bool, sample_rate: f64, max_block: u32) -> HostedPlugin {
     let mut plugin = HostedPlugin::load(plugin_path()).expect("the plugin loads");
     plugin.set_offline(offline).expect("render mode");
-    plugin.activate(sample_rate, MAX_BLOCK).expect("the plugin activates");
+    plugin.activate(sample_rate, max_block).expect("the plugin activates");
     plugin
 }
 
