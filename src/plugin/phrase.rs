@@ -286,33 +286,22 @@ mod tests {
     }
 
     #[test]
-    fn the_next_cue_is_the_request_point_then_the_answer_end_and_fires_there() {
+    fn the_gap_end_and_the_next_cue_are_known_while_an_answer_is_owed_or_sounds() {
         let mut phrase = Phrase::default();
-        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "nothing owed");
+        let known = |phrase: &Phrase| (phrase.gap_end_beat(&SETTINGS), phrase.next_cue_beat(&SETTINGS));
+        assert_eq!(known(&phrase), (None, None), "nothing played");
         phrase.key_down(0, 60, 0.0, &SETTINGS);
-        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "a key is held");
+        assert_eq!(known(&phrase), (None, None), "a key is held");
         phrase.key_up(0, 60, 2.25);
-        assert_eq!(phrase.next_cue_beat(&SETTINGS), Some(2.75), "half a beat before the gap ends");
+        assert_eq!(known(&phrase), (Some(3.25), Some(2.75)), "the request point, half a beat before the gap ends");
         assert_eq!(phrase.advance(2.75 - 1e-9, &SETTINGS), Cue::Nothing);
         assert_eq!(phrase.advance(2.75, &SETTINGS), Cue::Answer { start_beat: 4.0, end_beat: 12.0 });
-        assert_eq!(phrase.next_cue_beat(&SETTINGS), Some(12.0));
+        assert_eq!(known(&phrase), (None, Some(12.0)), "answering: the next cue is the answer's end");
         assert_eq!(phrase.advance(12.0, &SETTINGS), Cue::Finished);
-        assert_eq!(phrase.next_cue_beat(&SETTINGS), None, "answered");
+        assert_eq!(known(&phrase), (None, None), "answered");
         let short_gap = PhraseSettings { response_gap_beats: 0.25, ..SETTINGS };
         play(&mut phrase, 20.0, 21.0);
-        assert_eq!(phrase.next_cue_beat(&short_gap), Some(21.0), "never before the release");
-    }
-
-    #[test]
-    fn the_gap_end_is_known_only_while_silent_and_an_answer_is_owed() {
-        let mut phrase = Phrase::default();
-        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "nothing played");
-        phrase.key_down(0, 60, 0.0, &SETTINGS);
-        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "a key is held");
-        phrase.key_up(0, 60, 2.25);
-        assert_eq!(phrase.gap_end_beat(&SETTINGS), Some(3.25));
-        assert!(matches!(phrase.advance(3.0, &SETTINGS), Cue::Answer { .. }));
-        assert_eq!(phrase.gap_end_beat(&SETTINGS), None, "answering");
+        assert_eq!(phrase.next_cue_beat(&short_gap), Some(21.0), "never requested before the release");
     }
 
     #[test]
