@@ -19,6 +19,10 @@ pub const JUMP_TOLERANCE_BEATS: f64 = 0.5 / TICKS_PER_BEAT as f64;
 /// event between two ticks, a note between two samples) would otherwise round either way with the
 /// block sizes, and a bounce would differ from a real-time run.
 const HALF_TOLERANCE: f64 = 1e-4;
+/// How far the last beat played before an offset lies before it, in samples: half a sample, so
+/// the beat rounds onto the sample before, and two tolerances, so float noise cannot round it
+/// onto the offset itself.
+const PLAYED_MARGIN_SAMPLES: f64 = 0.5 + 2.0 * HALF_TOLERANCE;
 /// Host tempi outside this range are nonsense (or a broken host): the tempo parameter is used.
 const TEMPO_RANGE_BPM: std::ops::RangeInclusive<f64> = 10.0..=1000.0;
 /// The tempo when even the tempo parameter is unusable.
@@ -78,13 +82,13 @@ impl BlockTime {
     /// `offset`, as do those of all earlier beats: what has been played once the samples before
     /// `offset` have. (Beats up to a few ten-thousandths of a sample later also lie before it.)
     pub fn last_song_beat_before(&self, offset: u32) -> f64 {
-        self.song_beat_at(offset as usize) - (0.5 + 2.0 * HALF_TOLERANCE) * self.beats_per_sample
+        self.song_beat_at(offset as usize) - PLAYED_MARGIN_SAMPLES * self.beats_per_sample
     }
 
     /// The first offset inside the block at which `song_beat` has been played, as
     /// [`BlockTime::last_song_beat_before`] sees it (0 for a beat already past).
     pub fn first_offset_past_song_beat(&self, song_beat: f64) -> Option<u32> {
-        let estimate = ((song_beat - self.song_start_beats) / self.beats_per_sample + 0.5 + 2.0 * HALF_TOLERANCE).ceil();
+        let estimate = ((song_beat - self.song_start_beats) / self.beats_per_sample + PLAYED_MARGIN_SAMPLES).ceil();
         if estimate.is_nan() || estimate >= self.samples as f64 {
             return None;
         }
