@@ -22,7 +22,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Cr
 
 
 fn config(channels: usize, layers_per_stack: usize) -> WaveNetConfig {
-    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true, repeat_pointer: false }
+    WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, stacks: 2, layers_per_stack, conditioned: true, repeat_pointer: false, copy_keys: 0 }
 }
 
 fn warmed_engine(model: &ModelFile) -> Engine {
@@ -151,6 +151,17 @@ fn bench_repeat_pointer(c: &mut Criterion) {
     group.finish();
 }
 
+/// The default int8 step with and without a copy head of 32-wide keys, in the same run, its
+/// window of keys full (the engines are warmed past it).
+fn bench_copy_head(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy_head");
+    for (id, copy_keys) in [("int8 default, network alone", 0), ("int8 default, with a copy head of 32", 32)] {
+        let model = quantize(&random_wavenet(WaveNetConfig { copy_keys, ..WaveNetConfig::default() }, 1));
+        bench_one_step(&mut group, id, warmed_engine(&model));
+    }
+    group.finish();
+}
+
 /// A played stream's token: 48-token phrases over 24 distinct tokens, in five variants that
 /// take turns, so contexts recur with several followers each, as a player's repeated motifs do.
 fn played_token(index: usize) -> Token {
@@ -254,6 +265,6 @@ fn short_runs() -> Criterion {
 criterion_group! {
     name = benches;
     config = short_runs();
-    targets = bench_default_step_per_kernel, bench_default_products_alone, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory, bench_repeat_pointer
+    targets = bench_default_step_per_kernel, bench_default_products_alone, bench_step, bench_cached_vs_naive, bench_read_bandwidth, bench_style_memory, bench_repeat_pointer, bench_copy_head
 }
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //! feeds the default architecture (random weights) `STEPS` tokens with one kernel (`avx512-vnni`,
 //! `avx-vnni`, `avx2`, `neon` or `portable`) and precision (`int8` or `f32`), after a warm-up.
 //! `--channels N` takes N residual and 2N skip channels instead of 64 and 128 (e.g. 96, the
-//! larger default candidate of BENCHMARKS.md).
+//! larger default candidate of BENCHMARKS.md); `--copy-keys K` adds a copy head with K-wide keys.
 //! Made to be counted, not timed: under
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*timed_steps*'` the
 //! instructions of `timed_steps` divided by `STEPS` are the instructions of one step, the same
@@ -29,12 +29,16 @@ fn timed_steps(engine: &mut Engine, first: usize, steps: usize) -> f32 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(((kernel_name, precision, steps), options)) = split_arguments(&args) else {
-        eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES] [--channels N]");
+        eprintln!("usage: engine_steps KERNEL PRECISION STEPS [--best-of BATCHES] [--channels N] [--copy-keys K]");
         eprintln!("  KERNEL: avx512-vnni, avx-vnni, avx2, neon or portable; PRECISION: int8 or f32");
         return ExitCode::FAILURE;
     };
     let Some(channels) = options.channels.parse::<usize>().ok().filter(|&channels| channels > 0) else {
         eprintln!("engine_steps: N must be a whole number above 0, not {:?}", options.channels);
+        return ExitCode::FAILURE;
+    };
+    let Ok(copy_keys) = options.copy_keys.parse::<usize>() else {
+        eprintln!("engine_steps: K must be a whole number, not {:?}", options.copy_keys);
         return ExitCode::FAILURE;
     };
     let Ok(batches) = options.best_of.parse::<usize>() else {
@@ -55,7 +59,7 @@ fn main() -> ExitCode {
         eprintln!("engine_steps: this CPU (or the emulator running it) lacks kernel {kernel_name}");
         return ExitCode::FAILURE;
     };
-    let config = WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, ..WaveNetConfig::default() };
+    let config = WaveNetConfig { residual_channels: channels, skip_channels: 2 * channels, copy_keys, ..WaveNetConfig::default() };
     let f32_model = random_wavenet(config, 1);
     let model = match precision.as_str() {
         "int8" => quantize(&f32_model),
@@ -95,16 +99,18 @@ fn main() -> ExitCode {
 struct Options<'a> {
     best_of: &'a str,
     channels: &'a str,
+    copy_keys: &'a str,
 }
 
 /// KERNEL, PRECISION, STEPS and the options; `None` for anything else.
 fn split_arguments(args: &[String]) -> Option<((&String, &String, &String), Options<'_>)> {
     let [kernel, precision, steps, rest @ ..] = args else { return None };
-    let mut options = Options { best_of: "0", channels: "64" };
+    let mut options = Options { best_of: "0", channels: "64", copy_keys: "0" };
     for pair in rest.chunks(2) {
         match pair {
             [flag, value] if flag == "--best-of" => options.best_of = value,
             [flag, value] if flag == "--channels" => options.channels = value,
+            [flag, value] if flag == "--copy-keys" => options.copy_keys = value,
             _ => return None,
         }
     }

@@ -52,7 +52,7 @@ const METADATA_TARGET_MAX_MODEL_BYTES: u64 = 256 << 10;
 /// The architecture of the model seeds (`fuzz/make_seeds.py`): whose tensors a fuzzed metadata
 /// gets when it describes no small WaveNet.
 const SEED_ARCHITECTURE: WaveNetConfig =
-    WaveNetConfig { residual_channels: 2, skip_channels: 3, stacks: 1, layers_per_stack: 2, conditioned: true, repeat_pointer: false };
+    WaveNetConfig { residual_channels: 2, skip_channels: 3, stacks: 1, layers_per_stack: 2, conditioned: true, repeat_pointer: false, copy_keys: 0 };
 /// Seed of the random weights of the models the metadata target builds.
 const METADATA_TARGET_WEIGHTS_SEED: u64 = 1;
 
@@ -162,7 +162,7 @@ mod tests {
     /// small WaveNet of any shape, f32 or int8, gets matching tensors and loads.
     #[test]
     fn small_wavenets_of_other_shapes_load_and_run_from_their_metadata_alone() {
-        let config = WaveNetConfig { residual_channels: 5, skip_channels: 7, stacks: 2, layers_per_stack: 5, conditioned: false, repeat_pointer: false };
+        let config = WaveNetConfig { residual_channels: 5, skip_channels: 7, stacks: 2, layers_per_stack: 5, conditioned: false, repeat_pointer: false, copy_keys: 0 };
         for precision in [Precision::F32, Precision::Int8] {
             exercise_model_metadata(metadata(config, precision).as_bytes()).unwrap();
         }

@@ -15,6 +15,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded_file::read_regular_file;
+use crate::engine::copy_head::COPY_WINDOW_TOKENS;
 use crate::engine::repeat_pointer::BONUS_SHAPE;
 use crate::engine::{padded_len, INT8_MAX_MAGNITUDE};
 use crate::tokens::{FEATURE_COUNT, VOCAB_SIZE, VOCAB_VERSION};
@@ -56,11 +57,16 @@ pub struct WaveNetConfig {
     /// before it have none.
     #[serde(default)]
     pub repeat_pointer: bool,
+    /// Width of the copy head's queries and keys (0: none): a learned pointer that attends from
+    /// the head's hidden state to those of earlier steps and copies the token that followed them
+    /// (`names::COPY_QUERY`). Files from before it have none.
+    #[serde(default)]
+    pub copy_keys: usize,
 }
 
 impl Default for WaveNetConfig {
     fn default() -> Self {
-        Self { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 10, conditioned: true, repeat_pointer: false }
+        Self { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 10, conditioned: true, repeat_pointer: false, copy_keys: 0 }
     }
 }
 
@@ -187,6 +193,8 @@ impl ModelMeta {
         if let Architecture::WaveNet(config) = self.architecture {
             let delay_slots = config.dilations().try_fold(0u64, |sum, dilation| sum.checked_add(dilation as u64))?;
             total = total.checked_add(delay_slots.checked_mul(config.residual_channels as u64)?.checked_mul(4)?)?;
+            let copy_ring = (COPY_WINDOW_TOKENS * padded_len(config.copy_keys) * 4) as u64;
+            total = total.checked_add(copy_ring)?;
         }
         Some(total)
     }
@@ -243,6 +251,17 @@ pub mod names {
     /// The repeat pointer's logit bonus by match length and event kind,
     /// `[LENGTH_BUCKETS, EventKind::ALL.len()]` (WaveNet only).
     pub const REPEAT_BONUS: &str = "repeat_pointer.bonus";
+    /// What every copy-head tensor's name starts with.
+    pub const COPY_PREFIX: &str = "copy.";
+    /// The copy head's query 1x1 from the head's hidden state, `[K, S]` (WaveNet only).
+    pub const COPY_QUERY: &str = "copy.query";
+    /// The copy head's key 1x1 from the head's hidden state, `[K, S]`.
+    pub const COPY_KEY: &str = "copy.key";
+    /// The key of the copy head's sentinel (attending to it keeps the network's own
+    /// distribution), `[K]`.
+    pub const COPY_SENTINEL_KEY: &str = "copy.sentinel_key";
+    /// The sentinel's score offset, `[1]`.
+    pub const COPY_SENTINEL_BIAS: &str = "copy.sentinel_bias";
     /// Output head's hidden 1x1, `[S, S]` (WaveNet only).
     pub const HEAD_HIDDEN: &str = "head.hidden";
     /// Output head's last 1x1 (or linear), `[vocab, S]` (`[vocab, H]` for the LSTM).
@@ -304,6 +323,10 @@ pub fn dense_layers(architecture: &Architecture, vocab_size: usize) -> Vec<Dense
             }
             layers.push(dense(names::HEAD_HIDDEN.to_string(), s, s));
             layers.push(dense(names::HEAD_OUTPUT.to_string(), vocab_size, s));
+            if config.copy_keys > 0 {
+                layers.push(dense(names::COPY_QUERY.to_string(), config.copy_keys, s));
+                layers.push(dense(names::COPY_KEY.to_string(), config.copy_keys, s));
+            }
             layers
         }
         Architecture::Lstm(config) => {
@@ -330,6 +353,10 @@ pub fn plain_tensors(architecture: &Architecture, vocab_size: usize) -> Vec<(Str
             }
             if config.repeat_pointer {
                 tensors.push((names::REPEAT_BONUS.to_string(), BONUS_SHAPE.to_vec()));
+            }
+            if config.copy_keys > 0 {
+                tensors.push((names::COPY_SENTINEL_KEY.to_string(), vec![config.copy_keys]));
+                tensors.push((names::COPY_SENTINEL_BIAS.to_string(), vec![1]));
             }
             tensors
         }
@@ -490,6 +517,8 @@ pub mod limits {
     pub const MAX_RESIDUAL_CHANNELS: usize = 1024;
     /// Widest skip stream and output head.
     pub const MAX_SKIP_CHANNELS: usize = 2048;
+    /// Widest copy-head key.
+    pub const MAX_COPY_KEYS: usize = 256;
     /// Most WaveNet stacks.
     pub const MAX_STACKS: usize = 16;
     /// Most dilated layers per stack: the deepest delay line is 2^15 steps.
@@ -526,7 +555,14 @@ impl Architecture {
                 return Err(format!("architecture field {field} is {value}, outside the limits 1..={limit}"));
             }
         }
-        Ok(())
+        match self {
+            Architecture::WaveNet(config) if config.copy_keys > limits::MAX_COPY_KEYS => Err(format!(
+                "architecture field copy_keys is {}, outside the limits 0..={}",
+                config.copy_keys,
+                limits::MAX_COPY_KEYS
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -629,7 +665,7 @@ mod tests {
 
     /// A small WaveNet file with deterministic values.
     fn tiny_wavenet() -> ModelFile {
-        let config = WaveNetConfig { residual_channels: 4, skip_channels: 6, stacks: 1, layers_per_stack: 2, conditioned: true, repeat_pointer: false };
+        let config = WaveNetConfig { residual_channels: 4, skip_channels: 6, stacks: 1, layers_per_stack: 2, conditioned: true, repeat_pointer: false, copy_keys: 0 };
         let architecture = Architecture::WaveNet(config);
         let mut tensors = BTreeMap::new();
         let mut counter = 0.0f32;
@@ -725,6 +761,11 @@ mod tests {
         assert!(refusal_of_architecture(|config| config.stacks = 1 << 40).contains("field stacks is 1099511627776"));
         assert!(refusal_of_architecture(|config| config.residual_channels = 0).contains("field residual_channels is 0"));
         assert!(refusal_of_architecture(|config| config.skip_channels = usize::MAX).contains("field skip_channels"));
+        assert_eq!(
+            refusal_of_architecture(|config| config.copy_keys = 257),
+            "big.safetensors: architecture field copy_keys is 257, outside the limits 0..=256"
+        );
+        assert_eq!(refusal_of_architecture(|config| config.copy_keys = 8), "big.safetensors: tensor copy.sentinel_key is missing");
         let mut lstm = tiny_wavenet();
         lstm.meta.architecture = Architecture::Lstm(LstmConfig { embedding: 8, hidden: 1 << 20, layers: 1 });
         let refused = ModelFile::from_bytes(&lstm.to_bytes(), "lstm.safetensors").unwrap_err().to_string();
@@ -741,6 +782,7 @@ mod tests {
                 layers_per_stack: limits::MAX_LAYERS_PER_STACK,
                 conditioned: true,
                 repeat_pointer: true,
+                copy_keys: 0,
             }
         });
         assert!(refused.contains("bytes of memory (weights and delay lines), over the limit of 268435456"), "{refused}");

@@ -59,7 +59,7 @@ fn bytes_allocated_during(work: impl FnOnce()) -> usize {
 /// allocated more than the weights' size.
 #[test]
 fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
-    let config = WaveNetConfig { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: false };
+    let config = WaveNetConfig { residual_channels: 64, skip_channels: 128, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: false, copy_keys: 0 };
     let f32_model = random_wavenet(config, 2);
     for model in [quantize(&f32_model), f32_model] {
         let engine = Engine::from_model(&model).unwrap();
@@ -77,8 +77,9 @@ fn cloning_an_engine_or_a_generator_copies_its_state_not_its_weights() {
 
 #[test]
 fn stepping_and_sampling_never_allocate() {
-    // With the repeat pointer: the tokens below cycle, so it finds repeats and proposes.
-    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: true };
+    // With the repeat pointer (the tokens below cycle, so it finds repeats and proposes) and a
+    // copy head, whose ring of keys wraps after its window.
+    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 6, conditioned: true, repeat_pointer: true, copy_keys: 16 };
     let f32_model = random_wavenet(config, 1);
     let options = SamplingOptions { temperature: 0.9, top_k: 50, top_p: 0.95, greedy: false };
     // A single voice, so the voice and leap limits' masking runs too.
@@ -90,7 +91,7 @@ fn stepping_and_sampling_never_allocate() {
         let mut sampler = Sampler::new(3);
         let mut generator = Generator::new(engine.clone(), 4);
         let count = allocations_during(|| {
-            for step in 0..2000u32 {
+            for step in 0..(continuo::engine::copy_head::COPY_WINDOW_TOKENS as u32 + 100) {
                 let token = (step * 7919 % (VOCAB_SIZE as u32 - 1) + 1) as u16;
                 engine.step(token);
                 let state = engine.state().clone();

@@ -16,7 +16,7 @@ const PROMPT: &str = "../shared/data/corpus/nottingham_jukedeck/ashover1.mid";
 #[test]
 fn a_continued_prompt_is_a_valid_midi_file_with_every_note_ended() {
     let prompt = read_midi_file(Path::new(PROMPT), ReadOptions::default()).expect("the shared data holds the prompt");
-    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 8, conditioned: true, repeat_pointer: false };
+    let config = WaveNetConfig { residual_channels: 32, skip_channels: 64, stacks: 2, layers_per_stack: 8, conditioned: true, repeat_pointer: false, copy_keys: 0 };
     let engine = Engine::from_model(&quantize(&random_wavenet(config, 17))).unwrap();
     let constraints = Constraints { pitch_low: 50, pitch_high: 80, root: 7, mode: ScaleMode::Major, ..Constraints::default() };
     let request = ContinuationRequest {
@@ -26,6 +26,7 @@ fn a_continued_prompt_is_a_valid_midi_file_with_every_note_ended() {
         memory_strength: 0.0,
         follow_voices: true,
         repeat_strength: None,
+        copy_strength: None,
     };
     let continuation = continue_song(&mut Generator::new(engine, 7), &prompt, &request, None);
     assert!(continuation.generated_notes > 0);

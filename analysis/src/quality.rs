@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn request(bars: u32) -> ContinuationRequest {
-        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None }
+        ContinuationRequest { bars, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None, copy_strength: None }
     }
 
     #[test]
@@ -332,7 +332,7 @@ mod tests {
     }
 
     fn small_config() -> WaveNetConfig {
-        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false }
+        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false, copy_keys: 0 }
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct QualityArgs {
     /// pointer ignore it.
     #[arg(long)]
     repeat_strength: Option<f32>,
+    /// The share of a model's copy head's copying to sample with (1: the model's likelihood); by
+    /// default the plugin's. Models without a copy head ignore it.
+    #[arg(long)]
+    copy_strength: Option<f32>,
     /// Let the network sound as many notes together as it likes, as the plugin does with
     /// Follow Voices off (by default a continuation sounds at most as many notes together as
     /// the prompt's recent onsets did).
@@ -107,6 +111,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         memory_strength: 0.0,
         follow_voices: !args.any_voices,
         repeat_strength: args.repeat_strength,
+        copy_strength: args.copy_strength,
     };
     let models = load_models(&args.models)?;
     let markov = if args.markov_order > 0 && !args.every_file { Some(train_markov(args)?) } else { None };
@@ -134,6 +139,7 @@ pub fn run(args: &QualityArgs) -> Result<()> {
         "temperature": as_written(args.temperature), "top_p": as_written(args.top_p), "markov_order": args.markov_order,
         "memory_strength": as_written(args.memory_strength), "follow_voices": !args.any_voices,
         "repeat_strength": args.repeat_strength.map(as_written),
+        "copy_strength": args.copy_strength.map(as_written),
     });
     merge(&mut report, if args.seeds == 1 { runs.remove(0) } else { json!({ "runs": runs }) });
     std::fs::write(args.out.join("quality.json"), serde_json::to_string_pretty(&report)?)?;

@@ -67,7 +67,7 @@ fn validation_files(dir: &Path) -> usize {
 fn small_random_model(dir: &Path) -> std::path::PathBuf {
     let model = dir.join("random.safetensors");
     let config =
-        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false };
+        WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false, copy_keys: 0 };
     random_wavenet(config, 5).save(&model).unwrap();
     model
 }

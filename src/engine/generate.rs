@@ -1,6 +1,7 @@
 //! Generation: the engine and a sampler together (what the plugin's worker drives), and
 //! offline continuation of a prompt for `cargo xtask generate`.
 
+use super::copy_head::COPY_SAMPLING_STRENGTH;
 use super::repeat_pointer::repeat_sampling_strength;
 use super::{Constraints, Engine, Sampler, SamplingOptions, VoiceLimit};
 use crate::style_memory::{MemoryContext, StyleMemory};
@@ -29,6 +30,11 @@ impl Generator {
     /// [`repeat_sampling_strength`]).
     pub fn set_repeat_strength(&mut self, strength: f32) {
         self.engine.set_repeat_strength(strength);
+    }
+
+    /// Samples with `strength` of the engine's copy head mixed in (see [`COPY_SAMPLING_STRENGTH`]).
+    pub fn set_copy_strength(&mut self, strength: f32) {
+        self.engine.set_copy_strength(strength);
     }
 
     /// Clears the engine (which then feeds `Start`).
@@ -91,6 +97,9 @@ pub struct ContinuationRequest {
     /// The share of the repeat pointer's bonus to sample with; `None`: the plugin's, which
     /// depends on the memory's strength ([`repeat_sampling_strength`]).
     pub repeat_strength: Option<f32>,
+    /// The share of the copy head's copying to sample with; `None`: the plugin's
+    /// ([`COPY_SAMPLING_STRENGTH`]).
+    pub copy_strength: Option<f32>,
 }
 
 /// A prompt and its continuation.
@@ -138,6 +147,7 @@ pub fn continue_song(
     };
     let memory_strength = if memory.is_some() { request.memory_strength } else { 0.0 };
     generator.set_repeat_strength(request.repeat_strength.unwrap_or_else(|| repeat_sampling_strength(memory_strength)));
+    generator.set_copy_strength(request.copy_strength.unwrap_or(COPY_SAMPLING_STRENGTH));
     let prompt_end = generator.engine().state().tick();
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
     let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
@@ -215,7 +225,7 @@ mod tests {
         song.notes = (0..18).map(|i| Note { start_beats: i as f64 * 0.75, ..song.notes[i % 6] }).collect();
         let continue_with = |model: &crate::model::ModelFile, repeat_strength| {
             let options = SamplingOptions::default();
-            let request = ContinuationRequest { bars: 8, options, constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength };
+            let request = ContinuationRequest { bars: 8, options, constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength, copy_strength: None };
             continue_song(&mut Generator::new(Engine::from_model(model).unwrap(), 5), &song, &request, None).notes
         };
         assert_eq!(continue_with(&with_pointer, Some(0.0)), continue_with(&network_alone, None), "no share: the network alone");
@@ -232,7 +242,7 @@ mod tests {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 32)).unwrap(), 8);
         let mut song = prompt();
         song.notes.push(Note { pitch: 72, velocity: 90, start_beats: 104.0, duration_beats: 1.0 });
-        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None };
+        let request = ContinuationRequest { bars: 2, options: SamplingOptions::default(), constraints: Constraints::default(), memory_strength: 0.0, follow_voices: false, repeat_strength: None, copy_strength: None };
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(continuation.prompt_end_beats, 105.0);
         let generated = &continuation.notes[song.notes.len()..];
@@ -244,7 +254,7 @@ mod tests {
     fn a_continuation_keeps_the_prompt_and_fills_the_requested_bars_in_range() {
         let mut generator = Generator::new(Engine::from_model(&random_wavenet(small_config(), 31)).unwrap(), 7);
         let constraints = Constraints { pitch_low: 55, pitch_high: 79, root: 0, mode: ScaleMode::Major, ..Constraints::default() };
-        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0, follow_voices: false, repeat_strength: None };
+        let request = ContinuationRequest { bars: 4, options: SamplingOptions::default(), constraints, memory_strength: 0.0, follow_voices: false, repeat_strength: None, copy_strength: None };
         let song = prompt();
         let continuation = continue_song(&mut generator, &song, &request, None);
         assert_eq!(&continuation.notes[..song.notes.len()], &song.notes[..]);

@@ -240,6 +240,16 @@ impl Kernel {
         }
     }
 
+    /// `out[i] = ln(values[i] + offset)` (each sum positive): the copy head's log-probabilities.
+    pub fn ln_offset(self, values: &[f32], offset: f32, out: &mut [f32]) {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::ln_offset(values, offset, out) },
+            _ => ln_offset_lanes(values, offset, out),
+        }
+    }
+
     /// Quantizes `values` (a multiple of 32 long, zero padded) to symmetric int8 with one
     /// scale (max |x| / 127); returns the scale.
     pub fn quantize(self, values: &[f32], out: &mut [i8]) -> f32 {
@@ -312,6 +322,34 @@ fn scaled_exp_lanes(values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
     out.iter_mut().zip(values).for_each(|(out, &x)| *out = scale * exp(x - shift));
 }
 
+#[inline(always)]
+fn ln_offset_lanes(values: &[f32], offset: f32, out: &mut [f32]) {
+    out.iter_mut().zip(values).for_each(|(out, &x)| *out = ln(x + offset));
+}
+
+/// The largest of `values` and `floor`, from eight running maxima (a single running maximum is
+/// a chain of dependent `max`es the compiler may not reorder).
+pub fn max_of(values: &[f32], floor: f32) -> f32 {
+    let mut maxima = [floor; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(floor, |max, &x| max.max(x));
+    for chunk in chunks {
+        maxima.iter_mut().zip(chunk).for_each(|(max, &x)| *max = max.max(x));
+    }
+    maxima.iter().fold(tail, |max, &x| max.max(x))
+}
+
+/// The sum of `values`, from eight running sums.
+pub fn sum_of(values: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        sums.iter_mut().zip(chunk).for_each(|(sum, &x)| *sum += x);
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
 /// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
 #[inline(always)]
 fn gate_backward_lanes(filter: &[f32], gate: &[f32], grad_out: &[f32], grad_filter: &mut [f32], grad_gate: &mut [f32]) {
@@ -375,6 +413,30 @@ pub fn exp(x: f32) -> f32 {
     // arithmetic, with no float-to-int conversion (which would not vectorize well).
     let integer = (power + ROUNDING_MAGIC).to_bits().wrapping_sub(ROUNDING_MAGIC.to_bits());
     mantissa * f32::from_bits(integer.wrapping_add(127) << 23)
+}
+
+/// `ln(x)` for a positive normal `x`, to about 2 ulp: Cephes' `logf` polynomial on the mantissa
+/// scaled into `[sqrt(1/2), sqrt(2))`, plus the exponent times ln 2; branch-free, so it
+/// vectorizes.
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    const LN_2_HIGH: f32 = 0.693_359_4;
+    const LN_2_LOW: f32 = -2.121_944_4e-4;
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let bits = x.to_bits();
+    // The mantissa in [0.5, 1) and the exponent that goes with it.
+    let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let exponent = ((bits >> 23) & 0xff) as i32 - 126;
+    let low = mantissa < SQRT_HALF;
+    let exponent = (exponent - low as i32) as f32;
+    let reduced = if low { mantissa + mantissa - 1.0 } else { mantissa - 1.0 };
+    let square = reduced * reduced;
+    let mut p = 7.037_683_6e-2f32;
+    for coefficient in [-1.151_461e-1, 1.167_699_9e-1, -1.242_014_1e-1, 1.424_932_3e-1, -1.666_805_8e-1, 2.000_071_4e-1, -2.499_999_4e-1, 3.333_333e-1] {
+        p = p * reduced + coefficient;
+    }
+    let tail = p * reduced * square + exponent * LN_2_LOW - 0.5 * square;
+    reduced + tail + exponent * LN_2_HIGH
 }
 
 /// The logistic function, `(1 + tanh(x / 2)) / 2` (absolute error below 2.5e-7; exactly 0 and
@@ -495,6 +557,11 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn scaled_exp(values: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
         scaled_exp_lanes(values, shift, scale, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn ln_offset(values: &[f32], offset: f32, out: &mut [f32]) {
+        ln_offset_lanes(values, offset, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -900,6 +967,32 @@ mod tests {
         assert_eq!(tanh(-100.0), -1.0);
         assert_eq!(sigmoid(-200.0), 0.0, "saturates without NaN");
         assert_eq!(sigmoid(200.0), 1.0);
+    }
+
+    #[test]
+    fn fast_ln_matches_the_standard_library_on_every_kernel() {
+        let mut inputs: Vec<f32> = (0..4000).map(|step| 1e-9 * 1.0105f32.powi(step)).collect();
+        inputs.extend([1.0, 0.5, std::f32::consts::FRAC_1_SQRT_2, 2.0, 1.0 + 1e-7, 1.0 - 1e-7]);
+        for &x in &inputs {
+            assert!((ln(x) - x.ln()).abs() <= 2e-7 * x.ln().abs().max(1.0), "ln({x}): {} vs {}", ln(x), x.ln());
+        }
+        for kernel in kernels_on_this_cpu("ln") {
+            let mut values = vec![0.0; inputs.len()];
+            kernel.ln_offset(&inputs, 1e-9, &mut values);
+            for (got, &x) in values.iter().zip(&inputs) {
+                assert_eq!(*got, ln(x + 1e-9), "{kernel:?} at {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn running_maxima_and_sums_see_every_value() {
+        let values = values(307, 41);
+        assert_eq!(max_of(&values, f32::NEG_INFINITY), values.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
+        assert_eq!(max_of(&values[..3], 5.0), 5.0);
+        assert_eq!(max_of(&[], -1.0), -1.0);
+        let exact: f64 = values.iter().map(|&v| v as f64).sum();
+        assert!((sum_of(&values) as f64 - exact).abs() < 1e-4);
     }
 
     #[test]

@@ -226,6 +226,11 @@ impl Head {
         self.output.forward(&self.rectified_hidden, logits);
     }
 
+    /// `relu(hidden @ relu(skip) + b)` of the last forward: what the copy head reads.
+    pub fn hidden(&self) -> &Activations {
+        &self.rectified_hidden
+    }
+
     /// Number of logits.
     pub fn outputs(&self) -> usize {
         self.output.outputs()

@@ -4,6 +4,7 @@
 //! constraints, scoring and offline generation. Pure Rust; nothing allocates after
 //! [`Engine::from_model`].
 
+pub mod copy_head;
 mod dense;
 pub mod generate;
 mod kernels;
@@ -25,6 +26,7 @@ pub use voice_limit::VoiceLimit;
 
 pub use kernels::{Kernel, QuantizedInput, Write};
 pub(crate) use kernels::{padded_len, INT8_MAX_MAGNITUDE};
+use copy_head::CopyHead;
 use layers::{DilatedLayer, Head, InputLayer, ResidualBlock};
 use repeat_pointer::{PointerHead, RepeatPointer};
 
@@ -61,6 +63,8 @@ pub struct Engine {
     layers: Vec<DilatedLayer>,
     /// The output head.
     head: Head,
+    /// The learned pointer over earlier steps, for models that have one.
+    copy: Option<CopyHead>,
     /// The repeat pointer and its bonus, for models that have one.
     pointer: Option<PointerHead<RepeatPointer>>,
     /// The token stream's state, for the conditioning features (and the grammar mask outside).
@@ -117,6 +121,7 @@ impl Engine {
             layers,
             logits: vec![0.0; head.outputs()],
             head,
+            copy: CopyHead::from_model(model, &config, kernel),
             pointer: PointerHead::from_model(model),
             state: SequenceState::default(),
             active_features: [0; PITCH_COUNT + 1],
@@ -163,6 +168,9 @@ impl Engine {
         for layer in &mut self.layers {
             layer.clear();
         }
+        if let Some(copy) = &mut self.copy {
+            copy.clear();
+        }
         if let Some(pointer) = &mut self.pointer {
             pointer.clear();
         }
@@ -187,6 +195,9 @@ impl Engine {
             layer.step(&mut self.residual, &mut self.skip);
         }
         self.head.forward(&self.skip, &mut self.logits);
+        if let Some(copy) = &mut self.copy {
+            copy.forward(token, self.head.hidden(), &mut self.logits);
+        }
         if let Some(pointer) = &mut self.pointer {
             pointer.hear(token);
             pointer.add_bonus(&mut self.logits);
@@ -205,6 +216,18 @@ impl Engine {
     pub fn set_repeat_strength(&mut self, strength: f32) {
         if let Some(pointer) = &mut self.pointer {
             pointer.set_strength(strength, &mut self.logits);
+        }
+    }
+
+    /// Makes the copy head, if the model has one, mix in `strength` of its copying from now on
+    /// (1, the model's likelihood, when built; [`copy_head::COPY_SAMPLING_STRENGTH`] for
+    /// sampling), the last step's logits included.
+    pub fn set_copy_strength(&mut self, strength: f32) {
+        if let Some(copy) = &mut self.copy {
+            copy.set_strength(strength, &mut self.logits);
+            if let Some(pointer) = &self.pointer {
+                pointer.add_last_bonus(&mut self.logits);
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! field from the stored network inputs, with no cache. Its cost grows with the receptive
 //! field; it exists to check the cached engine and to measure what the cache saves.
 
+use super::copy_head::NaiveCopyHead;
 use super::kernels::Kernel;
 use super::layers::{Head, InputLayer, ResidualBlock};
 use super::repeat_pointer::{NaiveRepeatPointer, PointerHead};
@@ -22,10 +23,14 @@ pub struct NaiveEngine {
     dilations: Vec<usize>,
     /// The output head.
     head: Head,
+    /// The copy head's reference, for models that have one.
+    copy: Option<NaiveCopyHead>,
     /// The repeat pointer's brute-force reference and its bonus, for models that have one.
     pointer: Option<PointerHead<NaiveRepeatPointer>>,
     /// The token stream's state.
     state: SequenceState,
+    /// The last token fed (the copy head hears it).
+    newest_token: Token,
     /// Scratch for the sparse feature indices.
     active_features: ActiveFeatures,
     /// The network input of every step so far, `C` values each.
@@ -56,8 +61,10 @@ impl NaiveEngine {
             dilations: config.dilations().collect(),
             logits: vec![0.0; head.outputs()],
             head,
+            copy: NaiveCopyHead::from_model(model, &config, kernel),
             pointer: PointerHead::from_model(model),
             state: SequenceState::default(),
+            newest_token: Event::Start.token(),
             active_features: [0; PITCH_COUNT + 1],
             inputs: Vec::new(),
             layer_inputs: Vec::new(),
@@ -70,8 +77,25 @@ impl NaiveEngine {
     }
 
     /// Records a token's network input without computing a prediction (to fill a long
-    /// history quickly before measuring).
+    /// history quickly before measuring), except for a model with a copy head, which needs
+    /// every step's head state.
     pub fn push(&mut self, token: Token) {
+        self.record(token);
+        if self.copy.is_some() {
+            self.recompute();
+        }
+    }
+
+    /// Feeds a token and recomputes the prediction from the stored inputs.
+    pub fn step(&mut self, token: Token) -> &[f32] {
+        self.record(token);
+        self.recompute();
+        &self.logits
+    }
+
+    /// Applies a token to the state and stores its network input.
+    fn record(&mut self, token: Token) {
+        self.newest_token = token;
         self.state.apply_token(token, |_| {});
         let active = self.state.active_features(&mut self.active_features);
         let start = self.inputs.len();
@@ -80,13 +104,6 @@ impl NaiveEngine {
         if let Some(pointer) = &mut self.pointer {
             pointer.hear(token);
         }
-    }
-
-    /// Feeds a token and recomputes the prediction from the stored inputs.
-    pub fn step(&mut self, token: Token) -> &[f32] {
-        self.push(token);
-        self.recompute();
-        &self.logits
     }
 
     /// The logits of the last step.
@@ -128,6 +145,9 @@ impl NaiveEngine {
             first = first_out;
         }
         self.head.forward(&self.skip, &mut self.logits);
+        if let Some(copy) = &mut self.copy {
+            copy.forward(self.newest_token, self.head.hidden(), &mut self.logits);
+        }
         if let Some(pointer) = &mut self.pointer {
             pointer.add_bonus(&mut self.logits);
         }

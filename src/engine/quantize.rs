@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn quantized_models_validate_and_dequantize_within_half_a_step() {
-        let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false };
+        let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false, copy_keys: 0 };
         let model = random_wavenet(config, 3);
         let int8 = quantize(&model);
         let reloaded = ModelFile::from_bytes(&int8.to_bytes(), "int8").expect("valid int8 file");

@@ -254,6 +254,14 @@ impl<P: Pointer> PointerHead<P> {
         }
     }
 
+    /// Adds the last proposal's bonus at the current strength to `logits`, the last step's
+    /// recomputed without it.
+    pub fn add_last_bonus(&self, logits: &mut [f32]) {
+        if let Some((token, bonus)) = self.added {
+            logits[token as usize] += self.strength * bonus;
+        }
+    }
+
     /// Adds `strength` times the bonus from now on, and corrects `logits` (those of the last
     /// step) to it.
     pub fn set_strength(&mut self, strength: f32, logits: &mut [f32]) {

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 /// A small model, so 10,000 naive steps stay quick: receptive field 1 + 2 * (1+2+4+8+16) = 63.
 pub(crate) fn small_config() -> WaveNetConfig {
-    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false }
+    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false, copy_keys: 0 }
 }
 
 /// Random tokens from the whole vocabulary but `Pad`, grammatical or not.
@@ -94,6 +94,102 @@ fn int8_cached_engine_matches_the_int8_naive_reference_on_every_kernel() {
             assert!(difference <= 1e-5, "{kernel:?} step {step}: logits differ by {difference}");
         }
     }
+}
+
+/// The small model with a copy head of 8-wide keys.
+fn copy_config() -> WaveNetConfig {
+    WaveNetConfig { copy_keys: 8, ..small_config() }
+}
+
+/// Past the copy window, so the ring wraps.
+const COPY_TEST_STEPS: usize = copy_head::COPY_WINDOW_TOKENS + 300;
+
+#[test]
+fn a_copy_head_matches_its_naive_reference_past_the_window_f32_and_int8_on_every_kernel() {
+    let f32_model = random_wavenet(copy_config(), 12);
+    let int8_model = quantize::quantize(&f32_model);
+    let tokens = random_tokens(COPY_TEST_STEPS, 13);
+    for kernel in kernels::kernels_on_this_cpu("copy head vs its naive reference") {
+        for model in [&f32_model, &int8_model] {
+            let mut cached = Engine::with_kernel(model, kernel).unwrap();
+            let mut naive = NaiveEngine::from_model(model).unwrap();
+            for (step, &token) in tokens.iter().enumerate() {
+                let difference = max_difference(cached.step(token), naive.step(token));
+                assert!(difference <= 1e-4, "{kernel:?} {:?} step {step}: logits differ by {difference}", model.meta.precision);
+            }
+        }
+    }
+}
+
+/// The mixture of a copy head that attends evenly (queries of zero): `g * softmax(network) +
+/// (share of each token among the last n tokens fed) * (1 - g)`, `g = e^b / (n + e^b)`.
+fn evenly_copied(network_logits: &[f32], recent: &[Token], sentinel_bias: f32) -> Vec<f32> {
+    let n = recent.len() as f64;
+    let keep = (sentinel_bias as f64).exp() / (n + (sentinel_bias as f64).exp());
+    let shift = network_logits.iter().fold(f64::NEG_INFINITY, |max, &l| max.max(l as f64));
+    let normaliser: f64 = network_logits.iter().map(|&l| (l as f64 - shift).exp()).sum();
+    let mut probabilities: Vec<f64> = network_logits.iter().map(|&l| keep * (l as f64 - shift).exp() / normaliser).collect();
+    for &token in recent {
+        probabilities[token as usize] += 1.0 / (n + (sentinel_bias as f64).exp());
+    }
+    probabilities.iter().map(|p| (p + copy_head::COPY_PROBABILITY_FLOOR as f64).ln() as f32).collect()
+}
+
+/// `model` without its copy head.
+fn without_copy_head(model: &ModelFile, config: WaveNetConfig) -> ModelFile {
+    let mut file = model.clone();
+    file.tensors.retain(|name, _| !name.starts_with(crate::model::names::COPY_PREFIX));
+    file.meta.architecture = Architecture::WaveNet(WaveNetConfig { copy_keys: 0, ..config });
+    file
+}
+
+#[test]
+fn a_copy_strength_of_zero_samples_the_network_alone_and_a_new_strength_remixes_the_last_step() {
+    let model = random_wavenet(copy_config(), 16);
+    let mut zero = Engine::from_model(&model).unwrap();
+    zero.set_copy_strength(0.0);
+    let mut alone = Engine::from_model(&without_copy_head(&model, copy_config())).unwrap();
+    for token in random_tokens(300, 17) {
+        let expected = evenly_copied(alone.step(token), &[], 0.0);
+        assert!(max_difference(zero.step(token), &expected) <= 1e-5, "strength 0 is the network's log-softmax");
+    }
+    // With the repeat pointer too: a phrase played twice, so it proposes at the end.
+    let both = random_wavenet(WaveNetConfig { repeat_pointer: true, ..copy_config() }, 18);
+    let (mut whole, mut quarter) = (Engine::from_model(&both).unwrap(), Engine::from_model(&both).unwrap());
+    quarter.set_copy_strength(0.25);
+    let phrase = random_tokens(20, 19);
+    for &token in phrase.iter().cycle().take(2 * phrase.len()) {
+        let (whole, quarter) = (whole.step(token).to_vec(), quarter.step(token).to_vec());
+        assert!(max_difference(&whole, &quarter) > 1e-3, "a quarter of the copying is another mixture");
+    }
+    whole.set_copy_strength(0.25);
+    assert!(max_difference(whole.logits(), quarter.logits()) <= 1e-5, "the last step remixed, the pointer's bonus kept");
+}
+
+#[test]
+fn an_even_copy_head_mixes_in_the_tokens_of_the_window_and_never_the_next_one() {
+    let mut model = random_wavenet(copy_config(), 14);
+    let query = crate::model::names::weight(crate::model::names::COPY_QUERY);
+    for name in [query, crate::model::names::bias(crate::model::names::COPY_QUERY)] {
+        let tensor = model.tensors.get_mut(&name).unwrap();
+        *tensor = crate::model::StoredTensor::f32(tensor.shape.clone(), vec![0.0; tensor.shape.iter().product()]);
+    }
+    let sentinel_bias = model.f32(crate::model::names::COPY_SENTINEL_BIAS).unwrap()[0];
+    let network_alone = without_copy_head(&model, copy_config());
+    let (mut with_copy, mut alone) = (Engine::from_model(&model).unwrap(), Engine::from_model(&network_alone).unwrap());
+    let network_only = |alone: &Engine| evenly_copied(alone.logits(), &[], sentinel_bias);
+    assert!(max_difference(with_copy.logits(), &network_only(&alone)) < 1e-4, "after Start the window is empty");
+    let tokens = random_tokens(COPY_TEST_STEPS, 15);
+    for (step, &token) in tokens.iter().enumerate() {
+        let fed = &tokens[..=step];
+        let recent = &fed[fed.len().saturating_sub(copy_head::COPY_WINDOW_TOKENS)..];
+        let expected = evenly_copied(alone.step(token), recent, sentinel_bias);
+        let difference = max_difference(with_copy.step(token), &expected);
+        assert!(difference <= 1e-4, "step {step}: logits differ from the closed form by {difference}");
+    }
+    with_copy.reset();
+    alone.reset();
+    assert!(max_difference(with_copy.logits(), &network_only(&alone)) < 1e-4, "a reset forgets the window");
 }
 
 #[test]

@@ -76,6 +76,12 @@ pub struct TrainOptions {
     /// Leave out the conditioning features (sounding notes, beat phase).
     #[arg(long)]
     pub no_conditioning: bool,
+    /// Width of a copy head's queries and keys (0: none): a learned pointer from each step's
+    /// head state to earlier ones, copying the token that followed them. With `--init` from a
+    /// file without one, a fresh head is added to its network.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub copy_keys: usize,
     /// Windows per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
@@ -250,6 +256,7 @@ impl TrainOptions {
                 stacks: config.stacks,
                 layers: config.layers_per_stack,
                 no_conditioning: !config.conditioned,
+                copy_keys: config.copy_keys,
                 ..self
             },
             Architecture::Lstm(config) => Self {
@@ -272,6 +279,7 @@ impl TrainOptions {
                 layers_per_stack: self.layers,
                 conditioned: !self.no_conditioning,
                 repeat_pointer: false,
+                copy_keys: self.copy_keys,
             }),
             ArchChoice::Lstm => {
                 Architecture::Lstm(LstmConfig { embedding: self.channels, hidden: self.skip, layers: self.layers })
@@ -356,7 +364,7 @@ mod tests {
 
     #[test]
     fn with_architecture_records_the_file_s_network() {
-        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false, repeat_pointer: false };
+        let config = WaveNetConfig { residual_channels: 96, skip_channels: 192, stacks: 3, layers_per_stack: 9, conditioned: false, repeat_pointer: false, copy_keys: 0 };
         let options = parse(&["--init", "x.safetensors"]).unwrap().with_architecture(Architecture::WaveNet(config));
         assert_eq!(options.architecture(), Architecture::WaveNet(config));
     }

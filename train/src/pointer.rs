@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_fit_on_repeating_pieces_trusts_long_matches_and_lowers_their_nll() {
-        let config = WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false };
+        let config = WaveNetConfig { residual_channels: 8, skip_channels: 8, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false, copy_keys: 0 };
         let network = random_wavenet(config, 3);
         let pieces = [repeating_piece("a.mid", 48), repeating_piece("b.mid", 60)];
         let fit = fit_pointer(&network, &pieces, FIT_TOKENS).unwrap();

@@ -20,7 +20,7 @@ use crate::average::WeightAverage;
 use crate::batches::{random_batch, validation_batches};
 use crate::checkpoint::{self, EpochMetrics, RunState};
 use crate::corpus::{read_corpora, split, CorpusSummary, Piece};
-use crate::network::{initial_model_file, Network};
+use crate::network::{initial_model_file, with_fresh_copy_head, Network};
 use crate::options::{BackendChoice, LrSchedule, TrainOptions};
 use crate::plot::{plot_curves, Baselines};
 
@@ -240,7 +240,7 @@ fn starting_weights(options: TrainOptions, log: &mut impl FnMut(String)) -> Resu
     };
     let file = ModelFile::load(path).with_context(|| format!("--init {}: cannot start from it", path.display()))?;
     log(format!("starting from {} ({:?}, {:?} weights)", path.display(), file.meta.architecture, file.meta.precision));
-    let weights = dequantize(&file);
+    let weights = with_fresh_copy_head(dequantize(&file), options.copy_keys, options.seed);
     Ok((options.with_architecture(weights.meta.architecture), weights))
 }
 

@@ -6,9 +6,10 @@ use anyhow::Result;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::module::embedding;
 use rand::{Rng, SeedableRng};
+use continuo::engine::copy_head::{COPY_PROBABILITY_FLOOR, COPY_WINDOW_TOKENS};
 use continuo::model::{names, Architecture, ModelFile, WaveNetConfig};
 
 use crate::fused::{dense, dense_onto, gate, taps};
@@ -28,6 +29,49 @@ pub struct GatedLayer {
     pub dilation: usize,
 }
 
+/// A learned pointer over the steps before (a pointer-sentinel mixture, Merity et al. 2016):
+/// each step's head state asks which earlier states resemble it and copies the token that
+/// followed each, or attends to the sentinel to keep the network's own distribution. A stack of
+/// dilated convolutions reads its past at fixed offsets and does not copy what it heard a few
+/// bars back (BENCHMARKS.md, "Does the network copy an exact repeat?"); this head does.
+#[derive(Module, Debug)]
+pub struct CopyHead {
+    /// Head state -> query.
+    pub query: Linear,
+    /// Head state -> key (of the token that followed that state).
+    pub key: Linear,
+    /// The sentinel's key, `[K]`.
+    pub sentinel_key: Param<Tensor<1>>,
+    /// The sentinel's score offset, `[1]`.
+    pub sentinel_bias: Param<Tensor<1>>,
+}
+
+impl CopyHead {
+    /// Log-probabilities `[B, T, vocab]`: `g * softmax(logits) + sum over earlier steps i of
+    /// a_i * onehot(tokens[i + 1])`, `(a, g)` the attention over the earlier steps and the sentinel.
+    fn forward(&self, hidden: Tensor<3>, logits: Tensor<3>, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, time, vocab] = logits.dims();
+        let device = logits.device();
+        let keys = self.sentinel_key.val().dims()[0];
+        let query = linear(&self.query, hidden.clone()) / (keys as f64).sqrt();
+        let key = linear(&self.key, hidden);
+        // Each step attends to the earlier steps of the engine's window, no others.
+        let not_earlier = Tensor::<2, Bool>::tril_mask([time, time], -1, &device);
+        let too_old = Tensor::<2, Bool>::triu_mask([time, time], -(COPY_WINDOW_TOKENS as i64), &device);
+        let outside = not_earlier.bool_or(too_old).unsqueeze::<3>().expand([batch, time, time]);
+        let scores = query.clone().matmul(key.swap_dims(1, 2)).mask_fill(outside, -1e9);
+        let sentinel = query.matmul(self.sentinel_key.val().reshape([1, keys, 1]).expand([batch, keys, 1]))
+            + self.sentinel_bias.val().reshape([1, 1, 1]);
+        let attention = softmax(Tensor::cat(vec![scores, sentinel], 2), 2);
+        let copied = attention.clone().slice([0..batch, 0..time, 0..time]);
+        let keep = attention.slice([0..batch, 0..time, time..time + 1]);
+        let followers = Tensor::cat(vec![tokens.clone().slice([0..batch, 1..time]), tokens.slice([0..batch, 0..1])], 1);
+        let followers = followers.one_hot::<3>(vocab).float();
+        // The engine's floor: keeps `log` and its gradient finite where neither part gives a token anything.
+        (keep * softmax(logits, 2) + copied.matmul(followers)).add_scalar(COPY_PROBABILITY_FLOOR as f64).log()
+    }
+}
+
 /// The token WaveNet (see the helper guide's contract and `continuo::model`).
 #[derive(Module, Debug)]
 pub struct WaveNet {
@@ -41,6 +85,8 @@ pub struct WaveNet {
     pub head_hidden: Linear,
     /// Head: hidden -> logits.
     pub head_output: Linear,
+    /// The learned pointer, when the architecture has one (`copy_keys > 0`).
+    pub copy: Option<CopyHead>,
     /// Dropout probability on every layer's gated output, for batches with a dropout seed
     /// (training).
     #[module(skip)]
@@ -89,7 +135,7 @@ impl WaveNet {
     pub fn forward(&self, tokens: Tensor<2, Int>, features: Option<Tensor<3>>, dropout_seed: Option<u64>) -> Tensor<3> {
         let [batch, time] = tokens.dims();
         let device = tokens.device();
-        let mut x = embedding(self.embedding.val(), tokens);
+        let mut x = embedding(self.embedding.val(), tokens.clone());
         if let Some(conditioning) = &self.conditioning {
             let features = features.expect("a conditioned WaveNet needs features");
             let count = features.dims()[2];
@@ -97,14 +143,19 @@ impl WaveNet {
             x = x + projected.reshape([batch, time, self.config.residual_channels]);
         }
         let mut skip: Option<Tensor<3>> = None;
-        let mut masks = dropout_seed.filter(|_| self.dropout > 0.0).map(|seed| rand_pcg::Pcg64::seed_from_u64(seed));
+        let mut masks = dropout_seed.filter(|_| self.dropout > 0.0).map(rand_pcg::Pcg64::seed_from_u64);
         for layer in &self.layers {
             let keep = masks.as_mut().map(|rng| self.dropout_mask([batch, time, self.config.residual_channels], rng, &device));
             let (next, sum) = layer.forward(x, skip, keep);
             (x, skip) = (next, Some(sum));
         }
         let skip = skip.expect("at least one layer");
-        linear(&self.head_output, relu(linear(&self.head_hidden, relu(skip))))
+        let hidden = relu(linear(&self.head_hidden, relu(skip)));
+        let logits = linear(&self.head_output, hidden.clone());
+        match &self.copy {
+            Some(copy) => copy.forward(hidden, logits, tokens),
+            None => logits,
+        }
     }
 
     /// Builds the network from a model file's f32 tensors.
@@ -131,6 +182,15 @@ impl WaveNet {
             layers,
             head_hidden: load_linear(model, names::HEAD_HIDDEN, device)?,
             head_output: load_linear(model, names::HEAD_OUTPUT, device)?,
+            copy: match config.copy_keys {
+                0 => None,
+                _ => Some(CopyHead {
+                    query: load_linear(model, names::COPY_QUERY, device)?,
+                    key: load_linear(model, names::COPY_KEY, device)?,
+                    sentinel_key: load_plain(model, names::COPY_SENTINEL_KEY, device)?,
+                    sentinel_bias: load_plain(model, names::COPY_SENTINEL_BIAS, device)?,
+                }),
+            },
             dropout: 0.0,
             // The trainer does not train the repeat pointer: it is fitted to the network after
             // training (`crate::pointer`), so a changed network drops the old fit.
@@ -168,5 +228,11 @@ impl WaveNet {
         }
         store_linear(tensors, names::HEAD_HIDDEN, &self.head_hidden);
         store_linear(tensors, names::HEAD_OUTPUT, &self.head_output);
+        if let Some(copy) = &self.copy {
+            store_linear(tensors, names::COPY_QUERY, &copy.query);
+            store_linear(tensors, names::COPY_KEY, &copy.key);
+            store_plain(tensors, names::COPY_SENTINEL_KEY, copy.sentinel_key.val());
+            store_plain(tensors, names::COPY_SENTINEL_BIAS, copy.sentinel_bias.val());
+        }
     }
 }

@@ -51,6 +51,7 @@ fn tiny_options(data: &Path, out: &Path, arch: ArchChoice) -> TrainOptions {
         stacks: 1,
         layers: if arch == ArchChoice::Lstm { 1 } else { 4 },
         no_conditioning: false,
+        copy_keys: 0,
         batch: 4,
         seq: 48,
         long_seq: 0,
@@ -175,7 +176,7 @@ fn the_exported_model_carries_its_metadata_and_loads_in_the_engine() {
     assert_eq!(model.meta.valid_nll_per_token, Some(outcome.valid_nll));
     assert_eq!(
         model.meta.architecture,
-        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true, repeat_pointer: false })
+        Architecture::WaveNet(WaveNetConfig { residual_channels: 16, skip_channels: 24, stacks: 1, layers_per_stack: 4, conditioned: true, repeat_pointer: false, copy_keys: 0 })
     );
     assert_eq!(model.meta.training["data"]["files"], 12);
     assert_eq!(model.meta.training["options"]["seq"], 48);
@@ -300,14 +301,36 @@ fn burn_logits(model: &ModelFile, tokens: &[u16]) -> Vec<f32> {
     network.logits(&batch, &device).into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
+/// A small conditioned WaveNet with a copy head of `copy_keys` (0: none).
+fn agreement_config(copy_keys: usize) -> WaveNetConfig {
+    WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false, copy_keys }
+}
+
+/// One piece of the test corpus: `START`, its events, `END`.
+fn corpus_piece() -> Vec<u16> {
+    read_corpus(corpus_dir(1).path(), false, |_| {}).unwrap().pieces.remove(0).tokens
+}
+
 #[test]
 fn burn_and_the_engine_agree_on_the_same_weights() {
-    let config = WaveNetConfig { residual_channels: 16, skip_channels: 32, stacks: 2, layers_per_stack: 5, conditioned: true, repeat_pointer: false };
-    let model = initial_model_file(Architecture::WaveNet(config), 11);
-    let data = corpus_dir(1);
-    let tokens = read_corpus(data.path(), false, |_| {}).unwrap().pieces.remove(0).tokens;
-    let expected = burn_logits(&model, &tokens);
-    let mut engine = Engine::from_model(&model).unwrap();
+    assert_burn_and_engine_agree(&initial_model_file(Architecture::WaveNet(agreement_config(0)), 11), &corpus_piece());
+}
+
+#[test]
+fn burn_and_the_engine_agree_on_a_copy_head_past_its_window() {
+    // Random weights everywhere, so the attention is uneven; the piece's events played over and
+    // over, past the window the engine's ring keeps.
+    let piece = corpus_piece();
+    let mut tokens = piece[..1].to_vec();
+    while tokens.len() <= continuo::engine::copy_head::COPY_WINDOW_TOKENS + 64 {
+        tokens.extend_from_slice(&piece[1..piece.len() - 1]);
+    }
+    assert_burn_and_engine_agree(&continuo::engine::random_model::random_wavenet(agreement_config(8), 12), &tokens);
+}
+
+fn assert_burn_and_engine_agree(model: &ModelFile, tokens: &[u16]) {
+    let expected = burn_logits(model, tokens);
+    let mut engine = Engine::from_model(model).unwrap();
     for (position, &token) in tokens.iter().enumerate() {
         let logits = if position == 0 { engine.logits().to_vec() } else { engine.step(token).to_vec() };
         let row = &expected[position * VOCAB_SIZE..][..VOCAB_SIZE];
@@ -319,7 +342,7 @@ fn burn_and_the_engine_agree_on_the_same_weights() {
 
 /// A WaveNet file of another size than `tiny_options` describes, to start from with `--init`.
 fn init_file(dir: &Path) -> (std::path::PathBuf, ModelFile) {
-    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false };
+    let config = WaveNetConfig { residual_channels: 8, skip_channels: 16, stacks: 1, layers_per_stack: 3, conditioned: true, repeat_pointer: false, copy_keys: 0 };
     let model = initial_model_file(Architecture::WaveNet(config), 21);
     let path = dir.join("init.safetensors");
     model.save(&path).unwrap();
@@ -385,6 +408,34 @@ fn fit_pointer_adds_a_table_the_engine_runs_and_training_from_it_drops_the_stale
     train(Start::New(options), |_| {}).unwrap();
     let exported = ModelFile::load(&run.join(MODEL_FILE)).unwrap();
     assert_eq!((exported.meta.architecture, exported.tensors), (init.meta.architecture, init.tensors), "a changed network needs a new fit");
+}
+
+#[test]
+fn a_copy_head_joins_an_init_network_unchanged_and_learns_what_its_window_cannot_see() {
+    let (data, valid, out) = (corpus_dir(6), corpus_dir(2), tempfile::tempdir().unwrap());
+    let (init_path, init) = init_file(out.path());
+    let kept = out.path().join("kept");
+    let options = TrainOptions { lr: Some(0.0), epochs: Some(1), steps_per_epoch: 1, copy_keys: 8, ..init_options(data.path(), valid.path(), &kept, &init_path) };
+    train(Start::New(options), |_| {}).unwrap();
+    let exported = ModelFile::load(&kept.join(MODEL_FILE)).unwrap();
+    let Architecture::WaveNet(config) = exported.meta.architecture else { panic!("a WaveNet") };
+    assert_eq!(config.copy_keys, 8);
+    assert_eq!(network_tensors(&exported), init.tensors, "the network's weights are the init file's");
+    assert_eq!(exported.f32(&names::weight(names::COPY_QUERY)), exported.f32(&names::weight(names::COPY_KEY)), "a fresh head asks for what it offers");
+    Engine::from_model(&exported).unwrap();
+
+    // The arpeggios repeat every six notes, further back than this network's 8 tokens reach.
+    let train_run = |name: &str, copy_keys: usize| {
+        let options = TrainOptions { epochs: Some(12), copy_keys, ..init_options(data.path(), valid.path(), &out.path().join(name), &init_path) };
+        train(Start::New(options), |_| {}).unwrap().valid_nll
+    };
+    let (with_head, without) = (train_run("with", 8), train_run("without", 0));
+    assert!(with_head < 0.8 * without, "with a copy head {with_head} vs {without} without");
+}
+
+/// `model`'s tensors but the copy head's.
+fn network_tensors(model: &ModelFile) -> std::collections::BTreeMap<String, continuo::model::StoredTensor> {
+    model.tensors.iter().filter(|(name, _)| !name.starts_with(names::COPY_PREFIX)).map(|(name, tensor)| (name.clone(), tensor.clone())).collect()
 }
 
 #[test]

@@ -89,6 +89,7 @@ pub fn run(args: &[String]) -> Result<()> {
         memory_strength: args.memory_strength.clamp(0.0, 1.0),
         follow_voices: !args.any_voices,
         repeat_strength: None,
+        copy_strength: None,
     };
     let mut memory = memory_of(&args.memory_files)?;
     let mut generator = Generator::new(engine, args.seed);

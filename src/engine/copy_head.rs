@@ -1,0 +1,263 @@
+//! The copy head: a learned pointer over the steps before (a pointer-sentinel mixture, Merity et
+//! al. 2016). Each step's head state is turned into a query and a key; the query attends over
+//! the keys of the last [`COPY_WINDOW_TOKENS`] steps and over a learned sentinel, and the next
+//! token's probability becomes `g * softmax(logits) + sum of the attention on each earlier step
+//! whose follower (the token that came after it) is that token`, `g` the sentinel's share. A
+//! stack of dilated convolutions reads its past at fixed offsets and does not copy what it heard
+//! bars ago; this is the content-addressed lookup that copies. The engine keeps the keys in a
+//! ring, so a step costs one product per key, never a pass over the whole context.
+
+use std::sync::Arc;
+
+use super::dense::{Activations, Dense};
+use super::kernels::{max_of, padded_len, sum_of, Kernel, Write};
+use crate::model::{names, ModelFile, WaveNetConfig};
+use crate::tokens::{Token, VOCAB_SIZE};
+
+/// How many earlier steps the copy head attends over: the receptive field of the default
+/// network, rounded up, and the longest training window.
+pub const COPY_WINDOW_TOKENS: usize = 2048;
+
+/// The share of the copy head's copying to sample with, the Style Memory on or off. The whole
+/// mixture is the model's likelihood (what `eval` scores), but continuations sampled with it
+/// copy a 4-bar prompt too closely (their pitch range narrows), and without it a network trained
+/// beside its copy head leaves the prompt's key and density; half lost the least in the
+/// measurements (BENCHMARKS.md, "A network that copies").
+pub const COPY_SAMPLING_STRENGTH: f32 = 0.5;
+
+/// Added to every probability before its log (the trainer's loss adds it too): keeps a token
+/// that neither the network nor the copying gives anything a finite logit.
+pub const COPY_PROBABILITY_FLOOR: f32 = 1e-9;
+
+/// What the copy head learned: never changes after load.
+#[derive(Debug)]
+struct CopyWeights {
+    /// Head state -> query, `[K, S]`.
+    query: Dense,
+    /// Head state -> key, `[K, S]`.
+    key: Dense,
+    /// The sentinel's key, padded to the kernels' chunk.
+    sentinel_key: Vec<f32>,
+    /// The sentinel's score offset.
+    sentinel_bias: f32,
+}
+
+/// The copy head of a cached engine: the weights and the ring of earlier steps' keys.
+#[derive(Clone, Debug)]
+pub struct CopyHead {
+    /// The weights, shared by every clone of the engine.
+    weights: Arc<CopyWeights>,
+    /// The instruction set of the scores and the softmaxes.
+    kernel: Kernel,
+    /// Query and key width.
+    keys: usize,
+    /// `1 / sqrt(keys)`, the attention's temperature.
+    query_scale: f32,
+    /// `[COPY_WINDOW_TOKENS, padded keys]`: the keys of the earlier steps whose follower is
+    /// known, each row padded to the kernels' chunk.
+    ring: Vec<f32>,
+    /// The follower of each ring slot.
+    followers: Vec<Token>,
+    /// The slot the next completed key goes to.
+    next_slot: usize,
+    /// How many slots hold a key (up to the window).
+    filled: usize,
+    /// The newest step's key (padded), whose follower the next token will be.
+    pending_key: Vec<f32>,
+    /// Whether `pending_key` holds a key (not before the first step).
+    pending: bool,
+    /// Scratch: the query (padded).
+    query: Vec<f32>,
+    /// Scratch: the attention score of each filled slot.
+    scores: Vec<f32>,
+    /// Scratch: the unnormalised attention weight of each filled slot.
+    attention: Vec<f32>,
+    /// Zeros: the scores' biases.
+    zero_bias: Vec<f32>,
+    /// The share of the copying to mix in: 1 for the model's likelihood, less to sample with.
+    strength: f32,
+    /// The last step's network distribution, `softmax(logits)`, kept so a new strength can
+    /// remix the last step.
+    network: Vec<f32>,
+    /// The last step's copied distribution: the attention on each earlier step, summed by
+    /// follower (it sums to `1 - network_share`).
+    copied: Vec<f32>,
+    /// The last step's sentinel weight: the network's share of the mixture.
+    network_share: f32,
+    /// Scratch: the mixture's probability of each token.
+    probabilities: Vec<f32>,
+}
+
+impl CopyHead {
+    /// The head of a validated model that has one.
+    pub fn from_model(model: &ModelFile, config: &WaveNetConfig, kernel: Kernel) -> Option<Self> {
+        let keys = config.copy_keys;
+        if keys == 0 {
+            return None;
+        }
+        let padded = padded_len(keys);
+        let mut sentinel_key = vec![0.0; padded];
+        sentinel_key[..keys].copy_from_slice(model.f32(names::COPY_SENTINEL_KEY).expect("validated sentinel key"));
+        let weights = CopyWeights {
+            query: Dense::from_model(model, names::COPY_QUERY, kernel),
+            key: Dense::from_model(model, names::COPY_KEY, kernel),
+            sentinel_key,
+            sentinel_bias: model.f32(names::COPY_SENTINEL_BIAS).expect("validated sentinel bias")[0],
+        };
+        Some(Self {
+            weights: Arc::new(weights),
+            kernel,
+            keys,
+            query_scale: 1.0 / (keys as f32).sqrt(),
+            ring: vec![0.0; COPY_WINDOW_TOKENS * padded],
+            followers: vec![0; COPY_WINDOW_TOKENS],
+            next_slot: 0,
+            filled: 0,
+            pending_key: vec![0.0; padded],
+            pending: false,
+            query: vec![0.0; padded],
+            scores: vec![0.0; COPY_WINDOW_TOKENS],
+            attention: vec![0.0; COPY_WINDOW_TOKENS],
+            zero_bias: vec![0.0; COPY_WINDOW_TOKENS],
+            strength: 1.0,
+            network: vec![0.0; VOCAB_SIZE],
+            copied: vec![0.0; VOCAB_SIZE],
+            network_share: 1.0,
+            probabilities: vec![0.0; VOCAB_SIZE],
+        })
+    }
+
+    /// Forgets every earlier step (the strength stays).
+    pub fn clear(&mut self) {
+        (self.next_slot, self.filled, self.pending) = (0, 0, false);
+    }
+
+    /// Hears `token` (the one just fed: the follower of the previous step), then turns the
+    /// network's `logits` for the next token into the mixture's log-probabilities, given this
+    /// step's head state `hidden`.
+    pub fn forward(&mut self, token: Token, hidden: &Activations, logits: &mut [f32]) {
+        self.complete_pending(token);
+        let (sentinel_weight, normaliser) = self.attend(hidden);
+        let logit_shift = max_of(logits, f32::NEG_INFINITY);
+        let network_normaliser = self.kernel.sum_exp(logits, logit_shift);
+        self.kernel.scaled_exp(logits, logit_shift, 1.0 / network_normaliser, &mut self.network);
+        self.copied.fill(0.0);
+        let copy_scale = 1.0 / normaliser;
+        for (&weight, &follower) in self.attention[..self.filled].iter().zip(&self.followers) {
+            self.copied[follower as usize] += copy_scale * weight;
+        }
+        self.network_share = sentinel_weight / normaliser;
+        self.mix(logits);
+        self.weights.key.forward(hidden, &mut self.pending_key[..self.keys]);
+        self.pending = true;
+    }
+
+    /// Mixes in `strength` of the copying from now on, and remixes `logits` (those of the last
+    /// step): `(1 - s (1 - g)) * network + s * copied`, the model's mixture at `s` = 1 and the
+    /// network alone at 0.
+    pub fn set_strength(&mut self, strength: f32, logits: &mut [f32]) {
+        self.strength = strength;
+        self.mix(logits);
+    }
+
+    /// Writes the last step's mixture at the current strength into `logits`, as log-probabilities.
+    fn mix(&mut self, logits: &mut [f32]) {
+        // `g + (1 - s)(1 - g)`: exactly `g` at full strength, where `1 - s (1 - g)` would round
+        // away a small `g`'s digits.
+        let network_weight = self.network_share + (1.0 - self.strength) * (1.0 - self.network_share);
+        for ((p, &network), &copied) in self.probabilities.iter_mut().zip(&self.network).zip(&self.copied) {
+            *p = network_weight * network + self.strength * copied;
+        }
+        self.kernel.ln_offset(&self.probabilities, COPY_PROBABILITY_FLOOR, logits);
+    }
+
+    /// Stores the pending key with its follower `token` in the ring.
+    fn complete_pending(&mut self, token: Token) {
+        if !std::mem::take(&mut self.pending) {
+            return;
+        }
+        let padded = self.pending_key.len();
+        self.ring[self.next_slot * padded..][..padded].copy_from_slice(&self.pending_key);
+        self.followers[self.next_slot] = token;
+        self.next_slot = (self.next_slot + 1) % COPY_WINDOW_TOKENS;
+        self.filled = (self.filled + 1).min(COPY_WINDOW_TOKENS);
+    }
+
+    /// Attends from this step's query over the filled slots and the sentinel: writes each slot's
+    /// unnormalised attention weight and returns the sentinel's and their sum (with the
+    /// sentinel's).
+    fn attend(&mut self, hidden: &Activations) -> (f32, f32) {
+        let (filled, padded) = (self.filled, self.query.len());
+        self.weights.query.forward(hidden, &mut self.query[..self.keys]);
+        for q in &mut self.query[..self.keys] {
+            *q *= self.query_scale;
+        }
+        let scores = &mut self.scores[..filled];
+        self.kernel.matvec_f32(&self.ring[..filled * padded], &self.query, &self.zero_bias[..filled], scores, Write::Set);
+        let sentinel = dot(&self.query, &self.weights.sentinel_key) + self.weights.sentinel_bias;
+        let shift = max_of(scores, sentinel);
+        let attention = &mut self.attention[..filled];
+        self.kernel.scaled_exp(scores, shift, 1.0, attention);
+        let sentinel_weight = (sentinel - shift).exp();
+        (sentinel_weight, sum_of(attention) + sentinel_weight)
+    }
+}
+
+/// A plain dot product.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The copy head's reference: every step's key and follower kept, and the window's scores,
+/// softmaxes and mixture computed plainly, in f64, at every step.
+#[derive(Clone, Debug)]
+pub struct NaiveCopyHead {
+    /// The weights (the same query and key products as the cached head).
+    weights: Arc<CopyWeights>,
+    /// Query and key width.
+    keys: usize,
+    /// Every step's key, `keys` values each.
+    history: Vec<f32>,
+    /// The follower of every step but the newest.
+    followers: Vec<Token>,
+    /// Scratch: the query.
+    query: Vec<f32>,
+}
+
+impl NaiveCopyHead {
+    /// The reference head of a validated model that has one.
+    pub fn from_model(model: &ModelFile, config: &WaveNetConfig, kernel: Kernel) -> Option<Self> {
+        let cached = CopyHead::from_model(model, config, kernel)?;
+        Some(Self { weights: cached.weights, keys: cached.keys, history: Vec::new(), followers: Vec::new(), query: vec![0.0; cached.keys] })
+    }
+
+    /// As [`CopyHead::forward`].
+    pub fn forward(&mut self, token: Token, hidden: &Activations, logits: &mut [f32]) {
+        let keys = self.keys;
+        if self.history.len() > self.followers.len() * keys {
+            self.followers.push(token);
+        }
+        self.weights.query.forward(hidden, &mut self.query);
+        let scale = 1.0 / (keys as f64).sqrt();
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() * scale;
+        let sentinel = dot(&self.query, &self.weights.sentinel_key) + self.weights.sentinel_bias as f64;
+        let first = self.followers.len().saturating_sub(COPY_WINDOW_TOKENS);
+        let scores: Vec<f64> = (first..self.followers.len()).map(|step| dot(&self.query, &self.history[step * keys..][..keys])).collect();
+        let shift = scores.iter().fold(sentinel, |max, &s| max.max(s));
+        let normaliser = scores.iter().map(|s| (s - shift).exp()).sum::<f64>() + (sentinel - shift).exp();
+        let logit_shift = logits.iter().fold(f64::NEG_INFINITY, |max, &l| max.max(l as f64));
+        let logit_normaliser: f64 = logits.iter().map(|&l| (l as f64 - logit_shift).exp()).sum();
+        let network_share = (sentinel - shift).exp() / normaliser;
+        let mut probabilities: Vec<f64> =
+            logits.iter().map(|&l| network_share * (l as f64 - logit_shift).exp() / logit_normaliser).collect();
+        for (score, &follower) in scores.iter().zip(&self.followers[first..]) {
+            probabilities[follower as usize] += (score - shift).exp() / normaliser;
+        }
+        for (logit, p) in logits.iter_mut().zip(probabilities) {
+            *logit = (p + COPY_PROBABILITY_FLOOR as f64).ln() as f32;
+        }
+        let start = self.history.len();
+        self.history.resize(start + keys, 0.0);
+        self.weights.key.forward(hidden, &mut self.history[start..]);
+    }
+}
