@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::dense::{Activations, Dense};
 use super::kernels::{max_of, padded_len, sum_of, Kernel, Write};
 use crate::model::{names, ModelFile, WaveNetConfig};
-use crate::style_memory::MEASURED_STRENGTH;
+use crate::style_memory::{log_sum_exp, MEASURED_STRENGTH};
 use crate::tokens::{Token, VOCAB_SIZE};
 
 /// How many earlier steps the copy head attends over: the receptive field of the default
@@ -49,6 +49,20 @@ struct CopyWeights {
     sentinel_key: Vec<f32>,
     /// The sentinel's score offset.
     sentinel_bias: f32,
+}
+
+impl CopyWeights {
+    /// The copy head of a validated model with `keys`-wide queries and keys.
+    fn from_model(model: &ModelFile, keys: usize, kernel: Kernel) -> Self {
+        let mut sentinel_key = vec![0.0; padded_len(keys)];
+        sentinel_key[..keys].copy_from_slice(model.f32(names::COPY_SENTINEL_KEY).expect("validated sentinel key"));
+        Self {
+            query: Dense::from_model(model, names::COPY_QUERY, kernel),
+            key: Dense::from_model(model, names::COPY_KEY, kernel),
+            sentinel_key,
+            sentinel_bias: model.f32(names::COPY_SENTINEL_BIAS).expect("validated sentinel bias")[0],
+        }
+    }
 }
 
 /// The copy head of a cached engine: the weights and the ring of earlier steps' keys.
@@ -105,16 +119,8 @@ impl CopyHead {
             return None;
         }
         let padded = padded_len(keys);
-        let mut sentinel_key = vec![0.0; padded];
-        sentinel_key[..keys].copy_from_slice(model.f32(names::COPY_SENTINEL_KEY).expect("validated sentinel key"));
-        let weights = CopyWeights {
-            query: Dense::from_model(model, names::COPY_QUERY, kernel),
-            key: Dense::from_model(model, names::COPY_KEY, kernel),
-            sentinel_key,
-            sentinel_bias: model.f32(names::COPY_SENTINEL_BIAS).expect("validated sentinel bias")[0],
-        };
         Some(Self {
-            weights: Arc::new(weights),
+            weights: Arc::new(CopyWeights::from_model(model, keys, kernel)),
             kernel,
             keys,
             query_scale: 1.0 / (keys as f32).sqrt(),
@@ -147,9 +153,9 @@ impl CopyHead {
     pub fn forward(&mut self, token: Token, hidden: &Activations, logits: &mut [f32]) {
         self.complete_pending(token);
         let (sentinel_weight, normaliser) = self.attend(hidden);
-        let logit_shift = max_of(logits, f32::NEG_INFINITY);
-        let network_normaliser = self.kernel.sum_exp(logits, logit_shift);
-        self.kernel.scaled_exp(logits, logit_shift, 1.0 / network_normaliser, &mut self.network);
+        self.kernel.scaled_exp(logits, max_of(logits, f32::NEG_INFINITY), 1.0, &mut self.network);
+        let inverse_normaliser = 1.0 / sum_of(&self.network);
+        self.network.iter_mut().for_each(|p| *p *= inverse_normaliser);
         self.copied.fill(0.0);
         let copy_scale = 1.0 / normaliser;
         for (&weight, &follower) in self.attention[..self.filled].iter().zip(&self.followers) {
@@ -240,8 +246,11 @@ pub struct NaiveCopyHead {
 impl NaiveCopyHead {
     /// The reference head of a validated model that has one.
     pub fn from_model(model: &ModelFile, config: &WaveNetConfig, kernel: Kernel) -> Option<Self> {
-        let cached = CopyHead::from_model(model, config, kernel)?;
-        Some(Self { weights: cached.weights, keys: cached.keys, history: Vec::new(), followers: Vec::new(), query: vec![0.0; cached.keys] })
+        let keys = config.copy_keys;
+        (keys > 0).then(|| {
+            let weights = Arc::new(CopyWeights::from_model(model, keys, kernel));
+            Self { weights, keys, history: Vec::new(), followers: Vec::new(), query: vec![0.0; keys] }
+        })
     }
 
     /// As [`CopyHead::forward`].
@@ -258,11 +267,9 @@ impl NaiveCopyHead {
         let scores: Vec<f64> = (first..self.followers.len()).map(|step| dot(&self.query, &self.history[step * keys..][..keys])).collect();
         let shift = scores.iter().fold(sentinel, |max, &s| max.max(s));
         let normaliser = scores.iter().map(|s| (s - shift).exp()).sum::<f64>() + (sentinel - shift).exp();
-        let logit_shift = logits.iter().fold(f64::NEG_INFINITY, |max, &l| max.max(l as f64));
-        let logit_normaliser: f64 = logits.iter().map(|&l| (l as f64 - logit_shift).exp()).sum();
+        let log_normaliser = log_sum_exp(logits);
         let network_share = (sentinel - shift).exp() / normaliser;
-        let mut probabilities: Vec<f64> =
-            logits.iter().map(|&l| network_share * (l as f64 - logit_shift).exp() / logit_normaliser).collect();
+        let mut probabilities: Vec<f64> = logits.iter().map(|&l| network_share * (l as f64 - log_normaliser).exp()).collect();
         for (score, &follower) in scores.iter().zip(&self.followers[first..]) {
             probabilities[follower as usize] += (score - shift).exp() / normaliser;
         }

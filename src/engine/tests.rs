@@ -126,9 +126,8 @@ fn a_copy_head_matches_its_naive_reference_past_the_window_f32_and_int8_on_every
 fn evenly_copied(network_logits: &[f32], recent: &[Token], sentinel_bias: f32) -> Vec<f32> {
     let n = recent.len() as f64;
     let keep = (sentinel_bias as f64).exp() / (n + (sentinel_bias as f64).exp());
-    let shift = network_logits.iter().fold(f64::NEG_INFINITY, |max, &l| max.max(l as f64));
-    let normaliser: f64 = network_logits.iter().map(|&l| (l as f64 - shift).exp()).sum();
-    let mut probabilities: Vec<f64> = network_logits.iter().map(|&l| keep * (l as f64 - shift).exp() / normaliser).collect();
+    let log_normaliser = crate::style_memory::log_sum_exp(network_logits);
+    let mut probabilities: Vec<f64> = network_logits.iter().map(|&l| keep * (l as f64 - log_normaliser).exp()).collect();
     for &token in recent {
         probabilities[token as usize] += 1.0 / (n + (sentinel_bias as f64).exp());
     }
