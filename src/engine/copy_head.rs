@@ -12,27 +12,20 @@ use std::sync::Arc;
 use super::dense::{Activations, Dense};
 use super::kernels::{max_of, padded_len, sum_of, Kernel, Write};
 use crate::model::{names, ModelFile, WaveNetConfig};
-use crate::style_memory::{log_sum_exp, MEASURED_STRENGTH};
+use crate::style_memory::log_sum_exp;
 use crate::tokens::{Token, VOCAB_SIZE};
 
 /// How many earlier steps the copy head attends over: the receptive field of the default
 /// network, rounded up, and the longest training window.
 pub const COPY_WINDOW_TOKENS: usize = 2048;
 
-/// The share of the copy head's copying to sample with when no style memory steers. The whole
-/// mixture is the model's likelihood (what `eval` scores), but continuations of a 4-bar prompt
-/// sampled with it alone narrow their pitch range, and without it a network trained beside its
-/// copy head leaves the prompt's key and density; three quarters lost nothing measured
-/// (BENCHMARKS.md, "A network that copies").
+/// The share of the copy head's copying the plugin and `quality` sample with, whatever the Style
+/// Memory's setting. The whole mixture is the model's likelihood (what `eval` scores), but
+/// continuations of a 4-bar prompt sampled with it narrow their pitch range and top-line leaps,
+/// and without it a network trained beside its copy head leaves the prompt's key and density;
+/// three quarters lost nothing measured at the plugin's defaults (MODEL.md, "The shipped model
+/// (run 7) against run 6").
 pub const COPY_SAMPLING_STRENGTH: f32 = 0.75;
-
-/// The share to sample with beside a style memory steering at `memory_strength`: rising to the
-/// whole mixture at the memory's measured setting (the plugin's default), where a smaller share
-/// left the continuations sparser than the current model's and the whole one did not. Unlike the
-/// repeat pointer, the head cannot fade out as the memory comes in: the network relies on it.
-pub fn copy_sampling_strength(memory_strength: f32) -> f32 {
-    COPY_SAMPLING_STRENGTH + (1.0 - COPY_SAMPLING_STRENGTH) * (memory_strength / MEASURED_STRENGTH).min(1.0)
-}
 
 /// Added to every probability before its log (the trainer's loss adds it too): keeps a token
 /// that neither the network nor the copying gives anything a finite logit.

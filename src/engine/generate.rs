@@ -1,7 +1,7 @@
 //! Generation: the engine and a sampler together (what the plugin's worker drives), and
 //! offline continuation of a prompt for `cargo xtask generate`.
 
-use super::copy_head::copy_sampling_strength;
+use super::copy_head::COPY_SAMPLING_STRENGTH;
 use super::repeat_pointer::repeat_sampling_strength;
 use super::{Constraints, Engine, Sampler, SamplingOptions, VoiceLimit};
 use crate::style_memory::{MemoryContext, StyleMemory};
@@ -32,7 +32,7 @@ impl Generator {
         self.engine.set_repeat_strength(strength);
     }
 
-    /// Samples with `strength` of the engine's copy head mixed in (see [`copy_sampling_strength`]).
+    /// Samples with `strength` of the engine's copy head mixed in (see [`COPY_SAMPLING_STRENGTH`]).
     pub fn set_copy_strength(&mut self, strength: f32) {
         self.engine.set_copy_strength(strength);
     }
@@ -97,8 +97,8 @@ pub struct ContinuationRequest {
     /// The share of the repeat pointer's bonus to sample with; `None`: the plugin's, which
     /// depends on the memory's strength ([`repeat_sampling_strength`]).
     pub repeat_strength: Option<f32>,
-    /// The share of the copy head's copying to sample with; `None`: the plugin's, which depends
-    /// on the memory's strength ([`copy_sampling_strength`]).
+    /// The share of the copy head's copying to sample with; `None`: the plugin's
+    /// ([`COPY_SAMPLING_STRENGTH`]).
     pub copy_strength: Option<f32>,
 }
 
@@ -147,7 +147,7 @@ pub fn continue_song(
     };
     let memory_strength = if memory.is_some() { request.memory_strength } else { 0.0 };
     generator.set_repeat_strength(request.repeat_strength.unwrap_or_else(|| repeat_sampling_strength(memory_strength)));
-    generator.set_copy_strength(request.copy_strength.unwrap_or_else(|| copy_sampling_strength(memory_strength)));
+    generator.set_copy_strength(request.copy_strength.unwrap_or(COPY_SAMPLING_STRENGTH));
     let prompt_end = generator.engine().state().tick();
     let ticks_per_bar = (prompt.beats_per_bar() * TICKS_PER_BEAT as f64).round() as u64;
     let end_tick = prompt_end + request.bars as u64 * ticks_per_bar;
@@ -236,12 +236,20 @@ mod tests {
     }
 
     #[test]
-    fn the_copy_share_rises_to_the_whole_mixture_as_the_style_memory_comes_in() {
-        use super::super::copy_head::COPY_SAMPLING_STRENGTH;
-        assert_eq!(copy_sampling_strength(0.0), COPY_SAMPLING_STRENGTH);
-        assert_eq!(copy_sampling_strength(crate::style_memory::MEASURED_STRENGTH), 1.0, "the model's mixture at the memory's default");
-        assert_eq!(copy_sampling_strength(1.0), 1.0);
-        assert!(copy_sampling_strength(0.25) > COPY_SAMPLING_STRENGTH && copy_sampling_strength(0.25) < 1.0);
+    fn a_continuation_samples_a_copy_head_at_the_plugins_share_whatever_the_style_memory() {
+        use crate::style_memory::MEASURED_STRENGTH;
+        let model = random_wavenet(crate::model::WaveNetConfig { copy_keys: 8, ..small_config() }, 34);
+        let continue_with = |memory_strength: f32, copy_strength| {
+            let options = SamplingOptions::default();
+            let request = ContinuationRequest { bars: 4, options, constraints: Constraints::default(), memory_strength, follow_voices: false, repeat_strength: None, copy_strength };
+            let mut memory = StyleMemory::new();
+            continue_song(&mut Generator::new(Engine::from_model(&model).unwrap(), 5), &prompt(), &request, Some(&mut memory)).notes
+        };
+        for memory_strength in [0.0, MEASURED_STRENGTH, 1.0] {
+            let plugins = continue_with(memory_strength, None);
+            assert_eq!(plugins, continue_with(memory_strength, Some(COPY_SAMPLING_STRENGTH)), "memory {memory_strength}");
+            assert_ne!(plugins, continue_with(memory_strength, Some(1.0)), "memory {memory_strength}: the share changes the draw");
+        }
     }
 
     /// Would fail if the continuation ignored the ticks the encoding took out of the prompt's

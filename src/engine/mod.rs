@@ -220,7 +220,7 @@ impl Engine {
     }
 
     /// Makes the copy head, if the model has one, mix in `strength` of its copying from now on
-    /// (1, the model's likelihood, when built; [`copy_head::copy_sampling_strength`] for
+    /// (1, the model's likelihood, when built; [`copy_head::COPY_SAMPLING_STRENGTH`] for
     /// sampling), the last step's logits included.
     pub fn set_copy_strength(&mut self, strength: f32) {
         if let Some(copy) = &mut self.copy {

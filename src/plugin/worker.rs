@@ -24,7 +24,7 @@ use atomic_float::AtomicF32;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::bounded_file::read_regular_file;
-use crate::engine::copy_head::copy_sampling_strength;
+use crate::engine::copy_head::COPY_SAMPLING_STRENGTH;
 use crate::engine::repeat_pointer::repeat_sampling_strength;
 use crate::engine::{Constraints, Engine, Generator, SamplingOptions, VoiceLimit};
 use crate::model::{ModelError, ModelFile};
@@ -350,6 +350,7 @@ impl WorkerCore {
         let end_tick = request.end_tick.min(request.start_tick.saturating_add(MAX_ANSWER_TICKS));
         let model_end_tick = end_tick.saturating_sub(skipped_ticks);
         speaker.generator.sampler_mut().reseed(request.seed);
+        speaker.generator.set_copy_strength(COPY_SAMPLING_STRENGTH);
         let answer_id = request.answer_id;
         let constraints = self.answer_constraints(request);
         let mut played = Vec::with_capacity(4);
@@ -363,7 +364,6 @@ impl WorkerCore {
             };
             let strength = live.style_memory.load(Ordering::Relaxed);
             speaker.generator.set_repeat_strength(repeat_sampling_strength(strength));
-            speaker.generator.set_copy_strength(copy_sampling_strength(strength));
             let context = speaker.context;
             let steer = |logits: &mut [f32]| {
                 if strength > 0.0 {

@@ -98,12 +98,21 @@ pub struct EvalOptions {
     /// what it has just heard? (WaveNet models, the network alone.)
     #[arg(long, conflicts_with_all = ["memory", "fit_memory", "by_kind"], value_parser = positive_beats)]
     pub repeat_beats: Option<f64>,
+    /// Score a model's copy head mixed in at this share (0 to 1) instead of its whole mixture:
+    /// the distribution the plugin samples at 0.75 (WaveNet models; others have no head).
+    #[arg(long, value_parser = share)]
+    pub copy_strength: Option<f32>,
 }
 
 /// A style memory's size: 1 to [`MEMORY_CAPACITY_TOKENS`] tokens.
 fn memory_capacity(text: &str) -> Result<usize, String> {
     let expected = format!("a whole number of tokens from 1 to {MEMORY_CAPACITY_TOKENS}");
     number_where(text, |tokens| (1..=MEMORY_CAPACITY_TOKENS).contains(&tokens), &expected)
+}
+
+/// A share: a number from 0 to 1.
+fn share(text: &str) -> Result<f32, String> {
+    number_where(text, |share: f32| (0.0..=1.0).contains(&share), "a number from 0 to 1")
 }
 
 /// A passage length: a positive, finite number of beats.
@@ -131,6 +140,7 @@ impl EvalOptions {
             transpose: 0,
             by_kind: false,
             repeat_beats: None,
+            copy_strength: None,
         }
     }
 }
@@ -233,7 +243,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
     let mut repeat = None;
     let total = match model.meta.architecture {
         Architecture::WaveNet(_) if options.memory || options.fit_memory => {
-            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let mut engine = scoring_engine(&model, options)?;
             let figures = score_collections_with_memory(&mut engine, &pieces, options);
             let total = figures.total.with_memory;
             if options.by_kind {
@@ -244,7 +254,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             total
         }
         Architecture::WaveNet(_) if options.repeat_beats.is_some() => {
-            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let mut engine = scoring_engine(&model, options)?;
             let beats = options.repeat_beats.expect("matched on it");
             let (total, hearings) = score_hearings(&mut engine, &pieces, beats, options.grammar_mask);
             repeat = Some(RepeatReport {
@@ -257,7 +267,7 @@ pub fn eval(options: &EvalOptions) -> Result<EvalReport> {
             total
         }
         Architecture::WaveNet(_) => {
-            let mut engine = Engine::from_model(&model).with_context(|| options.model.display().to_string())?;
+            let mut engine = scoring_engine(&model, options)?;
             let kinds = score_pieces_by_kind(&mut engine, &pieces, options.grammar_mask);
             let total: Score = kinds.iter().copied().sum();
             if options.by_kind {
@@ -359,6 +369,15 @@ fn heard_twice(piece: &Piece, beats: f64) -> Option<Piece> {
 
 /// The engine's score over every token of passages played twice (see [`heard_twice`]), and
 /// apart the first hearing's and the second's (its `End` left out: it is not part of the copy).
+/// The engine that scores `model`, its copy head (if it has one) at `--copy-strength`.
+fn scoring_engine(model: &ModelFile, options: &EvalOptions) -> Result<Engine> {
+    let mut engine = Engine::from_model(model).with_context(|| options.model.display().to_string())?;
+    if let Some(strength) = options.copy_strength {
+        engine.set_copy_strength(strength);
+    }
+    Ok(engine)
+}
+
 fn score_hearings(engine: &mut Engine, pieces: &[Piece], beats: f64, grammar_mask: bool) -> (Score, [Score; 2]) {
     let second_from_tick = beats_to_ticks(beats);
     let (mut total, mut hearings) = (Score::default(), [Score::default(); 2]);

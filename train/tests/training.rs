@@ -431,6 +431,22 @@ fn a_copy_head_joins_an_init_network_unchanged_and_learns_what_its_window_cannot
     };
     let (with_head, without) = (train_run("with", 8), train_run("without", 0));
     assert!(with_head < 0.8 * without, "with a copy head {with_head} vs {without} without");
+
+    // `eval --copy-strength`: by default the whole mixture, at 0 the network alone.
+    let trained = out.path().join("with").join(MODEL_FILE);
+    let scored = |path: &Path, copy_strength| eval(&EvalOptions { copy_strength, ..eval_options(path, valid.path()) }).unwrap().nll_per_token;
+    let network_alone = out.path().join("network alone.safetensors");
+    let mut headless = ModelFile::load(&trained).unwrap();
+    headless.tensors = network_tensors(&headless);
+    headless.meta.architecture = Architecture::WaveNet(WaveNetConfig { copy_keys: 0, ..config });
+    headless.save(&network_alone).unwrap();
+    assert_eq!(scored(&trained, Some(1.0)), scored(&trained, None));
+    let (none, alone) = (scored(&trained, Some(0.0)), scored(&network_alone, None));
+    // The mixture takes the log of an f32 softmax plus the probability floor, the network alone a
+    // log-softmax: they differ in rounding, tenths of a thousandth of a nat.
+    assert!((none - alone).abs() < 1e-3, "no copying {none} vs the network alone {alone}");
+    let (half, whole) = (scored(&trained, Some(0.5)), scored(&trained, None));
+    assert!(whole < half && half < none, "a head that helps: {whole} < {half} < {none}");
 }
 
 /// `model`'s tensors but the copy head's.
