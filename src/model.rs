@@ -453,6 +453,17 @@ impl ModelFile {
         model
     }
 
+    /// The network without its copy head: the head's tensors removed (to score what the head
+    /// adds). Other models are returned as they are.
+    pub fn without_copy_head(&self) -> ModelFile {
+        let mut model = self.clone();
+        if let Architecture::WaveNet(config) = &mut model.meta.architecture {
+            config.copy_keys = 0;
+            model.tensors.retain(|name, _| !name.starts_with(names::COPY_PREFIX));
+        }
+        model
+    }
+
     /// The WaveNet with the repeat pointer and this bonus table (`[LENGTH_BUCKETS,
     /// EventKind::ALL.len()]` values, in place of any it had); other models unchanged.
     pub fn with_repeat_bonus(&self, bonus: Vec<f32>) -> ModelFile {

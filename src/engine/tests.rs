@@ -134,20 +134,12 @@ fn evenly_copied(network_logits: &[f32], recent: &[Token], sentinel_bias: f32) -
     probabilities.iter().map(|p| (p + copy_head::COPY_PROBABILITY_FLOOR as f64).ln() as f32).collect()
 }
 
-/// `model` without its copy head.
-fn without_copy_head(model: &ModelFile, config: WaveNetConfig) -> ModelFile {
-    let mut file = model.clone();
-    file.tensors.retain(|name, _| !name.starts_with(crate::model::names::COPY_PREFIX));
-    file.meta.architecture = Architecture::WaveNet(WaveNetConfig { copy_keys: 0, ..config });
-    file
-}
-
 #[test]
 fn a_copy_strength_of_zero_samples_the_network_alone_and_a_new_strength_remixes_the_last_step() {
     let model = random_wavenet(copy_config(), 16);
     let mut zero = Engine::from_model(&model).unwrap();
     zero.set_copy_strength(0.0);
-    let mut alone = Engine::from_model(&without_copy_head(&model, copy_config())).unwrap();
+    let mut alone = Engine::from_model(&model.without_copy_head()).unwrap();
     for token in random_tokens(300, 17) {
         let expected = evenly_copied(alone.step(token), &[], 0.0);
         assert!(max_difference(zero.step(token), &expected) <= 1e-5, "strength 0 is the network's log-softmax");
@@ -176,7 +168,7 @@ fn an_even_copy_head_mixes_in_the_tokens_of_the_window_and_never_the_next_one() 
         *tensor = crate::model::StoredTensor::f32(tensor.shape.clone(), vec![0.0; tensor.shape.iter().product()]);
     }
     let sentinel_bias = model.f32(crate::model::names::COPY_SENTINEL_BIAS).unwrap()[0];
-    let network_alone = without_copy_head(&model, copy_config());
+    let network_alone = model.without_copy_head();
     let (mut with_copy, mut alone) = (Engine::from_model(&model).unwrap(), Engine::from_model(&network_alone).unwrap());
     let network_only = |alone: &Engine| evenly_copied(alone.logits(), &[], sentinel_bias);
     assert!(max_difference(with_copy.logits(), &network_only(&alone)) < 1e-4, "after Start the window is empty");

@@ -367,8 +367,6 @@ fn heard_twice(piece: &Piece, beats: f64) -> Option<Piece> {
     })
 }
 
-/// The engine's score over every token of passages played twice (see [`heard_twice`]), and
-/// apart the first hearing's and the second's (its `End` left out: it is not part of the copy).
 /// The engine that scores `model`, its copy head (if it has one) at `--copy-strength`.
 fn scoring_engine(model: &ModelFile, options: &EvalOptions) -> Result<Engine> {
     let mut engine = Engine::from_model(model).with_context(|| options.model.display().to_string())?;
@@ -378,6 +376,8 @@ fn scoring_engine(model: &ModelFile, options: &EvalOptions) -> Result<Engine> {
     Ok(engine)
 }
 
+/// The engine's score over every token of passages played twice (see [`heard_twice`]), and
+/// apart the first hearing's and the second's (its `End` left out: it is not part of the copy).
 fn score_hearings(engine: &mut Engine, pieces: &[Piece], beats: f64, grammar_mask: bool) -> (Score, [Score; 2]) {
     let second_from_tick = beats_to_ticks(beats);
     let (mut total, mut hearings) = (Score::default(), [Score::default(); 2]);
