@@ -64,11 +64,7 @@ fn bench_default_step_per_kernel(c: &mut Criterion) {
     let f32_model = random_wavenet(WaveNetConfig::default(), 1);
     let int8_model = quantize(&f32_model);
     let mut group = c.benchmark_group("default_step_per_kernel");
-    for (name, kernel) in Kernel::survey() {
-        let Some(kernel) = kernel else {
-            eprintln!("default_step_per_kernel: skips int8 {name}: this CPU lacks it");
-            continue;
-        };
+    for (name, kernel) in kernels_here("default_step_per_kernel") {
         bench_one_step(&mut group, &format!("int8 {name}"), warmed_engine_with(&int8_model, kernel));
     }
     // The f32 products run the AVX2 + FMA kernel on every x86 SIMD kernel.
@@ -89,8 +85,7 @@ fn bench_default_products_alone(c: &mut Criterion) {
     let layouts: Vec<_> =
         dense_layers(&model.meta.architecture, model.meta.vocab_size).into_iter().filter(|layout| layout.prefix != unused).collect();
     let mut group = c.benchmark_group("default_step_products_alone");
-    for (name, kernel) in Kernel::survey() {
-        let Some(kernel) = kernel else { continue };
+    for (name, kernel) in kernels_here("default_step_products_alone") {
         let mut products: Vec<_> = layouts
             .iter()
             .map(|layout| {
@@ -151,15 +146,32 @@ fn bench_repeat_pointer(c: &mut Criterion) {
     group.finish();
 }
 
-/// The default int8 step with and without a copy head of 32-wide keys, in the same run, its
-/// window of keys full (the engines are warmed past it).
+/// The default int8 step with and without a copy head of 32-wide keys (the shipped model's
+/// architecture) with every int8 kernel this CPU runs, in the same run, its window of keys full
+/// (the engines are warmed past it).
 fn bench_copy_head(c: &mut Criterion) {
     let mut group = c.benchmark_group("copy_head");
-    for (id, copy_keys) in [("int8 default, network alone", 0), ("int8 default, with a copy head of 32", 32)] {
+    let kernels = kernels_here("copy_head");
+    for (part, copy_keys) in [("network alone", 0), ("with a copy head of 32", 32)] {
         let model = quantize(&random_wavenet(WaveNetConfig { copy_keys, ..WaveNetConfig::default() }, 1));
-        bench_one_step(&mut group, id, warmed_engine(&model));
+        for &(name, kernel) in &kernels {
+            bench_one_step(&mut group, &format!("int8 {name}, {part}"), warmed_engine_with(&model, kernel));
+        }
     }
     group.finish();
+}
+
+/// Every kernel this CPU runs, by name; names on standard error those it lacks, for `group`.
+fn kernels_here(group: &str) -> Vec<(&'static str, Kernel)> {
+    let survey = Kernel::survey().into_iter();
+    survey
+        .filter_map(|(name, kernel)| {
+            if kernel.is_none() {
+                eprintln!("{group}: skips int8 {name}: this CPU lacks it");
+            }
+            kernel.map(|kernel| (name, kernel))
+        })
+        .collect()
 }
 
 /// A played stream's token: 48-token phrases over 24 distinct tokens, in five variants that

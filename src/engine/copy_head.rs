@@ -5,13 +5,15 @@
 //! whose follower (the token that came after it) is that token`, `g` the sentinel's share. A
 //! stack of dilated convolutions reads its past at fixed offsets and does not copy what it heard
 //! bars ago; this is the content-addressed lookup that copies. The engine keeps the keys in a
-//! ring, so a step costs one product per key, never a pass over the whole context.
+//! ring, so a step costs one product per key, never a pass over the whole context. An int8
+//! engine keeps the keys in int8 (one scale per key) and quantizes the query, as its layers do:
+//! the ring is then a quarter of the bytes a step reads, and its scores int8 products.
 
 use std::sync::Arc;
 
-use super::dense::{Activations, Dense};
-use super::kernels::{max_of, padded_len, sum_of, Kernel, Write};
-use crate::model::{names, ModelFile, WaveNetConfig};
+use super::dense::{Activations, Dense, Matrix};
+use super::kernels::{padded_len, Kernel, Write};
+use crate::model::{names, ModelFile, Precision, WaveNetConfig};
 use crate::style_memory::log_sum_exp;
 use crate::tokens::{Token, VOCAB_SIZE};
 
@@ -69,9 +71,11 @@ pub struct CopyHead {
     keys: usize,
     /// `1 / sqrt(keys)`, the attention's temperature.
     query_scale: f32,
-    /// `[COPY_WINDOW_TOKENS, padded keys]`: the keys of the earlier steps whose follower is
-    /// known, each row padded to the kernels' chunk.
-    ring: Vec<f32>,
+    /// `[COPY_WINDOW_TOKENS, padded keys]` in the engine's precision: the keys of the earlier
+    /// steps whose follower is known, each row padded to the kernels' chunk.
+    ring: Matrix,
+    /// Scratch: the pending key in int8, on its way into an int8 ring.
+    quantized_key: Vec<i8>,
     /// The follower of each ring slot.
     followers: Vec<Token>,
     /// The slot the next completed key goes to.
@@ -82,9 +86,9 @@ pub struct CopyHead {
     pending_key: Vec<f32>,
     /// Whether `pending_key` holds a key (not before the first step).
     pending: bool,
-    /// Scratch: the query (padded).
-    query: Vec<f32>,
-    /// Scratch: the attention score of each filled slot.
+    /// Scratch: the query, quantized in an int8 engine.
+    query: Activations,
+    /// Scratch: the attention score of each slot.
     scores: Vec<f32>,
     /// Scratch: the unnormalised attention weight of each filled slot.
     attention: Vec<f32>,
@@ -111,19 +115,20 @@ impl CopyHead {
         if keys == 0 {
             return None;
         }
-        let padded = padded_len(keys);
+        let (padded, precision) = (padded_len(keys), model.meta.precision);
         Some(Self {
             weights: Arc::new(CopyWeights::from_model(model, keys, kernel)),
             kernel,
             keys,
-            query_scale: 1.0 / (keys as f32).sqrt(),
-            ring: vec![0.0; COPY_WINDOW_TOKENS * padded],
+            query_scale: query_scale(keys),
+            ring: Matrix::zeros(COPY_WINDOW_TOKENS, padded, precision, kernel),
+            quantized_key: vec![0; padded],
             followers: vec![0; COPY_WINDOW_TOKENS],
             next_slot: 0,
             filled: 0,
             pending_key: vec![0.0; padded],
             pending: false,
-            query: vec![0.0; padded],
+            query: Activations::new(keys, precision, kernel),
             scores: vec![0.0; COPY_WINDOW_TOKENS],
             attention: vec![0.0; COPY_WINDOW_TOKENS],
             zero_bias: vec![0.0; COPY_WINDOW_TOKENS],
@@ -146,14 +151,10 @@ impl CopyHead {
     pub fn forward(&mut self, token: Token, hidden: &Activations, logits: &mut [f32]) {
         self.complete_pending(token);
         let (sentinel_weight, normaliser) = self.attend(hidden);
-        self.kernel.scaled_exp(logits, max_of(logits, f32::NEG_INFINITY), 1.0, &mut self.network);
-        let inverse_normaliser = 1.0 / sum_of(&self.network);
+        let shift = self.kernel.max_of(logits, f32::NEG_INFINITY);
+        let inverse_normaliser = 1.0 / self.kernel.exp_and_sum(logits, shift, &mut self.network);
         self.network.iter_mut().for_each(|p| *p *= inverse_normaliser);
-        self.copied.fill(0.0);
-        let copy_scale = 1.0 / normaliser;
-        for (&weight, &follower) in self.attention[..self.filled].iter().zip(&self.followers) {
-            self.copied[follower as usize] += copy_scale * weight;
-        }
+        sum_by_follower(&self.attention[..self.filled], &self.followers[..self.filled], 1.0 / normaliser, &mut self.copied);
         self.network_share = sentinel_weight / normaliser;
         self.mix(logits);
         self.weights.key.forward(hidden, &mut self.pending_key[..self.keys]);
@@ -188,9 +189,15 @@ impl CopyHead {
         if !std::mem::take(&mut self.pending) {
             return;
         }
-        let padded = self.pending_key.len();
-        self.ring[self.next_slot * padded..][..padded].copy_from_slice(&self.pending_key);
-        self.followers[self.next_slot] = token;
+        let (slot, padded) = (self.next_slot, self.pending_key.len());
+        match &mut self.ring {
+            Matrix::F32(ring) => ring[slot * padded..][..padded].copy_from_slice(&self.pending_key),
+            Matrix::Int8(ring) => {
+                let scale = self.kernel.quantize(&self.pending_key, &mut self.quantized_key);
+                ring.set_row(slot, &self.quantized_key, scale);
+            }
+        }
+        self.followers[slot] = token;
         self.next_slot = (self.next_slot + 1) % COPY_WINDOW_TOKENS;
         self.filled = (self.filled + 1).min(COPY_WINDOW_TOKENS);
     }
@@ -199,20 +206,33 @@ impl CopyHead {
     /// unnormalised attention weight and returns the sentinel's and their sum (with the
     /// sentinel's).
     fn attend(&mut self, hidden: &Activations) -> (f32, f32) {
-        let (filled, padded) = (self.filled, self.query.len());
-        self.weights.query.forward(hidden, &mut self.query[..self.keys]);
-        for q in &mut self.query[..self.keys] {
+        let filled = self.filled;
+        self.weights.query.forward(hidden, self.query.values_mut());
+        for q in self.query.values_mut() {
             *q *= self.query_scale;
         }
-        let scores = &mut self.scores[..filled];
-        self.kernel.matvec_f32(&self.ring[..filled * padded], &self.query, &self.zero_bias[..filled], scores, Write::Set);
-        let sentinel = dot(&self.query, &self.weights.sentinel_key) + self.weights.sentinel_bias;
-        let shift = max_of(scores, sentinel);
-        let attention = &mut self.attention[..filled];
-        self.kernel.scaled_exp(scores, shift, 1.0, attention);
+        self.query.finish();
+        // Every slot, filled or not: the kernels take whole matrices (unfilled slots score 0,
+        // unread), and the window is full in all but a session's first 2,048 steps.
+        self.ring.product(self.kernel, &self.query, &self.zero_bias, &mut self.scores, Write::Set);
+        let scores = &self.scores[..filled];
+        let sentinel = dot(self.query.values(), &self.weights.sentinel_key) + self.weights.sentinel_bias;
+        let shift = self.kernel.max_of(scores, sentinel);
+        let attention_sum = self.kernel.exp_and_sum(scores, shift, &mut self.attention[..filled]);
         let sentinel_weight = (sentinel - shift).exp();
-        (sentinel_weight, sum_of(attention) + sentinel_weight)
+        (sentinel_weight, attention_sum + sentinel_weight)
     }
+}
+
+/// `copied[t] = scale * (sum of the weights whose follower is t)`, scaled once per token rather
+/// than once per slot: the scatter (a load, an add and a store per slot) is the largest part of
+/// the head's time outside its products (BENCHMARKS.md, "The copy head's keys in int8").
+fn sum_by_follower(weights: &[f32], followers: &[Token], scale: f32, copied: &mut [f32]) {
+    copied.fill(0.0);
+    for (&weight, &follower) in weights.iter().zip(followers) {
+        copied[follower as usize] += weight;
+    }
+    copied.iter_mut().for_each(|p| *p *= scale);
 }
 
 /// A plain dot product.
@@ -220,14 +240,37 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `1 / sqrt(keys)`, the attention's temperature, applied to the query before its product.
+fn query_scale(keys: usize) -> f32 {
+    1.0 / (keys as f32).sqrt()
+}
+
+/// `values` (`keys` of them) as an engine of `precision` holds them: as they are in f32, through
+/// int8 with one scale (max |x| / 127) in int8.
+fn as_held(values: &[f32], precision: Precision) -> Vec<f32> {
+    match precision {
+        Precision::F32 => values.to_vec(),
+        Precision::Int8 => {
+            let mut padded = values.to_vec();
+            padded.resize(padded_len(values.len()), 0.0);
+            let mut quantized = vec![0; padded.len()];
+            let scale = Kernel::Portable.quantize(&padded, &mut quantized);
+            quantized[..values.len()].iter().map(|&q| q as f32 * scale).collect()
+        }
+    }
+}
+
 /// The copy head's reference: every step's key and follower kept, and the window's scores,
-/// softmaxes and mixture computed plainly, in f64, at every step.
+/// softmaxes and mixture computed plainly, in f64, at every step (from keys and queries rounded
+/// as the cached head's precision holds them).
 #[derive(Clone, Debug)]
 pub struct NaiveCopyHead {
     /// The weights (the same query and key products as the cached head).
     weights: Arc<CopyWeights>,
     /// Query and key width.
     keys: usize,
+    /// The model's precision, which rounds the keys and queries.
+    precision: Precision,
     /// Every step's key, `keys` values each.
     history: Vec<f32>,
     /// The follower of every step but the newest.
@@ -242,7 +285,7 @@ impl NaiveCopyHead {
         let keys = config.copy_keys;
         (keys > 0).then(|| {
             let weights = Arc::new(CopyWeights::from_model(model, keys, kernel));
-            Self { weights, keys, history: Vec::new(), followers: Vec::new(), query: vec![0.0; keys] }
+            Self { weights, keys, precision: model.meta.precision, history: Vec::new(), followers: Vec::new(), query: vec![0.0; keys] }
         })
     }
 
@@ -253,11 +296,12 @@ impl NaiveCopyHead {
             self.followers.push(token);
         }
         self.weights.query.forward(hidden, &mut self.query);
-        let scale = 1.0 / (keys as f64).sqrt();
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() * scale;
-        let sentinel = dot(&self.query, &self.weights.sentinel_key) + self.weights.sentinel_bias as f64;
+        let scaled: Vec<f32> = self.query.iter().map(|q| q * query_scale(keys)).collect();
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>();
+        let sentinel = dot(&scaled, &self.weights.sentinel_key) + self.weights.sentinel_bias as f64;
+        let held = as_held(&scaled, self.precision);
         let first = self.followers.len().saturating_sub(COPY_WINDOW_TOKENS);
-        let scores: Vec<f64> = (first..self.followers.len()).map(|step| dot(&self.query, &self.history[step * keys..][..keys])).collect();
+        let scores: Vec<f64> = (first..self.followers.len()).map(|step| dot(&held, &self.history[step * keys..][..keys])).collect();
         let shift = scores.iter().fold(sentinel, |max, &s| max.max(s));
         let normaliser = scores.iter().map(|s| (s - shift).exp()).sum::<f64>() + (sentinel - shift).exp();
         let log_normaliser = log_sum_exp(logits);
@@ -269,8 +313,8 @@ impl NaiveCopyHead {
         for (logit, p) in logits.iter_mut().zip(probabilities) {
             *logit = (p + COPY_PROBABILITY_FLOOR as f64).ln() as f32;
         }
-        let start = self.history.len();
-        self.history.resize(start + keys, 0.0);
-        self.weights.key.forward(hidden, &mut self.history[start..]);
+        let mut key = vec![0.0; keys];
+        self.weights.key.forward(hidden, &mut key);
+        self.history.extend(as_held(&key, self.precision));
     }
 }

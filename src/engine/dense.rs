@@ -33,6 +33,11 @@ impl Activations {
         Self { values: vec![0.0; padded], len, quantized, scale: 0.0, kernel }
     }
 
+    /// The real values.
+    pub fn values(&self) -> &[f32] {
+        &self.values[..self.len]
+    }
+
     /// The values, to be written before [`Activations::finish`].
     pub fn values_mut(&mut self) -> &mut [f32] {
         &mut self.values[..self.len]
@@ -47,20 +52,44 @@ impl Activations {
     }
 }
 
-/// The matrix of a dense layer, rows padded to the kernels' chunk.
+/// The matrix of a dense layer (or the copy head's ring of keys), rows padded to the kernels'
+/// chunk.
 #[derive(Clone, Debug)]
-enum Weights {
+pub enum Matrix {
     /// `rows x padded_cols` f32.
     F32(Vec<f32>),
     /// Symmetric int8 with per-row scales, laid out for the layer's kernel.
     Int8(Int8Matrix),
 }
 
+impl Matrix {
+    /// `rows` zero rows of `cols` values (whole row chunks) in `precision`, laid out for `kernel`.
+    pub fn zeros(rows: usize, cols: usize, precision: Precision, kernel: Kernel) -> Self {
+        match precision {
+            Precision::F32 => Matrix::F32(vec![0.0; rows * cols]),
+            Precision::Int8 => Matrix::Int8(kernel.pack_i8(&vec![0; rows * cols], &vec![0.0; rows], cols)),
+        }
+    }
+
+    /// `out (=|+=) M x + bias`, in the matrix's precision, with `kernel` (the one it was laid
+    /// out for).
+    pub fn product(&self, kernel: Kernel, input: &Activations, bias: &[f32], out: &mut [f32], write: Write) {
+        match self {
+            Matrix::F32(values) => kernel.matvec_f32(values, &input.values, bias, out, write),
+            Matrix::Int8(matrix) => {
+                debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
+                let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
+                kernel.matvec_i8(matrix, quantized, bias, out, write)
+            }
+        }
+    }
+}
+
 /// What a dense layer learned: never changes after load.
 #[derive(Debug)]
 struct Parameters {
     /// The matrix.
-    weights: Weights,
+    weights: Matrix,
     /// One bias per output.
     bias: Vec<f32>,
 }
@@ -84,8 +113,8 @@ impl Dense {
         let (rows, cols) = (shape[0], shape[1]);
         let bias = model.f32(&names::bias(prefix)).expect("validated model has every bias").to_vec();
         let weights = match model.meta.precision {
-            Precision::F32 => Weights::F32(pad_rows(model.f32(&weight_name).expect("validated f32 weight"), rows, cols)),
-            Precision::Int8 => Weights::Int8(kernel.pack_i8(
+            Precision::F32 => Matrix::F32(pad_rows(model.f32(&weight_name).expect("validated f32 weight"), rows, cols)),
+            Precision::Int8 => Matrix::Int8(kernel.pack_i8(
                 &pad_rows(model.i8(&weight_name).expect("validated int8 weight"), rows, cols),
                 model.f32(&names::weight_scale(prefix)).expect("validated scale"),
                 padded_len(cols),
@@ -112,21 +141,14 @@ impl Dense {
     /// Bytes of weights (and scales) one product reads.
     pub fn weight_bytes(&self) -> usize {
         match &self.parameters.weights {
-            Weights::F32(values) => values.len() * 4,
-            Weights::Int8(matrix) => matrix.bytes(),
+            Matrix::F32(values) => values.len() * 4,
+            Matrix::Int8(matrix) => matrix.bytes(),
         }
     }
 
     fn product(&self, input: &Activations, out: &mut [f32], write: Write) {
         let Parameters { weights, bias } = &*self.parameters;
-        match weights {
-            Weights::F32(values) => self.kernel.matvec_f32(values, &input.values, bias, out, write),
-            Weights::Int8(matrix) => {
-                debug_assert!(!input.quantized.is_empty(), "int8 layers read int8 activations");
-                let quantized = QuantizedInput { values: &input.quantized, scale: input.scale };
-                self.kernel.matvec_i8(matrix, quantized, bias, out, write)
-            }
-        }
+        weights.product(self.kernel, input, bias, out, write)
     }
 }
 

@@ -240,12 +240,42 @@ impl Kernel {
         }
     }
 
+    /// `out[i] = exp(values[i] - shift)`, returning their sum: a softmax's numerators and its
+    /// normaliser in one pass (the copy head's attention and network distribution).
+    pub fn exp_and_sum(self, values: &[f32], shift: f32, out: &mut [f32]) -> f32 {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::exp_and_sum(values, shift, out) },
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::exp_and_sum(values, shift, out) },
+            _ => exp_and_sum_lanes(values, shift, out),
+        }
+    }
+
+    /// The largest of `values` and `floor`.
+    pub fn max_of(self, values: &[f32], floor: f32) -> f32 {
+        match self {
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::max_of(values, floor) },
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::max_of(values, floor) },
+            _ => max_of_lanes(values, floor),
+        }
+    }
+
     /// `out[i] = ln(values[i] + offset)` (each sum positive): the copy head's log-probabilities.
     pub fn ln_offset(self, values: &[f32], offset: f32, out: &mut [f32]) {
         match self {
             // SAFETY: as in `gate`.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => unsafe { avx2::ln_offset(values, offset, out) },
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2::ln_offset(values, offset, out) },
+            // SAFETY: as in `gate`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::ln_offset(values, offset, out) },
             _ => ln_offset_lanes(values, offset, out),
         }
     }
@@ -327,27 +357,41 @@ fn ln_offset_lanes(values: &[f32], offset: f32, out: &mut [f32]) {
     out.iter_mut().zip(values).for_each(|(out, &x)| *out = ln(x + offset));
 }
 
-/// The largest of `values` and `floor`, from eight running maxima (a single running maximum is
-/// a chain of dependent `max`es the compiler may not reorder).
-pub fn max_of(values: &[f32], floor: f32) -> f32 {
-    let mut maxima = [floor; 8];
-    let chunks = values.chunks_exact(8);
+/// Running sums and maxima of the reductions below: a zmm register's lanes (two ymm), so the
+/// compiler keeps independent chains in vector registers.
+const REDUCTION_LANES: usize = 16;
+
+/// Sixteen running sums, the exponentials written as they are summed.
+#[inline(always)]
+fn exp_and_sum_lanes(values: &[f32], shift: f32, out: &mut [f32]) -> f32 {
+    let mut sums = [0.0f32; REDUCTION_LANES];
+    let (whole, tail) = values.split_at(values.len() / REDUCTION_LANES * REDUCTION_LANES);
+    let (whole_out, tail_out) = out.split_at_mut(whole.len());
+    for (out, chunk) in whole_out.chunks_exact_mut(REDUCTION_LANES).zip(whole.chunks_exact(REDUCTION_LANES)) {
+        for ((sum, out), &x) in sums.iter_mut().zip(out).zip(chunk) {
+            *out = exp(x - shift);
+            *sum += *out;
+        }
+    }
+    let mut tail_sum = 0.0;
+    for (out, &x) in tail_out.iter_mut().zip(tail) {
+        *out = exp(x - shift);
+        tail_sum += *out;
+    }
+    sums.iter().sum::<f32>() + tail_sum
+}
+
+/// The largest of `values` and `floor`, from sixteen running maxima (a single running maximum
+/// is a chain of dependent `max`es the compiler may not reorder).
+#[inline(always)]
+fn max_of_lanes(values: &[f32], floor: f32) -> f32 {
+    let mut maxima = [floor; REDUCTION_LANES];
+    let chunks = values.chunks_exact(REDUCTION_LANES);
     let tail = chunks.remainder().iter().fold(floor, |max, &x| max.max(x));
     for chunk in chunks {
         maxima.iter_mut().zip(chunk).for_each(|(max, &x)| *max = max.max(x));
     }
     maxima.iter().fold(tail, |max, &x| max.max(x))
-}
-
-/// The sum of `values`, from eight running sums.
-pub fn sum_of(values: &[f32]) -> f32 {
-    let mut sums = [0.0f32; 8];
-    let chunks = values.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        sums.iter_mut().zip(chunk).for_each(|(sum, &x)| *sum += x);
-    }
-    sums.iter().sum::<f32>() + tail
 }
 
 /// Written so the compiler vectorizes it (the exponential is a polynomial, no libm call).
@@ -562,6 +606,16 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn ln_offset(values: &[f32], offset: f32, out: &mut [f32]) {
         ln_offset_lanes(values, offset, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn exp_and_sum(values: &[f32], shift: f32, out: &mut [f32]) -> f32 {
+        exp_and_sum_lanes(values, shift, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn max_of(values: &[f32], floor: f32) -> f32 {
+        max_of_lanes(values, floor)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -986,13 +1040,20 @@ mod tests {
     }
 
     #[test]
-    fn running_maxima_and_sums_see_every_value() {
+    fn running_maxima_see_every_value_on_every_kernel() {
         let values = values(307, 41);
-        assert_eq!(max_of(&values, f32::NEG_INFINITY), values.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
-        assert_eq!(max_of(&values[..3], 5.0), 5.0);
-        assert_eq!(max_of(&[], -1.0), -1.0);
-        let exact: f64 = values.iter().map(|&v| v as f64).sum();
-        assert!((sum_of(&values) as f64 - exact).abs() < 1e-4);
+        let max = values.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        for kernel in kernels_on_this_cpu("max_of") {
+            assert_eq!(kernel.max_of(&values, f32::NEG_INFINITY), max, "{kernel:?}");
+            // The largest value in the tail, and in each lane of the whole chunks.
+            for at in [0, 15, 16, 300, 306] {
+                let mut lifted = values.clone();
+                lifted[at] = 2.0;
+                assert_eq!(kernel.max_of(&lifted, f32::NEG_INFINITY), 2.0, "{kernel:?} at {at}");
+            }
+            assert_eq!(kernel.max_of(&values[..3], 5.0), 5.0, "{kernel:?}");
+            assert_eq!(kernel.max_of(&[], -1.0), -1.0, "{kernel:?}");
+        }
     }
 
     #[test]
@@ -1000,12 +1061,18 @@ mod tests {
         let logits: Vec<f32> = values(307, 31).iter().map(|v| v * 8.0).collect();
         let max = logits.iter().fold(f32::MIN, |a, &b| a.max(b));
         let exact: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-        for kernel in kernels_on_this_cpu("sum_exp and scaled_exp") {
+        for kernel in kernels_on_this_cpu("sum_exp, scaled_exp and exp_and_sum") {
             assert!((kernel.sum_exp(&logits, max) as f64 - exact).abs() < 1e-5 * exact, "{kernel:?}");
             let mut scaled = vec![0.0; 307];
             kernel.scaled_exp(&logits, max, 0.5, &mut scaled);
             for (got, &x) in scaled.iter().zip(&logits) {
                 assert!((got - 0.5 * (x - max).exp()).abs() <= 1e-6, "{kernel:?}: {got} at {x}");
+            }
+            let mut exponentials = vec![0.0; 307];
+            let sum = kernel.exp_and_sum(&logits, max, &mut exponentials);
+            assert!((sum as f64 - exact).abs() < 1e-5 * exact, "{kernel:?}");
+            for (got, &x) in exponentials.iter().zip(&logits) {
+                assert!((got - (x - max).exp()).abs() <= 2e-6, "{kernel:?}: {got} at {x}");
             }
         }
     }
@@ -1029,7 +1096,7 @@ mod tests {
     }
 
     #[test]
-    fn simd_and_portable_gate_and_quantization_agree_exactly() {
+    fn simd_and_portable_gate_quantization_and_softmax_parts_agree_exactly() {
         let (filter, gate) = (values(256, 11), values(256, 12));
         let scaled: Vec<f32> = filter.iter().map(|v| v * 9.0).collect();
         let run = |kernel: Kernel| {
@@ -1037,9 +1104,14 @@ mod tests {
             kernel.gate(&scaled, &gate, &mut gated);
             let mut quantized = vec![0i8; 256];
             let scale = kernel.quantize(&gated, &mut quantized);
-            (gated, quantized, scale)
+            // 253 values: whole vectors and a tail.
+            let (mut exponentials, mut logarithms) = (vec![0.0; 253], vec![0.0; 253]);
+            let (max, sum) = (kernel.max_of(&scaled[..253], 0.0), kernel.exp_and_sum(&scaled[..253], 9.0, &mut exponentials));
+            kernel.ln_offset(&exponentials, 1e-9, &mut logarithms);
+            kernel.scaled_exp(&scaled[..253], 9.0, 0.5, &mut exponentials[..100]);
+            (gated, quantized, scale, exponentials, logarithms, max, sum)
         };
-        for kernel in kernels_on_this_cpu("gate and quantization") {
+        for kernel in kernels_on_this_cpu("gate, quantization, exponentials and logarithms") {
             assert_eq!(run(kernel), run(Kernel::Portable), "{kernel:?}");
         }
         let mut ties = [0.0f32; 32];

@@ -1,10 +1,11 @@
 //! The element-wise parts of a step on zmm registers, for the AVX-512 VNNI kernel: the gate,
-//! activation quantization and the input layer's sum of conditioning rows. Each gives the same
-//! bits as its portable version (same operations, same order).
+//! activation quantization, the input layer's sum of conditioning rows and the copy head's
+//! exponentials and logarithms. Each gives the same bits as its portable version (same
+//! operations, same order).
 
 use std::arch::x86_64::*;
 
-use super::{add_rows_lanes, gate_lanes, INT8_MAX_MAGNITUDE, LANES_PER_ROW_CHUNK};
+use super::{add_rows_lanes, exp_and_sum_lanes, gate_lanes, ln_offset_lanes, max_of_lanes, INT8_MAX_MAGNITUDE, LANES_PER_ROW_CHUNK};
 
 /// Values in a zmm register.
 const F32_LANES: usize = 16;
@@ -19,6 +20,24 @@ pub unsafe fn gate(filter: &[f32], gate: &[f32], out: &mut [f32]) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn add_rows(table: &[f32], rows: &[u16], out: &mut [f32]) {
     add_rows_lanes(table, rows, out)
+}
+
+/// `exp_and_sum_lanes` compiled for zmm registers: the copy head's attention over its window.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn exp_and_sum(values: &[f32], shift: f32, out: &mut [f32]) -> f32 {
+    exp_and_sum_lanes(values, shift, out)
+}
+
+/// `max_of_lanes` compiled for zmm registers.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn max_of(values: &[f32], floor: f32) -> f32 {
+    max_of_lanes(values, floor)
+}
+
+/// `ln_offset_lanes` compiled for zmm registers.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn ln_offset(values: &[f32], offset: f32, out: &mut [f32]) {
+    ln_offset_lanes(values, offset, out)
 }
 
 /// As `quantize_activations`, sixteen values per step: max |x|, then scale, clamp, round

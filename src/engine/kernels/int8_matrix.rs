@@ -29,10 +29,27 @@ pub const NARROW_PASS_BLOCKS: usize = 4;
 /// The passes over `blocks` blocks, as (first block, blocks in the pass): wide passes while they
 /// fit, then narrow ones, then single blocks.
 pub fn vnni_passes(blocks: usize) -> impl Iterator<Item = (usize, usize)> {
-    let wide = blocks / WIDE_PASS_BLOCKS * WIDE_PASS_BLOCKS;
-    let narrow = wide + (blocks - wide) / NARROW_PASS_BLOCKS * NARROW_PASS_BLOCKS;
+    let (wide, narrow) = pass_boundaries(blocks);
     let passes = |from: usize, to: usize, width: usize| (from..to).step_by(width).map(move |first| (first, width));
     passes(0, wide, WIDE_PASS_BLOCKS).chain(passes(wide, narrow, NARROW_PASS_BLOCKS)).chain(passes(narrow, blocks, 1))
+}
+
+/// Where the wide passes over `blocks` blocks end, and where the narrow ones end.
+fn pass_boundaries(blocks: usize) -> (usize, usize) {
+    let wide = blocks / WIDE_PASS_BLOCKS * WIDE_PASS_BLOCKS;
+    (wide, wide + (blocks - wide) / NARROW_PASS_BLOCKS * NARROW_PASS_BLOCKS)
+}
+
+/// The pass of [`vnni_passes`] that holds `block`, as (first block, blocks in the pass).
+fn pass_of(block: usize, blocks: usize) -> (usize, usize) {
+    let (wide, narrow) = pass_boundaries(blocks);
+    if block < wide {
+        (block / WIDE_PASS_BLOCKS * WIDE_PASS_BLOCKS, WIDE_PASS_BLOCKS)
+    } else if block < narrow {
+        (wide + (block - wide) / NARROW_PASS_BLOCKS * NARROW_PASS_BLOCKS, NARROW_PASS_BLOCKS)
+    } else {
+        (block, 1)
+    }
 }
 
 /// Bytes in a cache line, the size of a zmm load.
@@ -73,6 +90,13 @@ impl std::ops::Deref for LineAlignedBytes {
         // SAFETY: `CacheLine` is `repr(C)` over a byte array with no padding (its size is its
         // alignment), so the lines are `64 * lines.len() >= len` contiguous initialised bytes.
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<i8>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for LineAlignedBytes {
+    fn deref_mut(&mut self) -> &mut [i8] {
+        // SAFETY: as in `deref`; any byte is a valid `i8`.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<i8>(), self.len) }
     }
 }
 
@@ -150,24 +174,42 @@ impl Int8Matrix {
     pub fn bytes(&self) -> usize {
         self.values.len() + 4 * (self.scales.len() + self.offset_corrections.len())
     }
+
+    /// Overwrites row `row` with `values` (`cols` of them) and its scale: the copy head writes
+    /// one key a step into its ring this way, a row in place, never repacking the matrix.
+    pub fn set_row(&mut self, row: usize, values: &[i8], scale: f32) {
+        assert!(row < self.rows && values.len() == self.cols, "int8 matrix: no row {row} of {} values", values.len());
+        self.scales[row] = scale;
+        match self.layout {
+            Layout::RowMajor => self.values[row * self.cols..][..self.cols].copy_from_slice(values),
+            Layout::VnniBlocks { rows_per_block } => {
+                for (col, &value) in values.iter().enumerate() {
+                    self.values[vnni_position(row, col, self.rows, self.cols, rows_per_block)] = value;
+                }
+                self.offset_corrections[row] = VNNI_INPUT_OFFSET * values.iter().map(|&w| w as i32).sum::<i32>();
+            }
+        }
+    }
+}
+
+/// Where weight (`row`, `col`) of a `rows x cols` matrix lies in its VNNI blocks: in its pass
+/// (see the module documentation), group by group, the pass's blocks side by side in a group,
+/// four columns of a row in its lane.
+fn vnni_position(row: usize, col: usize, rows: usize, cols: usize, rows_per_block: usize) -> usize {
+    let (block, row_in_block) = (row / rows_per_block, row % rows_per_block);
+    let (first, width) = pass_of(block, rows.div_ceil(rows_per_block));
+    let (group, col_in_group) = (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
+    let block_bytes = rows_per_block * cols;
+    let group_bytes = rows_per_block * VNNI_COLUMNS_PER_GROUP;
+    first * block_bytes + (group * width + block - first) * group_bytes + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group
 }
 
 /// Reorders row-major weights into VNNI blocks, pass by pass (see the module documentation).
 fn vnni_blocks(values: &[i8], rows: usize, cols: usize, rows_per_block: usize) -> Vec<i8> {
-    let block_bytes = rows_per_block * cols;
-    let group_bytes = rows_per_block * VNNI_COLUMNS_PER_GROUP;
-    let blocks = rows.div_ceil(rows_per_block);
-    let mut packed = vec![0; blocks * block_bytes];
-    for (first, width) in vnni_passes(blocks) {
-        for block in first..first + width {
-            for row_in_block in 0..rows_per_block.min(rows.saturating_sub(block * rows_per_block)) {
-                let row = &values[(block * rows_per_block + row_in_block) * cols..][..cols];
-                for (col, &weight) in row.iter().enumerate() {
-                    let (group, col_in_group) = (col / VNNI_COLUMNS_PER_GROUP, col % VNNI_COLUMNS_PER_GROUP);
-                    let pass_offset = first * block_bytes + (group * width + block - first) * group_bytes;
-                    packed[pass_offset + row_in_block * VNNI_COLUMNS_PER_GROUP + col_in_group] = weight;
-                }
-            }
+    let mut packed = vec![0; rows.div_ceil(rows_per_block) * rows_per_block * cols];
+    for (row, weights) in values.chunks_exact(cols).enumerate() {
+        for (col, &weight) in weights.iter().enumerate() {
+            packed[vnni_position(row, col, rows, cols, rows_per_block)] = weight;
         }
     }
     packed
@@ -208,6 +250,23 @@ mod tests {
             let matrix = Int8Matrix::new(&values, &[1.0; 3], 32, layout);
             assert_eq!(matrix.values.as_ptr() as usize % CACHE_LINE_BYTES, 0, "{layout:?}");
             assert_eq!(matrix.values.len(), if layout == Layout::RowMajor { 96 } else { 32 * matrix.scales.len() });
+        }
+    }
+
+    #[test]
+    fn a_row_set_in_place_is_the_row_packed_from_the_start_in_every_layout() {
+        // 43 rows of 8 columns, each value its own: in 2-row blocks two wide passes, a narrow one
+        // and two single blocks. Set row by row, last first, into a zero matrix.
+        let (rows, cols) = (43, 8);
+        let values: Vec<i8> = (0..rows * cols).map(|v| (v % 251) as i8).collect();
+        let scales: Vec<f32> = (0..rows).map(|r| r as f32 + 0.5).collect();
+        for layout in [Layout::RowMajor, Layout::VnniBlocks { rows_per_block: 2 }, Layout::VnniBlocks { rows_per_block: 16 }] {
+            let packed = Int8Matrix::new(&values, &scales, cols, layout);
+            let mut set = Int8Matrix::new(&vec![0; rows * cols], &vec![0.0; rows], cols, layout);
+            for (row, (weights, &scale)) in values.chunks_exact(cols).zip(&scales).enumerate().rev() {
+                set.set_row(row, weights, scale);
+            }
+            assert_eq!(set, packed, "{layout:?}");
         }
     }
 
