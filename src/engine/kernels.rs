@@ -1045,7 +1045,7 @@ mod tests {
         let max = values.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         for kernel in kernels_on_this_cpu("max_of") {
             assert_eq!(kernel.max_of(&values, f32::NEG_INFINITY), max, "{kernel:?}");
-            // The largest value in the tail, and in each lane of the whole chunks.
+            // The largest value in a chunk's first and last lane, in later chunks and in the tail.
             for at in [0, 15, 16, 300, 306] {
                 let mut lifted = values.clone();
                 lifted[at] = 2.0;
