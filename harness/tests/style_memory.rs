@@ -193,10 +193,10 @@ fn the_memory_is_saved_with_the_project_and_a_corrupt_or_oversized_one_is_refuse
 
     // Heard once more, the motif alone often leads the answer to the same notes whatever the
     // memory holds; the memory restored (four hearings) changes some seed's answer.
-    let steered = SEEDS.iter().find(|&&seed| answer_after_loading(&state, &memory, seed).0 != answer_after_loading(&state, "", seed).0);
-    println!("the restored memory first changes the answer of seed {steered:?}");
-    assert!(steered.is_some(), "the restored memory steers some answer among seeds {SEEDS:?}");
-    let (_, mut reopened) = answer_after_loading(&state, &memory, SEEDS[0]);
+    let (restored, mut reopened) = answer_after_loading(&state, &memory, SEEDS[0]);
+    let steered = restored != empty
+        || SEEDS[1..].iter().any(|&seed| answer_after_loading(&state, &memory, seed).0 != answer_after_loading(&state, "", seed).0);
+    assert!(steered, "the restored memory steers some answer among seeds {SEEDS:?}");
     assert_eq!(reopened.parameter("Response Gap (beats)").unwrap().text, "2.0 beats");
     let (resaved, _) = learned_when(&mut reopened, |resaved| resaved.len() > memory.len());
     assert!(resaved.starts_with(&memory), "it keeps what it learned and learns on");

@@ -189,14 +189,8 @@ impl CopyHead {
         if !std::mem::take(&mut self.pending) {
             return;
         }
-        let (slot, padded) = (self.next_slot, self.pending_key.len());
-        match &mut self.ring {
-            Matrix::F32(ring) => ring[slot * padded..][..padded].copy_from_slice(&self.pending_key),
-            Matrix::Int8(ring) => {
-                let scale = self.kernel.quantize(&self.pending_key, &mut self.quantized_key);
-                ring.set_row(slot, &self.quantized_key, scale);
-            }
-        }
+        let slot = self.next_slot;
+        self.ring.set_row(self.kernel, slot, &self.pending_key, &mut self.quantized_key);
         self.followers[slot] = token;
         self.next_slot = (self.next_slot + 1) % COPY_WINDOW_TOKENS;
         self.filled = (self.filled + 1).min(COPY_WINDOW_TOKENS);

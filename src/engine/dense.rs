@@ -71,6 +71,18 @@ impl Matrix {
         }
     }
 
+    /// Overwrites row `row` with `values` (a whole padded row): as they are in f32, quantized with
+    /// one scale through `scratch` (as long as `values`) in int8.
+    pub fn set_row(&mut self, kernel: Kernel, row: usize, values: &[f32], scratch: &mut [i8]) {
+        match self {
+            Matrix::F32(matrix) => matrix[row * values.len()..][..values.len()].copy_from_slice(values),
+            Matrix::Int8(matrix) => {
+                let scale = kernel.quantize(values, scratch);
+                matrix.set_row(row, scratch, scale);
+            }
+        }
+    }
+
     /// `out (=|+=) M x + bias`, in the matrix's precision, with `kernel` (the one it was laid
     /// out for).
     pub fn product(&self, kernel: Kernel, input: &Activations, bias: &[f32], out: &mut [f32], write: Write) {
