@@ -150,8 +150,7 @@ impl Int8Matrix {
                 let padded_rows = rows.div_ceil(rows_per_block) * rows_per_block;
                 let mut padded_scales = scales.to_vec();
                 padded_scales.resize(padded_rows, 0.0);
-                let mut offset_corrections: Vec<i32> =
-                    values.chunks_exact(cols).map(|row| VNNI_INPUT_OFFSET * row.iter().map(|&w| w as i32).sum::<i32>()).collect();
+                let mut offset_corrections: Vec<i32> = values.chunks_exact(cols).map(offset_correction).collect();
                 offset_corrections.resize(padded_rows, 0);
                 Self {
                     values: LineAlignedBytes::copy_of(&vnni_blocks(values, rows, cols, rows_per_block)),
@@ -186,10 +185,16 @@ impl Int8Matrix {
                 for (col, &value) in values.iter().enumerate() {
                     self.values[vnni_position(row, col, self.rows, self.cols, rows_per_block)] = value;
                 }
-                self.offset_corrections[row] = VNNI_INPUT_OFFSET * values.iter().map(|&w| w as i32).sum::<i32>();
+                self.offset_corrections[row] = offset_correction(values);
             }
         }
     }
+}
+
+/// What the input's offset adds to a row's product, `128 * (sum of the row's weights)`: the VNNI
+/// kernels subtract it to get the product of the unoffset input.
+fn offset_correction(row: &[i8]) -> i32 {
+    VNNI_INPUT_OFFSET * row.iter().map(|&w| w as i32).sum::<i32>()
 }
 
 /// Where weight (`row`, `col`) of a `rows x cols` matrix lies in its VNNI blocks: in its pass
